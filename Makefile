@@ -1,0 +1,32 @@
+# The two entry points (README): `make book` builds the book offline, `make test` runs the tests.
+# Both create the virtual environment .venv when it is missing and install the project into it.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+PROFILE ?= smoke
+DATASET ?= digits
+DEVICE  ?= auto
+
+.PHONY: book test venv browser-deps clean-book
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[book,test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Headless Chromium for the browser test (Debian packages); skipped when already present.
+browser-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+book: $(VENV)/.installed
+	$(PY) -m semirobust.book_pipeline --profile $(PROFILE) --dataset $(DATASET) --device $(DEVICE)
+
+test: $(VENV)/.installed browser-deps
+	$(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+
+clean-book:
+	rm -rf book/_build book/results/*.ipynb book/_generated

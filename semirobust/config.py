@@ -1,0 +1,149 @@
+"""Run configuration and scale profiles, validated before any compute.
+
+One code path, three sizes (DESIGN.md, Scale profiles): ``smoke`` (CI, any CPU, minutes),
+``cpu`` (a laptop, qualitative trends) and ``paper`` (GPU, the supplementary's settings).
+``auto`` picks ``paper`` on CUDA and ``smoke`` otherwise, and says so.
+"""
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from dataclasses import dataclass, field
+
+import torch
+
+ARCHS = ("alexnet", "vgg16", "resnet50")
+DATASETS = ("cifar10", "cifar100", "imagenette", "digits")
+ATTACKS = ("fgsm", "ifgsm", "pgd", "cw", "autoattack")
+PROFILES = ("smoke", "cpu", "paper")
+#: f_b sizes used for Table 1 in the paper (Section 3.2).
+PAPER_FB_LAYERS = {"alexnet": 4, "vgg16": 12, "resnet50": 16}
+#: number of trainable (Conv2d/Linear) layers of each architecture, at any width.
+LAYER_COUNTS = {"alexnet": 8, "vgg16": 16, "resnet50": 54}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Concrete sizes of one scale profile (stamped on every result)."""
+
+    name: str
+    train_subset: int | None  # training images (None = whole split)
+    test_subset: int | None  # test images used for clean accuracy and rho
+    eval_subset: int | None  # test images attacked for adversarial accuracy
+    width: float  # channel multiplier of the networks
+    epochs: int  # epochs of regular and adversarial full-network training
+    sub_epochs: int  # E: epochs per trial of subnetwork adversarial training
+    trials: int  # T: trials of Algorithm 1
+    batch_size: int
+    lr: float
+    momentum: float
+    weight_decay: float
+    milestones: tuple[int, ...]  # epochs where the learning rate is divided by 10
+    rho_samples: int | None  # attacked test images used to estimate rho
+    augment: bool  # random crop + flip during training (CIFAR-style)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+_PROFILE_TABLE = {
+    # CI and the offline book build: every code path runs in minutes on 2 CPU cores.
+    "smoke": Profile("smoke", train_subset=600, test_subset=200, eval_subset=100, width=0.125,
+                     epochs=4, sub_epochs=2, trials=2, batch_size=64, lr=0.05, momentum=0.9,
+                     weight_decay=5e-4, milestones=(3,), rho_samples=200, augment=False),
+    # A laptop: qualitative trends on digits or a CIFAR subset.
+    "cpu": Profile("cpu", train_subset=5000, test_subset=1000, eval_subset=500, width=0.25,
+                   epochs=15, sub_epochs=5, trials=3, batch_size=128, lr=0.05, momentum=0.9,
+                   weight_decay=5e-4, milestones=(10, 13), rho_samples=1000, augment=True),
+    # The supplementary's settings (III.A): SGD 0.9, 120 epochs, lr 0.01 /10 at 40 and 80,
+    # weight decay 5e-4, batch 512; up to 10 epochs per trial of Algorithm 1.
+    "paper": Profile("paper", train_subset=None, test_subset=None, eval_subset=None, width=1.0,
+                     epochs=120, sub_epochs=10, trials=5, batch_size=512, lr=0.01, momentum=0.9,
+                     weight_decay=5e-4, milestones=(40, 80), rho_samples=None, augment=True),
+}
+
+
+def get_profile(name: str, device: str | torch.device | None = None) -> Profile:
+    """Return the :class:`Profile` called ``name``; ``auto`` resolves by device and warns which."""
+    if name == "auto":
+        on_cuda = torch.cuda.is_available() if device in (None, "auto") else torch.device(device).type == "cuda"
+        chosen = "paper" if on_cuda else "smoke"
+        warnings.warn(f"profile='auto' resolved to {chosen!r} ({'CUDA' if on_cuda else 'no CUDA'} device).", stacklevel=2)
+        return _PROFILE_TABLE[chosen]
+    if name not in _PROFILE_TABLE:
+        raise ValueError(f"Unknown profile {name!r}; choose one of {PROFILES + ('auto',)}.")
+    return _PROFILE_TABLE[name]
+
+
+def check_choice(kind: str, value, choices) -> None:
+    """Raise a ValueError naming the valid choices when ``value`` is not one of them."""
+    if value not in choices:
+        raise ValueError(f"Unknown {kind} {value!r}; valid {kind}s: {', '.join(map(str, choices))}.")
+
+
+def check_fb_layers(arch: str, fb_layers: int) -> None:
+    """f_b must hold between 1 and all trainable layers of ``arch``."""
+    total = LAYER_COUNTS[arch]
+    if isinstance(fb_layers, bool) or not isinstance(fb_layers, int) or not 1 <= fb_layers <= total:
+        raise ValueError(f"fb_layers={fb_layers!r} is outside 1..{total}: {arch} has {total} trainable layers.")
+
+
+@dataclass
+class RunConfig:
+    """Everything one Algorithm 1 / notebook run depends on; ``validate()`` before compute."""
+
+    arch: str = "vgg16"
+    dataset: str = "digits"
+    attack: str = "autoattack"
+    eps: float = 8 / 255
+    fb_layers: int | None = None  # None: the paper's size for the architecture
+    trials: int | None = None  # None: from the profile
+    epochs: int | None = None  # E per trial; None: from the profile
+    k: float = 1.0  # stop a trial when Acc* - Acc <= k (percentage points)
+    profile: str = "smoke"
+    seed: int = 0
+    data_root: str | None = None
+    device: str = "auto"
+    extra: dict = field(default_factory=dict)
+
+    def validate(self) -> "RunConfig":
+        """Check every field and fill defaults; raises ValueError with the fix in the message."""
+        check_choice("model", self.arch, ARCHS)
+        check_choice("dataset", self.dataset, DATASETS)
+        check_choice("attack", self.attack, ATTACKS)
+        check_choice("profile", self.profile, PROFILES + ("auto",))
+        if not isinstance(self.eps, (int, float)) or not self.eps > 0:
+            raise ValueError(f"eps={self.eps!r} must be a positive number (pixel scale, e.g. 8/255).")
+        if self.eps > 1:
+            raise ValueError(f"eps={self.eps!r} is larger than the pixel range [0, 1]; did you mean {self.eps}/255?")
+        if self.fb_layers is None:
+            self.fb_layers = PAPER_FB_LAYERS[self.arch]
+        check_fb_layers(self.arch, self.fb_layers)
+        for name in ("trials", "epochs"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name}={value!r} must be an integer >= 1.")
+        if not isinstance(self.k, (int, float)) or self.k < 0:
+            raise ValueError(f"k={self.k!r} must be a non-negative number of accuracy points.")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed={self.seed!r} must be a non-negative integer.")
+        if self.device not in ("auto", "cpu") and not str(self.device).startswith("cuda"):
+            raise ValueError(f"device={self.device!r}: use 'auto', 'cpu' or 'cuda[:i]'.")
+        if str(self.device).startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device={self.device!r} but CUDA is not available here; use 'auto' or 'cpu'.")
+        return self
+
+    @property
+    def resolved_profile(self) -> Profile:
+        return get_profile(self.profile, self.device)
+
+    @property
+    def resolved_trials(self) -> int:
+        return self.trials if self.trials is not None else self.resolved_profile.trials
+
+    @property
+    def resolved_epochs(self) -> int:
+        return self.epochs if self.epochs is not None else self.resolved_profile.sub_epochs
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)

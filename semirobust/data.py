@@ -1,0 +1,202 @@
+"""Data sets as float tensors in [0, 1] (normalization lives in the model).
+
+CIFAR-10, CIFAR-100 and Imagenette load through torchvision's own data set classes (with
+download where the machine has internet); ``digits`` is scikit-learn's bundled handwritten digits,
+resized to 32x32 RGB, so CI and the offline book build need no download at all.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from semirobust.config import DATASETS, check_choice
+from semirobust.utils import default_data_root
+
+SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Static facts about a data set: classes, input size and normalization statistics."""
+
+    name: str
+    num_classes: int
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+# Widely used per-channel statistics of the training splits (CIFAR: computed on the 50k training
+# images; Imagenette: the ImageNet statistics torchvision's pretrained models use).
+_STATIC_INFO = {
+    "cifar10": DatasetInfo("cifar10", 10, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": DatasetInfo("cifar100", 100, 32, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    "imagenette": DatasetInfo("imagenette", 10, 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+}
+
+
+class TensorImageDataset(Dataset):
+    """In-memory images ``(N, 3, H, W)`` in [0, 1] with integer ``targets``."""
+
+    def __init__(self, images: torch.Tensor, targets: torch.Tensor):
+        if images.shape[0] != targets.shape[0]:
+            raise ValueError("images and targets must have the same length")
+        self.images = images
+        self.targets = targets
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, index):
+        return self.images[index], int(self.targets[index])
+
+
+@functools.lru_cache(maxsize=1)
+def _digits_arrays() -> tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]:
+    """All 1,797 digits as (N, 3, 32, 32) in [0, 1], labels, and a fixed stratified 80/20 split."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = load_digits()
+    small = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0  # 8x8, 17 grey levels
+    images = F.interpolate(small, size=(32, 32), mode="bilinear", align_corners=False).clamp(0, 1)
+    images = images.repeat(1, 3, 1, 1).contiguous()
+    labels = torch.tensor(bunch.target, dtype=torch.long)
+    index = np.arange(len(labels))
+    train_idx, test_idx = train_test_split(index, test_size=0.2, stratify=bunch.target, random_state=0)
+    return images, labels, np.sort(train_idx), np.sort(test_idx)
+
+
+def _load_digits(split: str) -> TensorImageDataset:
+    images, labels, train_idx, test_idx = _digits_arrays()
+    idx = torch.as_tensor(train_idx if split == "train" else test_idx)
+    return TensorImageDataset(images[idx], labels[idx])
+
+
+@functools.lru_cache(maxsize=1)
+def _digits_stats() -> DatasetInfo:
+    images, _, train_idx, _ = _digits_arrays()
+    train = images[torch.as_tensor(train_idx)]
+    mean = tuple(float(v) for v in train.mean(dim=(0, 2, 3)))
+    std = tuple(float(v) for v in train.std(dim=(0, 2, 3)))
+    return DatasetInfo("digits", 10, 32, mean, std)
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """Classes, input size and normalization statistics of data set ``name``."""
+    check_choice("dataset", name, DATASETS)
+    return _digits_stats() if name == "digits" else _STATIC_INFO[name]
+
+
+def _missing_dataset_error(name: str, root: Path, cause: Exception) -> FileNotFoundError:
+    how = {
+        "cifar10": "python -c \"import torchvision; torchvision.datasets.CIFAR10('{root}', download=True)\" "
+        "(or unpack cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/ into {root})",
+        "cifar100": "python -c \"import torchvision; torchvision.datasets.CIFAR100('{root}', download=True)\" "
+        "(or unpack cifar-100-python.tar.gz from https://www.cs.toronto.edu/~kriz/ into {root})",
+        "imagenette": "download https://s3.amazonaws.com/fast-ai-imageclas/imagenette2-320.tgz and unpack it "
+        "into {root} (giving {root}/imagenette2-320/train and .../val)",
+    }[name].format(root=root)
+    return FileNotFoundError(
+        f"Data set {name!r} was not found under {root} and could not be downloaded ({type(cause).__name__}: {cause}). "
+        f"To provide it: {how}; then pass data_root={str(root)!r} (or set SEMIROBUST_DATA). "
+        "Offline alternative: dataset='digits' (bundled with scikit-learn, no download)."
+    )
+
+
+def _load_torchvision(name: str, split: str, root: Path, download: bool, imagenette_size: str) -> Dataset:
+    import torchvision
+    from torchvision import transforms
+
+    train = split == "train"
+    try:
+        if name in ("cifar10", "cifar100"):
+            cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
+            return cls(str(root), train=train, download=download, transform=transforms.ToTensor())
+        transform = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor()])
+        dataset = torchvision.datasets.Imagenette(
+            str(root), split="train" if train else "val", size=imagenette_size, download=download, transform=transform
+        )
+        dataset.targets = [label for _, label in dataset._samples]
+        return dataset
+    except (RuntimeError, OSError, ValueError) as exc:  # torchvision raises RuntimeError when files are missing
+        raise _missing_dataset_error(name, root, exc) from exc
+    except Exception as exc:  # network errors (URLError, HTTPError, socket errors) when downloading
+        if "url" in type(exc).__name__.lower() or "http" in type(exc).__name__.lower() or "connect" in str(exc).lower():
+            raise _missing_dataset_error(name, root, exc) from exc
+        raise
+
+
+def stratified_indices(targets, subset: int, seed: int = 0) -> np.ndarray:
+    """``subset`` indices drawn with a fixed seed, stratified so every class keeps its share."""
+    from sklearn.model_selection import train_test_split
+
+    targets = np.asarray(targets)
+    n_classes = len(np.unique(targets))
+    if subset < n_classes:
+        raise ValueError(f"subset={subset} is smaller than the number of classes ({n_classes}); every class must be present.")
+    index = np.arange(len(targets))
+    chosen, _ = train_test_split(index, train_size=subset, stratify=targets, random_state=seed)
+    return np.sort(chosen)
+
+
+def load_dataset(name: str, split: str, root=None, subset: int | None = None, seed: int = 0,
+                 download: bool = True, imagenette_size: str = "320px") -> Dataset:
+    """Load ``split`` ("train" | "test") of data set ``name`` as images in [0, 1].
+
+    ``subset`` keeps that many images, stratified by class with a fixed ``seed``. The returned
+    data set has a ``targets`` attribute. A missing data set that cannot be downloaded raises
+    ``FileNotFoundError`` naming the path looked at, how to provide the files and the offline
+    ``digits`` option.
+    """
+    check_choice("dataset", name, DATASETS)
+    check_choice("split", split, SPLITS)
+    if subset is not None and (not isinstance(subset, int) or subset < 1):
+        raise ValueError(f"subset={subset!r} must be a positive integer or None.")
+    if name == "digits":
+        dataset = _load_digits(split)
+    else:
+        root_path = Path(root) if root is not None else default_data_root()
+        dataset = _load_torchvision(name, split, root_path, download, imagenette_size)
+    if subset is None or subset >= len(dataset):
+        return dataset
+    keep = stratified_indices(dataset.targets, subset, seed)
+    sub = Subset(dataset, keep.tolist())
+    sub.targets = [int(np.asarray(dataset.targets)[i]) for i in keep]
+    return sub
+
+
+def default_num_workers(dataset: Dataset) -> int:
+    """No worker processes for in-memory tensors; up to 4 for data sets decoded from files."""
+    base = dataset.dataset if isinstance(dataset, Subset) else dataset
+    if isinstance(base, TensorImageDataset):
+        return 0
+    return min(4, os.cpu_count() or 1)
+
+
+def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = False, seed: int = 0,
+                num_workers: int | None = None, drop_last: bool = False) -> DataLoader:
+    """A DataLoader with a seeded shuffle and sensible worker/pin-memory settings."""
+    workers = default_num_workers(dataset) if num_workers is None else num_workers
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
+                      num_workers=workers, pin_memory=torch.cuda.is_available(), drop_last=drop_last,
+                      persistent_workers=workers > 0)
+
+
+def dataset_tensors(dataset: Dataset, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack (the first ``limit`` items of) a data set into ``(X, y)`` tensors."""
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    base = dataset.dataset if isinstance(dataset, Subset) else dataset
+    if isinstance(base, TensorImageDataset):
+        idx = torch.as_tensor(dataset.indices[:n] if isinstance(dataset, Subset) else range(n))
+        return base.images[idx], base.targets[idx]
+    xs, ys = zip(*(dataset[i] for i in range(n)))
+    return torch.stack(xs), torch.tensor(ys, dtype=torch.long)

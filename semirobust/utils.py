@@ -1,0 +1,95 @@
+"""Small shared helpers: atomic writes, stable config hashes, seeding and devices.
+
+Atomic writes (write to a temporary file in the same folder, then ``os.replace``) make sure an
+interrupted run never leaves a half-written checkpoint, record or notebook behind.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import random
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file + rename in the same folder)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_torch_save(obj, path: str | os.PathLike) -> Path:
+    """``torch.save`` to ``path`` atomically, so a crash mid-save keeps the previous file."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def canonical_json(obj) -> str:
+    """JSON with sorted keys and no whitespace: the same config always gives the same text."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def config_hash(config: dict, length: int = 16) -> str:
+    """Stable short sha256 of a configuration dictionary (key order does not matter)."""
+    return hashlib.sha256(canonical_json(config).encode("utf-8")).hexdigest()[:length]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) for reproducible runs."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """Turn ``"auto"``/None into cuda when available, else cpu; refuse cuda when absent."""
+    if isinstance(device, torch.device):
+        return device
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for but CUDA is not available on this machine; use 'cpu' or 'auto'.")
+    return dev
+
+
+def default_cache_dir() -> Path:
+    """Where trained checkpoints are cached (env ``SEMIROBUST_CACHE`` or ``<repo>/.cache/semirobust``)."""
+    return Path(os.environ.get("SEMIROBUST_CACHE", REPO_ROOT / ".cache" / "semirobust"))
+
+
+def default_results_dir() -> Path:
+    """Where run records live (env ``SEMIROBUST_RESULTS`` or ``<repo>/results``)."""
+    return Path(os.environ.get("SEMIROBUST_RESULTS", REPO_ROOT / "results"))
+
+
+def default_data_root() -> Path:
+    """Where data sets are looked for (env ``SEMIROBUST_DATA`` or ``<repo>/data``)."""
+    return Path(os.environ.get("SEMIROBUST_DATA", REPO_ROOT / "data"))
