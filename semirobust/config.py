@@ -49,7 +49,7 @@ class Profile:
 _PROFILE_TABLE = {
     # CI and the offline book build: every code path runs in minutes on 2 CPU cores.
     "smoke": Profile("smoke", train_subset=600, test_subset=200, eval_subset=100, width=0.125,
-                     epochs=4, sub_epochs=2, trials=2, batch_size=64, lr=0.05, momentum=0.9,
+                     epochs=4, sub_epochs=2, trials=2, batch_size=32, lr=0.05, momentum=0.9,
                      weight_decay=5e-4, milestones=(3,), rho_samples=200, augment=False),
     # A laptop: qualitative trends on digits or a CIFAR subset.
     "cpu": Profile("cpu", train_subset=5000, test_subset=1000, eval_subset=500, width=0.25,
@@ -85,7 +85,7 @@ def check_fb_layers(arch: str, fb_layers: int) -> None:
     """f_b must hold between 1 and all trainable layers of ``arch``."""
     total = LAYER_COUNTS[arch]
     if isinstance(fb_layers, bool) or not isinstance(fb_layers, int) or not 1 <= fb_layers <= total:
-        raise ValueError(f"fb_layers={fb_layers!r} is outside 1..{total}: {arch} has {total} trainable layers.")
+        raise ValueError(f"fb_layers={fb_layers!r} must be an integer in 1..{total}: {arch} has {total} trainable layers.")
 
 
 @dataclass
@@ -112,7 +112,7 @@ class RunConfig:
         check_choice("dataset", self.dataset, DATASETS)
         check_choice("attack", self.attack, ATTACKS)
         check_choice("profile", self.profile, PROFILES + ("auto",))
-        if not isinstance(self.eps, (int, float)) or not self.eps > 0:
+        if isinstance(self.eps, bool) or not isinstance(self.eps, (int, float)) or not self.eps > 0:
             raise ValueError(f"eps={self.eps!r} must be a positive number (pixel scale, e.g. 8/255).")
         if self.eps > 1:
             raise ValueError(f"eps={self.eps!r} is larger than the pixel range [0, 1]; did you mean {self.eps}/255?")
@@ -121,7 +121,7 @@ class RunConfig:
         check_fb_layers(self.arch, self.fb_layers)
         for name in ("trials", "epochs"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name}={value!r} must be an integer >= 1.")
         if not isinstance(self.k, (int, float)) or self.k < 0:
             raise ValueError(f"k={self.k!r} must be a non-negative number of accuracy points.")

@@ -95,7 +95,7 @@ def dataset_info(name: str) -> DatasetInfo:
     return _digits_stats() if name == "digits" else _STATIC_INFO[name]
 
 
-def _missing_dataset_error(name: str, root: Path, cause: Exception) -> FileNotFoundError:
+def _missing_dataset_error(name: str, root: Path, cause: Exception, download: bool) -> FileNotFoundError:
     how = {
         "cifar10": "python -c \"import torchvision; torchvision.datasets.CIFAR10('{root}', download=True)\" "
         "(or unpack cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/ into {root})",
@@ -104,9 +104,11 @@ def _missing_dataset_error(name: str, root: Path, cause: Exception) -> FileNotFo
         "imagenette": "download https://s3.amazonaws.com/fast-ai-imageclas/imagenette2-320.tgz and unpack it "
         "into {root} (giving {root}/imagenette2-320/train and .../val)",
     }[name].format(root=root)
+    fetch = "could not be downloaded" if download else "download=False was given"
     return FileNotFoundError(
-        f"Data set {name!r} was not found under {root} and could not be downloaded ({type(cause).__name__}: {cause}). "
-        f"To provide it: {how}; then pass data_root={str(root)!r} (or set SEMIROBUST_DATA). "
+        f"Data set {name!r} was not found under {root} and {fetch} ({type(cause).__name__}: {cause}). "
+        f"To provide it: {how}; then pass root={str(root)!r} to load_dataset (data_root in a RunConfig "
+        "or notebook) or set SEMIROBUST_DATA. "
         "Offline alternative: dataset='digits' (bundled with scikit-learn, no download)."
     )
 
@@ -127,10 +129,10 @@ def _load_torchvision(name: str, split: str, root: Path, download: bool, imagene
         dataset.targets = [label for _, label in dataset._samples]
         return dataset
     except (RuntimeError, OSError, ValueError) as exc:  # torchvision raises RuntimeError when files are missing
-        raise _missing_dataset_error(name, root, exc) from exc
+        raise _missing_dataset_error(name, root, exc, download) from exc
     except Exception as exc:  # network errors (URLError, HTTPError, socket errors) when downloading
         if "url" in type(exc).__name__.lower() or "http" in type(exc).__name__.lower() or "connect" in str(exc).lower():
-            raise _missing_dataset_error(name, root, exc) from exc
+            raise _missing_dataset_error(name, root, exc, download) from exc
         raise
 
 
@@ -142,7 +144,18 @@ def stratified_indices(targets, subset: int, seed: int = 0) -> np.ndarray:
     n_classes = len(np.unique(targets))
     if subset < n_classes:
         raise ValueError(f"subset={subset} is smaller than the number of classes ({n_classes}); every class must be present.")
+    if subset > len(targets):
+        raise ValueError(f"subset={subset} is larger than the data set ({len(targets)} items).")
     index = np.arange(len(targets))
+    left_out = len(targets) - subset
+    if left_out < n_classes:
+        # sklearn's stratified split needs every class in the left-out part too; with so few left
+        # out, drop one random member (fixed seed) from each of the largest classes instead.
+        rng = np.random.default_rng(seed)
+        classes, counts = np.unique(targets, return_counts=True)
+        largest_first = np.lexsort((rng.random(len(classes)), -counts))
+        drop = [rng.choice(index[targets == c]) for c in classes[largest_first[:left_out]]]
+        return np.setdiff1d(index, drop)
     chosen, _ = train_test_split(index, train_size=subset, stratify=targets, random_state=seed)
     return np.sort(chosen)
 

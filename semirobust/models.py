@@ -48,7 +48,10 @@ def _init_linear(layer: nn.Linear) -> nn.Linear:
 
 
 def _alexnet(num_classes: int, width: float, small_input: bool) -> AlexNet:
-    net = AlexNet(num_classes=num_classes)
+    # Every Conv2d/Linear of torchvision's full-size AlexNet is replaced below, so it is built on
+    # the meta device (no memory, no init): this keeps a small-width build fast.
+    with torch.device("meta"):
+        net = AlexNet(num_classes=num_classes)
     convs = [i for i, m in enumerate(net.features) if isinstance(m, nn.Conv2d)]
     channels = [_scaled(c, width) for c in (64, 192, 384, 256, 256)]
     in_ch = 3
@@ -72,7 +75,12 @@ def _alexnet(num_classes: int, width: float, small_input: bool) -> AlexNet:
 
 def _vgg16(num_classes: int, width: float, small_input: bool) -> VGG:
     cfg = [v if v == "M" else _scaled(v, width) for v in vgg_cfgs["D"]]
-    net = VGG(make_layers(cfg, batch_norm=True), num_classes=num_classes, init_weights=True)
+    features = make_layers(cfg, batch_norm=True)
+    # VGG.__init__ also builds a full-size 25088x4096 classifier that is replaced below; building
+    # it on the meta device skips allocating and initialising ~120M throwaway weights. The real
+    # ``features`` passed in stay on the CPU and still get torchvision's initialisation.
+    with torch.device("meta"):
+        net = VGG(features, num_classes=num_classes, init_weights=True)
     last = _scaled(512, width)
     pool = (1, 1) if small_input else (7, 7)
     hidden = _scaled(512 if small_input else 4096, width)
@@ -146,7 +154,8 @@ def fa_fb_module_names(model: nn.Module, fb_layers: int) -> tuple[list[str], lis
     """Leaf-module names of f_a and f_b: f_b starts at the first of the last ``fb_layers`` trainable layers."""
     layers = trainable_layers(model)
     if isinstance(fb_layers, bool) or not isinstance(fb_layers, int) or not 1 <= fb_layers <= len(layers):
-        raise ValueError(f"fb_layers={fb_layers!r} is outside 1..{len(layers)}: the model has {len(layers)} trainable layers.")
+        raise ValueError(f"fb_layers={fb_layers!r} must be an integer in 1..{len(layers)}: "
+                         f"the model has {len(layers)} trainable layers.")
     first_fb = layers[len(layers) - fb_layers][0]
     names = [name for name, _ in _leaf_modules(model)]
     cut = names.index(first_fb)
@@ -213,6 +222,7 @@ def split_fa_fb(model: nn.Module, fb_layers: int) -> Split:
         for param in module.parameters(recurse=False):
             split._saved_requires_grad[param] = param.requires_grad
             param.requires_grad_(False)
+            param.grad = None  # a stale gradient would let an optimizer (momentum/decay) still move f_a
         module.train = types.MethodType(_eval_only_train, module)
         module.training = False
     return split

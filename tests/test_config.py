@@ -1,0 +1,250 @@
+"""Run configuration, scale profiles and the small helpers in ``semirobust.utils``."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from semirobust import config, utils
+from semirobust.config import ARCHS, ATTACKS, DATASETS, PAPER_FB_LAYERS, RunConfig, get_profile
+
+# The paper's numbers of trainable (Conv2d/Linear) layers (Section 3.2).
+PAPER_LAYER_COUNTS = {"alexnet": 8, "vgg16": 16, "resnet50": 54}
+
+
+# --- RunConfig ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_fb_layers_default_to_the_papers_split(arch):
+    cfg = RunConfig(arch=arch).validate()
+    assert cfg.fb_layers == PAPER_FB_LAYERS[arch]
+
+
+def test_paper_fb_layers_are_the_papers():
+    assert PAPER_FB_LAYERS == {"alexnet": 4, "vgg16": 12, "resnet50": 16}
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_fb_layers_at_both_ends_are_valid(arch):
+    assert RunConfig(arch=arch, fb_layers=1).validate().fb_layers == 1
+    total = PAPER_LAYER_COUNTS[arch]
+    assert RunConfig(arch=arch, fb_layers=total).validate().fb_layers == total
+
+
+def test_defaults_validate_and_resolve_from_the_profile():
+    cfg = RunConfig().validate()
+    profile = get_profile(cfg.profile)
+    assert cfg.attack in ATTACKS and cfg.dataset in DATASETS
+    assert cfg.resolved_trials == profile.trials
+    assert cfg.resolved_epochs == profile.sub_epochs
+    explicit = RunConfig(trials=7, epochs=3).validate()
+    assert (explicit.resolved_trials, explicit.resolved_epochs) == (7, 3)
+
+
+@pytest.mark.parametrize(
+    "field, value, valid",
+    [("arch", "resnet18", ARCHS), ("dataset", "mnist", DATASETS),
+     ("attack", "deepfool", ATTACKS), ("profile", "huge", ("smoke", "cpu", "paper", "auto"))],
+)
+def test_unknown_choices_name_the_valid_ones(field, value, valid):
+    with pytest.raises(ValueError) as info:
+        RunConfig(**{field: value}).validate()
+    message = str(info.value)
+    assert repr(value) in message
+    assert all(choice in message for choice in valid)
+
+
+@pytest.mark.parametrize("eps", [0, 0.0, -8 / 255, float("nan"), "8/255", True])
+def test_eps_must_be_positive(eps):
+    with pytest.raises(ValueError, match="eps"):
+        RunConfig(eps=eps).validate()
+
+
+@pytest.mark.parametrize("eps", [8, 1.5, float("inf")])
+def test_eps_above_pixel_range_is_refused(eps):
+    with pytest.raises(ValueError, match="pixel range"):
+        RunConfig(eps=eps).validate()
+
+
+def test_eps_of_one_is_the_largest_allowed():
+    assert RunConfig(eps=1.0).validate().eps == 1.0
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_fb_layers_outside_the_network_are_refused(arch):
+    total = PAPER_LAYER_COUNTS[arch]
+    for bad in (0, total + 1, -1, 2.0, True):
+        with pytest.raises(ValueError, match=rf"1\.\.{total}"):
+            RunConfig(arch=arch, fb_layers=bad).validate()
+
+
+@pytest.mark.parametrize("field", ["trials", "epochs"])
+@pytest.mark.parametrize("value", [0, -3, 1.5, True])
+def test_trials_and_epochs_must_be_at_least_one(field, value):
+    with pytest.raises(ValueError, match=field):
+        RunConfig(**{field: value}).validate()
+
+
+def test_negative_k_and_seed_are_refused():
+    with pytest.raises(ValueError, match="k="):
+        RunConfig(k=-1).validate()
+    with pytest.raises(ValueError, match="seed"):
+        RunConfig(seed=-1).validate()
+
+
+def test_cuda_device_without_cuda_is_refused(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="CUDA"):
+        RunConfig(device="cuda").validate()
+    with pytest.raises(ValueError, match="device"):
+        RunConfig(device="tpu").validate()
+
+
+# --- profiles -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", config.PROFILES)
+def test_named_profiles(name):
+    profile = get_profile(name)
+    assert profile.name == name
+    assert 0 < profile.width <= 1 and profile.epochs >= 1 and profile.trials >= 1
+    assert profile.as_dict()["name"] == name
+
+
+def test_profiles_grow_from_smoke_to_paper():
+    smoke, cpu, paper = (get_profile(n) for n in ("smoke", "cpu", "paper"))
+    assert smoke.train_subset < cpu.train_subset and paper.train_subset is None
+    assert smoke.width < cpu.width < paper.width == 1.0
+    assert smoke.epochs < cpu.epochs < paper.epochs
+
+
+def test_paper_profile_follows_the_supplementary():
+    # Supplementary III.A: SGD momentum 0.9, 120 epochs, lr 0.01 / 10 at 40 and 80, wd 5e-4, batch 512.
+    paper = get_profile("paper")
+    assert (paper.momentum, paper.epochs, paper.lr, paper.milestones, paper.weight_decay, paper.batch_size) == (
+        0.9, 120, 0.01, (40, 80), 5e-4, 512)
+    assert paper.test_subset is None and paper.eval_subset is None
+
+
+def test_unknown_profile_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="smoke.*cpu.*paper.*auto"):
+        get_profile("medium")
+
+
+def test_auto_profile_warns_and_picks_smoke_without_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(UserWarning, match="smoke"):
+        assert get_profile("auto").name == "smoke"
+    with pytest.warns(UserWarning, match="smoke"):
+        assert get_profile("auto", device="cpu").name == "smoke"
+
+
+def test_auto_profile_picks_paper_on_a_cuda_device():
+    with pytest.warns(UserWarning, match="paper"):
+        assert get_profile("auto", device="cuda").name == "paper"
+
+
+def test_named_profile_does_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        get_profile("smoke")
+
+
+# --- utils: atomic writes -------------------------------------------------------------------
+
+def test_atomic_write_text_writes_and_leaves_no_temp_file(tmp_path):
+    target = tmp_path / "sub" / "record.json"
+    utils.atomic_write_text(target, "first")
+    utils.atomic_write_text(target, "second")
+    assert target.read_text() == "second"
+    assert os.listdir(target.parent) == ["record.json"]
+
+
+def test_failed_atomic_write_keeps_old_content_and_no_temp_file(tmp_path, monkeypatch):
+    target = tmp_path / "record.json"
+    utils.atomic_write_text(target, "old")
+
+    def broken_replace(src, dst):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="simulated"):
+        utils.atomic_write_text(target, "new")
+    with pytest.raises(OSError, match="simulated"):
+        utils.atomic_torch_save({"w": torch.ones(3)}, target)
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["record.json"]
+
+
+def test_failed_first_atomic_write_creates_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "replace", lambda src, dst: (_ for _ in ()).throw(OSError("simulated")))
+    with pytest.raises(OSError):
+        utils.atomic_write_bytes(tmp_path / "new.bin", b"\x00\x01")
+    assert os.listdir(tmp_path) == []
+
+
+def test_atomic_torch_save_round_trips(tmp_path):
+    state = {"w": torch.arange(6.0).view(2, 3), "step": 4}
+    path = utils.atomic_torch_save(state, tmp_path / "ckpt.pt")
+    loaded = torch.load(path)
+    assert torch.equal(loaded["w"], state["w"]) and loaded["step"] == 4
+    assert os.listdir(tmp_path) == ["ckpt.pt"]
+
+
+# --- utils: hashing, seeding, devices, folders ----------------------------------------------
+
+def test_config_hash_is_sha256_of_canonical_json_and_ignores_key_order():
+    a = {"arch": "vgg16", "eps": 8 / 255, "nested": {"x": 1, "y": [1, 2]}}
+    b = {"nested": {"y": [1, 2], "x": 1}, "eps": 8 / 255, "arch": "vgg16"}
+    digest = utils.config_hash(a)
+    canonical = json.dumps(a, sort_keys=True, separators=(",", ":"))
+    assert digest == hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    assert digest == utils.config_hash(b)
+    assert re.fullmatch(r"[0-9a-f]{16}", digest)
+    assert utils.config_hash({**a, "eps": 16 / 255}) != digest
+    assert utils.config_hash({**a, "nested": {"x": 1, "y": [2, 1]}}) != digest
+
+
+def test_config_hash_of_a_run_config_is_stable():
+    assert utils.config_hash(RunConfig().validate().as_dict()) == utils.config_hash(RunConfig().validate().as_dict())
+
+
+def test_seed_everything_repeats_all_generators():
+    def draw():
+        return random.random(), float(np.random.rand()), torch.rand(3)
+
+    utils.seed_everything(123)
+    first = draw()
+    utils.seed_everything(123)
+    second = draw()
+    utils.seed_everything(124)
+    other = draw()
+    assert first[:2] == second[:2] and torch.equal(first[2], second[2])
+    assert first[:2] != other[:2] and not torch.equal(first[2], other[2])
+
+
+def test_resolve_device(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert utils.resolve_device("auto") == torch.device("cpu")
+    assert utils.resolve_device(None) == torch.device("cpu")
+    assert utils.resolve_device(torch.device("cpu")) == torch.device("cpu")
+    with pytest.raises(ValueError, match="CUDA"):
+        utils.resolve_device("cuda")
+
+
+def test_default_folders_follow_the_environment(semirobust_cache, semirobust_results, monkeypatch, tmp_path):
+    assert utils.default_cache_dir() == semirobust_cache
+    assert utils.default_results_dir() == semirobust_results
+    monkeypatch.setenv("SEMIROBUST_DATA", str(tmp_path))
+    assert utils.default_data_root() == tmp_path
+    monkeypatch.delenv("SEMIROBUST_CACHE")
+    monkeypatch.delenv("SEMIROBUST_RESULTS")
+    assert utils.default_cache_dir() == utils.REPO_ROOT / ".cache" / "semirobust"
+    assert utils.default_results_dir() == utils.REPO_ROOT / "results"
+
