@@ -1,0 +1,248 @@
+"""EDGE estimator: closed-form Gaussian checks, invariances, reference agreement, input checks.
+
+Documented tolerances (semirobust.mi.GAUSSIAN_TOLERANCE_BITS and INDEPENDENT_BOUND_BITS):
+- one jointly Gaussian coordinate pair with correlation r <= 0.95 and N >= 1000 samples:
+  |EDGE - (-0.5 log2(1 - r^2))| <= 0.35 bits;
+- independent inputs of 1 or 2 dimensions per side: EDGE <= 0.05 bits.
+"""
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.neighbors import NearestNeighbors
+
+from semirobust import mi
+
+sys.path.insert(0, str(Path(__file__).parent))
+from edge_reference import reference_bucket_mi  # noqa: E402
+
+GAUSS_TOL = mi.GAUSSIAN_TOLERANCE_BITS
+INDEPENDENT_BOUND = mi.INDEPENDENT_BOUND_BITS
+CORRELATIONS = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
+
+
+def gaussian_pair(n, r, dim=1, seed=0):
+    """dim independent coordinate pairs with correlation r; true MI = -dim/2 log2(1 - r^2) bits."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, dim))
+    y = r * x + math.sqrt(1 - r * r) * rng.standard_normal((n, dim))
+    return x, y
+
+
+def true_mi(r, dim=1):
+    return -0.5 * dim * math.log2(1 - r * r)
+
+
+def reference_members(zx, zy, eps_x, eps_y, shift_x, shift_y, upper):
+    """The loop reference applied to each ensemble member (rows of the L x d' bandwidths)."""
+    return np.array([reference_bucket_mi(zx, zy, eps_x[j], eps_y[j], shift_x[j], shift_y[j], upper)
+                     for j in range(eps_x.shape[0])])
+
+
+@pytest.mark.parametrize("n", [1000, 4000])
+def test_gaussian_closed_form_within_tolerance(n):
+    for seed, r in enumerate(CORRELATIONS):
+        x, y = gaussian_pair(n, r, seed=seed)
+        assert abs(mi.edge_mi(x, y, seed=seed) - true_mi(r)) <= GAUSS_TOL, (n, r)
+
+
+@pytest.mark.parametrize("dim", [1, 2, 12])
+def test_ranks_increasing_correlation(dim):
+    estimates = [mi.edge_mi(*gaussian_pair(2000, r, dim, seed=1)) for r in (0.0, 0.5, 0.8, 0.95)]
+    assert all(b > a for a, b in zip(estimates, estimates[1:])), estimates
+
+
+@pytest.mark.parametrize("dim", [1, 2])
+def test_independent_inputs_near_zero(dim):
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((2000, dim)), rng.uniform(size=(2000, dim))
+    assert 0.0 <= mi.edge_mi(x, y) <= INDEPENDENT_BOUND
+
+
+def test_same_seed_same_value_other_seed_other_draws():
+    x, y = gaussian_pair(1500, 0.7, dim=10, seed=2)
+    assert mi.edge_mi(x, y, seed=3) == mi.edge_mi(x, y, seed=3)
+    a, b = mi.edge_setup(x, y, seed=3), mi.edge_setup(x, y, seed=4)
+    assert not torch.equal(a.zx, b.zx)
+
+
+@pytest.mark.parametrize("dim", [2, 10])
+def test_invariant_to_joint_permutation(dim):
+    x, y = gaussian_pair(1500, 0.8, dim, seed=3)
+    perm = np.random.default_rng(0).permutation(len(x))
+    assert mi.edge_mi(x[perm], y[perm]) == pytest.approx(mi.edge_mi(x, y), abs=1e-6)
+
+
+@pytest.mark.parametrize("dim", [2, 10])
+def test_invariant_to_rescaling_a_side(dim):
+    x, y = gaussian_pair(1500, 0.8, dim, seed=4)
+    base = mi.edge_mi(x, y)
+    assert mi.edge_mi(x * 8.0, y) == base  # a power of two rescales every float exactly
+    assert mi.edge_mi(x, y * 0.37 + 5.0) == pytest.approx(base, abs=1e-6)
+    scales = np.random.default_rng(1).uniform(0.5, 20.0, size=dim)
+    assert mi.edge_mi(x * scales, y) == pytest.approx(base, abs=1e-6)
+
+
+@pytest.mark.parametrize("dim,hashing", [(1, "floor"), (3, "floor"), (20, "p-stable"), (300, "p-stable")])
+def test_vectorized_equals_loop_reference(dim, hashing):
+    x, y = gaussian_pair(800, 0.6, dim, seed=6)
+    setup = mi.edge_setup(x, y, seed=7)
+    assert setup.hashing == hashing
+    for gamma in (0.4, 0.05, 0.005):  # wide buckets down to nearly one sample per bucket
+        members = setup.members((gamma, gamma))
+        fast = mi.bucket_mi(setup.zx, setup.zy, *members, upper=10.0)
+        slow = reference_members(setup.zx, setup.zy, *members, 10.0)
+        np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-12)
+    assert mi.ensemble_mi(setup) == pytest.approx(mi.ensemble_mi(setup, estimator=reference_members), rel=1e-12)
+
+
+def test_bucket_keys_exact_when_radix_overflows():
+    """Tiny bandwidths force the unique-renumbering path; it must still match the loop."""
+    x, y = gaussian_pair(300, 0.5, dim=8, seed=8)
+    setup = mi.edge_setup(x, y, hashing="floor", n_ensemble=3)
+    members = setup.members((1e-4, 1e-4))
+    np.testing.assert_allclose(mi.bucket_mi(setup.zx, setup.zy, *members),
+                               reference_members(setup.zx, setup.zy, *members, 10.0), rtol=1e-12)
+
+
+def test_knn_distance_matches_scikit_learn():
+    rng = np.random.default_rng(9)
+    for z in (rng.standard_normal((300, 3)), rng.integers(0, 20, size=(300, 3)).astype(float)):
+        ranks = rng.integers(0, 300, size=40)
+        for k in (1, 2, 17, 150, 300):
+            got = mi.knn_distance(torch.from_numpy(z), torch.from_numpy(ranks), k).numpy()
+            for c in range(3):
+                col = np.sort(z[:, c]).reshape(-1, 1)
+                dist, _ = NearestNeighbors(n_neighbors=k).fit(col).kneighbors(col[ranks])
+                assert got[c] == pytest.approx(dist[:, -1].mean(), abs=1e-12)
+
+
+def test_published_rules():
+    assert mi.projected_dim(1000, 64) == 6 and mi.projected_dim(50_000, 65_536) == 12
+    assert mi.projected_dim(10_000, 3) == 3 and mi.projected_dim(15, 100) == 1
+    assert mi.knn_k(2000, 1) == math.floor(0.43 * 2000 ** (2 / 3 + 0.085) * math.exp(-1e-4))
+    assert mi.knn_k(10, 12) <= 10
+    x, y = gaussian_pair(1000, 0.5, dim=40)
+    setup = mi.edge_setup(x, y[:, :5])
+    assert setup.hashing == "p-stable" and setup.zx.shape == (1000, 6) and setup.zy.shape == (1000, 5)
+    assert mi.edge_setup(x[:, :6], y[:, :6]).hashing == "floor"
+
+
+def test_upper_clip_and_mean_ensemble():
+    x = np.random.default_rng(0).standard_normal((1024, 1))
+    # identical sides with tiny buckets: every sample alone, log2(N) = 10 bits, clipped at U
+    assert mi.edge_mi(x, x, gamma=1e-3, adaptive=False, upper=4.0) == pytest.approx(4.0)
+    a = mi.edge_mi(x, x ** 2, ensemble="mean")
+    assert 0.5 < a <= mi.DEFAULT_UPPER
+
+
+def test_chunked_projection_and_torch_input_agree():
+    x, y = gaussian_pair(600, 0.7, dim=50, seed=11)
+    base = mi.edge_mi(x, y)
+    assert mi.edge_mi(x, y, chunk_bytes=50 * 8 * 7) == pytest.approx(base, abs=1e-6)
+    assert mi.edge_mi(torch.from_numpy(x), torch.from_numpy(y)) == pytest.approx(base, abs=1e-12)
+    low = mi.edge_mi(x.astype(np.float32), torch.from_numpy(y).half())
+    assert low == pytest.approx(base, abs=0.2)
+
+
+def test_feature_moments_streamed():
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((1000, 7)) * 3 + 1e4
+    mean, std = mi.feature_moments(x, chunk_bytes=7 * 8 * 64)
+    np.testing.assert_allclose(mean.numpy(), x.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(std.numpy(), x.std(0), rtol=1e-6)
+
+
+def test_conv_map_sized_input_stays_in_bounds():
+    """A 65,536-dimensional flattened conv map runs through chunked projection."""
+    rng = np.random.default_rng(13)
+    base = rng.standard_normal((200, 16)).astype(np.float32)
+    x = np.repeat(base, 4096, axis=1)  # 200 x 65,536
+    value = mi.edge_mi(x, base[:, :8], chunk_bytes=2**22)
+    assert mi.LOWER_CLIP <= value <= mi.DEFAULT_UPPER
+
+
+def test_constant_feature_is_allowed():
+    x, y = gaussian_pair(500, 0.8, dim=2)
+    x[:, 1] = 3.0
+    assert mi.edge_mi(x, y) > 0.3
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"X": np.zeros((30, 2)), "Y": np.zeros((31, 2))}, "same number of samples"),
+    ({"X": np.zeros((5, 2)), "Y": np.zeros((5, 2))}, "at least"),
+    ({"X": np.zeros((30, 2, 2)), "Y": np.zeros((30, 2))}, "N x d"),
+    ({"X": [[1.0]] * 30, "Y": np.zeros((30, 2))}, "numpy array or torch tensor"),
+    ({"ensemble": "max"}, "ensemble"),
+    ({"hashing": "lsh"}, "hashing"),
+    ({"X": np.zeros((50, 65)), "hashing": "floor"}, "floor"),
+    ({"upper": 0.0}, "upper"),
+    ({"gamma": -1.0}, "gamma"),
+    ({"n_ensemble": 0}, "n_ensemble"),
+    ({"seed": -1}, "seed"),
+])
+def test_bad_input_raises(kwargs, message):
+    x, y = gaussian_pair(50, 0.5)
+    args = {"X": x, "Y": y, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        mi.edge_mi(**args)
+
+
+def test_non_finite_input_raises():
+    x, y = gaussian_pair(50, 0.5)
+    x[3, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        mi.edge_mi(x, y)
+
+
+def test_class_conditional_weighted_sum():
+    rng = np.random.default_rng(14)
+    labels = np.repeat([0, 1, 2], [600, 300, 100])
+    r = np.array([0.9, 0.5, 0.0])[labels]
+    x = rng.standard_normal((1000, 1))
+    y = r[:, None] * x + np.sqrt(1 - r[:, None] ** 2) * rng.standard_normal((1000, 1))
+    expected = sum(w * mi.edge_mi(x[labels == c], y[labels == c]) for c, w in ((0, 0.6), (1, 0.3), (2, 0.1)))
+    assert mi.class_conditional_mi(x, y, labels) == pytest.approx(expected, rel=1e-12)
+    assert mi.class_conditional_mi(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(labels)) == \
+        pytest.approx(expected, rel=1e-12)
+
+
+def test_class_conditional_small_class_rule():
+    rng = np.random.default_rng(15)
+    labels = np.repeat([0, 1, 7], [200, 200, 5])
+    x = rng.standard_normal((405, 1))
+    y = x + 0.5 * rng.standard_normal((405, 1))
+    kept = mi.class_conditional_mi(x[labels != 7], y[labels != 7], labels[labels != 7])
+    with pytest.warns(UserWarning, match=r"\[7\]"):
+        value = mi.class_conditional_mi(x, y, labels)
+    assert value == pytest.approx(kept, rel=1e-12)  # weights renormalized over classes 0 and 1
+    with pytest.raises(ValueError, match="no class"):
+        mi.class_conditional_mi(x, y, labels, min_class_samples=300)
+    with pytest.raises(ValueError, match="labels"):
+        mi.class_conditional_mi(x, y, labels[:-1])
+
+
+def test_bucket_ids_exact_with_small_radix_blocks(monkeypatch):
+    """A tiny radix limit forces several blocks, renumbering and very wide columns."""
+    x, y = gaussian_pair(300, 0.5, dim=5, seed=16)
+    setup = mi.edge_setup(x, y, n_ensemble=3)
+    for gamma in (0.4, 0.01):
+        members = setup.members((gamma, gamma))
+        expected = reference_members(setup.zx, setup.zy, *members, 10.0)
+        for limit in (50, 4):
+            monkeypatch.setattr(mi, "_RADIX_LIMIT", limit)
+            np.testing.assert_allclose(mi.bucket_mi(setup.zx, setup.zy, *members), expected, rtol=1e-12)
+
+
+def test_memory_mapped_input(tmp_path):
+    """Inputs larger than memory can live in a numpy memmap; chunks are read from disk."""
+    x, y = gaussian_pair(400, 0.7, dim=30, seed=17)
+    mapped = np.memmap(tmp_path / "x.f16", dtype=np.float16, mode="w+", shape=x.shape)
+    mapped[:] = x
+    mapped.flush()
+    reopened = np.memmap(tmp_path / "x.f16", dtype=np.float16, mode="r", shape=x.shape)
+    expected = mi.edge_mi(x.astype(np.float16), y)
+    assert mi.edge_mi(reopened, y, chunk_bytes=30 * 8 * 50) == pytest.approx(expected, abs=1e-6)
