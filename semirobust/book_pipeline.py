@@ -46,9 +46,9 @@ def library_fingerprint() -> str:
 
 def notebook_parameters(source: Path, profile: str, dataset: str, device: str) -> dict:
     """The pipeline's settings, restricted to the parameters this notebook declares."""
-    import papermill
+    from semirobust.sweep import notebook_parameters as declared_parameters
 
-    declared = set(papermill.inspect_notebook(str(source)))
+    declared = set(declared_parameters(source))
     wanted = {"profile": profile, "dataset": dataset, "datasets": dataset, "device": device,
               "figures_dir": str(EXECUTED_DIR / "figures")}
     return {k: v for k, v in wanted.items() if k in declared}
