@@ -1,0 +1,272 @@
+"""The paper's five evaluation attacks behind one interface, and batched accuracy helpers.
+
+``make_attack(name, model, eps, **overrides)`` returns an :class:`Attack`, a callable
+``(x, y) -> x_adv`` on images in [0, 1] (normalization is inside the model, DESIGN.md). The
+attacks themselves come from well-kept libraries, not from this module:
+
+=============  ==========================================  ====================================
+name           implementation                               default parameters
+=============  ==========================================  ====================================
+``fgsm``       ``torchattacks.FGSM``                        eps
+``ifgsm``      ``torchattacks.BIM`` (Kurakin et al.)        eps, paper schedule (alpha, steps)
+``pgd``        ``torchattacks.PGD`` (Madry et al.)          eps, paper schedule, random start
+``cw``         ``torchattacks.CW`` (Carlini-Wagner, L2)     c=1, kappa=0, steps=50, lr=0.01
+``autoattack`` ``pyautoattack.AutoAttack`` (Croce-Hein)     eps, norm Linf, version standard
+=============  ==========================================  ====================================
+
+Paper schedule (Section 3.1, after Kurakin et al.): step 1/255 and
+``floor(min(4 + e, 1.25 e))`` iterations with ``e = eps * 255``, i.e. 10, 20 and 36 at
+eps = 8, 16, 32 /255. Every parameter can be overridden (``make_attack("pgd", m, 8/255, steps=50)``).
+
+C&W and eps: C&W is an L2 *minimum-norm* attack; it has no eps. ``make_attack("cw", model, eps)``
+runs ``torchattacks.CW`` with its own parameters (``c``, ``kappa``, ``steps``, ``lr``) and does not
+use ``eps``, so C&W numbers do not change with eps (as in any study that runs C&W at several eps).
+To enforce a budget pass ``l2_eps=r``: adversarial images farther than ``r`` (L2, pixel scale) from
+the clean image are replaced by the clean image, i.e. count as failed attacks.
+
+AutoAttack: ``backend="pyautoattack"`` (default, the maintained fork of Croce & Hein's reference
+code) or ``backend="torchattacks"`` (``torchattacks.AutoAttack``); both run the standard version
+(APGD-CE, APGD-T, FAB-T, Square) unless ``version`` is overridden.
+
+While attacking, the model is in eval mode (BatchNorm uses running statistics) and its parameters
+do not require gradients (only the input gradient is needed); both are restored afterwards. Both
+AutoAttack implementations reseed torch's global RNG with their ``seed``; they run inside
+``torch.random.fork_rng`` so the caller's random stream is left as it was.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from semirobust.config import ATTACKS, check_choice
+from semirobust.utils import resolve_device
+
+#: attacks bounded in L-inf (x_adv - x stays within eps in every pixel).
+LINF_ATTACKS = ("fgsm", "ifgsm", "pgd", "autoattack")
+
+#: the parameters each attack accepts as overrides, with their defaults (None: from eps).
+_DEFAULTS = {
+    "fgsm": {},
+    "ifgsm": {"alpha": None, "steps": None},
+    "pgd": {"alpha": None, "steps": None, "random_start": True},
+    "cw": {"c": 1.0, "kappa": 0.0, "steps": 50, "lr": 0.01, "l2_eps": None},
+    "autoattack": {"backend": "pyautoattack", "version": "standard", "norm": "Linf", "seed": 0, "n_classes": None},
+}
+
+
+def _check_eps(eps) -> float:
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or math.isnan(eps):
+        raise ValueError(f"eps={eps!r} must be a number (pixel scale, e.g. 8/255).")
+    if eps < 0:
+        raise ValueError(f"eps={eps!r} must be >= 0 (pixel scale, e.g. 8/255).")
+    if eps > 1:
+        raise ValueError(f"eps={eps!r} is larger than the pixel range [0, 1]; did you mean {eps}/255?")
+    return float(eps)
+
+
+def paper_schedule(eps: float) -> dict:
+    """Step 1/255 and ``floor(min(4 + e, 1.25 e))`` iterations, e = eps*255 (10, 20, 36 at 8, 16, 32 /255)."""
+    e = _check_eps(eps) * 255
+    steps = math.floor(round(min(4 + e, 1.25 * e), 6))  # round first: 8/255*255 is not exactly 8
+    return {"steps": max(1, steps), "alpha": 1 / 255}
+
+
+def _resolve_params(name: str, eps: float, overrides: dict) -> dict:
+    allowed = _DEFAULTS[name]
+    unknown = sorted(set(overrides) - set(allowed))
+    if unknown:
+        raise ValueError(f"Unknown parameter(s) {unknown} for attack {name!r}; it accepts {sorted(allowed) or 'none'}.")
+    params = {**allowed, **overrides}
+    if name in ("ifgsm", "pgd"):
+        schedule = paper_schedule(eps)
+        params["alpha"] = schedule["alpha"] if params["alpha"] is None else float(params["alpha"])
+        params["steps"] = schedule["steps"] if params["steps"] is None else params["steps"]
+    if "steps" in params and (isinstance(params["steps"], bool) or not isinstance(params["steps"], int) or params["steps"] < 1):
+        raise ValueError(f"steps={params['steps']!r} must be an integer >= 1.")
+    if "alpha" in params and not params["alpha"] > 0:
+        raise ValueError(f"alpha={params['alpha']!r} must be > 0.")
+    if name == "autoattack":
+        check_choice("AutoAttack backend", params["backend"], ("pyautoattack", "torchattacks"))
+        check_choice("AutoAttack norm", params["norm"], ("Linf", "L2"))
+    if name == "cw" and params["l2_eps"] is not None and not params["l2_eps"] >= 0:
+        raise ValueError(f"l2_eps={params['l2_eps']!r} must be >= 0 or None.")
+    return params
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for tensor in list(model.parameters()) + list(model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+class Attack:
+    """A configured attack: ``attack(x, y) -> x_adv`` on the model's device, images in [0, 1]."""
+
+    def __init__(self, name: str, model: nn.Module, eps: float, params: dict):
+        self.name, self.model, self.eps, self.params = name, model, eps, params
+        self._runner: Callable | None = None
+        self._runner_device = None
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"Attack({self.name!r}, eps={self.eps:.6g}{', ' + shown if shown else ''})"
+
+    def describe(self) -> dict:
+        """Name, eps and every parameter used (for result records)."""
+        return {"name": self.name, "eps": self.eps, **self.params}
+
+    def _build(self, device: torch.device, n_classes: int) -> Callable:
+        import torchattacks
+
+        p, m = self.params, self.model
+        if self.name == "fgsm":
+            return torchattacks.FGSM(m, eps=self.eps)
+        if self.name == "ifgsm":
+            return torchattacks.BIM(m, eps=self.eps, alpha=p["alpha"], steps=p["steps"])
+        if self.name == "pgd":
+            return torchattacks.PGD(m, eps=self.eps, alpha=p["alpha"], steps=p["steps"], random_start=p["random_start"])
+        if self.name == "cw":
+            return torchattacks.CW(m, c=p["c"], kappa=p["kappa"], steps=p["steps"], lr=p["lr"])
+        classes = p["n_classes"] or n_classes
+        if p["backend"] == "torchattacks":
+            return torchattacks.AutoAttack(m, norm=p["norm"], eps=self.eps, version=p["version"],
+                                           n_classes=classes, seed=p["seed"])
+        import pyautoattack
+
+        runner = pyautoattack.AutoAttack(m, eps=self.eps, norm=p["norm"], version=p["version"],
+                                         seed=p["seed"], device=device)
+        runner.verbose = False
+        return lambda x, y: runner.run_standard_evaluation(x, y, batch_size=x.shape[0])[0]
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        device = _model_device(self.model)
+        x = x.to(device, non_blocking=True).float()
+        y = y.to(device, non_blocking=True).long()
+        was_training = self.model.training
+        flags = [(p, p.requires_grad) for p in self.model.parameters()]
+        self.model.eval()
+        try:
+            for p, _ in flags:
+                p.requires_grad_(False)
+            with torch.enable_grad():
+                if self._runner is None or self._runner_device != device:
+                    n_classes = 0
+                    if self.name == "autoattack" and self.params["n_classes"] is None:
+                        with torch.no_grad():
+                            n_classes = int(self.model(x[:1]).shape[1])
+                    self._runner, self._runner_device = self._build(device, n_classes), device
+                if self.name == "autoattack":  # both AutoAttacks reseed torch's global RNG: keep ours apart
+                    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                        x_adv = self._runner(x, y).detach()
+                else:
+                    x_adv = self._runner(x, y).detach()
+        finally:
+            for p, flag in flags:
+                p.requires_grad_(flag)
+            self.model.train(was_training)
+        if self.name == "cw" and self.params["l2_eps"] is not None:
+            too_far = (x_adv - x).flatten(1).norm(dim=1) > self.params["l2_eps"]
+            x_adv[too_far] = x[too_far]
+        return x_adv
+
+
+def make_attack(name: str, model: nn.Module, eps: float, **overrides) -> Attack:
+    """Build attack ``name`` ("fgsm", "ifgsm", "pgd", "cw", "autoattack") against ``model``.
+
+    ``eps`` is the L-inf budget in pixel units (8/255, ...); see the module docstring for the
+    defaults, the paper schedule and what C&W does with eps. ``overrides`` replace any default.
+    Raises ValueError for an unknown name, a negative eps or an unknown parameter.
+    """
+    check_choice("attack", name, ATTACKS)
+    eps = _check_eps(eps)
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    return Attack(name, model, eps, _resolve_params(name, eps, overrides))
+
+
+# ---------------------------------------------------------------- evaluation helpers
+
+
+def _batches(data, batch_size: int):
+    """(number of samples, iterator of (x, y) batches) for a Dataset, DataLoader or (X, y) tuple."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r} must be a positive integer.")
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        X, y = data
+        if X.shape[0] != y.shape[0]:
+            raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]}.")
+        return X.shape[0], ((X[i:i + batch_size], y[i:i + batch_size]) for i in range(0, X.shape[0], batch_size))
+    if isinstance(data, DataLoader):
+        return len(data.dataset), ((x, y) for x, y in data)
+    if isinstance(data, Dataset):
+        from semirobust.data import make_loader
+
+        return len(data), ((x, y) for x, y in make_loader(data, batch_size))
+    raise ValueError(f"data must be a Dataset, a DataLoader or an (X, y) tuple of tensors, got {type(data).__name__}.")
+
+
+def _as_attack(model: nn.Module, attack, eps, overrides) -> Attack:
+    if isinstance(attack, str):
+        if eps is None:
+            raise ValueError(f"eps is required when the attack is given by name ({attack!r}).")
+        return make_attack(attack, model, eps, **overrides)
+    if not callable(attack):
+        raise ValueError(f"attack must be an attack name or a callable (x, y) -> x_adv, got {type(attack).__name__}.")
+    if overrides:
+        raise ValueError(f"overrides {sorted(overrides)} only apply when the attack is given by name.")
+    return attack
+
+
+def _run(model, data, device, batch_size, progress, desc, attack=None, keep=False):
+    """Shared batched loop: accuracy in percent, plus the adversarial images when ``keep``."""
+    n, batches = _batches(data, batch_size)
+    device = resolve_device(device) if device is not None else _model_device(model)
+    model.to(device)
+    was_training = model.training
+    model.eval()
+    correct, seen, kept = 0, 0, []
+    try:
+        with tqdm(total=n, desc=desc, unit="img", disable=not progress, leave=False) as bar:
+            for x, y in batches:
+                x, y = x.to(device, non_blocking=True), torch.as_tensor(y).to(device, non_blocking=True)
+                if attack is not None:
+                    x = attack(x, y)
+                    if keep:
+                        kept.append(x.detach().cpu())
+                with torch.no_grad():
+                    correct += (model(x).argmax(dim=1) == y).sum().item()
+                seen += y.shape[0]
+                bar.update(y.shape[0])
+    finally:
+        model.train(was_training)
+    if seen == 0:
+        raise ValueError("data is empty.")
+    accuracy = 100.0 * correct / seen
+    return (accuracy, torch.cat(kept)) if keep else accuracy
+
+
+def clean_accuracy(model: nn.Module, data, device=None, batch_size: int = 256, progress: bool = True) -> float:
+    """Top-1 accuracy (percent) of ``model`` on ``data`` (Dataset, DataLoader or (X, y))."""
+    return _run(model, data, device, batch_size, progress, "clean accuracy")
+
+
+def adversarial_accuracy(model: nn.Module, data, attack, eps: float | None = None, device=None,
+                         batch_size: int = 256, progress: bool = True, **overrides) -> float:
+    """Top-1 accuracy (percent) on ``attack(x, y)``; ``attack`` is a name (with ``eps``) or an Attack."""
+    attack = _as_attack(model, attack, eps, overrides)
+    name = getattr(attack, "name", "adversarial")
+    return _run(model, data, device, batch_size, progress, f"{name} accuracy", attack=attack)
+
+
+def attack_tensors(model: nn.Module, X: torch.Tensor, y: torch.Tensor, attack, eps: float | None = None,
+                   device=None, batch_size: int = 256, progress: bool = True, **overrides) -> torch.Tensor:
+    """Adversarial versions of ``X`` (a CPU tensor, same order), attacked in batches."""
+    attack = _as_attack(model, attack, eps, overrides)
+    name = getattr(attack, "name", "attack")
+    _, X_adv = _run(model, (X, y), device, batch_size, progress, f"{name} images", attack=attack, keep=True)
+    return X_adv

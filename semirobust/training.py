@@ -1,0 +1,355 @@
+"""Standard, adversarial and subnetwork adversarial training, checkpointed and cached.
+
+* ``mode="standard"``: cross-entropy on clean (optionally augmented) images.
+* ``mode="adversarial"``: Madry et al.'s min-max training with PGD-10, eps 8/255, step 2/255,
+  random start (supplementary III.A). The PGD examples are generated with the model in eval mode
+  (BatchNorm running statistics, DESIGN.md); the weight update runs in train mode.
+* ``fb_layers=k``: subnetwork training. ``split_fa_fb`` freezes f_a (no gradient, BatchNorm in
+  eval mode) and only f_b's parameters are given to the optimizer, so every f_a tensor stays
+  bit-identical. PGD still back-propagates through f_a to reach the input.
+
+Optimizer and schedule come from the :class:`~semirobust.config.Profile`: SGD with the profile's
+momentum and weight decay, MultiStepLR (divide by 10) at ``profile.milestones``. When ``epochs``
+differs from ``profile.epochs`` the milestones are scaled by ``epochs / profile.epochs`` (rounded,
+milestones outside 1..epochs-1 dropped), so a short run keeps the same shape of schedule.
+
+With ``checkpoint_dir`` every finished epoch is saved atomically (model, optimizer, scheduler,
+GradScaler, RNG states, history); a rerun resumes after the last finished epoch and, on CPU,
+ends with exactly the weights of an uninterrupted run (shuffling and augmentation are seeded
+per epoch, the global RNG state is restored). On CUDA, mixed precision (bf16 autocast, or fp16 +
+GradScaler where bf16 is unsupported) and channels_last are on by default; ``amp=False`` /
+``channels_last=False`` turn them off. On CPU both are off by default.
+"""
+from __future__ import annotations
+
+import math
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset, Subset
+from tqdm.auto import tqdm
+
+from semirobust.attacks import make_attack
+from semirobust.config import ARCHS, DATASETS, Profile, check_choice, get_profile
+from semirobust.utils import atomic_torch_save, config_hash, default_cache_dir, resolve_device, seed_everything
+
+MODES = ("standard", "adversarial")
+#: the attack of adversarial training (supplementary III.A), for full networks and f_b alike.
+TRAIN_ATTACK = {"name": "pgd", "eps": 8 / 255, "alpha": 2 / 255, "steps": 10, "random_start": True}
+#: bump when the training recipe changes so that cached models are retrained.
+RECIPE_VERSION = "2"  # 2: width-aware initialisation of AlexNet convolutions and VGG classifier
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns; ``history`` has one dict per finished epoch."""
+
+    model: nn.Module
+    history: list[dict] = field(default_factory=list)
+    epochs_run: int = 0
+    stopped_early: bool = False
+    from_cache: bool = False
+
+
+# ---------------------------------------------------------------- data
+
+
+def augment(x: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
+    """CIFAR-style augmentation on a batch tensor: random crop with zero padding, random h-flip."""
+    n, c, h, w = x.shape
+    padded = F.pad(x, (padding, padding, padding, padding))
+    top = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(x.device)
+    left = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(x.device)
+    flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+    rows = (top[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
+    cols = (left[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
+    batch = torch.arange(n, device=x.device)[:, None, None, None]
+    chan = torch.arange(c, device=x.device)[None, :, None, None]
+    out = padded[batch, chan, rows, cols]
+    return torch.where(flip[:, None, None, None], out.flip(3), out)
+
+
+def _in_memory_tensors(dataset: Dataset):
+    """(X, y) when the data set is (a subset of) in-memory tensors, else None."""
+    from semirobust.data import TensorImageDataset, dataset_tensors
+
+    base = dataset.dataset if isinstance(dataset, Subset) else dataset
+    return dataset_tensors(dataset) if isinstance(base, TensorImageDataset) else None
+
+
+def _epoch_batches(dataset: Dataset, tensors, batch_size: int, seed: int):
+    """Shuffled batches of one epoch; the order depends only on ``seed`` (so resuming is exact)."""
+    if tensors is not None:
+        X, y = tensors
+        order = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(seed))
+        for i in range(0, X.shape[0], batch_size):
+            idx = order[i:i + batch_size]
+            yield X[idx], y[idx]
+    else:
+        from semirobust.data import make_loader
+
+        yield from make_loader(dataset, batch_size, shuffle=True, seed=seed)
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch * 7_919) % (2**63 - 1)
+
+
+# ---------------------------------------------------------------- schedule and precision
+
+
+def scaled_milestones(profile: Profile, epochs: int) -> list[int]:
+    """``profile.milestones`` scaled to a run of ``epochs`` epochs (kept within 1..epochs-1)."""
+    if epochs == profile.epochs:
+        scaled = list(profile.milestones)
+    else:
+        scaled = [int(math.floor(m * epochs / profile.epochs + 0.5)) for m in profile.milestones]
+    return sorted({m for m in scaled if 1 <= m < epochs})
+
+
+def _precision(device: torch.device, amp: bool | None, channels_last: bool | None):
+    """Resolve the amp / channels_last switches: (autocast dtype or None, use GradScaler, channels_last)."""
+    on_cuda = device.type == "cuda"
+    amp = on_cuda if amp is None else bool(amp)
+    channels_last = on_cuda if channels_last is None else bool(channels_last)
+    if not amp:
+        return None, False, channels_last
+    if on_cuda and not torch.cuda.is_bf16_supported():
+        return torch.float16, True, channels_last
+    return torch.bfloat16, False, channels_last
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def _rng_state(device: torch.device) -> dict:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _load_checkpoint(path: Path, fingerprint: dict):
+    if not path.exists():
+        return None
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    if checkpoint["fingerprint"] != fingerprint:
+        raise ValueError(
+            f"{path} holds a run with a different configuration ({checkpoint['fingerprint']}) than this one "
+            f"({fingerprint}); use another checkpoint_dir or delete it."
+        )
+    return checkpoint
+
+
+# ---------------------------------------------------------------- training
+
+
+def _check_train_args(mode, fb_layers, epochs, lr, profile, model):
+    check_choice("training mode", mode, MODES)
+    if not isinstance(profile, Profile):
+        raise ValueError(f"profile must be a semirobust.config.Profile (use get_profile(name)), got {type(profile).__name__}.")
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+        raise ValueError(f"epochs={epochs!r} must be an integer >= 1.")
+    if lr is not None and not (isinstance(lr, (int, float)) and lr > 0):
+        raise ValueError(f"lr={lr!r} must be a positive number.")
+    if fb_layers is not None:
+        from semirobust.models import trainable_layers
+
+        total = len(trainable_layers(model))
+        if isinstance(fb_layers, bool) or not isinstance(fb_layers, int) or not 1 <= fb_layers <= total:
+            raise ValueError(f"fb_layers={fb_layers!r} is outside 1..{total}: the model has {total} trainable layers.")
+
+
+def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: str = "standard",
+          fb_layers: int | None = None, epochs: int | None = None, lr: float | None = None,
+          device="auto", seed: int = 0, checkpoint_dir=None, eval_fn: Callable | None = None,
+          stop_fn: Callable | None = None, amp: bool | None = None, channels_last: bool | None = None,
+          progress: bool = True) -> TrainResult:
+    """Train ``model`` in place on ``train_set`` (see the module docstring) and return a TrainResult.
+
+    ``eval_fn(model, epoch) -> dict`` runs after each epoch (model in eval mode) and its metrics go
+    into the history; ``stop_fn(history) -> bool`` stops training after an epoch when it returns
+    True. ``checkpoint_dir`` makes the run resumable. The model ends in eval mode on ``device``.
+    """
+    from semirobust.models import split_fa_fb
+
+    if isinstance(profile, str):
+        profile = get_profile(profile, device)
+    _check_train_args(mode, fb_layers, epochs, lr, profile, model)
+    epochs = profile.epochs if epochs is None else epochs
+    lr = profile.lr if lr is None else float(lr)
+    device = resolve_device(device)
+    amp_dtype, use_scaler, use_channels_last = _precision(device, amp, channels_last)
+    fingerprint = {"mode": mode, "fb_layers": fb_layers, "epochs": epochs, "lr": lr, "seed": seed,
+                   "profile": profile.as_dict(), "n_train": len(train_set), "recipe": RECIPE_VERSION,
+                   "train_attack": TRAIN_ATTACK if mode == "adversarial" else None}
+
+    ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
+    checkpoint = _load_checkpoint(ckpt_path, fingerprint) if ckpt_path is not None else None
+
+    seed_everything(seed)
+    model.to(device)
+    if use_channels_last:
+        model.to(memory_format=torch.channels_last)
+    split = split_fa_fb(model, fb_layers) if fb_layers is not None else None
+    params = split.fb_parameters() if split is not None else [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=lr, momentum=profile.momentum, weight_decay=profile.weight_decay)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, scaled_milestones(profile, epochs), gamma=0.1)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+    attack = None
+    if mode == "adversarial":
+        attack = make_attack("pgd", model, TRAIN_ATTACK["eps"], alpha=TRAIN_ATTACK["alpha"],
+                             steps=TRAIN_ATTACK["steps"], random_start=TRAIN_ATTACK["random_start"])
+
+    history, start, stopped = [], 0, False
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        scaler.load_state_dict(checkpoint["scaler"])
+        _set_rng_state(checkpoint["rng"], device)
+        history, start, stopped = checkpoint["history"], checkpoint["epoch"], checkpoint["stopped_early"]
+
+    tensors = _in_memory_tensors(train_set)
+    autocast = torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None)
+    try:
+        bar = tqdm(range(start, epochs), desc=f"{mode} training" + (f" (f_b={fb_layers})" if split else ""),
+                   unit="epoch", disable=not progress or stopped, leave=False)
+        for epoch in bar:
+            if stopped:
+                break
+            epoch_seed = _epoch_seed(seed, epoch)
+            aug_gen = torch.Generator().manual_seed(epoch_seed + 1)
+            current_lr = optimizer.param_groups[0]["lr"]
+            loss_sum, correct, seen, t0 = 0.0, 0, 0, time.perf_counter()
+            for x, y in _epoch_batches(train_set, tensors, profile.batch_size, epoch_seed):
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                if profile.augment:
+                    x = augment(x, aug_gen)
+                if use_channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                if attack is not None:
+                    with autocast:
+                        x = attack(x, y)
+                model.train()
+                with autocast:
+                    logits = model(x)
+                    loss = F.cross_entropy(logits, y)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                loss_sum += loss.item() * y.shape[0]
+                correct += (logits.argmax(1) == y).sum().item()
+                seen += y.shape[0]
+            scheduler.step()
+            elapsed = time.perf_counter() - t0
+            record = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": 100.0 * correct / seen,
+                      "lr": current_lr, "time_s": elapsed, "images_per_s": seen / elapsed}
+            model.eval()
+            if eval_fn is not None:
+                record.update(eval_fn(model, epoch + 1) or {})
+            history.append(record)
+            stopped = bool(stop_fn(history)) if stop_fn is not None else False
+            stopped = stopped and epoch + 1 < epochs
+            if ckpt_path is not None:
+                atomic_torch_save({"fingerprint": fingerprint, "epoch": epoch + 1, "model": model.state_dict(),
+                                   "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                                   "scaler": scaler.state_dict(), "rng": _rng_state(device),
+                                   "history": history, "stopped_early": stopped}, ckpt_path)
+            bar.set_postfix(loss=f"{record['train_loss']:.3f}", acc=f"{record['train_acc']:.1f}")
+        bar.close()
+    finally:
+        optimizer.zero_grad(set_to_none=True)  # no stale gradients left on the returned model
+        if split is not None:
+            split.undo()
+        if use_channels_last:
+            model.to(memory_format=torch.contiguous_format)
+        model.eval()
+    return TrainResult(model=model, history=history, epochs_run=len(history), stopped_early=stopped)
+
+
+def subnetwork_adversarial_training(model: nn.Module, fb_layers: int, train_set: Dataset, *, profile: Profile,
+                                    epochs: int | None = None, **kwargs) -> TrainResult:
+    """Adversarially train only f_b (the last ``fb_layers`` trainable layers) with f_a frozen."""
+    return train(model, train_set, profile=profile, mode="adversarial", fb_layers=fb_layers, epochs=epochs, **kwargs)
+
+
+# ---------------------------------------------------------------- cached full-network models
+
+
+def training_config(arch: str, dataset: str, mode: str, profile: Profile, seed: int) -> dict:
+    """Everything a trained model depends on; its hash names the cache entry.
+
+    The device and the amp/channels_last switches are recorded next to the model but are not part
+    of the hash, so a model trained on a GPU can be reused on a CPU.
+    """
+    return {"arch": arch, "dataset": dataset, "mode": mode, "profile": profile.as_dict(), "seed": seed,
+            "recipe": RECIPE_VERSION, "train_attack": TRAIN_ATTACK if mode == "adversarial" else None}
+
+
+def get_trained_model(arch: str, dataset: str, *, mode: str = "standard", profile, seed: int = 0,
+                      data_root=None, device="auto", cache_dir=None, progress: bool = True,
+                      amp: bool | None = None, channels_last: bool | None = None):
+    """The full network ``arch`` trained on ``dataset`` (``mode`` standard or adversarial), cached.
+
+    Returns ``(model, info)``; ``info`` has config, config_hash, history, wall_time_s (of the
+    training run), from_cache and path. A second call with the same configuration loads the cached
+    weights instead of retraining; an interrupted training resumes from its last epoch.
+    """
+    from semirobust.data import load_dataset
+    from semirobust.models import build_model
+
+    check_choice("model", arch, ARCHS)
+    check_choice("dataset", dataset, DATASETS)
+    check_choice("training mode", mode, MODES)
+    if isinstance(profile, str):
+        profile = get_profile(profile, device)
+    if not isinstance(profile, Profile):
+        raise ValueError(f"profile must be a profile name or a Profile, got {type(profile).__name__}.")
+    device = resolve_device(device)
+    config = training_config(arch, dataset, mode, profile, seed)
+    digest = config_hash(config)
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    path = root / "models" / f"{arch}-{dataset}-{mode}-{profile.name}-{digest}.pt"
+
+    seed_everything(seed)
+    model = build_model(arch, dataset, width=profile.width)
+    if path.exists():
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        model.load_state_dict(saved["state_dict"])
+        model.to(device).eval()
+        info = {key: saved[key] for key in ("config", "config_hash", "history", "wall_time_s", "device", "amp")}
+        return model, {**info, "from_cache": True, "path": str(path)}
+
+    train_set = load_dataset(dataset, "train", root=data_root, subset=profile.train_subset, seed=seed)
+    checkpoint_dir = root / "checkpoints" / digest
+    t0 = time.perf_counter()
+    result = train(model, train_set, profile=profile, mode=mode, device=device, seed=seed,
+                   checkpoint_dir=checkpoint_dir, amp=amp, channels_last=channels_last, progress=progress)
+    wall = time.perf_counter() - t0
+    amp_dtype, _, use_cl = _precision(device, amp, channels_last)
+    info = {"config": config, "config_hash": digest, "history": result.history, "wall_time_s": wall,
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "amp": {"dtype": str(amp_dtype) if amp_dtype else None, "channels_last": use_cl}}
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    atomic_torch_save({"state_dict": state, **info}, path)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    return model, {**info, "from_cache": False, "path": str(path)}

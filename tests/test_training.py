@@ -1,0 +1,184 @@
+"""semirobust.training: learning, adversarial robustness, frozen f_a, exact resume, model cache."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from semirobust.attacks import adversarial_accuracy, clean_accuracy
+from semirobust.config import get_profile
+from semirobust.data import dataset_tensors, load_dataset
+from semirobust.models import build_model, split_fa_fb
+from semirobust.training import (augment, get_trained_model, scaled_milestones, subnetwork_adversarial_training,
+                                 train)
+from semirobust.utils import seed_everything
+
+SMOKE = get_profile("smoke")
+
+
+@pytest.fixture(scope="module")
+def trained(_session_cache_dir):
+    """Standard and adversarial VGG16 (width 0.125) on digits at the smoke profile, cached per session."""
+    return {mode: get_trained_model("vgg16", "digits", mode=mode, profile=SMOKE, device="cpu",
+                                    cache_dir=_session_cache_dir, progress=False)
+            for mode in ("standard", "adversarial")}
+
+
+@pytest.fixture(scope="module")
+def small_train_set():
+    return load_dataset("digits", "train", subset=96)
+
+
+def _fresh_model(seed=0):
+    seed_everything(seed)
+    return build_model("vgg16", "digits", width=SMOKE.width)
+
+
+def test_loss_falls(trained):
+    for mode, (_, info) in trained.items():
+        losses = [h["train_loss"] for h in info["history"]]
+        assert len(losses) == SMOKE.epochs
+        assert losses[-1] < 0.9 * losses[0], f"{mode} training did not learn: losses {losses}"
+
+
+def test_adversarial_training_gives_higher_pgd_accuracy(trained):
+    X, y = dataset_tensors(load_dataset("digits", "test", subset=SMOKE.test_subset))
+    accs = {}
+    for mode, (model, _) in trained.items():
+        torch.manual_seed(0)
+        accs[mode] = (clean_accuracy(model, (X, y), progress=False),
+                      adversarial_accuracy(model, (X, y), "pgd", eps=8 / 255, progress=False))
+    print(f"\n(clean, PGD-10 at 8/255) accuracy: {accs}")
+    assert accs["adversarial"][1] > accs["standard"][1]
+
+
+def test_cache_hit_loads_identical_weights(trained, _session_cache_dir):
+    model, info = trained["standard"]
+    again, info2 = get_trained_model("vgg16", "digits", mode="standard", profile=SMOKE, device="cpu",
+                                     cache_dir=_session_cache_dir, progress=False)
+    assert info2["from_cache"] and info2["config_hash"] == info["config_hash"]
+    assert info2["history"] == info["history"]
+    assert not again.training
+    for (k, a), b in zip(model.state_dict().items(), again.state_dict().values()):
+        assert torch.equal(a, b), k
+    other = get_trained_model("vgg16", "digits", mode="standard", profile=SMOKE, seed=1, device="cpu",
+                              cache_dir=_session_cache_dir, progress=False)[1]["config_hash"]
+    assert other != info["config_hash"]
+
+
+def test_subnetwork_training_leaves_fa_bit_identical(small_train_set):
+    model = _fresh_model()
+    fb_layers = 12
+    probe = split_fa_fb(model, fb_layers)
+    fa_before = {k: v.clone() for k, v in probe.fa_state().items()}
+    probe.undo()
+    fb_before = {k: v.clone() for k, v in model.state_dict().items() if k not in fa_before}
+    assert any("running_mean" in k for k in fa_before)  # BatchNorm buffers are part of f_a
+    flags = [p.requires_grad for p in model.parameters()]
+
+    result = subnetwork_adversarial_training(model, fb_layers, small_train_set, profile=SMOKE, epochs=1,
+                                             device="cpu", progress=False)
+    state = result.model.state_dict()
+    for k, v in fa_before.items():
+        assert torch.equal(state[k], v), f"f_a tensor {k} changed"
+    changed = [k for k, v in fb_before.items() if v.is_floating_point() and not torch.equal(state[k], v)]
+    assert any(k.endswith("weight") for k in changed), "no f_b weight was trained"
+    assert [p.requires_grad for p in model.parameters()] == flags  # the split was undone
+
+
+def _interrupt_at(epoch):
+    def eval_fn(model, current):
+        if current == epoch:
+            raise KeyboardInterrupt(f"simulated interruption in epoch {current}")
+        return {"probe": float(sum(p.detach().sum() for p in model.parameters()))}
+    return eval_fn
+
+
+def test_interrupted_run_resumes_to_identical_weights(tmp_path, small_train_set):
+    """Adversarial, with augmentation and dropout: every source of randomness must be restored."""
+    profile = dataclasses.replace(SMOKE, augment=True, batch_size=32, milestones=(1,))
+    kwargs = dict(profile=profile, mode="adversarial", epochs=3, device="cpu", seed=3, progress=False)
+    full = train(_fresh_model(), small_train_set, checkpoint_dir=tmp_path / "full", eval_fn=_interrupt_at(None), **kwargs)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(_fresh_model(), small_train_set, checkpoint_dir=tmp_path / "cut", eval_fn=_interrupt_at(2), **kwargs)
+    resumed = train(_fresh_model(seed=99), small_train_set, checkpoint_dir=tmp_path / "cut",
+                    eval_fn=_interrupt_at(None), **kwargs)
+
+    assert resumed.epochs_run == full.epochs_run == 3
+    assert [h["lr"] for h in resumed.history] == [h["lr"] for h in full.history] == pytest.approx([0.05, 0.005, 0.005])
+    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]
+    for (k, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), f"{k} differs after resuming"
+    # A finished run in the same folder is returned without training again.
+    again = train(_fresh_model(seed=5), small_train_set, checkpoint_dir=tmp_path / "full", **kwargs)
+    assert torch.equal(next(iter(again.model.parameters())), next(iter(full.model.parameters())))
+
+
+def test_checkpoint_of_another_configuration_is_refused(tmp_path, small_train_set):
+    train(_fresh_model(), small_train_set, profile=SMOKE, epochs=1, device="cpu", progress=False,
+          checkpoint_dir=tmp_path)
+    model = _fresh_model()
+    with pytest.raises(ValueError, match="different configuration"):
+        train(model, small_train_set, profile=SMOKE, epochs=1, fb_layers=4, device="cpu", progress=False,
+              checkpoint_dir=tmp_path)
+    assert all(p.requires_grad for p in model.parameters())  # no half-applied f_a freeze left behind
+
+
+def test_eval_fn_and_stop_fn(small_train_set):
+    seen = []
+
+    def eval_fn(model, epoch):
+        seen.append((epoch, model.training))
+        return {"marker": epoch * 10}
+
+    result = train(_fresh_model(), small_train_set, profile=SMOKE, epochs=4, device="cpu", progress=False,
+                   eval_fn=eval_fn, stop_fn=lambda history: history[-1]["epoch"] >= 2)
+    assert result.stopped_early and result.epochs_run == 2
+    assert seen == [(1, False), (2, False)]
+    assert [h["marker"] for h in result.history] == [10, 20]
+    assert set(result.history[0]) >= {"epoch", "train_loss", "train_acc", "lr"}
+
+
+def test_augment_crops_and_flips():
+    x = torch.rand(64, 3, 8, 8)
+    out = augment(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    assert torch.equal(out, augment(x, torch.Generator().manual_seed(0)))
+    padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
+    kinds = set()
+    for i in range(x.shape[0]):  # every output is one 8x8 window of the padded image, maybe mirrored
+        windows = {(r, c, f) for r in range(9) for c in range(9) for f in (False, True)
+                   if torch.equal(out[i], (lambda w: w.flip(2) if f else w)(padded[i, :, r:r + 8, c:c + 8]))}
+        assert windows, f"sample {i} is not a crop of its padded image"
+        kinds |= {f for _, _, f in windows}
+    assert kinds == {False, True}
+    assert not torch.equal(out, x)
+
+
+def test_scaled_milestones():
+    assert scaled_milestones(get_profile("paper"), 120) == [40, 80]
+    assert scaled_milestones(get_profile("paper"), 12) == [4, 8]
+    assert scaled_milestones(get_profile("paper"), 1) == []
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"mode": "fast"}, "training mode"),
+    ({"epochs": 0}, "epochs"),
+    ({"fb_layers": 17}, "fb_layers"),
+    ({"lr": -1.0}, "lr"),
+    ({"profile": "huge"}, "Unknown profile"),
+    ({"profile": 3}, "Profile"),
+])
+def test_bad_arguments_are_clear_errors(kwargs, message, small_train_set):
+    args = {"profile": SMOKE, "device": "cpu", "progress": False, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        train(_fresh_model(), small_train_set, **args)
+
+
+def test_get_trained_model_rejects_bad_names(tmp_path):
+    with pytest.raises(ValueError, match="model"):
+        get_trained_model("lenet", "digits", profile=SMOKE, cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="training mode"):
+        get_trained_model("vgg16", "digits", mode="robust", profile=SMOKE, cache_dir=tmp_path)
