@@ -46,7 +46,7 @@ def status_rows(store: ResultsStore) -> list[dict]:
                 "page": page,
                 "configuration": _summary(config),
                 "profile": record.get("profile", "?"),
-                "dataset": config.get("dataset", config.get("datasets", "?")),
+                "dataset": config.get("dataset", config.get("datasets", "none (synthetic)")),
                 "last_run_utc": record["created_at"][:19].replace("T", " "),
                 "device": record.get("device", "?"),
                 "commit": str(record.get("git_commit", "unknown"))[:10],
