@@ -1,0 +1,402 @@
+"""Algorithm 1 of the paper (learning rho), as the supplementary runs it.
+
+For one :class:`~semirobust.config.RunConfig` (network, data set, evaluation attack, eps, f_b size,
+T trials, E epochs, k):
+
+1. regular and adversarial (PGD-10) training of the full network, giving (f_a, f_b) and
+   (f*_a, f*_b); both are cached (:func:`semirobust.training.get_trained_model`);
+2. Acc* = adversarial test accuracy of (f*_a, f*_b) and Acc_sr = that of the semirobust
+   network (f*_a, f_b), under the *evaluation* attack (``config.attack`` at ``config.eps``);
+3. T trials; trial t starts again from (f*_a, f_b), adversarially trains f_b (PGD-10, f*_a
+   frozen, seed ``seed + t``) for up to E epochs and stops as soon as Acc* - Acc <= k, where Acc
+   is the adversarial **test** accuracy after the epoch under the evaluation attack on
+   ``profile.eval_subset`` test images. (The paper's prose says "training accuracy", but its
+   algorithm box and tables use the test accuracy, and a training-set criterion would mix the
+   PGD training attack with the evaluation attack; we follow the tables.) Then
+   I_{j,t} = sum_y pi(y) I(f^(j-1); f^(j) | y) is measured between every pair of consecutive
+   trainable layers from the last layer of f*_a to the output of f_b (``|f_b|`` pairs, rho_{a+1}
+   .. rho_n), on ``profile.rho_samples`` test images attacked by the evaluation attack against
+   the trial's final network;
+4. Acc~ = the highest final accuracy over the trials (the network each trial ends with, on
+   which rho is measured), Diff = Acc~ - Acc*. A trial *converged* when Acc* - Acc <= k.
+   rho follows the supplementary's captions (Tables S2-S4): the lowest I_{j,t} among the trials
+   that converged; if none converged, the largest over all trials. The rho of the best trial
+   (the main text's wording) is recorded as well (``rho_best_trial``).
+
+At the smoke profile AutoAttack runs only its first attack, APGD-CE with the standard settings
+(:class:`SmokeAutoAttack`; the full AutoAttack takes minutes per evaluation on a CPU); every
+record names the evaluation attack it used (``extra["eval_attack"]``).
+
+The full networks' accuracies (Acc, Acc*) are recorded once per pair of trained networks (kind
+``algorithm1_reference``) and shared by every f_b size. Every finished trial is written to the
+results store (kind ``algorithm1_trial``), so an interrupted run resumes at the next trial, and a
+trial interrupted mid-way resumes from its last epoch (checkpoint under the cache folder). The
+summary is written as kind ``table1``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from semirobust.attacks import Attack, adversarial_accuracy, attack_tensors, clean_accuracy, make_attack
+from semirobust.config import RunConfig
+from semirobust.results import ResultsStore
+from semirobust.utils import config_hash, default_cache_dir, resolve_device
+
+#: bump when the procedure changes so that stored trials and summaries are recomputed.
+ALGORITHM1_VERSION = "1"
+TRIAL_KIND = "algorithm1_trial"
+REFERENCE_KIND = "algorithm1_reference"
+#: the AutoAttack attacks run at the smoke profile (see :class:`SmokeAutoAttack`).
+SMOKE_AUTOATTACK = ("apgd-ce",)
+SUMMARY_KIND = "table1"
+
+
+def _validated(config: RunConfig) -> RunConfig:
+    if not isinstance(config, RunConfig):
+        raise ValueError(f"config must be a semirobust.config.RunConfig, got {type(config).__name__}.")
+    return dataclasses.replace(config, extra=dict(config.extra)).validate()
+
+
+def parse_eps(value) -> float:
+    """eps as a number: accepts numbers and strings such as ``"8/255"`` or ``"0.03"`` (papermill ``-p eps 8/255``)."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if "/" in text:
+                numerator, denominator = text.split("/")
+                return float(numerator) / float(denominator)
+            return float(text)
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"eps={value!r} is not a number or a fraction such as '8/255'.") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"eps={value!r} must be a number (pixel scale, e.g. 8/255).")
+    return float(value)
+
+
+def parse_list(value, kind: str, cast=str) -> list:
+    """A comma-separated string (``"alexnet,vgg16"``) or a list as a non-empty list of ``cast`` values."""
+    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
+    items = [v for v in items if v != ""]
+    if not items:
+        raise ValueError(f"{kind} is empty; give at least one value (comma-separated).")
+    try:
+        return [cast(v) for v in items]
+    except (TypeError, ValueError):
+        raise ValueError(f"{kind}={value!r}: every entry must be a {cast.__name__}.") from None
+
+
+#: f_b sizes of the paper's Figure 2 (ResNet50 on CIFAR-10).
+FIGURE2_FB_SIZES = (4, 8, 12, 16)
+#: the smoke profile draws only the smallest and largest of them, to keep CI within minutes.
+SMOKE_FIGURE2_FB_SIZES = (4, 16)
+
+
+def figure2_fb_sizes(fb_sizes, profile: str):
+    """``fb_sizes`` when given, else the paper's Figure 2 sizes (smallest and largest at smoke)."""
+    from semirobust.config import get_profile
+
+    if fb_sizes is not None:
+        return fb_sizes
+    return list(SMOKE_FIGURE2_FB_SIZES if get_profile(profile).name == "smoke" else FIGURE2_FB_SIZES)
+
+
+def build_configs(models, datasets, fb_sizes=None, **common) -> list[RunConfig]:
+    """Validated RunConfigs for every (model, data set, f_b size), before any compute.
+
+    ``models``/``datasets``/``fb_sizes``: lists or comma-separated strings; ``fb_sizes=None``
+    uses the paper's f_b size of each model. ``common``: the other RunConfig fields (``eps`` may
+    be a string such as "8/255").
+    """
+    if "eps" in common:
+        common["eps"] = parse_eps(common["eps"])
+    sizes = [None] if fb_sizes is None else parse_list(fb_sizes, "fb_sizes", int)
+    return [RunConfig(arch=m, dataset=d, fb_layers=f, **common).validate()
+            for m in parse_list(models, "models") for d in parse_list(datasets, "datasets") for f in sizes]
+
+
+def summary_config(config: RunConfig) -> dict:
+    """The configuration that names a run's ``table1`` record (validated values, profile resolved).
+
+    The data folder and the device are not part of it: results computed elsewhere are the same run.
+    """
+    config = _validated(config)
+    profile = config.resolved_profile
+    return {"arch": config.arch, "dataset": config.dataset, "attack": config.attack, "eps": float(config.eps),
+            "fb_layers": config.fb_layers, "trials": config.resolved_trials, "epochs": config.resolved_epochs,
+            "k": float(config.k), "profile": profile.name, "profile_hash": config_hash(profile.as_dict()),
+            "seed": config.seed, "version": ALGORITHM1_VERSION}
+
+
+def trial_config(summary: dict, trial: int, regular_hash: str, robust_hash: str) -> dict:
+    """Configuration of trial ``trial``: the summary's without T, plus the trial index and the
+    hashes of the two trained networks it starts from (so a retrained network is not mixed up)."""
+    config = {k: v for k, v in summary.items() if k != "trials"}
+    return {**config, "trial": trial, "regular_model": regular_hash, "robust_model": robust_hash}
+
+
+def reference_config(summary: dict, regular_hash: str, robust_hash: str) -> dict:
+    """Configuration of the full networks' accuracies (Acc, Acc*): the summary's without anything
+    about f_b or the trials, plus the hashes of the two trained networks."""
+    keep = ("arch", "dataset", "attack", "eps", "profile", "profile_hash", "seed", "version")
+    return {**{k: summary[k] for k in keep}, "regular_model": regular_hash, "robust_model": robust_hash}
+
+
+def summarize_trials(trials: list[dict], acc_star: float, k: float) -> dict:
+    """Acc~, Diff, epochs and rho from the trials' metrics (see the module docstring for the rules).
+
+    Each trial dict has ``acc`` (final adversarial test accuracy), ``epochs_run`` and ``rho``
+    (list rho_{a+1} .. rho_n).
+    """
+    if not trials:
+        raise ValueError("summarize_trials needs at least one trial.")
+    best = max(range(len(trials)), key=lambda t: trials[t]["acc"])
+    converged = [t for t in trials if acc_star - t["acc"] <= k]
+    pairs = len(trials[0]["rho"])
+    if converged:
+        rho = [min(t["rho"][j] for t in converged) for j in range(pairs)]
+        rule = "lowest over the trials that converged"
+    else:
+        rho = [max(t["rho"][j] for t in trials) for j in range(pairs)]
+        rule = "largest over all trials (no trial converged)"
+    acc_tilde = trials[best]["acc"]
+    return {
+        "acc_tilde": acc_tilde,
+        "diff": acc_tilde - acc_star,
+        "best_trial": best,
+        "converged_trials": len(converged),
+        "epochs": (sum(t["epochs_run"] for t in converged) / len(converged)) if converged else None,
+        "epochs_best_trial": trials[best]["epochs_run"],
+        "rho": rho,
+        "rho_rule": rule,
+        "rho_best_trial": list(trials[best]["rho"]),
+    }
+
+
+class SmokeAutoAttack(Attack):
+    """AutoAttack with the standard version's settings, restricted to :data:`SMOKE_AUTOATTACK`.
+
+    Used at the smoke profile only: the full standard AutoAttack (APGD-T over 9 targets, FAB-T,
+    Square with 5,000 queries on every point still robust) takes minutes per evaluation on a CPU,
+    and Algorithm 1 evaluates after every epoch of every trial. Its first attack, APGD-CE
+    (1 restart, 100 iterations), keeps the code path of the real thing at a fraction of the cost.
+    """
+
+    def __init__(self, model, eps: float):
+        super().__init__("autoattack", model, eps, {"backend": "pyautoattack", "version": "standard", "norm": "Linf",
+                                                    "seed": 0, "n_classes": None, "attacks": list(SMOKE_AUTOATTACK)})
+
+    def _build(self, device, n_classes):
+        import pyautoattack
+
+        runner = pyautoattack.AutoAttack(self.model, eps=self.eps, norm="Linf", version="standard", seed=0, device=device)
+        runner.attacks_to_run = list(SMOKE_AUTOATTACK)
+        runner.verbose = False
+        return lambda x, y: runner.run_standard_evaluation(x, y, batch_size=x.shape[0])[0]
+
+
+def evaluation_attack(model, attack: str, eps: float, profile_name: str) -> Attack:
+    """The evaluation attack against ``model``: ``make_attack(attack, model, eps)``, except
+    AutoAttack at the smoke profile, which is :class:`SmokeAutoAttack`."""
+    if attack == "autoattack" and profile_name == "smoke":
+        return SmokeAutoAttack(model, eps)
+    return make_attack(attack, model, eps)
+
+
+def nested_subsets(targets, sizes: tuple[int | None, int | None], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two stratified index sets of the given sizes (None: all), the smaller one inside the larger.
+
+    Used for the accuracy images and the rho images of the test split: the images attacked for a
+    trial's last accuracy are then reused for its rho instead of being attacked a second time.
+    """
+    from semirobust.data import stratified_indices
+
+    targets = np.asarray(targets)
+    everything = np.arange(len(targets))
+
+    def pick(pool, size):
+        return pool if size is None or size >= len(pool) else pool[stratified_indices(targets[pool], size, seed)]
+
+    order = sorted(range(2), key=lambda i: math.inf if sizes[i] is None else sizes[i])
+    chosen = [None, None]
+    chosen[order[1]] = pick(everything, sizes[order[1]])
+    chosen[order[0]] = pick(chosen[order[1]], sizes[order[0]])
+    return chosen[0], chosen[1]
+
+
+class _Evaluation:
+    """The test images of one run and the evaluation attack, shared by all steps."""
+
+    def __init__(self, config: RunConfig, profile, device: torch.device, progress: bool):
+        from torch.utils.data import Subset
+
+        from semirobust.data import dataset_tensors, load_dataset
+
+        self.config, self.profile_name, self.device, self.progress = config, profile.name, device, progress
+        self.clean = dataset_tensors(load_dataset(config.dataset, "test", root=config.data_root,
+                                                  subset=profile.test_subset, seed=config.seed))
+        test = load_dataset(config.dataset, "test", root=config.data_root)
+        eval_idx, rho_idx = nested_subsets(test.targets, (profile.eval_subset, profile.rho_samples), config.seed)
+        self.eval = dataset_tensors(Subset(test, eval_idx.tolist()))
+        self.rho = dataset_tensors(Subset(test, rho_idx.tolist()))
+        position = {int(i): p for p, i in enumerate(eval_idx)}
+        #: rho images that are accuracy images too (their position there) and the others
+        self.rho_from_eval = torch.as_tensor([position[int(i)] for i in rho_idx if int(i) in position], dtype=torch.long)
+        self.rho_extra = torch.as_tensor([p for p, i in enumerate(rho_idx) if int(i) not in position], dtype=torch.long)
+        self.batch_size = max(profile.batch_size, 256)
+
+    def attack(self, model) -> Attack:
+        return evaluation_attack(model, self.config.attack, self.config.eps, self.profile_name)
+
+    def attacked(self, model, X, y) -> torch.Tensor:
+        return attack_tensors(model, X, y, self.attack(model), device=self.device, batch_size=self.batch_size,
+                              progress=self.progress)
+
+    def clean_accuracy(self, model) -> float:
+        return clean_accuracy(model, self.clean, device=self.device, batch_size=self.batch_size, progress=False)
+
+    def adversarial_accuracy(self, model) -> float:
+        return adversarial_accuracy(model, self.eval, self.attack(model), device=self.device,
+                                    batch_size=self.batch_size, progress=self.progress)
+
+    def attacked_accuracy(self, model) -> tuple[float, torch.Tensor]:
+        """Adversarial accuracy on the accuracy images, and those attacked images (for reuse by rho)."""
+        X_adv = self.attacked(model, *self.eval)
+        return clean_accuracy(model, (X_adv, self.eval[1]), device=self.device, batch_size=self.batch_size,
+                              progress=False), X_adv
+
+    def rhos(self, model, eval_adv: torch.Tensor | None = None) -> list[float]:
+        """rho_{a+1} .. rho_n of ``model`` on the attacked rho images, in network order (one value per
+        layer of f_b; when f_b is the whole network there is no f_a layer and the first pair is dropped).
+
+        ``eval_adv``: the accuracy images already attacked against this same model; the rho
+        images among them are reused and only the others are attacked.
+        """
+        from semirobust.activations import layer_rhos
+        from semirobust.models import trainable_layers
+
+        X, y = self.rho
+        if eval_adv is None:
+            X_adv = self.attacked(model, X, y)
+        else:
+            X_adv = torch.empty_like(X)
+            X_adv[: len(self.rho_from_eval)] = eval_adv[self.rho_from_eval]
+            y = torch.cat([self.eval[1][self.rho_from_eval], y[self.rho_extra]])
+            if len(self.rho_extra):
+                X_adv[len(self.rho_from_eval):] = self.attacked(model, X[self.rho_extra], y[len(self.rho_from_eval):])
+        pairs = min(self.config.fb_layers, len(trainable_layers(model)) - 1)
+        frame = layer_rhos(model, X_adv, y, pairs, batch_size=self.batch_size)
+        return [float(v) for v in frame["rho"]]
+
+
+def _run_trial(trial: int, config: RunConfig, profile, regular, robust, acc_star: float, evaluation: _Evaluation,
+               train_set, checkpoint_dir: Path, progress: bool) -> dict:
+    """One trial: adversarial training of f_b from (f*_a, f_b) with early stop, then rho."""
+    from semirobust.models import combine_fa_fb
+    from semirobust.training import subnetwork_adversarial_training
+
+    model = combine_fa_fb(robust, regular, config.fb_layers)
+    last = {}  # the accuracy images attacked after the latest epoch: the trial's final network
+
+    def eval_fn(net, epoch):
+        accuracy, last["eval_adv"] = evaluation.attacked_accuracy(net)
+        return {"adv_acc": accuracy}
+
+    def stop_fn(history):
+        return acc_star - history[-1]["adv_acc"] <= config.k
+
+    result = subnetwork_adversarial_training(
+        model, config.fb_layers, train_set, profile=profile, epochs=config.resolved_epochs,
+        device=evaluation.device, seed=config.seed + trial, checkpoint_dir=checkpoint_dir,
+        eval_fn=eval_fn, stop_fn=stop_fn, progress=progress)
+    acc = result.history[-1]["adv_acc"]
+    return {"trial": trial, "acc": acc, "epochs_run": result.epochs_run, "converged": acc_star - acc <= config.k,
+            "stopped_early": result.stopped_early, "rho": evaluation.rhos(result.model, last.get("eval_adv")),
+            "curve": [{key: h[key] for key in ("epoch", "adv_acc", "train_loss", "train_acc", "lr")}
+                      for h in result.history]}
+
+
+def run_algorithm1(config: RunConfig, *, results_dir=None, cache_dir=None, progress: bool = True,
+                   rerun: bool = False) -> dict:
+    """Run Algorithm 1 for ``config`` and return its ``table1`` record (see the module docstring).
+
+    A finished ``table1`` record of the same configuration is returned as it is (no compute)
+    unless ``rerun``; finished trials are always reused from the store.
+    """
+    from semirobust.data import load_dataset
+    from semirobust.models import combine_fa_fb
+    from semirobust.training import get_trained_model
+
+    config = _validated(config)
+    summary = summary_config(config)
+    store = ResultsStore(results_dir)
+    if not rerun:
+        existing = store.read(SUMMARY_KIND, summary)
+        if existing is not None:
+            return existing
+
+    t0 = time.perf_counter()
+    profile = config.resolved_profile
+    device = resolve_device(config.device)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    common = dict(profile=profile, seed=config.seed, data_root=config.data_root, device=device, cache_dir=cache,
+                  progress=progress)
+    regular, regular_info = get_trained_model(config.arch, config.dataset, mode="standard", **common)
+    robust, robust_info = get_trained_model(config.arch, config.dataset, mode="adversarial", **common)
+
+    evaluation = _Evaluation(config, profile, device, progress)
+    models = (regular_info["config_hash"], robust_info["config_hash"])
+    reference = store.read(REFERENCE_KIND, reference_config(summary, *models))
+    if reference is None:  # the full networks' accuracies do not depend on f_b: measured once per network pair
+        start = time.perf_counter()
+        accuracies = {"acc_regular_clean": evaluation.clean_accuracy(regular),
+                      "acc_star_clean": evaluation.clean_accuracy(robust),
+                      "acc_regular": evaluation.adversarial_accuracy(regular),
+                      "acc_star": evaluation.adversarial_accuracy(robust)}
+        reference = store.write(REFERENCE_KIND, reference_config(summary, *models), accuracies, profile=profile.name,
+                                seed=config.seed, device=device, wall_time_s=time.perf_counter() - start,
+                                extra={"eval_attack": evaluation.attack(robust).describe()})
+    acc_star = reference["metrics"]["acc_star"]
+    acc_sr = evaluation.adversarial_accuracy(combine_fa_fb(robust, regular, config.fb_layers))
+
+    train_set = load_dataset(config.dataset, "train", root=config.data_root, subset=profile.train_subset,
+                             seed=config.seed)
+    trials, trial_hashes, trials_wall = [], [], 0.0
+    for t in range(config.resolved_trials):
+        tconfig = trial_config(summary, t, *models)
+        record = store.read(TRIAL_KIND, tconfig)
+        if record is None:
+            start = time.perf_counter()
+            checkpoint_dir = cache / "algorithm1" / config_hash(tconfig)
+            metrics = _run_trial(t, config, profile, regular, robust, acc_star, evaluation, train_set,
+                                 checkpoint_dir, progress)
+            record = store.write(TRIAL_KIND, tconfig, metrics, profile=profile.name, seed=config.seed + t,
+                                 device=device, wall_time_s=time.perf_counter() - start,
+                                 extra={"acc_star": acc_star})
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        trials.append(record["metrics"])
+        trial_hashes.append(record["config_hash"])
+        trials_wall += record["wall_time_s"]
+
+    metrics = {**reference["metrics"], "acc_sr": acc_sr, **summarize_trials(trials, acc_star, config.k),
+               "trials": trials}
+    extra = {"profile_settings": profile.as_dict(), "regular_model": regular_info["config_hash"],
+             "robust_model": robust_info["config_hash"], "eval_images": int(evaluation.eval[1].shape[0]),
+             "rho_images": int(evaluation.rho[1].shape[0]), "clean_images": int(evaluation.clean[1].shape[0]),
+             "training_attack": "pgd-10, eps 8/255, step 2/255, random start",
+             "eval_attack": evaluation.attack(robust).describe(),
+             "trial_records": trial_hashes, "trials_wall_time_s": trials_wall,
+             "training_wall_time_s": {"regular": regular_info["wall_time_s"], "robust": robust_info["wall_time_s"]}}
+    return store.write(SUMMARY_KIND, summary, metrics, profile=profile.name, seed=config.seed, device=device,
+                       wall_time_s=time.perf_counter() - t0, extra=extra)
+
+
+__all__ = ["run_algorithm1", "summarize_trials", "summary_config", "trial_config", "build_configs", "parse_eps",
+           "parse_list", "reference_config", "evaluation_attack", "SmokeAutoAttack", "ALGORITHM1_VERSION",
+           "TRIAL_KIND", "REFERENCE_KIND", "SUMMARY_KIND"]

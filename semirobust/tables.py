@@ -1,0 +1,212 @@
+"""Table 1 of the paper assembled from the results store, with the supplementary's values beside ours.
+
+A ``table1`` record (written by :func:`semirobust.algorithm1.run_algorithm1`) becomes one row with
+the paper's columns: Model, Dataset, f_b layers, Acc*, Acc_sr, Acc~, Diff and rho_n, rho_{n-3},
+rho_{n-7}, rho_{n-11}, rho_{n-15} (blank where f_b has fewer layer pairs). Where the
+supplementary (Tables S2-S4, copied into ``semirobust/data_files/reported_supplementary.csv``)
+reports the same network, data set, attack and f_b size, its row is placed right after ours.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from importlib import resources
+
+import pandas as pd
+
+from semirobust.activations import TABLE1_OFFSETS
+
+#: rho columns of Table 1: rho_{n-x} for these x (rho_n is the last pair of layers of f_b).
+RHO_OFFSETS = TABLE1_OFFSETS
+ACC_COLUMNS = ("Acc*", "Acc_sr", "Acc~", "Diff")
+KEY_COLUMNS = ("Model", "Dataset", "f_b layers")
+#: display names used by the paper (and the supplementary's CSV) for this package's choices.
+MODEL_NAMES = {"alexnet": "AlexNet", "vgg16": "VGG16", "resnet50": "ResNet50"}
+DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenette": "Imagenette", "digits": "digits"}
+#: the eps the comparison assumes for the supplementary's FGSM/PGD tables (the paper's Table 1 eps).
+REPORTED_EPS = 8 / 255
+REPORTED_FILE = "reported_supplementary.csv"
+#: supplementary CSV column of rho_{n-x}, per x.
+_REPORTED_RHO = {0: "rho_n", 3: "rho_n_minus_3", 7: "rho_n_minus_7", 11: "rho_n_minus_11", 15: "rho_n_minus_15"}
+
+
+def rho_label(offset: int) -> str:
+    """Column name of rho_{n-offset}: ``rho_n``, ``rho_{n-3}``, ..."""
+    return "rho_n" if offset == 0 else f"rho_{{n-{offset}}}"
+
+
+RHO_COLUMNS = tuple(rho_label(x) for x in RHO_OFFSETS)
+TABLE1_COLUMNS = KEY_COLUMNS + ACC_COLUMNS + RHO_COLUMNS
+
+
+def rho_at(rho: list, offset: int) -> float:
+    """rho_{n-offset} from a list ordered rho_{a+1}, ..., rho_n; NaN when f_b is too small."""
+    if offset < 0:
+        raise ValueError(f"offset={offset} must be >= 0.")
+    if offset >= len(rho) or rho[-1 - offset] is None:
+        return math.nan
+    return float(rho[-1 - offset])
+
+
+def _number(value) -> float:
+    return math.nan if value is None else float(value)
+
+
+def table1_row(record: dict) -> dict:
+    """One Table 1 row (paper's columns) from a ``table1`` record of the results store."""
+    if record.get("kind") != "table1":
+        raise ValueError(f"Expected a 'table1' record, got kind={record.get('kind')!r}.")
+    config, metrics = record["config"], record["metrics"]
+    row = {
+        "Model": MODEL_NAMES.get(config["arch"], config["arch"]),
+        "Dataset": DATASET_NAMES.get(config["dataset"], config["dataset"]),
+        "f_b layers": int(config["fb_layers"]),
+        "Acc*": _number(metrics["acc_star"]),
+        "Acc_sr": _number(metrics["acc_sr"]),
+        "Acc~": _number(metrics["acc_tilde"]),
+        "Diff": _number(metrics["diff"]),
+    }
+    for offset in RHO_OFFSETS:
+        row[rho_label(offset)] = rho_at(metrics["rho"], offset)
+    return row
+
+
+def _order(record: dict) -> tuple:
+    """Sort key of a record: model in the paper's order, then data set, f_b size, attack, eps."""
+    config = record["config"]
+    models = list(MODEL_NAMES)
+    return (models.index(config["arch"]) if config["arch"] in models else len(models), config["dataset"],
+            config["fb_layers"], config["attack"], config["eps"])
+
+
+def table1_frame(records: list[dict]) -> pd.DataFrame:
+    """Table 1 from ``table1`` records: one row per record, ordered by model, data set and f_b size."""
+    rows = [table1_row(r) for r in sorted(records, key=_order)]
+    return pd.DataFrame(rows, columns=list(TABLE1_COLUMNS))
+
+
+def store_records(store, *, profile: str, attack: str | None = None, eps: float | None = None,
+                  **filters) -> list[dict]:
+    """``table1`` records of one profile (and attack / eps / other config filters when given).
+
+    One record per setting (model, data set, attack, eps, f_b size): where several runs of the
+    same setting exist (another seed, k or T), the newest one is kept.
+    """
+    found = store.records("table1", profile=profile, **({"attack": attack} if attack else {}), **filters)
+    if eps is not None:
+        found = [r for r in found if math.isclose(r["config"]["eps"], eps, rel_tol=1e-9, abs_tol=1e-12)]
+    newest = {}
+    for record in found:  # oldest first, so later records replace earlier ones
+        c = record["config"]
+        newest[(c["arch"], c["dataset"], c["attack"], round(c["eps"] * 255, 6), c["fb_layers"])] = record
+    return list(newest.values())
+
+
+def attack_label(record: dict) -> str:
+    """The evaluation attack of a record as pages show it: its name, plus the attacks actually run
+    when the run used a reduced version (AutoAttack at the smoke profile: ``autoattack (apgd-ce only)``)."""
+    subset = record.get("extra", {}).get("eval_attack", {}).get("attacks")
+    name = record["config"]["attack"]
+    return f"{name} ({', '.join(subset)} only)" if subset else name
+
+
+def stamp_line(profile: str, datasets) -> str:
+    """The line stamped on every rendered table: which profile and data set(s) produced it."""
+    names = [datasets] if isinstance(datasets, str) else sorted(set(datasets))
+    text = f"Computed at profile={profile} on dataset={', '.join(names) or '(none)'}"
+    return text + ("" if profile == "paper" else " (not the paper's scale)")
+
+
+@lru_cache(maxsize=1)
+def _reported_csv() -> pd.DataFrame:
+    with resources.files("semirobust").joinpath("data_files", REPORTED_FILE).open("r", encoding="utf-8") as handle:
+        return pd.read_csv(handle)
+
+
+def load_reported() -> pd.DataFrame:
+    """The supplementary's Tables S2-S4 (see ``semirobust/data_files/README.md`` for the source)."""
+    return _reported_csv().copy()
+
+
+def _reported_key(arch: str, dataset: str, attack: str, eps: float) -> tuple[str, str, str] | None:
+    """The supplementary's (network, dataset, attack) names, or None when it has no such setting."""
+    reported = load_reported()
+    key = (MODEL_NAMES.get(arch), DATASET_NAMES.get(dataset), attack)
+    if not math.isclose(eps, REPORTED_EPS, rel_tol=1e-9):
+        return None
+    match = (reported["network"] == key[0]) & (reported["dataset"] == key[1]) & (reported["attack"] == key[2])
+    return key if match.any() else None
+
+
+def reported_rows(arch: str, dataset: str, attack: str, eps: float, fb_layers: int | None = None) -> pd.DataFrame:
+    """The supplementary's rows for this network / data set / attack (and f_b size), in Table 1 columns.
+
+    Empty when the supplementary has no such setting (it reports VGG16, ResNet18 and WRN-34-10 on
+    CIFAR-10/100 and Tiny ImageNet under clean data, FGSM and PGD, at eps 8/255).
+    """
+    key = _reported_key(arch, dataset, attack, eps)
+    columns = ["Source", *TABLE1_COLUMNS]
+    if key is None:
+        return pd.DataFrame(columns=columns)
+    reported = load_reported()
+    chosen = reported[(reported["network"] == key[0]) & (reported["dataset"] == key[1]) & (reported["attack"] == key[2])]
+    if fb_layers is not None:
+        chosen = chosen[chosen["fb_layers"] == fb_layers]
+    rows = []
+    for _, r in chosen.iterrows():
+        row = {"Source": f"reported (Table {r['table']})", "Model": r["network"], "Dataset": r["dataset"],
+               "f_b layers": int(r["fb_layers"]), "Acc*": r["acc_star"], "Acc_sr": r["acc_sr"],
+               "Acc~": r["acc_tilde"], "Diff": r["diff"]}
+        for offset in RHO_OFFSETS:
+            row[rho_label(offset)] = r.get(_REPORTED_RHO[offset], math.nan)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=columns).astype({c: float for c in ACC_COLUMNS + RHO_COLUMNS})
+
+
+def reported_note(arch: str, dataset: str, attack: str, eps: float, fb_layers: int | None = None) -> str:
+    """A sentence saying whether the supplementary reports this setting, and why not when it does not."""
+    setting = f"{MODEL_NAMES.get(arch, arch)} / {DATASET_NAMES.get(dataset, dataset)} / {attack} / eps={eps * 255:.4g}/255"
+    if not reported_rows(arch, dataset, attack, eps, fb_layers).empty:
+        return f"The supplementary reports {setting}" + (f" with f_b = {fb_layers}" if fb_layers else "") + \
+            ": its row is shown right after ours."
+    reported = load_reported()
+    reasons = []
+    if MODEL_NAMES.get(arch) not in set(reported["network"]):
+        reasons.append(f"network {MODEL_NAMES.get(arch, arch)} (it reports {', '.join(sorted(set(reported['network'])))})")
+    if DATASET_NAMES.get(dataset) not in set(reported["dataset"]):
+        reasons.append(f"data set {DATASET_NAMES.get(dataset, dataset)} (it reports "
+                       f"{', '.join(sorted(set(reported['dataset'])))})")
+    if attack not in set(reported["attack"]):
+        reasons.append(f"attack {attack} (it reports {', '.join(sorted(set(reported['attack'])))})")
+    if not math.isclose(eps, REPORTED_EPS, rel_tol=1e-9):
+        reasons.append(f"eps={eps * 255:.4g}/255 (compared at 8/255 only)")
+    if not reasons and fb_layers is not None:
+        sizes = sorted(set(reported_rows(arch, dataset, attack, eps)["f_b layers"]))
+        reasons.append(f"f_b = {fb_layers} (it reports f_b = {', '.join(map(str, sizes))})")
+    return f"The supplementary reports no value for {setting}: no {'; no '.join(reasons)}."
+
+
+def compare_with_reported(records: list[dict]) -> pd.DataFrame:
+    """Table 1 with a ``Source`` column: each of our rows ("this run") followed by the
+    supplementary's row for the same network, data set, attack, eps and f_b size, if any."""
+    rows = []
+    for record in sorted(records, key=_order):
+        config = record["config"]
+        rows.append({"Source": "this run", **table1_row(record)})
+        reported = reported_rows(config["arch"], config["dataset"], config["attack"], config["eps"], config["fb_layers"])
+        rows.extend(reported.to_dict("records"))
+    return pd.DataFrame(rows, columns=["Source", *TABLE1_COLUMNS])
+
+
+def display_table(frame: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
+    """A copy for display: numbers rounded, missing values (f_b too small, not reported) blank."""
+    shown = frame.copy()
+    for column in ACC_COLUMNS + RHO_COLUMNS:
+        if column in shown:
+            shown[column] = [("" if pd.isna(v) else f"{v:.{digits}f}") for v in shown[column]]
+    return shown
+
+
+__all__ = ["TABLE1_COLUMNS", "RHO_OFFSETS", "RHO_COLUMNS", "rho_label", "rho_at", "table1_row", "table1_frame",
+           "store_records", "attack_label", "stamp_line", "load_reported", "reported_rows", "reported_note", "compare_with_reported",
+           "display_table"]

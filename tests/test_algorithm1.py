@@ -1,0 +1,191 @@
+"""Algorithm 1: the whole procedure on a tiny configuration, resume after an interruption, the
+summary rules of the supplementary, and bad input rejected before any compute (library and notebook)."""
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+
+import pytest
+
+from semirobust import algorithm1, config
+from semirobust.config import RunConfig
+from semirobust.results import ResultsStore
+from semirobust.utils import REPO_ROOT
+
+#: A smaller smoke profile so that the full procedure (two trainings, trials, rho) runs in seconds;
+#: rho_samples keeps >= 10 images per class (EDGE's minimum per class).
+TINY = dict(train_subset=100, test_subset=60, eval_subset=40, rho_samples=120, epochs=1, milestones=())
+
+
+def _config(**overrides):
+    base = dict(arch="alexnet", dataset="digits", attack="fgsm", fb_layers=2, trials=2, epochs=2, k=100.0,
+                profile="smoke", seed=0, device="cpu")
+    return RunConfig(**{**base, **overrides})
+
+
+@pytest.fixture(scope="module")
+def interrupted_then_resumed(tmp_path_factory):
+    """Run trials=2 with trial 1 crashing, then again: returns what each phase did."""
+    root = tmp_path_factory.mktemp("algorithm1")
+    results, cache = root / "results", root / "cache"
+    real_trial = algorithm1._run_trial
+    calls = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(config._PROFILE_TABLE, "smoke", dataclasses.replace(config._PROFILE_TABLE["smoke"], **TINY))
+
+        def crashing(trial, *args, **kwargs):
+            if trial == 1:
+                raise KeyboardInterrupt("simulated interruption during trial 1")
+            calls.append(("first run", trial))
+            return real_trial(trial, *args, **kwargs)
+
+        mp.setattr(algorithm1, "_run_trial", crashing)
+        with pytest.raises(KeyboardInterrupt):
+            algorithm1.run_algorithm1(_config(), results_dir=results, cache_dir=cache, progress=False)
+        after_crash = ResultsStore(results).records(algorithm1.TRIAL_KIND)
+        summaries_after_crash = ResultsStore(results).records(algorithm1.SUMMARY_KIND)
+
+        def counting(trial, *args, **kwargs):
+            calls.append(("second run", trial))
+            return real_trial(trial, *args, **kwargs)
+
+        mp.setattr(algorithm1, "_run_trial", counting)
+        record = algorithm1.run_algorithm1(_config(), results_dir=results, cache_dir=cache, progress=False)
+        trials = ResultsStore(results).records(algorithm1.TRIAL_KIND)
+        references = ResultsStore(results).records(algorithm1.REFERENCE_KIND)
+
+        def no_training(*args, **kwargs):
+            raise AssertionError("a finished run must be read from the store, not recomputed")
+
+        mp.setattr("semirobust.training.get_trained_model", no_training)
+        again = algorithm1.run_algorithm1(_config(), results_dir=results, cache_dir=cache, progress=False)
+    return dict(calls=calls, after_crash=after_crash, summaries_after_crash=summaries_after_crash,
+                record=record, trials=trials, references=references, again=again, cache=cache)
+
+
+def test_interrupted_run_resumes_at_the_next_trial(interrupted_then_resumed):
+    run = interrupted_then_resumed
+    assert [r["config"]["trial"] for r in run["after_crash"]] == [0]
+    assert run["summaries_after_crash"] == []  # no summary from an unfinished run
+    assert run["calls"] == [("first run", 0), ("second run", 1)]  # trial 0 was loaded, not recomputed
+    trial0 = [r for r in run["trials"] if r["config"]["trial"] == 0][0]
+    assert trial0["created_at"] == run["after_crash"][0]["created_at"]
+    assert sorted(r["seed"] for r in run["trials"]) == [0, 1]  # trial t trains with seed + t
+    assert not list((run["cache"] / "algorithm1").glob("*/*"))  # trial checkpoints removed once recorded
+
+
+def test_summary_record_holds_the_table1_quantities(interrupted_then_resumed):
+    record = interrupted_then_resumed["record"]
+    m = record["metrics"]
+    assert record["kind"] == "table1" and record["profile"] == "smoke" and record["config"]["trials"] == 2
+    assert record["git_commit"] and record["versions"]["torch"]
+    for key in ("acc_regular_clean", "acc_regular", "acc_star_clean", "acc_star", "acc_sr", "acc_tilde"):
+        assert 0.0 <= m[key] <= 100.0, key
+    assert m["acc_tilde"] == max(t["acc"] for t in m["trials"])
+    assert m["diff"] == pytest.approx(m["acc_tilde"] - m["acc_star"])
+    assert len(m["rho"]) == 2 and all(r >= 0 for r in m["rho"])  # one rho per layer of f_b
+    # k = 100: every trial converges after its first epoch (early stop) and rho is the lowest over trials.
+    assert m["converged_trials"] == 2 and m["epochs"] == 1.0
+    assert all(t["epochs_run"] == 1 and t["stopped_early"] for t in m["trials"])
+    assert m["rho"] == [min(t["rho"][j] for t in m["trials"]) for j in range(2)]
+    assert [len(t["curve"]) for t in m["trials"]] == [1, 1]
+    assert record["extra"]["eval_images"] == TINY["eval_subset"] and record["extra"]["rho_images"] == TINY["rho_samples"]
+    assert interrupted_then_resumed["again"] == record
+    # Acc and Acc* were measured once (in the interrupted run) and reused.
+    [reference] = interrupted_then_resumed["references"]
+    assert reference["created_at"] < interrupted_then_resumed["trials"][0]["created_at"]
+    assert {k: m[k] for k in reference["metrics"]} == reference["metrics"]
+
+
+def test_summary_rules_follow_the_supplementary():
+    trials = [{"acc": 30.0, "epochs_run": 3, "rho": [5.0, 1.0]},
+              {"acc": 39.5, "epochs_run": 1, "rho": [4.0, 2.0]},
+              {"acc": 39.0, "epochs_run": 2, "rho": [6.0, 0.5]}]
+    s = algorithm1.summarize_trials(trials, acc_star=40.0, k=1.0)
+    assert (s["acc_tilde"], s["diff"], s["best_trial"]) == (39.5, -0.5, 1)
+    assert s["converged_trials"] == 2 and s["epochs"] == 1.5
+    assert s["rho"] == [4.0, 0.5] and s["rho_rule"].startswith("lowest")  # lowest among converged trials only
+    assert s["rho_best_trial"] == [4.0, 2.0]
+    none = algorithm1.summarize_trials(trials, acc_star=50.0, k=1.0)
+    assert none["converged_trials"] == 0 and none["epochs"] is None
+    assert none["rho"] == [6.0, 2.0] and none["rho_rule"].startswith("largest")  # largest over all trials
+    with pytest.raises(ValueError):
+        algorithm1.summarize_trials([], 40.0, 1.0)
+
+
+def test_trial_identity_does_not_depend_on_the_number_of_trials():
+    two, five = algorithm1.summary_config(_config(trials=2)), algorithm1.summary_config(_config(trials=5))
+    assert two != five
+    assert algorithm1.trial_config(two, 0, "a", "b") == algorithm1.trial_config(five, 0, "a", "b")
+    assert algorithm1.trial_config(two, 0, "a", "b") != algorithm1.trial_config(two, 0, "a", "c")
+
+
+def test_parameters_parse_and_build_validated_configs():
+    assert algorithm1.parse_eps("8/255") == pytest.approx(8 / 255)
+    assert algorithm1.parse_eps(0.5) == 0.5
+    with pytest.raises(ValueError, match="fraction"):
+        algorithm1.parse_eps("eight")
+    configs = algorithm1.build_configs("alexnet, vgg16", "digits", fb_sizes=None, attack="pgd", eps="8/255")
+    assert [(c.arch, c.fb_layers) for c in configs] == [("alexnet", 4), ("vgg16", 12)]
+    assert [c.fb_layers for c in algorithm1.build_configs("resnet50", "digits", "4,8")] == [4, 8]
+    with pytest.raises(ValueError, match="fb_sizes"):
+        algorithm1.build_configs("resnet50", "digits", "4,x")
+    with pytest.raises(ValueError, match="models is empty"):
+        algorithm1.build_configs("", "digits")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(arch="lenet"), "Unknown model 'lenet'"),
+    (dict(dataset="mnist"), "Unknown dataset 'mnist'"),
+    (dict(attack="deepfool"), "Unknown attack 'deepfool'"),
+    (dict(fb_layers=9), r"fb_layers=9 .*1\.\.8"),
+    (dict(eps=0.0), "eps=0.0 must be a positive"),
+    (dict(trials=0), "trials=0 must be an integer >= 1"),
+    (dict(epochs=0), "epochs=0 must be an integer >= 1"),
+])
+def test_bad_input_is_rejected_before_any_compute(overrides, message, monkeypatch, tmp_path):
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started before validation")
+
+    monkeypatch.setattr("semirobust.training.get_trained_model", no_training)
+    with pytest.raises(ValueError, match=message):
+        algorithm1.run_algorithm1(_config(**overrides), results_dir=tmp_path)
+
+
+@pytest.mark.parametrize("notebook, parameters, message", [
+    ("table1", {"model": "lenet"}, "Unknown model 'lenet'"),
+    ("table1", {"fb_layers": 20}, r"fb_layers=20 .*1\.\.16"),
+    ("table1", {"eps": 0}, "must be a positive number"),
+    ("figure1", {"datasets": "digits,mnist"}, "Unknown dataset 'mnist'"),
+    ("figure2", {"fb_sizes": "4,99"}, r"fb_layers=99 .*1\.\.54"),
+])
+def test_notebooks_reject_bad_input_in_the_first_cell(notebook, parameters, message, tmp_path):
+    papermill = pytest.importorskip("papermill")
+    start = time.perf_counter()
+    with pytest.raises(papermill.PapermillExecutionError) as err:
+        papermill.execute_notebook(str(REPO_ROOT / "notebooks" / f"{notebook}.ipynb"), str(tmp_path / "out.ipynb"),
+                                   parameters={**parameters, "results_dir": str(tmp_path)}, cwd=str(tmp_path),
+                                   kernel_name="python3", progress_bar=False)
+    assert err.value.ename == "ValueError" and re.search(message, err.value.evalue)
+    assert time.perf_counter() - start < 60
+    assert not (tmp_path / "table1").exists()  # nothing was computed or recorded
+
+
+def test_smoke_profile_runs_autoattack_as_apgd_ce_only_and_other_profiles_the_full_one():
+    import torch
+
+    from semirobust.data import dataset_tensors, load_dataset
+    from semirobust.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("alexnet", "digits", width=0.125).eval()
+    smoke = algorithm1.evaluation_attack(model, "autoattack", 8 / 255, "smoke")
+    assert isinstance(smoke, algorithm1.SmokeAutoAttack) and smoke.describe()["attacks"] == ["apgd-ce"]
+    full = algorithm1.evaluation_attack(model, "autoattack", 8 / 255, "cpu")
+    assert not isinstance(full, algorithm1.SmokeAutoAttack) and full.describe()["version"] == "standard"
+    assert algorithm1.evaluation_attack(model, "fgsm", 8 / 255, "smoke").name == "fgsm"
+    X, y = dataset_tensors(load_dataset("digits", "test", subset=20))
+    X_adv = smoke(X, y)
+    assert X_adv.shape == X.shape and (X_adv - X).abs().max() <= 8 / 255 + 1e-6
+    assert X_adv.min() >= 0 and X_adv.max() <= 1

@@ -1,0 +1,73 @@
+"""Figures 1 and 2 and the trial curves: labelled axes, legends, saved files."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from semirobust import plots  # noqa: E402
+
+
+def _record(arch, dataset, fb_layers, scale=1.0):
+    config = {"arch": arch, "dataset": dataset, "attack": "autoattack", "eps": 8 / 255, "fb_layers": fb_layers,
+              "k": 1.0}
+    trials = [{"trial": t, "curve": [{"epoch": 1, "adv_acc": 30.0 + t}, {"epoch": 2, "adv_acc": 35.0 + t}]}
+              for t in range(2)]
+    metrics = {"acc_star": 37.0, "acc_sr": 20.0, "rho": [scale * j for j in range(1, fb_layers + 1)],
+               "trials": trials}
+    return {"kind": "table1", "config": config, "metrics": metrics}
+
+
+def _legend_texts(ax):
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_depth_frame_puts_rho_n_at_x_zero():
+    frame = plots.rho_depth_frame([_record("alexnet", "digits", 4)])
+    assert list(frame["x"]) == [0, 1, 2, 3]
+    assert list(frame["rho"]) == [4.0, 3.0, 2.0, 1.0]
+
+
+def test_figure1_one_panel_per_model_one_line_per_dataset(tmp_path):
+    records = [_record("alexnet", "digits", 4), _record("alexnet", "cifar10", 4, 2.0),
+               _record("vgg16", "digits", 12), _record("vgg16", "digits", 4, 3.0)]
+    fig = plots.figure1(records, models=["alexnet", "vgg16"])
+    axes = fig.axes
+    assert len(axes) == 2
+    for ax in axes:
+        assert ax.get_xlabel() == plots.X_LABEL and ax.get_ylabel() == plots.Y_LABEL
+    assert sorted(_legend_texts(axes[0])) == ["CIFAR-10", "digits"]
+    assert "f_b$ = 12" in axes[1].get_title()  # the largest f_b of VGG16 is drawn
+    assert _legend_texts(axes[1]) == ["digits"]
+    assert max(axes[1].lines[0].get_xdata()) == 11
+    path = plots.save_figure(fig, tmp_path / "figure1.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 1000
+    plt.close(fig)
+
+
+def test_figure2_lines_per_fb_size_in_numeric_order(tmp_path):
+    fig = plots.figure2([_record("resnet50", "digits", fb) for fb in (16, 4, 12, 8)])
+    ax = fig.axes[0]
+    assert _legend_texts(ax) == ["4", "8", "12", "16"]
+    assert ax.get_legend().get_title().get_text() == "$f_b$ layers"
+    assert ax.get_xlabel() and ax.get_ylabel()
+    assert plots.save_figure(fig, tmp_path / "sub" / "figure2.pdf").stat().st_size > 1000
+    plt.close(fig)
+
+
+def test_figure2_refuses_mixed_models():
+    with pytest.raises(ValueError, match="one model on one data set"):
+        plots.figure2([_record("resnet50", "digits", 4), _record("vgg16", "digits", 4)])
+
+
+def test_trial_curves_show_each_trial_and_the_target():
+    fig = plots.trial_curves(_record("vgg16", "digits", 12))
+    ax = fig.axes[0]
+    assert ax.get_xlabel().startswith("epoch") and "accuracy" in ax.get_ylabel()
+    assert _legend_texts(ax)[:2] == ["0", "1"]
+    assert any(list(line.get_ydata()) == [37.0, 37.0] for line in ax.lines)  # the Acc* reference line
+    assert any(t.startswith("Acc*") for t in _legend_texts(ax))
+    plt.close(fig)

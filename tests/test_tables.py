@@ -1,0 +1,124 @@
+"""Table 1 assembly: rows with blanks, the supplementary's values beside ours, the store view."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from semirobust import tables
+from semirobust.results import ResultsStore
+
+
+def _record(arch="vgg16", dataset="digits", attack="autoattack", eps=8 / 255, fb_layers=12, seed=0, profile="smoke"):
+    """A table1 record as run_algorithm1 writes it, with distinct rho values rho_{a+1}..rho_n = 1..fb."""
+    config = {"arch": arch, "dataset": dataset, "attack": attack, "eps": eps, "fb_layers": fb_layers, "trials": 2,
+              "epochs": 2, "k": 1.0, "profile": profile, "seed": seed}
+    metrics = {"acc_star": 40.0, "acc_sr": 20.0, "acc_tilde": 38.5, "diff": -1.5,
+               "rho": [float(j) for j in range(1, fb_layers + 1)]}
+    return {"kind": "table1", "config": config, "metrics": metrics}
+
+
+@pytest.mark.parametrize("fb_layers, present", [(4, 2), (12, 4), (16, 5)])
+def test_row_has_the_papers_columns_and_blanks_where_fb_is_too_small(fb_layers, present):
+    row = tables.table1_row(_record(fb_layers=fb_layers))
+    assert list(row) == list(tables.TABLE1_COLUMNS)
+    assert row["Model"] == "VGG16" and row["f_b layers"] == fb_layers
+    assert (row["Acc*"], row["Acc_sr"], row["Acc~"], row["Diff"]) == (40.0, 20.0, 38.5, -1.5)
+    rhos = [row[c] for c in tables.RHO_COLUMNS]
+    assert sum(not math.isnan(v) for v in rhos) == present
+    # rho_{n-x} is the (x+1)-th value from the end: rho list is 1..fb, so rho_n = fb, rho_{n-3} = fb - 3.
+    assert row["rho_n"] == fb_layers and row["rho_{n-3}"] == fb_layers - 3
+    if fb_layers >= 8:
+        assert row["rho_{n-7}"] == fb_layers - 7
+
+
+def test_rho_at_and_wrong_kind():
+    assert tables.rho_at([1.0, 2.0, 3.0], 0) == 3.0
+    assert math.isnan(tables.rho_at([1.0, 2.0, 3.0], 3))
+    with pytest.raises(ValueError, match="offset"):
+        tables.rho_at([1.0], -1)
+    with pytest.raises(ValueError, match="table1"):
+        tables.table1_row({"kind": "theorem3", "config": {}, "metrics": {}})
+
+
+def test_frame_orders_models_as_the_paper_and_display_blanks_missing_values():
+    frame = tables.table1_frame([_record("resnet50", fb_layers=16), _record("alexnet", fb_layers=4),
+                                 _record("vgg16", fb_layers=12)])
+    assert list(frame["Model"]) == ["AlexNet", "VGG16", "ResNet50"]
+    shown = tables.display_table(frame)
+    assert shown.loc[0, "rho_{n-7}"] == "" and shown.loc[0, "rho_n"] == "4.00"
+    assert shown.loc[2, "rho_{n-15}"] == "1.00"
+
+
+def test_reported_file_is_the_supplementarys_tables():
+    reported = tables.load_reported()
+    assert set(reported["table"]) == {"S2", "S3", "S4"}
+    assert set(reported["attack"]) == {"clean", "fgsm", "pgd"}
+    s3 = reported[(reported["table"] == "S3") & (reported["network"] == "VGG16") & (reported["dataset"] == "CIFAR-10")
+                  & (reported["fb_layers"] == 12)].iloc[0]
+    assert (s3["acc_star"], s3["acc_sr"], s3["acc_tilde"]) == (44.9, 17.7, 43.1)  # Table S3 as printed
+
+
+def test_matching_setting_puts_the_reported_row_right_after_ours():
+    ours = _record(dataset="cifar10", attack="pgd", fb_layers=12)
+    table = tables.compare_with_reported([ours])
+    assert list(table["Source"]) == ["this run", "reported (Table S4)"]
+    reported = tables.load_reported()
+    source = reported[(reported["table"] == "S4") & (reported["network"] == "VGG16")
+                      & (reported["dataset"] == "CIFAR-10") & (reported["fb_layers"] == 12)].iloc[0]
+    row = table.iloc[1]
+    assert (row["Model"], row["Dataset"], row["f_b layers"]) == ("VGG16", "CIFAR-10", 12)
+    assert row["Acc*"] == source["acc_star"] and row["Acc~"] == source["acc_tilde"]
+    assert row["rho_{n-11}"] == source["rho_n_minus_11"] and math.isnan(row["rho_{n-15}"])
+    assert table.iloc[0]["Acc*"] == 40.0
+    assert "reports VGG16 / CIFAR-10 / pgd" in tables.reported_note("vgg16", "cifar10", "pgd", 8 / 255, 12)
+
+
+@pytest.mark.parametrize("arch, dataset, attack, eps, fb, named", [
+    ("vgg16", "digits", "fgsm", 8 / 255, 12, "data set digits"),
+    ("alexnet", "cifar10", "fgsm", 8 / 255, 4, "network AlexNet"),
+    ("vgg16", "cifar10", "autoattack", 8 / 255, 12, "attack autoattack"),
+    ("vgg16", "cifar10", "pgd", 16 / 255, 12, "eps=16/255"),
+    ("vgg16", "cifar10", "pgd", 8 / 255, 8, "f_b = 8"),
+])
+def test_settings_without_a_reported_value_say_why(arch, dataset, attack, eps, fb, named):
+    assert tables.reported_rows(arch, dataset, attack, eps, fb).empty
+    note = tables.reported_note(arch, dataset, attack, eps, fb)
+    assert note.startswith("The supplementary reports no value") and named in note
+    table = tables.compare_with_reported([_record(arch, dataset, attack, eps, fb)])
+    assert list(table["Source"]) == ["this run"]
+
+
+def test_store_view_keeps_one_newest_record_per_setting_and_filters_profile(tmp_path):
+    store = ResultsStore(tmp_path)
+    common = dict(profile="smoke", seed=0, device="cpu", wall_time_s=1.0)
+    for seed in (0, 1):
+        rec = _record(seed=seed)
+        store.write("table1", rec["config"], {**rec["metrics"], "acc_star": 40.0 + seed}, **common)
+    other = _record(arch="alexnet", fb_layers=4)
+    store.write("table1", other["config"], other["metrics"], **common)
+    cpu = _record(profile="cpu")
+    store.write("table1", cpu["config"], cpu["metrics"], **{**common, "profile": "cpu"})
+    found = tables.store_records(store, profile="smoke", attack="autoattack", eps=8 / 255)
+    frame = tables.table1_frame(found)
+    assert list(frame["Model"]) == ["AlexNet", "VGG16"]
+    assert frame.loc[1, "Acc*"] == 41.0  # the newer of the two VGG16 runs
+    assert tables.store_records(store, profile="smoke", eps=16 / 255) == []
+
+
+def test_stamp_line_names_profile_and_dataset():
+    assert tables.stamp_line("smoke", "digits") == "Computed at profile=smoke on dataset=digits (not the paper's scale)"
+    assert tables.stamp_line("paper", ["cifar100", "cifar10"]) == "Computed at profile=paper on dataset=cifar10, cifar100"
+
+
+def test_empty_inputs_give_empty_tables():
+    assert tables.table1_frame([]).empty and list(tables.table1_frame([]).columns) == list(tables.TABLE1_COLUMNS)
+    assert isinstance(tables.compare_with_reported([]), pd.DataFrame)
+
+
+def test_attack_label_names_a_reduced_autoattack():
+    record = _record()
+    assert tables.attack_label(record) == "autoattack"
+    record["extra"] = {"eval_attack": {"name": "autoattack", "attacks": ["apgd-ce"]}}
+    assert tables.attack_label(record) == "autoattack (apgd-ce only)"
