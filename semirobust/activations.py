@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
 
+from semirobust.data import iterate_batches
 from semirobust.mi import MIN_SAMPLES, class_conditional_mi
 from semirobust.models import trainable_layers
 
@@ -60,17 +60,6 @@ def _device(model: nn.Module) -> torch.device:
     return param.device if param is not None else torch.device("cpu")
 
 
-def _batches(data, batch_size: int):
-    """(x, y) batches of a tensor pair or a Dataset, in order; and the number of samples."""
-    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
-        x, y = data
-        if x.shape[0] != y.shape[0]:
-            raise ValueError(f"x and y must have the same number of samples, got {x.shape[0]} and {y.shape[0]}.")
-        return x.shape[0], ((x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, x.shape[0], batch_size))
-    if isinstance(data, Dataset):
-        loader = DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=0)
-        return len(data), ((xb, torch.as_tensor(yb)) for xb, yb in loader)
-    raise ValueError("data must be a torch Dataset or a pair (x, y) of tensors.")
 
 
 def _first_input(data) -> torch.Tensor:
@@ -129,7 +118,7 @@ def collect_activations(model: nn.Module, data, layers=None, *, batch_size: int 
     names = _check_layers(model, layers)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r} must be a positive integer.")
-    n, batches = _batches(data, batch_size)
+    n, batches = iterate_batches(data, batch_size)
     if n == 0:
         raise ValueError("data holds no samples.")
     store = torch.device(store)

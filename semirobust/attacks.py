@@ -40,10 +40,10 @@ from typing import Callable
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from semirobust.config import ATTACKS, check_choice
+from semirobust.data import iterate_batches
 from semirobust.utils import resolve_device
 
 #: attacks bounded in L-inf (x_adv - x stays within eps in every pixel).
@@ -192,22 +192,6 @@ def make_attack(name: str, model: nn.Module, eps: float, **overrides) -> Attack:
 # ---------------------------------------------------------------- evaluation helpers
 
 
-def _batches(data, batch_size: int):
-    """(number of samples, iterator of (x, y) batches) for a Dataset, DataLoader or (X, y) tuple."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r} must be a positive integer.")
-    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
-        X, y = data
-        if X.shape[0] != y.shape[0]:
-            raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]}.")
-        return X.shape[0], ((X[i:i + batch_size], y[i:i + batch_size]) for i in range(0, X.shape[0], batch_size))
-    if isinstance(data, DataLoader):
-        return len(data.dataset), ((x, y) for x, y in data)
-    if isinstance(data, Dataset):
-        from semirobust.data import make_loader
-
-        return len(data), ((x, y) for x, y in make_loader(data, batch_size))
-    raise ValueError(f"data must be a Dataset, a DataLoader or an (X, y) tuple of tensors, got {type(data).__name__}.")
 
 
 def _as_attack(model: nn.Module, attack, eps, overrides) -> Attack:
@@ -224,7 +208,7 @@ def _as_attack(model: nn.Module, attack, eps, overrides) -> Attack:
 
 def _run(model, data, device, batch_size, progress, desc, attack=None, keep=False):
     """Shared batched loop: accuracy in percent, plus the adversarial images when ``keep``."""
-    n, batches = _batches(data, batch_size)
+    n, batches = iterate_batches(data, batch_size)
     device = resolve_device(device) if device is not None else _model_device(model)
     model.to(device)
     was_training = model.training

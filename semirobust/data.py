@@ -213,3 +213,19 @@ def dataset_tensors(dataset: Dataset, limit: int | None = None) -> tuple[torch.T
         return base.images[idx], base.targets[idx]
     xs, ys = zip(*(dataset[i] for i in range(n)))
     return torch.stack(xs), torch.tensor(ys, dtype=torch.long)
+
+
+def iterate_batches(data, batch_size: int):
+    """(number of samples, iterator of (x, y) batches) for a Dataset, DataLoader or (X, y) tuple."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r} must be a positive integer.")
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        X, y = data
+        if X.shape[0] != y.shape[0]:
+            raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]}.")
+        return X.shape[0], ((X[i:i + batch_size], y[i:i + batch_size]) for i in range(0, X.shape[0], batch_size))
+    if isinstance(data, DataLoader):
+        return len(data.dataset), ((x, y) for x, y in data)
+    if isinstance(data, Dataset):
+        return len(data), ((x, y) for x, y in make_loader(data, batch_size))
+    raise ValueError(f"data must be a Dataset, a DataLoader or an (X, y) tuple of tensors, got {type(data).__name__}.")

@@ -45,3 +45,7 @@ def semirobust_results(_session_results_dir, monkeypatch) -> Path:
     """``SEMIROBUST_RESULTS`` set to a session-wide temporary folder for this test."""
     monkeypatch.setenv("SEMIROBUST_RESULTS", str(_session_results_dir))
     return _session_results_dir
+
+# The fixture notebooks are inputs of the sweep tests (one raises on purpose, one sleeps), not
+# notebooks of the project: nbval (`pytest tests notebooks --nbval-lax`) must not collect them.
+collect_ignore_glob = ["fixtures/*.ipynb"]

@@ -79,7 +79,7 @@ def test_memory_bound_and_bad_input():
         act.collect_activations(model, (x, y), max_bytes=1000)
     with pytest.raises(ValueError, match="unknown layers"):
         act.collect_activations(model, (x, y), ["nope"])
-    with pytest.raises(ValueError, match="Dataset or a pair"):
+    with pytest.raises(ValueError, match="data must be a Dataset"):
         act.collect_activations(model, x)
     with pytest.raises(ValueError, match="not consecutive"):
         act.layer_rhos(model, x, y, ["0", "5"])

@@ -189,3 +189,42 @@ def test_smoke_profile_runs_autoattack_as_apgd_ce_only_and_other_profiles_the_fu
     X_adv = smoke(X, y)
     assert X_adv.shape == X.shape and (X_adv - X).abs().max() <= 8 / 255 + 1e-6
     assert X_adv.min() >= 0 and X_adv.max() <= 1
+
+
+@pytest.mark.parametrize("sizes", [(100, 200), (200, 100), (None, 50), (60, None)])
+def test_accuracy_and_rho_images_are_nested_stratified_subsets(sizes):
+    import numpy as np
+
+    targets = np.repeat(np.arange(10), 36)
+    eval_idx, rho_idx = algorithm1.nested_subsets(targets, sizes, seed=0)
+    expected = [len(targets) if s is None else s for s in sizes]
+    assert [len(eval_idx), len(rho_idx)] == expected
+    small, large = sorted((eval_idx, rho_idx), key=len)
+    assert set(small) <= set(large)
+    assert np.bincount(targets[small]).min() == np.bincount(targets[small]).max()  # stratified: equal classes here
+
+
+def test_rho_reuses_the_attacked_accuracy_images(monkeypatch):
+    import torch
+
+    from semirobust.models import build_model
+
+    monkeypatch.setitem(config._PROFILE_TABLE, "smoke", dataclasses.replace(config._PROFILE_TABLE["smoke"], **TINY))
+    cfg = _config().validate()
+    evaluation = algorithm1._Evaluation(cfg, cfg.resolved_profile, torch.device("cpu"), progress=False)
+    torch.manual_seed(0)
+    model = build_model("alexnet", "digits", width=0.125).eval()
+    seen, attacked = [], []
+    monkeypatch.setattr("semirobust.activations.layer_rhos",
+                        lambda m, X, y, pairs, **kw: seen.append((X, y)) or {"rho": [0.0] * pairs})
+    real_attacked = evaluation.attacked
+    monkeypatch.setattr(evaluation, "attacked", lambda m, X, y: attacked.append(len(X)) or real_attacked(m, X, y))
+    accuracy, eval_adv = evaluation.attacked_accuracy(model)
+    evaluation.rhos(model, eval_adv)
+    evaluation.rhos(model)
+    assert attacked == [TINY["eval_subset"], TINY["rho_samples"] - TINY["eval_subset"], TINY["rho_samples"]]
+
+    def rows(X, y):  # the attacked rho images as a multiset (order differs between the two paths)
+        return sorted(zip(y.tolist(), X.flatten(1).sum(1).round(decimals=4).tolist()))
+
+    assert rows(*seen[0]) == rows(*seen[1])  # FGSM is deterministic: reuse gives the same images
