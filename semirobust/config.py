@@ -48,8 +48,8 @@ class Profile:
 
 _PROFILE_TABLE = {
     # CI and the offline book build: every code path runs in minutes on 2 CPU cores.
-    "smoke": Profile("smoke", train_subset=600, test_subset=200, eval_subset=100, width=0.125,
-                     epochs=4, sub_epochs=2, trials=2, batch_size=32, lr=0.05, momentum=0.9,
+    "smoke": Profile("smoke", train_subset=600, test_subset=200, eval_subset=64, width=0.125,
+                     epochs=4, sub_epochs=1, trials=2, batch_size=32, lr=0.05, momentum=0.9,
                      weight_decay=5e-4, milestones=(3,), rho_samples=200, augment=False),
     # A laptop: qualitative trends on digits or a CIFAR subset.
     "cpu": Profile("cpu", train_subset=5000, test_subset=1000, eval_subset=500, width=0.25,
