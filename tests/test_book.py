@@ -19,6 +19,10 @@ from semirobust import book_pipeline
 from semirobust.utils import REPO_ROOT
 
 HTML_DIR = REPO_ROOT / "book" / "_build" / "html"
+#: Console messages of third-party theme code, not of the book: sphinx-thebe 0.3 (pulled in by
+#: Jupyter Book 1.x even with launch buttons off) writes its `const THEBE_JS_URL` script twice,
+#: and pydata-sphinx-theme logs its theme-mode reset on a fresh profile. Anything else fails.
+KNOWN_UPSTREAM_MESSAGES = ("Identifier 'THEBE_JS_URL' has already been declared", "Got invalid theme mode")
 RESULT_PAGES = ("table1", "figure1", "figure2", "theorem3_linear", "weight_bound", "mi_estimator")
 
 
@@ -92,7 +96,11 @@ def built_book():
 
 @pytest.fixture(scope="module")
 def server(built_book):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(built_book))
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # keep the test log readable
+            pass
+
+    handler = functools.partial(QuietHandler, directory=str(built_book))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -136,7 +144,8 @@ def _crawl(browser, start: str) -> dict[str, list[str]]:
         # The test server has no /favicon.ico (the book does not ship one); Chromium's automatic
         # request for it is the server's 404, not an error of the page.
         errors[url] = [entry["message"] for entry in logs
-                       if entry["level"] == "SEVERE" and "favicon.ico" not in entry["message"]]
+                       if entry["level"] == "SEVERE" and "favicon.ico" not in entry["message"]
+                       and not any(known in entry["message"] for known in KNOWN_UPSTREAM_MESSAGES)]
         hrefs = browser.execute_script("return Array.from(document.querySelectorAll('a[href]')).map(a => a.href)")
         for href in hrefs:
             target, _ = urldefrag(href)
@@ -149,7 +158,8 @@ def _crawl(browser, start: str) -> dict[str, list[str]]:
 @pytest.mark.slow
 @pytest.mark.browser
 def test_every_page_loads_without_console_errors_and_links_resolve(browser, server, built_book):
-    errors = _crawl(browser, urljoin(server, "index.html"))
+    # index.html only redirects (meta refresh) to the landing page, where the crawl starts.
+    errors = _crawl(browser, urljoin(server, "intro.html"))
     assert len(errors) >= 10, f"expected the whole book to be reachable, found {sorted(errors)}"
     bad = {url: errs for url, errs in errors.items() if errs}
     assert not bad, f"console errors: {json.dumps(bad, indent=1)}"
@@ -180,7 +190,8 @@ def test_math_renders_with_mathjax(browser, server):
 def test_results_pages_show_tables_figures_and_profile(browser, server, page):
     browser.get(urljoin(server, f"results/{page}.html"))
     text = browser.find_element("tag name", "body").text
-    assert "smoke" in text and "digits" in text, f"{page}: the profile and data set must be stated"
+    data = "Gaussian" if page == "mi_estimator" else "digits"  # the EDGE checks use synthetic Gaussian data
+    assert "smoke" in text and data in text, f"{page}: the profile and data ({data}) must be stated"
     tables = browser.execute_script("return document.querySelectorAll('table').length")
     assert tables >= 1, f"{page}: no table"
     sizes = browser.execute_script(
