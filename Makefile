@@ -23,7 +23,7 @@ browser-deps:
 	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 book: $(VENV)/.installed
-	$(PY) -m semirobust.book_pipeline --profile $(PROFILE) --dataset $(DATASET) --device $(DEVICE)
+	$(PY) -m semirobust.pipeline.book --profile $(PROFILE) --dataset $(DATASET) --device $(DEVICE)
 
 test: $(VENV)/.installed browser-deps
 	$(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider

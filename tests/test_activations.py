@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from semirobust import activations as act
+from semirobust import rho as act
 from semirobust.mi import class_conditional_mi
 from semirobust.models import build_model, trainable_layers
 

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from semirobust import algorithm1, config
+from semirobust import config
+from semirobust.experiments import table1 as algorithm1
 from semirobust.config import RunConfig
 from semirobust.results import ResultsStore
 from semirobust.utils import REPO_ROOT
@@ -215,7 +216,7 @@ def test_rho_reuses_the_attacked_accuracy_images(monkeypatch):
     torch.manual_seed(0)
     model = build_model("alexnet", "digits", width=0.125).eval()
     seen, attacked = [], []
-    monkeypatch.setattr("semirobust.activations.layer_rhos",
+    monkeypatch.setattr("semirobust.rho.layer_rhos",
                         lambda m, X, y, pairs, **kw: seen.append((X, y)) or {"rho": [0.0] * pairs})
     real_attacked = evaluation.attacked
     monkeypatch.setattr(evaluation, "attacked", lambda m, X, y: attacked.append(len(X)) or real_attacked(m, X, y))

@@ -15,7 +15,7 @@ from urllib.parse import urldefrag, urljoin, urlparse
 import nbformat
 import pytest
 
-from semirobust import book_pipeline
+from semirobust.pipeline import book as book_pipeline
 from semirobust.utils import REPO_ROOT
 
 HTML_DIR = REPO_ROOT / "book" / "_build" / "html"
@@ -87,7 +87,7 @@ def test_bad_profile_is_rejected_before_running_anything():
 @pytest.fixture(scope="module")
 def built_book():
     """Run the README's book build (smoke, digits); reuses executed notebooks when unchanged."""
-    result = subprocess.run([sys.executable, "-m", "semirobust.book_pipeline", "--profile", "smoke",
+    result = subprocess.run([sys.executable, "-m", "semirobust.pipeline.book", "--profile", "smoke",
                              "--dataset", "digits"], cwd=REPO_ROOT, capture_output=True, text=True)
     assert result.returncode == 0, f"book build failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
     assert (HTML_DIR / "index.html").exists()

@@ -6,9 +6,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from semirobust.cli import build_parser, main, parse_value
+from semirobust.pipeline.cli import build_parser, main, parse_value
 from semirobust.results import ResultsStore
-from semirobust.sweep import CELL_KIND, load_grid
+from semirobust.pipeline.sweep import CELL_KIND, load_grid
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY = FIXTURES / "tiny.ipynb"

@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from semirobust import plots  # noqa: E402
+from semirobust.experiments import figures as plots  # noqa: E402
 
 
 def _record(arch, dataset, fb_layers, scale=1.0):

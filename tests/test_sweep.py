@@ -14,7 +14,7 @@ import nbformat
 import pytest
 
 from semirobust.results import ResultsStore
-from semirobust.sweep import (CELL_KIND, estimate_cost, estimate_total, forward_flops, load_grid, make_executor,
+from semirobust.pipeline.sweep import (CELL_KIND, estimate_cost, estimate_total, forward_flops, load_grid, make_executor,
                               notebook_parameters, plan, run_sweep, slurm_parameters)
 from semirobust.utils import REPO_ROOT
 
@@ -164,7 +164,7 @@ def test_killed_sweep_resumes_only_missing_cells(tmp_path):
     go = tmp_path / "go"
     grid_path = write_grid(tmp_path, f"notebook: NOTEBOOK\naxes:\n  'x,wait_for': [[1, ''], [2, '{go}']]\n")
     out, results = tmp_path / "out", tmp_path / "results"
-    command = [sys.executable, "-m", "semirobust.cli", "sweep", str(grid_path), "--out", str(out),
+    command = [sys.executable, "-m", "semirobust.pipeline.cli", "sweep", str(grid_path), "--out", str(out),
                "--results", str(results), "--no-progress"]
     store = ResultsStore(results)
     first, second = load_grid(grid_path).cells()

@@ -6,7 +6,7 @@ import math
 import pandas as pd
 import pytest
 
-from semirobust import tables
+from semirobust.experiments import tables
 from semirobust.results import ResultsStore
 
 

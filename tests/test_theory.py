@@ -6,13 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from semirobust import linear_connectivity as lc
-from semirobust import theory
+from semirobust.experiments import algorithm_s1, theorem3, weight_bound
+
+from semirobust.experiments._common import cached_attack_tensors
 from semirobust.config import get_profile
 from semirobust.hessian import HessianOperator, unflatten
 from semirobust.models import Normalize
-from semirobust.weight_bound import WeightBound, bound_checks, make_batches, part_parameters, part_vector
-
+from semirobust.experiments.weight_bound import WeightBound, bound_checks, make_batches, part_parameters, part_vector
 
 def _tiny_model(seed=0, classes=3):
     """4 trainable layers (conv, conv, linear, linear) behind a normalization, like the package's models."""
@@ -25,14 +25,11 @@ def _tiny_model(seed=0, classes=3):
         net[3].running_var.uniform_(0.5, 1.5)
     return model.eval()
 
-
 def _images(n=60, seed=1, classes=3):
     g = torch.Generator().manual_seed(seed)
     return torch.rand(n, 3, 8, 8, generator=g), torch.arange(n) % classes
 
-
 # ---------------------------------------------------------------- Algorithm S1
-
 
 def test_least_squares_recovers_a_known_linear_map_exactly():
     rng = np.random.default_rng(0)
@@ -40,82 +37,76 @@ def test_least_squares_recovers_a_known_linear_map_exactly():
     true = [rng.standard_normal((5, 4)), rng.standard_normal((3, 4))]
     bias = rng.standard_normal(4)
     targets = feats[0] @ true[0] + feats[1] @ true[1] + bias
-    fit = lc.fit_linear_combination(feats, targets, alpha=0)
+    fit = algorithm_s1.fit_linear_combination(feats, targets, alpha=0)
     for got, want in zip(fit.lambdas(), true):
         np.testing.assert_allclose(got, want, atol=1e-10)
     np.testing.assert_allclose(fit.intercept, bias, atol=1e-10)
     # the supplementary's batch-wise pseudo-inverse is exact too when every batch determines lambda
     no_bias = targets - bias
-    pinv = lc.fit_batchwise_pinv(feats, no_bias, batch_size=20)
+    pinv = algorithm_s1.fit_batchwise_pinv(feats, no_bias, batch_size=20)
     np.testing.assert_allclose(pinv.coef, np.concatenate(true), atol=1e-9)
     # ridge with a cross-validated penalty on noiseless data picks a tiny penalty and predicts well
-    ridge = lc.fit_linear_combination(feats, targets, alpha="cv")
-    assert ridge.alpha == min(lc.DEFAULT_ALPHAS)
+    ridge = algorithm_s1.fit_linear_combination(feats, targets, alpha="cv")
+    assert ridge.alpha == min(algorithm_s1.DEFAULT_ALPHAS)
     np.testing.assert_allclose(ridge.predict(feats), targets, atol=0.05)
-
 
 def test_random_lambda_is_a_negative_control_and_accuracy_is_in_percent():
     rng = np.random.default_rng(1)
     labels = rng.integers(0, 4, 400)
     feats = [np.eye(4)[labels] + 0.01 * rng.standard_normal((400, 4))]
-    fit = lc.fit_linear_combination(feats, np.eye(4)[labels], alpha=0)
-    assert lc.accuracy(fit.predict(feats), labels) == 100.0
-    rand = lc.random_linear_combination([4], 4, seed=0)
-    assert lc.accuracy(rand.predict(feats), labels) < 60.0
-
+    fit = algorithm_s1.fit_linear_combination(feats, np.eye(4)[labels], alpha=0)
+    assert algorithm_s1.accuracy(fit.predict(feats), labels) == 100.0
+    rand = algorithm_s1.random_linear_combination([4], 4, seed=0)
+    assert algorithm_s1.accuracy(rand.predict(feats), labels) < 60.0
 
 def test_algorithm_s1_on_tiny_model_reports_network_and_linear_accuracies():
     model = _tiny_model()
     X, y = _images()
-    rows = lc.table_s1(model, X, y, eps=4 / 255, attacks=("none", "fgsm"), fa_sizes=[3, 1], progress=False, seed=0)
+    rows = algorithm_s1.table_s1(model, X, y, eps=4 / 255, attacks=("none", "fgsm"), fa_sizes=[3, 1], progress=False, seed=0)
     assert [(r["attack"], r["fa_layers"]) for r in rows] == [("none", 3), ("none", 1), ("fgsm", 3), ("fgsm", 1)]
-    fit_idx, eval_idx = lc.stratified_split(y.numpy(), 0.5, 0)
+    fit_idx, eval_idx = algorithm_s1.stratified_split(y.numpy(), 0.5, 0)
     with torch.no_grad():
         net_acc = 100.0 * (model(X[eval_idx]).argmax(1) == y[eval_idx]).float().mean().item()
     assert rows[0]["acc_star"] == pytest.approx(net_acc)
     assert rows[0]["fb_layers"] == 1 and rows[1]["fb_layers"] == 3
     assert rows[0]["n_features"] == 4 + 5 + 6  # GAP of the two convolutions, then the linear layer
-    merged = lc.with_reported_table_s1(rows)
+    merged = algorithm_s1.with_reported_table_s1(rows)
     assert merged.loc[merged["attack"] == "fgsm"]["reported_acc_tilde"].iloc[0] == pytest.approx(42.91)  # fb = 1
     assert merged.loc[(merged["attack"] == "none") & (merged["fb_layers"] == 3), "reported_acc_star"].isna().all()
-
 
 def test_feature_reductions_and_early_stop():
     model = _tiny_model()
     X, _ = _images(n=4)
-    gap = lc.LayerFeatures(model, 3)
+    gap = algorithm_s1.LayerFeatures(model, 3)
     feats, out = gap(X)
     assert [f.shape[1] for f in feats] == [4, 5, 6] and out.shape == (4, 3)
-    proj = lc.LayerFeatures(model, 2, reduction="random_projection", projection_dim=7)
+    proj = algorithm_s1.LayerFeatures(model, 2, reduction="random_projection", projection_dim=7)
     assert [f.shape[1] for f in proj(X)[0]] == [7, 7]
-    torch.testing.assert_close(proj(X)[0][0], lc.LayerFeatures(model, 2, "random_projection", 7)(X)[0][0])  # seeded
-    flat = lc.LayerFeatures(model, 1, reduction="flatten")
+    torch.testing.assert_close(proj(X)[0][0], algorithm_s1.LayerFeatures(model, 2, "random_projection", 7)(X)[0][0])  # seeded
+    flat = algorithm_s1.LayerFeatures(model, 1, reduction="flatten")
     assert flat(X)[0][0].shape[1] == 4 * 8 * 8
     early, none_out = gap(X, need_output=False, upto=2)
     assert none_out is None and len(early) == 2
     torch.testing.assert_close(early[1], feats[1])
 
-
 # ---------------------------------------------------------------- exactly linear network
-
 
 @pytest.mark.parametrize("construction", ["random", "fitted"])
 def test_linear_combination_predictor_reproduces_an_exactly_linear_network(construction):
     model = _tiny_model()
     X, y = _images(n=80)
-    yb = lc.binary_labels(y.numpy(), 3)
-    extractor = lc.LayerFeatures(model, 3)
-    net = lc.build_linear_network(extractor, X, yb, a=2, n=4, construction=construction, alpha=1.0, seed=0)
+    yb = theorem3.binary_labels(y.numpy(), 3)
+    extractor = algorithm_s1.LayerFeatures(model, 3)
+    net = theorem3.build_linear_network(extractor, X, yb, a=2, n=4, construction=construction, alpha=1.0, seed=0)
     with torch.no_grad():
         layers = [t.double().numpy() for t in net(X)]
     assert net.n == 4 and len(layers) == 4 and layers[-1].shape[1] == 1
     # Algorithm S1 on f^(1), f^(2) recovers the network's output exactly: it *is* linear in them.
-    fit = lc.fit_linear_combination(layers[:2], layers[-1], alpha=0, fit_intercept=False)
+    fit = algorithm_s1.fit_linear_combination(layers[:2], layers[-1], alpha=0, fit_intercept=False)
     np.testing.assert_allclose(fit.predict(layers[:2]), layers[-1], atol=1e-4)
     # and the last layer is the sum of its Lambda_in^T f^(i) blocks (Lemma 2's decomposition)
     blocks = sum(layers[i] @ net.lambda_in(i + 1).double().numpy() for i in range(3))
     np.testing.assert_allclose(blocks, layers[-1], atol=1e-5)
-
 
 def test_pgd_infimum_matches_the_exact_infimum_of_a_linear_objective():
     g = torch.Generator().manual_seed(0)
@@ -123,7 +114,7 @@ def test_pgd_infimum_matches_the_exact_infimum_of_a_linear_objective():
     w = torch.randn(2, 48, generator=g)
     y = np.where(np.arange(10) % 2 == 0, 1.0, -1.0)
     eps = 0.05
-    inf = lc.estimate_infima(lambda x: x.flatten(1) @ w.T, X, y, eps, steps=5, restarts=1, seed=0)
+    inf = theorem3.estimate_infima(lambda x: x.flatten(1) @ w.T, X, y, eps, steps=5, restarts=1, seed=0)
     # exact: move every pixel by eps against sign(y w), clipped to [0, 1]
     for k in range(2):
         direction = -torch.as_tensor(y, dtype=torch.float32)[:, None] * torch.sign(w[k])[None]
@@ -133,12 +124,11 @@ def test_pgd_infimum_matches_the_exact_infimum_of_a_linear_objective():
     clean = (X.flatten(1) @ w.T).numpy().T * y
     assert (inf <= clean + 1e-6).all()
 
-
 def test_semirobustness_check_structure_and_lemma2_clean_identity():
     model = _tiny_model()
     X, y = _images(n=60)
-    yb = lc.binary_labels(y.numpy(), 3)
-    out = lc.semirobustness_check(model, X[:40], yb[:40], X[40:], yb[40:], fa_sizes=[3, 1], eps=4 / 255,
+    yb = theorem3.binary_labels(y.numpy(), 3)
+    out = theorem3.semirobustness_check(model, X[:40], yb[:40], X[40:], yb[40:], fa_sizes=[3, 1], eps=4 / 255,
                                   steps=3, restarts=1, alpha=1.0)
     assert out["n_layers"] == 4 and len(out["gamma_layers"]) == 3
     lemma = out["lemma2"]
@@ -151,12 +141,10 @@ def test_semirobustness_check_structure_and_lemma2_clean_identity():
     assert last["gamma_a_sum"] == pytest.approx(out["gamma_layers"][0])
     assert all(g <= c + 1e-5 for g, c in zip(out["gamma_layers"], out["gamma_layers_clean"]))
     assert all(p.requires_grad for p in model.parameters())  # flags restored
-    checks = theory.theorem3_checks(out)
+    checks = theorem3.theorem3_checks(out)
     assert checks["lemma2_holds_ge"] == (lemma["gamma_n"] >= lemma["sum_terms"])
 
-
 # ---------------------------------------------------------------- Section 2.2
-
 
 def test_weight_bound_taylor_terms_and_zero_at_w_star():
     star = _tiny_model(seed=3)
@@ -187,7 +175,6 @@ def test_weight_bound_taylor_terms_and_zero_at_w_star():
     assert bound.fa_norms == pytest.approx(fa_norms, rel=1e-6)
     assert got["norm_bound_clean"] == pytest.approx(c_x * 0.02 * np.prod(fa_norms), rel=1e-4)
 
-
 def test_weight_bound_hessian_is_the_fb_block():
     star = _tiny_model(seed=5)
     X, y = _images(n=32, seed=6)
@@ -198,7 +185,6 @@ def test_weight_bound_hessian_is_the_fb_block():
     dense = torch.stack([op.hvp(e) for e in torch.eye(op.dim)])
     assert bound.summary()["clean"]["lambda_max"] == pytest.approx(torch.linalg.eigvalsh(dense).max().item(), rel=1e-3)
     assert torch.equal(part_vector(star, 1, "fb"), torch.cat([last.weight.detach().double().flatten(), last.bias.detach().double()]))
-
 
 def test_bound_checks_count_points():
     rows = [{"excess_loss_clean": 0.1, "eig_bound_clean": 0.2, "norm_bound_clean": 0.05, "output_diff_clean": 0.01,
@@ -211,68 +197,65 @@ def test_bound_checks_count_points():
     assert checks["output_diff_le_norm_bound_clean"]["held_at"] == 1
     assert checks["second_order_le_eig_bound_clean"]["held_everywhere"]
 
-
 # ---------------------------------------------------------------- bad parameters
-
 
 def test_bad_parameters_give_clear_errors():
     model = _tiny_model()
     X, y = _images(n=20)
     with pytest.raises(ValueError, match="Unknown reduction"):
-        lc.LayerFeatures(model, 2, reduction="max")
+        algorithm_s1.LayerFeatures(model, 2, reduction="max")
     with pytest.raises(ValueError, match="n_layers"):
-        lc.LayerFeatures(model, 9)
+        algorithm_s1.LayerFeatures(model, 9)
     with pytest.raises(ValueError, match="alpha"):
-        lc.fit_linear_combination([np.ones((4, 2))], np.ones(4), alpha=-1)
+        algorithm_s1.fit_linear_combination([np.ones((4, 2))], np.ones(4), alpha=-1)
     with pytest.raises(ValueError, match="one row per sample"):
-        lc.fit_linear_combination([np.ones((4, 2))], np.ones(5))
+        algorithm_s1.fit_linear_combination([np.ones((4, 2))], np.ones(5))
     with pytest.raises(ValueError, match="f\\*_a size"):
-        lc.algorithm_s1([np.ones((4, 2))], np.ones((4, 3)), np.zeros(4), [2], [0, 1], [2, 3], n_layers=4)
+        algorithm_s1.algorithm_s1([np.ones((4, 2))], np.ones((4, 3)), np.zeros(4), [2], [0, 1], [2, 3], n_layers=4)
     with pytest.raises(ValueError, match="attacks"):
-        lc.table_s1(model, X, y, eps=0.03, attacks=("cw",), progress=False)
+        algorithm_s1.table_s1(model, X, y, eps=0.03, attacks=("cw",), progress=False)
     with pytest.raises(ValueError, match="fa_sizes"):
-        lc.table_s1(model, X, y, eps=0.03, fa_sizes=[4], progress=False)
+        algorithm_s1.table_s1(model, X, y, eps=0.03, fa_sizes=[4], progress=False)
     with pytest.raises(ValueError, match="-1 or \\+1"):
-        lc.semirobustness_check(model, X, y.numpy(), X, y.numpy(), fa_sizes=[2], eps=0.03)
+        theorem3.semirobustness_check(model, X, y.numpy(), X, y.numpy(), fa_sizes=[2], eps=0.03)
     with pytest.raises(ValueError, match="eps"):
-        lc.estimate_infima(lambda x: x.flatten(1)[:, :1], X, np.ones(20), eps=3)
+        theorem3.estimate_infima(lambda x: x.flatten(1)[:, :1], X, np.ones(20), eps=3)
     with pytest.raises(ValueError, match="construction"):
-        lc.build_linear_network(lc.LayerFeatures(model, 3), X, np.ones(20), 2, 4, construction="magic")
+        theorem3.build_linear_network(algorithm_s1.LayerFeatures(model, 3), X, np.ones(20), 2, 4, construction="magic")
     with pytest.raises(ValueError, match="Unknown model"):
-        theory.theorem3_settings("lenet")
+        theorem3.theorem3_settings("lenet")
     with pytest.raises(ValueError, match="Table S1 attack"):
-        theory.theorem3_settings(attacks=["cw"])
+        theorem3.theorem3_settings(attacks=["cw"])
     with pytest.raises(ValueError, match="fa_sizes"):
-        theory.theorem3_settings("alexnet", fa_sizes=[8])
+        theorem3.theorem3_settings("alexnet", fa_sizes=[8])
     with pytest.raises(ValueError, match="eps"):
-        theory.theorem3_settings(eps=8)
+        theorem3.theorem3_settings(eps=8)
     with pytest.raises(ValueError, match="Unknown profile"):
-        theory.theorem3_settings(profile="huge")
+        theorem3.theorem3_settings(profile="huge")
     with pytest.raises(ValueError, match="leaves f_a empty"):
-        theory.weight_bound_settings("alexnet", fb_layers=8)
+        weight_bound.weight_bound_settings("alexnet", fb_layers=8)
     with pytest.raises(ValueError, match="fb_layers"):
-        theory.weight_bound_settings("alexnet", fb_layers=0)
+        weight_bound.weight_bound_settings("alexnet", fb_layers=0)
     with pytest.raises(ValueError, match="eigenvalue method"):
-        theory.weight_bound_settings(method="qr")
+        weight_bound.weight_bound_settings(method="qr")
     with pytest.raises(ValueError, match="Unknown attack"):
-        theory.weight_bound_settings(attack="deepfool")
+        weight_bound.weight_bound_settings(attack="deepfool")
     with pytest.raises(ValueError, match="conditions"):
         WeightBound(model, 2, {})
-    settings = theory.weight_bound_settings("alexnet", profile="smoke")
+    settings = weight_bound.weight_bound_settings("alexnet", profile="smoke")
     assert (settings.fb_layers, settings.epochs) == (4, get_profile("smoke").sub_epochs)
-    t3 = theory.theorem3_settings("vgg16", profile="smoke")
-    assert t3.fa_sizes == (15, 11, 7) and t3.gamma_steps == theory.GAMMA_SETTINGS["smoke"]["steps"]
-
+    t3 = theorem3.theorem3_settings("vgg16", profile="smoke")
+    assert t3.fa_sizes == (15, 11, 7) and t3.gamma_steps == theorem3.GAMMA_SETTINGS["smoke"]["steps"]
 
 def test_attacked_images_are_cached_per_model_attack_and_images(tmp_path):
     model = _tiny_model()
     X, y = _images(n=12)
-    first = theory.cached_attack_tensors(model, "m1", X, y, "fgsm", 4 / 255, tmp_path, progress=False)
+    first = cached_attack_tensors(model, "m1", X, y, "fgsm", 4 / 255, tmp_path, progress=False)
     files = list((tmp_path / "attacked").glob("*.pt"))
     assert len(files) == 1 and (first - X).abs().max() <= 4 / 255 + 1e-6
     torch.save(torch.zeros_like(first), files[0])  # a reused entry is read back, not recomputed
-    assert theory.cached_attack_tensors(model, "m1", X, y, "fgsm", 4 / 255, tmp_path, progress=False).abs().max() == 0
-    theory.cached_attack_tensors(model, "m1", X, y, "fgsm", 2 / 255, tmp_path, progress=False)
-    theory.cached_attack_tensors(model, "m2", X, y, "fgsm", 4 / 255, tmp_path, progress=False)
-    theory.cached_attack_tensors(model, "m1", X[:6], y[:6], "fgsm", 4 / 255, tmp_path, progress=False)
+    assert cached_attack_tensors(model, "m1", X, y, "fgsm", 4 / 255, tmp_path, progress=False).abs().max() == 0
+    cached_attack_tensors(model, "m1", X, y, "fgsm", 2 / 255, tmp_path, progress=False)
+    cached_attack_tensors(model, "m2", X, y, "fgsm", 4 / 255, tmp_path, progress=False)
+    cached_attack_tensors(model, "m1", X[:6], y[:6], "fgsm", 4 / 255, tmp_path, progress=False)
     assert len(list((tmp_path / "attacked").glob("*.pt"))) == 4

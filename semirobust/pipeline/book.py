@@ -1,6 +1,6 @@
 """Build the book: execute every notebook with papermill, write the status page, render HTML.
 
-``python -m semirobust.book_pipeline --profile smoke --dataset digits`` (what ``make book`` runs):
+``python -m semirobust.pipeline.book --profile smoke --dataset digits`` (what ``make book`` runs):
 
 1. each source notebook in ``notebooks/`` is executed with the chosen profile/data set into
    ``book/results/<name>.ipynb``; an executed copy is reused when the notebook source, its
@@ -46,7 +46,7 @@ def library_fingerprint() -> str:
 
 def notebook_parameters(source: Path, profile: str, dataset: str, device: str) -> dict:
     """The pipeline's settings, restricted to the parameters this notebook declares."""
-    from semirobust.sweep import notebook_parameters as declared_parameters
+    from semirobust.pipeline.sweep import notebook_parameters as declared_parameters
 
     declared = set(declared_parameters(source))
     wanted = {"profile": profile, "dataset": dataset, "datasets": dataset, "device": device,
@@ -103,7 +103,7 @@ def build_book(profile: str = "smoke", dataset: str = "digits", device: str = "a
                force: bool = False, html: bool = True) -> dict:
     """Execute the notebooks, write the status page and render the book; returns per-notebook timings."""
     from semirobust.config import DATASETS, PROFILES, check_choice
-    from semirobust.status import write_status_page
+    from semirobust.pipeline.status import write_status_page
 
     check_choice("profile", profile, PROFILES)
     check_choice("dataset", dataset, DATASETS)

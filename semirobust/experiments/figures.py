@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from semirobust.tables import DATASET_NAMES, MODEL_NAMES, attack_label
+from semirobust.experiments.tables import DATASET_NAMES, MODEL_NAMES, attack_label
 from semirobust.utils import atomic_write_bytes
 
 X_LABEL = r"$x$ (layer pair $\rho_{n-x}$ of $f_b$; 0 = last pair)"

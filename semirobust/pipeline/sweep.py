@@ -286,7 +286,7 @@ def _attack_steps(attack: str, eps) -> int:
 def _algorithm1_runs(parameters: dict) -> list[tuple[str, str]] | None:
     """The (model, data set) of every Algorithm 1 run a cell does, one per f_b size: from
     ``model``/``dataset`` (Table 1) or the lists ``models``/``datasets``/``fb_sizes`` (Figures 1, 2)."""
-    from semirobust.algorithm1 import parse_list
+    from semirobust.experiments.table1 import parse_list
 
     models = parameters.get("models", parameters.get("model"))
     datasets = parameters.get("datasets", parameters.get("dataset"))
@@ -313,7 +313,7 @@ def estimate_cost(parameters: dict) -> dict | None:
     either way; use it to size a cluster request, not as a promise.
     Returns ``{"unit", "cell": own cost, "shared": {(model, data set, profile, seed): cost}}``.
     """
-    from semirobust.algorithm1 import parse_eps
+    from semirobust.experiments.table1 import parse_eps
     from semirobust.config import ARCHS, DATASETS, get_profile
 
     runs = _algorithm1_runs(parameters)
@@ -420,7 +420,7 @@ def _raise_keyboard_interrupt(signum, frame):
 
 
 def _worker_main(argv: list[str]) -> int:
-    """``python -m semirobust.sweep SPEC.json OUTCOME.json``: the local executor's worker."""
+    """``python -m semirobust.pipeline.sweep SPEC.json OUTCOME.json``: the local executor's worker."""
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # so papermill shuts its kernel down
     spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     outcome = run_cell(spec)
@@ -433,7 +433,7 @@ def _worker_main(argv: list[str]) -> int:
 # --------------------------------------------------------------------------------------------
 
 class LocalLauncher:
-    """Runs each cell in its own ``python -m semirobust.sweep`` process, ``workers`` at a time."""
+    """Runs each cell in its own ``python -m semirobust.pipeline.sweep`` process, ``workers`` at a time."""
 
     poll_s = 0.2
 
@@ -450,7 +450,7 @@ class LocalLauncher:
             outcome_path.unlink(missing_ok=True)
             atomic_write_text(spec_path, json.dumps(spec))
             log = open(Path(spec["out_dir"]) / "logs" / f"{spec['cell_id']}.log", "a", encoding="utf-8")
-            proc = subprocess.Popen([sys.executable, "-m", "semirobust.sweep", str(spec_path), str(outcome_path)],
+            proc = subprocess.Popen([sys.executable, "-m", "semirobust.pipeline.sweep", str(spec_path), str(outcome_path)],
                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
             log.close()
             handles.append((proc, outcome_path, spec))
@@ -678,7 +678,7 @@ def format_plan(rows: list[dict]) -> str:
         spent = ", ".join(f"{value:.3g} {unit}" for unit, value in totals.items())
         lines.append(f"Estimated cost of the {len(todo)} cells to run: {spent} (ROUGH estimate: profile epochs x "
                      "data size x counted model FLOPs at an assumed throughput, full-network training counted once "
-                     "per model/data set/profile/seed, no early stop, compute only; see semirobust.sweep.estimate_cost).")
+                     "per model/data set/profile/seed, no early stop, compute only; see semirobust.pipeline.sweep.estimate_cost).")
     return "\n".join(lines)
 
 

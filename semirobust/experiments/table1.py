@@ -278,7 +278,7 @@ class _Evaluation:
         ``eval_adv``: the accuracy images already attacked against this same model; the rho
         images among them are reused and only the others are attacked.
         """
-        from semirobust.activations import layer_rhos
+        from semirobust.rho import layer_rhos
         from semirobust.models import trainable_layers
 
         X, y = self.rho

@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_run(args) -> int:
     import papermill
 
-    from semirobust.sweep import notebook_parameters
+    from semirobust.pipeline.sweep import notebook_parameters
 
     source = Path(args.input)
     if source.suffix != ".ipynb" or not source.is_file():
@@ -109,7 +109,7 @@ def _cmd_run(args) -> int:
 
 def _cmd_sweep(args) -> int:
     from semirobust.results import ResultsStore
-    from semirobust.sweep import format_plan, format_summary, load_grid, plan, run_sweep, slurm_parameters
+    from semirobust.pipeline.sweep import format_plan, format_summary, load_grid, plan, run_sweep, slurm_parameters
 
     grid = load_grid(args.grid)
     out = Path(args.out) if args.out else Path("sweeps") / grid.name

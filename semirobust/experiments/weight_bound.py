@@ -31,15 +31,20 @@ worst-case example).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from semirobust.config import ARCHS, ATTACKS, DATASETS, LAYER_COUNTS, PAPER_FB_LAYERS, check_choice, check_fb_layers, get_profile
+from semirobust.experiments._common import _check_device, _check_eps, _check_int, _resolve_profile
 from semirobust.hessian import HessianOperator, flatten, top_eigenvalue
 from semirobust.models import fa_fb_module_names, trainable_layers
 
@@ -221,3 +226,163 @@ def bound_checks(rows: list[dict], conditions: Sequence[str]) -> dict:
             checks[f"{label}_{name}"] = {"held_everywhere": bool(all(held)), "held_at": int(sum(held)),
                                          "points": len(held)}
     return checks
+
+
+
+
+@dataclasses.dataclass
+class WeightBoundSettings:
+    """Validated arguments of :func:`run_weight_bound` (defaults filled from the profile)."""
+
+    arch: str
+    dataset: str
+    profile: str
+    attack: str
+    eps: float
+    fb_layers: int
+    epochs: int
+    n_eval: int | None
+    method: str
+    tol: float
+    seed: int
+
+    def as_config(self) -> dict:
+        return {**dataclasses.asdict(self), "version": WEIGHT_BOUND_VERSION}
+
+
+def weight_bound_settings(arch="vgg16", dataset="digits", *, profile="smoke", attack="pgd", eps=8 / 255,
+                          fb_layers=None, epochs=None, n_eval=None, method="lanczos", tol=1e-3, seed=0,
+                          device="auto") -> WeightBoundSettings:
+    """Check every argument of :func:`run_weight_bound` and fill the defaults (raises ValueError)."""
+    from semirobust.hessian import METHODS
+
+    check_choice("model", arch, ARCHS)
+    check_choice("dataset", dataset, DATASETS)
+    prof = _resolve_profile(profile, device)
+    check_choice("attack", attack, ATTACKS)
+    _check_eps(eps)
+    fb_layers = PAPER_FB_LAYERS[arch] if fb_layers is None else fb_layers
+    check_fb_layers(arch, fb_layers)
+    if fb_layers == LAYER_COUNTS[arch]:
+        raise ValueError(f"fb_layers={fb_layers} leaves f_a empty; Section 2.2 needs a non-empty f*_a.")
+    _check_int("epochs", epochs)
+    _check_int("n_eval", n_eval, low=2)
+    check_choice("eigenvalue method", method, METHODS)
+    if not isinstance(tol, (int, float)) or not 0 < tol < 1:
+        raise ValueError(f"tol={tol!r} must be in (0, 1).")
+    _check_int("seed", seed, low=0, allow_none=False)
+    _check_device(device)
+    return WeightBoundSettings(arch=arch, dataset=dataset, profile=prof.name, attack=attack, eps=float(eps),
+                               fb_layers=fb_layers, epochs=epochs if epochs is not None else prof.sub_epochs,
+                               n_eval=n_eval if n_eval is not None else prof.eval_subset, method=method,
+                               tol=float(tol), seed=seed)
+
+
+def run_weight_bound(settings: WeightBoundSettings, *, device="auto", data_root=None, cache_dir=None,
+                     results_dir=None, progress: bool = True) -> dict:
+    """Section 2.2 along subnetwork fine-tuning of f_b; writes and returns the ``weight_bound`` record.
+
+    Starting point (epoch 0): (f*_a, f_b) with f_b from the regularly trained network. Then
+    ``train(mode="adversarial", fb_layers=...)`` (PGD-10, f*_a frozen) evaluates every epoch via
+    ``eval_fn``. The fine-tuning run is checkpointed under the cache folder, so a rerun with the
+    same settings reuses the finished epochs (and their evaluations) instead of retraining.
+    """
+    from semirobust.attacks import attack_tensors
+    from semirobust.data import dataset_tensors, load_dataset
+    from semirobust.models import combine_fa_fb
+    from semirobust.results import ResultsStore
+    from semirobust.training import get_trained_model, train
+    from semirobust.utils import config_hash, default_cache_dir
+
+    if not isinstance(settings, WeightBoundSettings):
+        raise ValueError("settings must come from weight_bound_settings(...).")
+    s = settings
+    dev = _check_device(device)
+    t0 = time.perf_counter()
+    profile = get_profile(s.profile, dev)
+    common = dict(profile=profile, seed=s.seed, data_root=data_root, device=dev, cache_dir=cache_dir, progress=progress)
+    regular, regular_info = get_trained_model(s.arch, s.dataset, mode="standard", **common)
+    robust, robust_info = get_trained_model(s.arch, s.dataset, mode="adversarial", **common)
+    test = load_dataset(s.dataset, "test", root=data_root, subset=s.n_eval, seed=s.seed)
+    X, y = dataset_tensors(test)
+
+    def attacked(model):
+        return attack_tensors(model, X, y, s.attack, eps=s.eps, progress=False)
+
+    bound = WeightBound(robust, s.fb_layers, {"clean": make_batches(X, y), "adv": make_batches(attacked(robust), y)},
+                        method=s.method, tol=s.tol, seed=s.seed)
+
+    def point(model, epoch):
+        return {"epoch": epoch, **bound.evaluate(model, {"adv": make_batches(attacked(model), y)})}
+
+    start = combine_fa_fb(robust, regular, s.fb_layers).to(dev).eval()
+    rows = [point(start, 0)]
+    key = {**s.as_config(), "regular": regular_info["config_hash"], "robust": robust_info["config_hash"]}
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    train_set = load_dataset(s.dataset, "train", root=data_root, subset=profile.train_subset, seed=s.seed)
+    result = train(start, train_set, profile=profile, mode="adversarial", fb_layers=s.fb_layers, epochs=s.epochs,
+                   device=dev, seed=s.seed, checkpoint_dir=root / "weight_bound" / config_hash(key),
+                   eval_fn=point, progress=progress)
+    rows += [dict(h) for h in result.history]
+    metrics = {"trajectory": rows, "reference": bound.summary(), "checks": bound_checks(rows, ("clean", "adv"))}
+    wall = time.perf_counter() - t0
+    return ResultsStore(results_dir).write(
+        "weight_bound", s.as_config(), metrics, profile=s.profile, seed=s.seed, device=dev, wall_time_s=wall,
+        extra={"regular_model": regular_info["config_hash"], "robust_model": robust_info["config_hash"]})
+
+
+def weight_bound_frame(record: dict) -> pd.DataFrame:
+    """The trajectory as a table: one row per epoch."""
+    columns = ["epoch", "delta_fb_norm"]
+    for name in ("clean", "adv"):
+        columns += [f"excess_loss_{name}", f"first_order_{name}", f"second_order_{name}", f"eig_bound_{name}",
+                    f"output_diff_{name}", f"norm_bound_{name}"]
+    return pd.DataFrame(record["metrics"]["trajectory"])[columns]
+
+
+def weight_bound_statements(record: dict) -> list[str]:
+    """Whether each bound held at every point, and lambda_max's accuracy, as sentences."""
+    checks, ref = record["metrics"]["checks"], record["metrics"]["reference"]
+    attack = f"{record['config']['attack']} at eps={record['config']['eps'] * 255:.0f}/255"
+    lines = []
+    for name, label in (("clean", "clean data"), ("adv", f"attacked data ({attack})")):
+        r = ref[name]
+        lines.append(f"On {label}: lambda_max(H_bb) = {r['lambda_max']:.4g} ({r['method']}, tol {r['tol']:g}, "
+                     f"{r['n_hvp']} Hessian-vector products, relative residual {r['relative_residual']:.1e}); "
+                     f"||grad|| at w* = {r['grad_norm_star']:.3g} (Section 2.2 assumes 0).")
+        for key, text in (("excess_le_eig_bound", "excess loss L(F~) - L(F*) <= 1/2 lambda_max ||w~_b - w*_b||^2"),
+                          ("excess_le_norm_bound", "excess loss <= C_x C_sigma ||w~_b - w*_b||_F prod ||W*_(j)||_F"),
+                          ("output_diff_le_norm_bound", "E||F*(x) - F~(x)|| <= the same norm bound"),
+                          ("second_order_le_eig_bound", "1/2 dw^T H dw <= 1/2 lambda_max ||dw||^2 (Rayleigh)")):
+            c = checks[f"{key}_{name}"]
+            verdict = "held at every point" if c["held_everywhere"] else f"held at {c['held_at']} of {c['points']} points only"
+            lines.append(f"  {text}: {verdict}.")
+    return lines
+
+
+def plot_weight_bound(record: dict):
+    """The excess loss (-d) against both bounds and the Taylor terms over the epochs, clean and attacked."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    frame = pd.DataFrame(record["metrics"]["trajectory"])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharex=True)
+    attack = f"{record['config']['attack']}, eps={record['config']['eps'] * 255:.0f}/255"
+    for ax, name, title in ((axes[0], "clean", "clean"), (axes[1], "adv", f"attacked ({attack})")):
+        ax.plot(frame["epoch"], frame[f"excess_loss_{name}"], "ko-", label="excess loss L(F~) - L(F*) = -d")
+        ax.plot(frame["epoch"], frame[f"second_order_{name}"], "s--", label="1/2 dw^T H dw")
+        ax.plot(frame["epoch"], frame[f"first_order_{name}"], "^:", label="g^T dw (assumed 0)")
+        ax.plot(frame["epoch"], frame[f"eig_bound_{name}"], "v-", label="1/2 lambda_max ||dw_b||^2")
+        ax.plot(frame["epoch"], frame[f"norm_bound_{name}"], "d-", label="C ||dw_b||_F prod ||W*_a||_F")
+        ax.plot(frame["epoch"], frame[f"output_diff_{name}"], "x:", label="E||F*(x) - F~(x)||")
+        ax.set_yscale("symlog", linthresh=1e-2)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("epoch of f_b fine-tuning (0 = (f*_a, f_b))")
+    axes[0].set_ylabel("value (symlog scale)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7, frameon=False)
+    fig.suptitle(f"Section 2.2 bounds: {record['config']['arch']} on {record['config']['dataset']}, "
+                 f"f_b = {record['config']['fb_layers']} layers (profile={record['profile']})", fontsize=9)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    return fig

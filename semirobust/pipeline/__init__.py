@@ -1,0 +1,1 @@
+"""Run infrastructure: the ``semirobust`` command line, sweeps over grids, launchers, the book build."""
