@@ -88,6 +88,20 @@ def check_fb_layers(arch: str, fb_layers: int) -> None:
         raise ValueError(f"fb_layers={fb_layers!r} must be an integer in 1..{total}: {arch} has {total} trainable layers.")
 
 
+def check_int(name: str, value, low: int = 1, *, allow_none: bool = False) -> None:
+    """An integer (not a bool) >= ``low``; None too when ``allow_none``."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name}={value!r} must be an integer >= {low}{' or None' if allow_none else ''}.")
+
+
+def check_eps(eps, name: str = "eps") -> None:
+    """An attack budget in (0, 1] on the pixel scale (images are in [0, 1]); 0 and negatives are refused."""
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps <= 1:
+        raise ValueError(f"{name}={eps!r} must be a number in (0, 1] (pixel scale, e.g. 8/255).")
+
+
 @dataclass
 class RunConfig:
     """Everything one Algorithm 1 / notebook run depends on; ``validate()`` before compute."""

@@ -5,6 +5,7 @@ interrupted run never leaves a half-written checkpoint, record or notebook behin
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -96,3 +97,26 @@ def default_results_dir() -> Path:
 def default_data_root() -> Path:
     """Where data sets are looked for (env ``SEMIROBUST_DATA`` or ``<repo>/data``)."""
     return Path(os.environ.get("SEMIROBUST_DATA", REPO_ROOT / "data"))
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of a model's first parameter or buffer (cpu for a model with neither)."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module):
+    """Put ``model`` in eval mode for the block and restore every submodule's own mode afterwards.
+
+    Restoring module by module (not ``model.train(was_training)``) keeps a frozen f_a's BatchNorm in
+    eval mode inside a network that is training.
+    """
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
