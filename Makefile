@@ -8,10 +8,10 @@ DEVICE  ?= auto
 
 .PHONY: book test venv browser-deps clean-book
 
-$(VENV)/.installed: pyproject.toml
+# constraints.txt pins every package, so even the pip bundled with Python 3.11 resolves in one pass.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[book,test]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[book,test]'
 	touch $@
 
 venv: $(VENV)/.installed

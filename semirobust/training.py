@@ -39,13 +39,20 @@ from tqdm.auto import tqdm
 
 from semirobust.attacks import make_attack
 from semirobust.config import ARCHS, DATASETS, Profile, check_choice, get_profile
-from semirobust.utils import atomic_torch_save, config_hash, default_cache_dir, resolve_device, seed_everything
+from semirobust.utils import (atomic_torch_save, config_hash, default_cache_dir, resolve_device, seed_everything,
+                              source_fingerprint)
 
 MODES = ("standard", "adversarial")
 #: the attack of adversarial training (supplementary III.A), for full networks and f_b alike.
 TRAIN_ATTACK = {"name": "pgd", "eps": 8 / 255, "alpha": 2 / 255, "steps": 10, "random_start": True}
 #: bump when the training recipe changes so that cached models are retrained.
-RECIPE_VERSION = "2"  # 2: width-aware initialisation of AlexNet convolutions and VGG classifier
+#: modules whose code a trained network depends on; their fingerprint is part of every cache key.
+TRAINING_MODULES = ("semirobust.models", "semirobust.training", "semirobust.data", "semirobust.attacks")
+
+
+def training_code_fingerprint() -> str:
+    """Fingerprint of the code in :data:`TRAINING_MODULES` (see ``utils.source_fingerprint``)."""
+    return source_fingerprint(*TRAINING_MODULES)
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
@@ -198,7 +205,7 @@ def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: str =
     device = resolve_device(device)
     amp_dtype, use_scaler, use_channels_last = _precision(device, amp, channels_last)
     fingerprint = {"mode": mode, "fb_layers": fb_layers, "epochs": epochs, "lr": lr, "seed": seed,
-                   "profile": profile.as_dict(), "n_train": len(train_set), "recipe": RECIPE_VERSION,
+                   "profile": profile.as_dict(), "n_train": len(train_set), "code": training_code_fingerprint(),
                    "train_attack": TRAIN_ATTACK if mode == "adversarial" else None}
 
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
@@ -302,7 +309,7 @@ def training_config(arch: str, dataset: str, mode: str, profile: Profile, seed: 
     of the hash, so a model trained on a GPU can be reused on a CPU.
     """
     return {"arch": arch, "dataset": dataset, "mode": mode, "profile": profile.as_dict(), "seed": seed,
-            "recipe": RECIPE_VERSION, "train_attack": TRAIN_ATTACK if mode == "adversarial" else None}
+            "code": training_code_fingerprint(), "train_attack": TRAIN_ATTACK if mode == "adversarial" else None}
 
 
 def get_trained_model(arch: str, dataset: str, *, mode: str = "standard", profile, seed: int = 0,

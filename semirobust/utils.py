@@ -120,3 +120,24 @@ def eval_mode(model: torch.nn.Module):
     finally:
         for module, training in modes:
             module.training = training
+
+
+def source_fingerprint(*modules: str) -> str:
+    """Short hash of the code of the named modules (e.g. ``"semirobust.models"``), for cache keys.
+
+    Each file is hashed as its syntax tree (``ast.dump``), so comments and formatting do not count
+    but any change to code (or docstrings) does: a cache keyed on this can never serve a network
+    trained by older code. This replaces hand-bumped version strings.
+    """
+    import ast
+    import importlib.util
+
+    digest = hashlib.sha256()
+    for name in sorted(set(modules)):
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ValueError(f"source_fingerprint: module {name!r} not found.")
+        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+        digest.update(name.encode())
+        digest.update(ast.dump(tree).encode())
+    return digest.hexdigest()[:16]

@@ -1,4 +1,4 @@
-"""Packaging: pyproject.toml declares the package; environment.yml is its conda form and agrees."""
+"""Packaging: pyproject.toml holds the one dependency list; constraints.txt pins it; environment.yml installs it."""
 from __future__ import annotations
 
 import importlib
@@ -28,6 +28,17 @@ def _pip_section() -> list[str]:
     return sections[0]
 
 
+def _constraints() -> dict[str, str]:
+    pins = {}
+    for line in (REPO_ROOT / "constraints.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt line {line!r} is not an exact pin"
+            pins[_normalize(name)] = version
+    return pins
+
+
 def test_pyproject_declares_the_package():
     project = PYPROJECT["project"]
     assert project["name"] == "semirobust"
@@ -36,20 +47,31 @@ def test_pyproject_declares_the_package():
     assert importlib.metadata.version("semirobust") == project["version"] == semirobust.__version__
 
 
-def test_environment_pip_list_matches_pyproject():
+def test_environment_installs_the_project_with_its_extras_only():
+    """One dependency list: environment.yml installs the package and its extras, listing nothing itself."""
+    assert _pip_section() == ["-c constraints.txt", "-e .[book,test]"]
+
+
+def test_constraints_pin_every_declared_dependency():
     project = PYPROJECT["project"]
     declared = list(project["dependencies"])
     for extra in project["optional-dependencies"].values():
         declared.extend(extra)
-    pip = _pip_section()
-    assert pip.count("-e .") == 1, "environment.yml must install the project itself with '-e .'"
-    listed = [_normalize(r) for r in pip if r != "-e ."]
-    expected = [_normalize(r) for r in declared]
-    assert len(listed) == len(set(listed)), "environment.yml lists a requirement twice"
-    assert set(listed) == set(expected), (
-        f"only in environment.yml: {sorted(set(listed) - set(expected))}; "
-        f"only in pyproject.toml: {sorted(set(expected) - set(listed))}"
-    )
+    pins = _constraints()
+    names = {_normalize(re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", r).group(0)) for r in declared}
+    missing = sorted(names - set(pins))
+    assert not missing, f"constraints.txt pins none of {missing}; regenerate it (see its header)"
+    assert pins["torch"] == "2.14.1" and pins["torchvision"] == "0.29.1"
+
+
+def test_installed_versions_match_constraints():
+    """The environment the tests run in is the one constraints.txt describes."""
+    for name, version in _constraints().items():
+        try:
+            installed = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue  # platform-specific pins (e.g. CUDA libraries) need not be installed everywhere
+        assert installed == version, f"{name} {installed} installed, constraints.txt pins {version}"
 
 
 def test_environment_python_satisfies_requires_python():

@@ -1,0 +1,66 @@
+"""Caches keyed on the code they depend on: a changed network definition is never served from cache."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from semirobust.utils import REPO_ROOT, source_fingerprint
+
+TRAIN_ONCE = textwrap.dedent("""
+    import dataclasses, json, sys
+    import torch
+    torch.set_num_threads(1)
+    from semirobust.config import get_profile
+    from semirobust.training import get_trained_model
+    profile = dataclasses.replace(get_profile("smoke"), train_subset=40, epochs=1, width=0.0625, batch_size=20)
+    model, info = get_trained_model("vgg16", "digits", profile=profile, device="cpu", cache_dir=sys.argv[1],
+                                    progress=False)
+    import semirobust
+    print(json.dumps({"from_cache": info["from_cache"], "hash": info["config_hash"], "package": semirobust.__file__}))
+""")
+
+
+def test_fingerprint_ignores_comments_and_follows_code(tmp_path, monkeypatch):
+    package = tmp_path / "fpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    module = package / "mod.py"
+    module.write_text("def f(x):\n    return x + 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    first = source_fingerprint("fpkg.mod")
+    module.write_text("# a comment\ndef f(x):\n\n    return x + 1  # same code\n")
+    assert source_fingerprint("fpkg.mod") == first
+    module.write_text("def f(x):\n    return x + 2\n")
+    assert source_fingerprint("fpkg.mod") != first
+    with pytest.raises(ValueError, match="not found"):
+        source_fingerprint("fpkg.missing")
+
+
+@pytest.mark.slow
+def test_changed_models_py_is_not_served_from_cache(tmp_path):
+    """Train in a copy of the package, change models.py there, and show that the cache misses."""
+    copy = tmp_path / "src"
+    shutil.copytree(REPO_ROOT / "semirobust", copy / "semirobust", ignore=shutil.ignore_patterns("__pycache__"))
+    cache = tmp_path / "cache"
+    env = {**os.environ, "PYTHONPATH": str(copy), "OMP_NUM_THREADS": "1"}
+
+    def run() -> dict:
+        out = subprocess.run([sys.executable, "-c", TRAIN_ONCE, str(cache)], env=env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-3000:]
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    first = run()
+    assert first["package"].startswith(str(copy)), "the subprocess must import the copied package"
+    assert not first["from_cache"]
+    assert run() == {**first, "from_cache": True}, "an unchanged package must reuse the cached network"
+    models = copy / "semirobust" / "models.py"
+    models.write_text(models.read_text() + "\n\ndef _changed_definition():\n    return 1\n")
+    changed = run()
+    assert not changed["from_cache"] and changed["hash"] != first["hash"]
