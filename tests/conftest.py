@@ -47,5 +47,5 @@ def semirobust_results(_session_results_dir, monkeypatch) -> Path:
     return _session_results_dir
 
 # The fixture notebooks are inputs of the sweep tests (one raises on purpose, one sleeps), not
-# notebooks of the project: nbval (`pytest tests notebooks --nbval-lax`) must not collect them.
+# notebooks of the project: pytest must not collect them.
 collect_ignore_glob = ["fixtures/*.ipynb"]

@@ -1,12 +1,20 @@
-"""Build the book: execute every notebook with papermill, write the status page, render HTML.
+"""Build the book: execute the notebooks with papermill, present them for readers, render HTML.
 
-``python -m semirobust.pipeline.book --profile smoke --dataset digits`` (what ``make book`` runs):
+``python -m semirobust.pipeline.book --profile offline`` (what ``make book`` runs):
 
-1. each source notebook in ``notebooks/`` is executed with the chosen profile/data set into
-   ``book/results/<name>.ipynb``; an executed copy is reused when the notebook source, its
-   parameters and the library source are unchanged (a rebuild without changes reruns nothing);
-2. the reproduction-status page is generated from the results store;
-3. ``jupyter-book build book`` renders the HTML.
+1. each source notebook in ``notebooks/`` is executed with the chosen profile and data set into
+   ``<book>/results/<name>.ipynb``; an executed copy is reused when the notebook's source, its
+   parameters and the library code are unchanged (a rebuild without changes reruns nothing);
+2. the executed copy is *presented* (:func:`present_notebook`): code inputs hidden behind a
+   toggle, the parameter cells replaced by a small table with the run's provenance, warnings and
+   progress bars dropped, machine paths removed; its provenance (commit, profile, data set,
+   date, device) is written beside it as ``<name>.provenance.json``;
+3. the reproduction-status page is generated from the provenance files and the results store;
+4. ``jupyter-book build`` renders the HTML strictly (warnings are errors, nitpicky references).
+
+The executed notebooks of the default profile are committed, so ``jupyter-book build book`` on a
+fresh clone renders real results. ``--book-dir DIR`` builds in a copy of the book at DIR and
+leaves the committed results alone (what the test suite does at the smoke profile).
 
 A notebook that fails stops the build with the notebook and the cell named; nothing half-built is
 reported as success (the executed copy of a failed notebook is removed).
@@ -16,18 +24,27 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from semirobust.utils import REPO_ROOT, atomic_write_text, canonical_json
 
+__all__ = ["NOTEBOOKS", "BOOK_DIR", "SOURCE_DIR", "NotebookFailed", "library_fingerprint", "code_cells_digest",
+           "notebook_parameters", "execute_notebook", "present_notebook", "read_provenance", "copy_book",
+           "build_html", "build_book", "main"]
+
 #: Book chapters in build order (cheap first; later ones reuse the training cache).
 NOTEBOOKS = ("mi_estimator", "table1", "figure1", "figure2", "theorem3_linear", "weight_bound")
 BOOK_DIR = REPO_ROOT / "book"
-EXECUTED_DIR = BOOK_DIR / "results"
 SOURCE_DIR = REPO_ROOT / "notebooks"
+#: Where executed notebooks go inside a book folder.
+RESULTS_SUBDIR = "results"
+#: Output MIME types that only make sense in a live kernel (tqdm and other widgets).
+_LIVE_ONLY_MIME = ("application/vnd.jupyter.widget-view+json", "application/vnd.jupyter.widget-state+json")
 
 
 class NotebookFailed(RuntimeError):
@@ -38,45 +55,172 @@ def library_fingerprint() -> str:
     """Hash of the library source: results depend on it as much as on the notebook."""
     digest = hashlib.sha256()
     for path in sorted((REPO_ROOT / "semirobust").rglob("*")):
-        if path.is_file() and path.suffix in (".py", ".csv", ".yaml"):
+        if path.is_file() and path.suffix in (".py", ".csv", ".yaml") and "__pycache__" not in path.parts:
             digest.update(path.relative_to(REPO_ROOT).as_posix().encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
+def code_cells_digest(notebook) -> str:
+    """Hash of a notebook's code cells as the author wrote them (papermill's injected cell left out).
+
+    The same digest of a source notebook and of its executed copy means the copy was executed from
+    this code: the staleness test compares them.
+    """
+    digest = hashlib.sha256()
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and "injected-parameters" not in cell.metadata.get("tags", []):
+            digest.update(cell.source.strip().encode("utf-8") + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def notebook_parameters(source: Path, profile: str, dataset: str, device: str) -> dict:
-    """The pipeline's settings, restricted to the parameters this notebook declares."""
+    """The pipeline's settings, restricted to the parameters this notebook declares.
+
+    Figures go to ``figures`` relative to the executed notebook's folder, so no path of the build
+    machine reaches a page.
+    """
     from semirobust.pipeline.sweep import notebook_parameters as declared_parameters
 
     declared = set(declared_parameters(source))
-    wanted = {"profile": profile, "dataset": dataset, "datasets": dataset, "device": device,
-              "figures_dir": str(EXECUTED_DIR / "figures")}
+    wanted = {"profile": profile, "dataset": dataset, "datasets": dataset, "device": device, "figures_dir": "figures"}
     return {k: v for k, v in wanted.items() if k in declared}
 
 
-def _stamp_path(name: str) -> Path:
-    return EXECUTED_DIR / f".{name}.stamp.json"
+def _provenance_path(executed_dir: Path, name: str) -> Path:
+    return executed_dir / f"{name}.provenance.json"
 
 
-def execute_notebook(name: str, profile: str, dataset: str, device: str, force: bool = False) -> str:
-    """Execute one notebook unless an up-to-date executed copy exists; returns 'ran' or 'reused'."""
+def read_provenance(executed_dir: Path, name: str) -> dict | None:
+    """The provenance written beside an executed notebook, or None when there is none."""
+    path = _provenance_path(executed_dir, name)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+        commit = out.stdout.strip() or "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return commit + ("+changes" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _device_label(device: str) -> str:
+    from semirobust.results import describe_device
+    from semirobust.utils import resolve_device
+
+    return describe_device(resolve_device(device))
+
+
+def _parameter_table(notebook, provenance: dict) -> str:
+    """Markdown: the run's parameters (defaults and papermill's overrides) and its provenance."""
+    import ast
+
+    values = {}
+    for cell in notebook.cells:
+        tags = cell.metadata.get("tags", [])
+        if cell.cell_type == "code" and ("parameters" in tags or "injected-parameters" in tags):
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                    text = ast.get_source_segment(cell.source, node.value)
+                    try:
+                        value = ast.literal_eval(node.value)
+                        text = value if isinstance(value, str) else repr(value)
+                    except ValueError:
+                        pass  # an expression such as 8 / 255: shown as written
+                    values[node.targets[0].id] = text
+    hidden = {"results_dir", "figures_dir", "data_root", "cache_dir"}
+    rows = [f"| `{k}` | `{v}` |" for k, v in values.items() if k not in hidden]
+    commit = provenance["commit"]
+    lines = ["```{admonition} Parameters and provenance of this run", ":class: note", "",
+             "| parameter | value |", "|---|---|", *rows, "",
+             f"Executed {provenance['executed_at'][:16].replace('T', ' ')} UTC on {provenance['device']} "
+             f"at profile `{provenance['profile']}`, data set `{provenance['dataset']}`, from commit "
+             f"`{commit[:10]}{'+changes' if commit.endswith('+changes') else ''}` "
+             f"in {provenance['seconds']:.0f} s.", "```"]
+    return "\n".join(lines)
+
+
+def present_notebook(notebook, provenance: dict, scrub: tuple[str, ...] = ()):
+    """Turn an executed notebook into the page a reader gets (in place; returns it).
+
+    Parameter cells are removed and replaced by a table; every other code cell keeps its outputs
+    with the input hidden behind a toggle (``hide-input``); stderr streams (warnings, progress
+    bars) and live-only widget outputs are dropped; the strings in ``scrub`` (the build machine's
+    folders) are removed from text outputs.
+    """
+    import nbformat
+
+    cells, table_added = [], False
+    for cell in notebook.cells:
+        tags = list(cell.metadata.get("tags", []))
+        if cell.cell_type == "code":
+            if "parameters" in tags or "injected-parameters" in tags:
+                if not table_added:
+                    cells.append(nbformat.v4.new_markdown_cell(_parameter_table(notebook, provenance)))
+                    table_added = True
+                continue  # the table above shows them
+            outputs = []
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                    continue
+                if "data" in output:
+                    for mime in _LIVE_ONLY_MIME:
+                        output["data"].pop(mime, None)
+                    if not output["data"]:
+                        continue
+                outputs.append(_scrubbed(output, scrub))
+            cell["outputs"] = outputs
+            if not {"remove-cell", "remove-input", "hide-input"} & set(tags):
+                tags.append("hide-input")
+            cell.metadata["tags"] = tags
+        cells.append(cell)
+    notebook.cells = cells
+    notebook.metadata.pop("widgets", None)
+    return notebook
+
+
+def _scrubbed(output, scrub: tuple[str, ...]):
+    def clean(text: str) -> str:
+        for prefix in scrub:
+            text = text.replace(prefix.rstrip("/") + "/", "").replace(prefix, ".")
+        return text
+
+    if "text" in output:
+        output["text"] = clean(output["text"] if isinstance(output["text"], str) else "".join(output["text"]))
+    for mime, value in output.get("data", {}).items():
+        if mime.startswith("text/") and isinstance(value, (str, list)):
+            output["data"][mime] = clean(value if isinstance(value, str) else "".join(value))
+    return output
+
+
+def execute_notebook(name: str, profile: str, dataset: str, device: str, force: bool = False,
+                     executed_dir: Path | None = None) -> str:
+    """Execute and present one notebook unless an up-to-date copy exists; returns 'ran' or 'reused'."""
+    import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    executed_dir = Path(executed_dir) if executed_dir is not None else BOOK_DIR / RESULTS_SUBDIR
     source = SOURCE_DIR / f"{name}.ipynb"
     if not source.exists():
         raise FileNotFoundError(f"Source notebook {source} is missing.")
-    target = EXECUTED_DIR / f"{name}.ipynb"
+    target = executed_dir / f"{name}.ipynb"
     params = notebook_parameters(source, profile, dataset, device)
-    stamp = {"source_sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
-             "parameters": params, "library": library_fingerprint()}
-    stamp_file = _stamp_path(name)
-    if not force and target.exists() and stamp_file.exists() and json.loads(stamp_file.read_text()) == stamp:
+    key = {"source_sha256": hashlib.sha256(source.read_bytes()).hexdigest(), "parameters": params,
+           "library": library_fingerprint()}
+    previous = read_provenance(executed_dir, name)
+    if not force and target.exists() and previous is not None and previous.get("key") == key:
         return "reused"
-    stamp_file.unlink(missing_ok=True)
-    partial = EXECUTED_DIR / f".{name}.partial.ipynb"
+    _provenance_path(executed_dir, name).unlink(missing_ok=True)
+    executed_dir.mkdir(parents=True, exist_ok=True)
+    partial = executed_dir / f".{name}.partial.ipynb"
+    start = time.perf_counter()
     try:
-        papermill.execute_notebook(str(source), str(partial), parameters=params, cwd=str(EXECUTED_DIR),
+        papermill.execute_notebook(str(source), str(partial), parameters=params, cwd=str(executed_dir),
                                    kernel_name="python3", progress_bar=False)
     except PapermillExecutionError as exc:
         target.unlink(missing_ok=True)
@@ -84,23 +228,45 @@ def execute_notebook(name: str, profile: str, dataset: str, device: str, force: 
             f"notebooks/{name}.ipynb failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
             f"{exc.ename}: {exc.evalue}\n--- cell source ---\n{exc.source}\n(partial output kept in {partial})"
         ) from exc
+    provenance = {"notebook": f"notebooks/{name}.ipynb", "profile": params.get("profile", profile),
+                  "dataset": dataset, "device": _device_label(device), "commit": _git_commit(),
+                  "executed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  "seconds": round(time.perf_counter() - start, 1),
+                  "code_cells": code_cells_digest(nbformat.read(source, as_version=4)), "key": key}
+    notebook = nbformat.read(partial, as_version=4)
+    scrub = tuple(sorted({str(executed_dir.resolve()), str(REPO_ROOT), str(Path.home())}, key=len, reverse=True))
+    present_notebook(notebook, provenance, scrub=scrub)
+    nbformat.write(notebook, partial)
     partial.replace(target)
-    atomic_write_text(stamp_file, canonical_json(stamp))
+    atomic_write_text(_provenance_path(executed_dir, name), json.dumps(provenance, indent=1, sort_keys=True) + "\n")
     return "ran"
 
 
-def build_html(strict: bool = True) -> None:
-    """Run ``jupyter-book build book``; ``strict`` turns Sphinx warnings into errors."""
-    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(BOOK_DIR)]
+def copy_book(destination: Path) -> Path:
+    """Copy the book's source (pages, config, committed results; no build output) to ``destination``."""
+    destination = Path(destination)
+    if destination.resolve() == BOOK_DIR.resolve():
+        return destination
+    if destination.exists():
+        shutil.rmtree(destination)
+    shutil.copytree(BOOK_DIR, destination, symlinks=False, ignore=shutil.ignore_patterns("_build"))
+    return destination
+
+
+def build_html(book_dir: Path | None = None, strict: bool = True) -> Path:
+    """Run ``jupyter-book build``; ``strict`` turns warnings into errors and checks every reference."""
+    book_dir = Path(book_dir) if book_dir is not None else BOOK_DIR
+    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(book_dir)]
     if strict:
         cmd += ["--all", "-W", "-n", "--keep-going"]
-    result = subprocess.run(cmd, cwd=REPO_ROOT)
+    result = subprocess.run(cmd, cwd=book_dir.parent)
     if result.returncode != 0:
         raise RuntimeError(f"`{' '.join(cmd)}` failed with exit code {result.returncode}; see the log above.")
+    return book_dir / "_build" / "html" / "index.html"
 
 
-def build_book(profile: str = "smoke", dataset: str = "digits", device: str = "auto", only=None,
-               force: bool = False, html: bool = True) -> dict:
+def build_book(profile: str = "offline", dataset: str = "digits", device: str = "auto", only=None,
+               force: bool = False, html: bool = True, book_dir: Path | None = None) -> dict:
     """Execute the notebooks, write the status page and render the book; returns per-notebook timings."""
     from semirobust.config import DATASETS, PROFILES, check_choice
     from semirobust.pipeline.status import write_status_page
@@ -110,32 +276,37 @@ def build_book(profile: str = "smoke", dataset: str = "digits", device: str = "a
     names = list(only) if only else list(NOTEBOOKS)
     for name in names:
         check_choice("notebook", name, NOTEBOOKS)
-    EXECUTED_DIR.mkdir(parents=True, exist_ok=True)
+    book_dir = copy_book(book_dir) if book_dir is not None else BOOK_DIR
+    executed_dir = book_dir / RESULTS_SUBDIR
     timings = {}
-    for name in names:
+    for position, name in enumerate(names, 1):
         start = time.perf_counter()
-        print(f"[book] {name}: executing (profile={profile}, dataset={dataset}) ...", flush=True)
-        state = execute_notebook(name, profile, dataset, device, force=force)
+        print(f"[book] ({position}/{len(names)}) {name}: executing (profile={profile}, dataset={dataset}) ...",
+              flush=True)
+        state = execute_notebook(name, profile, dataset, device, force=force, executed_dir=executed_dir)
         timings[name] = {"state": state, "seconds": round(time.perf_counter() - start, 1)}
-        print(f"[book] {name}: {state} in {timings[name]['seconds']} s", flush=True)
-    write_status_page(BOOK_DIR / "_generated" / "status.md")
+        print(f"[book] ({position}/{len(names)}) {name}: {state} in {timings[name]['seconds']} s", flush=True)
+    write_status_page(book_dir / "_generated" / "status.md", executed_dir=executed_dir, notebooks=NOTEBOOKS)
     if html:
-        build_html()
-        print(f"[book] built {BOOK_DIR / '_build' / 'html' / 'index.html'}")
+        index = build_html(book_dir)
+        print(f"[book] built {index}")
     return timings
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="smoke")
+    parser.add_argument("--profile", default="offline")
     parser.add_argument("--dataset", default="digits")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--only", nargs="*", help="execute only these notebooks")
     parser.add_argument("--force", action="store_true", help="re-execute even when up to date")
     parser.add_argument("--no-html", action="store_true", help="execute notebooks only")
+    parser.add_argument("--book-dir", type=Path, default=None,
+                        help="build in a copy of the book at this folder (the committed results stay as they are)")
     args = parser.parse_args(argv)
     try:
-        timings = build_book(args.profile, args.dataset, args.device, args.only, args.force, not args.no_html)
+        timings = build_book(args.profile, args.dataset, args.device, args.only, args.force, not args.no_html,
+                             book_dir=args.book_dir)
     except (NotebookFailed, RuntimeError, ValueError, FileNotFoundError) as exc:
         print(f"[book] BUILD FAILED: {exc}", file=sys.stderr)
         return 1

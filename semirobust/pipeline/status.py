@@ -1,11 +1,13 @@
-"""The book's reproduction-status page, generated from the results store.
+"""The book's reproduction-status page, generated from the executed notebooks and the results store.
 
-Every result the book shows (Table 1 rows, figures, theorem checks, the EDGE validation) gets one
-row: which configuration, at which profile and on which data set it was last computed, when, on
-which device, from which git commit and which record file. Nothing here is typed by hand.
+Two tables, nothing typed by hand: one row per rendered results page (from the provenance file the
+book pipeline writes beside each executed notebook: profile, data set, device, date, commit), and
+one row per record in the results store (which configuration, at which profile, when, on which
+device, from which commit, which record file), so runs merged from a GPU cluster are listed too.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from semirobust.results import ResultsStore
@@ -76,7 +78,41 @@ def render_status_markdown(rows: list[dict], store_root: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_status_page(path: Path, store: ResultsStore | None = None) -> Path:
-    """Generate the status table into ``path`` (included by the book's landing page)."""
+def page_rows(executed_dir: Path, notebooks) -> list[dict]:
+    """One row per results page: the provenance of its executed notebook (or that it is missing)."""
+    rows = []
+    for name in notebooks:
+        path = Path(executed_dir) / f"{name}.provenance.json"
+        if not path.exists():
+            rows.append({"page": f"results/{name}", "state": "not executed"})
+            continue
+        p = json.loads(path.read_text())
+        rows.append({"page": f"results/{name}", "state": "executed", "profile": p["profile"], "dataset": p["dataset"],
+                     "executed_utc": p["executed_at"][:16].replace("T", " "), "device": p["device"],
+                     "commit": p["commit"][:10] + ("+changes" if p["commit"].endswith("+changes") else ""),
+                     "seconds": p["seconds"]})
+    return rows
+
+
+def render_pages_markdown(rows: list[dict]) -> str:
+    """A MyST table of :func:`page_rows`."""
+    lines = ["| Page | Profile | Data set | Executed (UTC) | Device | Commit | Run time |", "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        if row["state"] != "executed":
+            lines.append(f"| {{doc}}`/{row['page']}` | not executed | | | | | |")
+            continue
+        lines.append(f"| {{doc}}`/{row['page']}` | `{row['profile']}` | {row['dataset']} | {row['executed_utc']} | "
+                     f"{row['device']} | `{row['commit']}` | {row['seconds']:.0f} s |")
+    return "\n".join(lines) + "\n"
+
+
+def write_status_page(path: Path, store: ResultsStore | None = None, *, executed_dir: Path | None = None,
+                      notebooks=()) -> Path:
+    """Generate the status tables into ``path`` (included by the book's landing page)."""
     store = store or ResultsStore()
-    return atomic_write_text(path, render_status_markdown(status_rows(store), store.root))
+    parts = []
+    if executed_dir is not None:
+        parts += ["**Rendered results pages.** Each page is the executed notebook committed with the book; "
+                  "its numbers come from this run:", "", render_pages_markdown(page_rows(executed_dir, notebooks))]
+    parts += ["**Records in the results store of the build.**", "", render_status_markdown(status_rows(store), store.root)]
+    return atomic_write_text(path, "\n".join(parts))
