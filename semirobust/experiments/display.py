@@ -1,0 +1,52 @@
+"""Tables as readers see them: HTML with the paper's symbols in the headers, sized to fit a page.
+
+Library code returns plain DataFrames with ASCII column names (``acc_star``, ``rho_{n-3}``); the
+notebooks show them through :func:`html_table`, which renders the names as the paper writes them
+(Acc*, Acc<sub>sr</sub>, rho<sub>n-3</sub>) without touching the data.
+"""
+from __future__ import annotations
+
+import html
+import re
+
+import pandas as pd
+
+__all__ = ["column_label", "html_table"]
+
+#: Fixed names -> HTML labels; anything else goes through the patterns in :func:`column_label`.
+LABELS = {
+    "acc_star": "Acc*", "acc_sr": "Acc<sub>sr</sub>", "acc_tilde": "Acc<sup>~</sup>",
+    "acc_tilde_unbiased": "Acc<sup>~</sup> (validation-selected)", "diff": "Diff",
+    "acc_regular_clean": "regular, clean", "acc_regular_attacked": "regular, attacked",
+    "acc_regular": "regular, attacked", "acc_star_clean": "Acc* clean", "acc_rand": "Acc<sub>rand</sub>",
+    "fb_layers": "f<sub>b</sub> layers", "fa_layers": "f<sub>a</sub> layers", "arch": "model",
+    "gamma_a": "&gamma;<sub>a</sub>", "gamma_b": "&gamma;<sub>b</sub>", "gamma_n": "&gamma;<sub>n</sub>",
+}
+_GREEK = {"rho": "&rho;", "gamma": "&gamma;", "lambda": "&lambda;", "pi": "&pi;"}
+_SYMBOL = re.compile(r"^(rho|gamma|lambda|pi)_\{?([^}\s]+?)\}?(?P<rest>(?:[ _].*)?)$")
+
+
+def column_label(name) -> str:
+    """The HTML header for a column name: ``rho_{n-3}`` -> rho<sub>n&minus;3</sub>, ``acc_sr`` -> Acc<sub>sr</sub>."""
+    text = str(name)
+    if text in LABELS:
+        return LABELS[text]
+    match = _SYMBOL.match(text)
+    if match:
+        symbol, sub, rest = match.group(1), match.group(2), match.group("rest") or ""
+        sub = html.escape(sub).replace("-", "&minus;")
+        rest = html.escape(rest.replace("_", " "))
+        return f"{_GREEK[symbol]}<sub>{sub}</sub>{rest}"
+    return html.escape(text.replace("_", " "))
+
+
+def html_table(frame: pd.DataFrame, *, caption: str | None = None, index: bool = False):
+    """``frame`` as a compact HTML table (IPython ``HTML``) with the paper's symbols in the headers."""
+    from IPython.display import HTML
+
+    shown = frame.map(lambda v: html.escape(v) if isinstance(v, str) else v)  # cells as text, headers as HTML
+    shown = shown.rename(columns={c: column_label(c) for c in frame.columns})
+    body = shown.to_html(index=index, escape=False, na_rep="", border=0, classes="semirobust-table table")
+    if caption:
+        body = body.replace(">\n  <thead>", f">\n  <caption>{html.escape(caption)}</caption>\n  <thead>", 1)
+    return HTML(f'<div class="semirobust-table-wrap">{body}</div>')
