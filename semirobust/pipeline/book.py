@@ -148,7 +148,8 @@ def present_notebook(notebook, provenance: dict, scrub: tuple[str, ...] = ()):
     """Turn an executed notebook into the page a reader gets (in place; returns it).
 
     Parameter cells are removed and replaced by a table; every other code cell keeps its outputs
-    with the input hidden behind a toggle (``hide-input``); stderr streams (warnings, progress
+    with the input hidden behind a toggle (``hide-input``; ``remove-input`` for a cell that shows
+    nothing, such as one that only glues values); stderr streams (warnings, progress
     bars) and live-only widget outputs are dropped; the strings in ``scrub`` (the build machine's
     folders) are removed from text outputs.
     """
@@ -175,12 +176,20 @@ def present_notebook(notebook, provenance: dict, scrub: tuple[str, ...] = ()):
                 outputs.append(_scrubbed(output, scrub))
             cell["outputs"] = outputs
             if not {"remove-cell", "remove-input", "hide-input"} & set(tags):
-                tags.append("hide-input")
+                # a cell that shows nothing (no output, or only glued values) gets no empty toggle
+                tags.append("hide-input" if any(_visible(o) for o in outputs) else "remove-input")
             cell.metadata["tags"] = tags
         cells.append(cell)
     notebook.cells = cells
     notebook.metadata.pop("widgets", None)
     return notebook
+
+
+def _visible(output) -> bool:
+    """Whether an output shows anything on the page (glued values are read elsewhere, not shown)."""
+    if output.get("output_type") == "stream":
+        return bool(str(output.get("text", "")).strip())
+    return any(not mime.startswith("application/papermill.record/") for mime in output.get("data", {}))
 
 
 def _scrubbed(output, scrub: tuple[str, ...]):
