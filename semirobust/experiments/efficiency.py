@@ -1,0 +1,139 @@
+"""What subnetwork training saves: an analytic cost model and the measured figures of gpu_check.
+
+The analytic model counts forward multiply-accumulates (MACs) of every Conv2d/Linear layer with
+forward hooks. With ``F`` the forward cost of the whole network and ``F_b`` that of f_b, a backward
+pass costs about ``F`` for the input gradients plus ``F`` for the weight gradients. One PGD-K
+adversarial training step then costs (PGD needs only input gradients, through the whole network):
+
+* plain (standard) step: ``F + 2F = 3F``
+* full adversarial step: ``K * 2F + 3F``
+* frozen f_a: ``K * 2F + F + 2F_b`` (the training backward stops at f_b's input)
+
+so the FLOP saving of a frozen step is ``2(F - F_b) / ((2K + 3) F)``. Memory: freezing f_a drops its
+weight gradients and SGD momentum (2 x its parameter bytes); activation memory is the same because
+PGD back-propagates through f_a. ``load_check`` and the ``*_table`` helpers read
+``benchmarks/results/gpu_check_<device>.json`` for the efficiency notebook.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from semirobust.utils import REPO_ROOT
+
+RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
+#: PGD iterations of the training attack (supplementary III.A).
+PGD_STEPS = 10
+
+
+def layer_macs(model: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[str, int]]:
+    """Forward MACs per image of every Conv2d/Linear layer, in registration order."""
+    from semirobust.models import trainable_layers
+
+    counts, hooks = {}, []
+    for name, module in trainable_layers(model):
+        def hook(mod, inputs, output, name=name):
+            if isinstance(mod, nn.Conv2d):
+                per_out = mod.in_channels // mod.groups * mod.kernel_size[0] * mod.kernel_size[1]
+                counts[name] = output[0].numel() * per_out
+            else:
+                counts[name] = output[0].numel() * mod.in_features
+        hooks.append(module.register_forward_hook(hook))
+    device = next(model.parameters()).device
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros((1, *input_shape), device=device))
+    finally:
+        for h in hooks:
+            h.remove()
+    return [(name, counts[name]) for name, _ in trainable_layers(model)]
+
+
+def analytic_costs(model: nn.Module, input_shape: tuple[int, ...], fb_layers: int, steps: int = PGD_STEPS) -> dict:
+    """The cost model of the module docstring for one f_b size, in units of one forward pass F."""
+    from semirobust.models import split_fa_fb
+
+    macs = layer_macs(model, input_shape)
+    total = sum(m for _, m in macs)
+    fb_frac = sum(m for _, m in macs[-fb_layers:]) / total
+    plain, full = 3.0, 2.0 * steps + 3.0
+    frozen = 2.0 * steps + 1.0 + 2.0 * fb_frac
+    split = split_fa_fb(model, fb_layers)
+    try:
+        fa_params = sum(p.numel() for p in split.fa_parameters())
+    finally:
+        split.undo()
+    n_params = sum(p.numel() for p in model.parameters())
+    return {"forward_macs_per_image": total, "fb_forward_fraction": fb_frac, "steps": steps,
+            "plain_step_F": plain, "full_step_F": full, "frozen_step_F": frozen,
+            "throughput_frozen_over_full": full / frozen, "full_over_plain": full / plain,
+            "frozen_over_plain": frozen / plain, "ideal_multiple": steps + 1,
+            "params": n_params, "fa_params": fa_params,
+            "fp32_state_saved_mb": 2 * fa_params * 4 / 2**20}
+
+
+def load_check(device: str = "cpu", results_dir=None) -> dict | None:
+    """The JSON written by ``benchmarks/gpu_check.py --device <device>``, or None when absent."""
+    path = Path(results_dir or RESULTS_DIR) / f"gpu_check_{device}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def step_rows(report: dict) -> list[dict]:
+    """One flat row per measured step (shape, arch, variant, f_b, precision, img/s, memory, multiple)."""
+    rows = []
+    for case in report["cases"]:
+        for m in case["measurements"]:
+            if m.get("skipped"):
+                continue
+            rows.append({"shape": case["shape"], "arch": case["arch"], "variant": m["variant"],
+                         "fb_layers": m["fb_layers"], "precision": m["precision"],
+                         "images_per_s": m["images_per_s"], "step_s": m["step_s"], "memory_mb": m["memory_mb"],
+                         "multiple_of_plain": m.get("multiple_of_plain")})
+    return rows
+
+
+def ratio_rows(report: dict) -> list[dict]:
+    """One row per (case, f_b, precision): frozen/full and frozen/authors throughput and memory ratios."""
+    rows = []
+    for case in report["cases"]:
+        for r in case["ratios"]:
+            rows.append({"shape": case["shape"], "arch": case["arch"], **r})
+    return rows
+
+
+def summary(report: dict, shape: str, arch: str, fb_layers: int, precision: str = "fp32") -> dict:
+    """Ratios and multiples of one (shape, arch, f_b, precision) for the book's glued values."""
+    case = next(c for c in report["cases"] if c["shape"] == shape and c["arch"] == arch)
+    ratio = next(r for r in case["ratios"] if r["fb_layers"] == fb_layers and r["precision"] == precision)
+    steps = {(m["variant"], m["fb_layers"]): m for m in case["measurements"]
+             if m["precision"] == precision and not m.get("skipped")}
+    full, frozen = steps[("full", None)], steps[("frozen", fb_layers)]
+    analytic = case["analytic"][str(fb_layers)]
+    return {**ratio, "full_multiple": full["multiple_of_plain"], "frozen_multiple": frozen["multiple_of_plain"],
+            "analytic_throughput_ratio": analytic["throughput_frozen_over_full"],
+            "analytic_full_multiple": analytic["full_over_plain"],
+            "analytic_state_saved_mb": analytic["fp32_state_saved_mb"],
+            "memory_saved_mb": full["memory_mb"] - frozen["memory_mb"]}
+
+
+def algorithm1_cost(frozen_over_full_time: float, plain_over_full_time: float, *, epochs: int = 120,
+                    trials: int = 5, sub_epochs: int = 10) -> dict:
+    """End-to-end cost of Algorithm 1 in units of one epoch of full adversarial training.
+
+    ``frozen_over_full_time`` and ``plain_over_full_time`` are step-time ratios (measured). Algorithm
+    1 trains the regular network (``epochs`` plain epochs), the fully robust one (``epochs``
+    adversarial epochs, it gives f*_a and Acc*) and then at most ``trials x sub_epochs`` subnetwork
+    epochs. "Subnetwork route" is what it would cost if a robust f*_a came for free except for the
+    regular network (the paper provides no such shortcut).
+    """
+    regular = epochs * plain_over_full_time
+    subnetwork = trials * sub_epochs * frozen_over_full_time
+    full_at = float(epochs)
+    return {"full_adversarial_training": full_at, "regular_training": regular, "subnetwork_trials": subnetwork,
+            "algorithm1_total": regular + full_at + subnetwork,
+            "algorithm1_over_full_at": (regular + full_at + subnetwork) / full_at,
+            "subnetwork_route_over_full_at": (regular + subnetwork) / full_at,
+            "epochs": epochs, "trials": trials, "sub_epochs": sub_epochs}
