@@ -81,3 +81,10 @@ def test_algorithm1_cost():
     assert c["algorithm1_total"] == pytest.approx(12 + 120 + 45)
     assert c["algorithm1_over_full_at"] > 1
     assert c["subnetwork_route_over_full_at"] == pytest.approx((12 + 45) / 120)
+
+
+def test_book_values(tiny_report):
+    values = efficiency.book_values(tiny_report)
+    assert values["frozen_over_full"] > 0 and values["alg1_over_full_at"] > 1
+    assert "autoattack_ms_per_image" not in values  # skipped under --tiny
+    assert "width 0.0625" in efficiency.settings_text(tiny_report)

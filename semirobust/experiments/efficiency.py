@@ -137,3 +137,46 @@ def algorithm1_cost(frozen_over_full_time: float, plain_over_full_time: float, *
             "algorithm1_over_full_at": (regular + full_at + subnetwork) / full_at,
             "subnetwork_route_over_full_at": (regular + subnetwork) / full_at,
             "epochs": epochs, "trials": trials, "sub_epochs": sub_epochs}
+
+
+def book_values(report: dict, shape: str = "cifar10", arch: str = "vgg16", fb_layers: int = 12,
+                other_fb: int | None = 4, precision: str = "fp32") -> dict:
+    """The figures the book quotes from one report: ratios, memory, multiples, Algorithm 1, attacks.
+
+    Step-time ratios are inverted throughput ratios; Algorithm 1 uses the paper profile's epochs,
+    trials and epochs per trial (:func:`algorithm1_cost`).
+    """
+    from semirobust.config import get_profile
+
+    main = summary(report, shape, arch, fb_layers, precision)
+    paper = get_profile("paper")
+    cost = algorithm1_cost(1 / main["throughput_frozen_over_full"], 1 / main["full_multiple"],
+                           epochs=paper.epochs, trials=paper.trials, sub_epochs=paper.sub_epochs)
+    values = {"frozen_over_full": main["throughput_frozen_over_full"],
+              "frozen_over_authors": main["throughput_frozen_over_authors"],
+              "memory_frozen_over_full": main["memory_frozen_over_full"],
+              "memory_frozen_over_authors": main["memory_frozen_over_authors"],
+              "memory_saved_mb": main["memory_saved_mb"], "analytic_ratio": main["analytic_throughput_ratio"],
+              "analytic_state_saved_mb": main["analytic_state_saved_mb"], "full_multiple": main["full_multiple"],
+              "frozen_multiple": main["frozen_multiple"], "analytic_full_multiple": main["analytic_full_multiple"],
+              "alg1_over_full_at": cost["algorithm1_over_full_at"],
+              "subnet_route_over_full_at": cost["subnetwork_route_over_full_at"]}
+    if other_fb is not None:
+        other = summary(report, shape, arch, other_fb, precision)
+        values.update({"frozen_over_full_other": other["throughput_frozen_over_full"],
+                       "frozen_over_authors_other": other["throughput_frozen_over_authors"],
+                       "analytic_ratio_other": other["analytic_throughput_ratio"]})
+    attacks = report.get("attacks", {})
+    if "seconds_per_image" in attacks.get("autoattack_standard", {}):
+        values.update({"autoattack_ms_per_image": 1e3 * attacks["autoattack_standard"]["seconds_per_image"],
+                       "apgd_ce_ms_per_image": 1e3 * attacks["apgd_ce"]["seconds_per_image"],
+                       "autoattack_over_apgd_ce": attacks["autoattack_over_apgd_ce"]})
+    return values
+
+
+def settings_text(report: dict) -> str:
+    """One line naming the device and the reduced settings a report was measured with."""
+    case = report["cases"][0]
+    return (f"{report['device']}, torch {report['torch']}, width {report['width']}, batch {case['batch']}, "
+            f"{report['timed_steps']} timed step(s) after {report['warmup_steps']} warm-up, synthetic "
+            f"{case['image']}x{case['image']} images ({report['created_at'][:10]})")
