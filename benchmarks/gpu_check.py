@@ -79,6 +79,7 @@ def _parse(argv=None):
     p.add_argument("--batch", type=int, default=None, help="batch size of every shape (default: the real ones)")
     p.add_argument("--steps", type=int, default=3, help="timed steps per measurement (median reported)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    p.add_argument("--repeats", type=int, default=1, help="interleaved runs of every variant (median reported)")
     p.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     p.add_argument("--archs", nargs="+", default=["vgg16", "resnet50"], choices=("alexnet", "vgg16", "resnet50"))
     p.add_argument("--precisions", nargs="+", default=None, choices=PRECISIONS,
@@ -331,6 +332,11 @@ def attack_costs(arch: str, device, args) -> dict:
         out["autoattack_standard"] = {"skipped": "--tiny"}
     else:
         runs.insert(0, ("autoattack_standard", make_attack("autoattack", model, 8 / 255)))
+    with torch.no_grad():
+        out["clean_accuracy"] = (model(x).argmax(1) == y).float().mean().item()
+    out["note"] = ("an untrained network: only the clean-correct images are attacked, and APGD-CE breaks nearly "
+                   "all of them, so the later attacks of the standard AutoAttack run on few or no images; on a "
+                   "robust network their cost adds up")
     for name, attack in runs:
         print(f"  {name} on {args.aa_images} images", flush=True)
         _sync(device)
@@ -386,6 +392,18 @@ def mi_costs(device, args) -> dict:
 
 
 # ---------------------------------------------------------------- driver
+
+
+def _median_row(rows: list[dict]) -> dict:
+    """Median step time and memory over the interleaved repeats of one variant (skipped when all were)."""
+    done = [r for r in rows if not r.get("skipped")]
+    if not done:
+        return rows[0]
+    step_s = statistics.median(r["step_s"] for r in done)
+    return {**done[0], "step_s": step_s, "images_per_s": done[0]["images_per_s"] * done[0]["step_s"] / step_s,
+            "wall_step_s": statistics.median(r["wall_step_s"] for r in done),
+            "memory_mb": statistics.median(r["memory_mb"] for r in done), "repeats": len(done),
+            "step_s_all": [r["step_s"] for r in done]}
 
 
 def _variants(arch: str) -> list[tuple[str, int | None]]:
@@ -486,7 +504,8 @@ def run(args) -> dict:
             if args.compile and si == 0:
                 jobs += [(v, PAPER_FB_LAYERS[arch] if v == "frozen" else None, args.precisions[-1], True)
                          for v in ("full", "frozen")]
-            for variant, fb, prec, comp in jobs:
+            runs = {}
+            for variant, fb, prec, comp in [job for _ in range(args.repeats) for job in jobs]:
                 label = f"{shape:<10} {arch:<9} {variant:<8} f_b={str(fb):<4} {prec:<8}{' compiled' if comp else ''}"
                 if over():
                     case["measurements"].append({"variant": variant, "fb_layers": fb, "precision": prec,
@@ -500,10 +519,11 @@ def run(args) -> dict:
                         raise
                     m = {"variant": variant, "fb_layers": fb, "precision": prec, "compiled": comp,
                          "skipped": f"{type(exc).__name__}: {str(exc)[:300]}"}
-                case["measurements"].append(m)
+                runs.setdefault((variant, fb, prec, comp), []).append(m)
                 if not m.get("skipped"):
                     print(f"  {label} {m['images_per_s']:9.1f} img/s {m['step_s'] * 1e3:9.1f} ms/step "
                           f"{m['memory_mb']:9.1f} MB", flush=True)
+            case["measurements"] = [_median_row(rows) for rows in runs.values()]
             plain = {m["precision"]: m for m in case["measurements"]
                      if m["variant"] == "plain" and not m.get("skipped")}
             for m in case["measurements"]:

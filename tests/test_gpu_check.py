@@ -41,7 +41,7 @@ def test_tiny_run_schema_and_correctness(tiny_report):
     assert got == {("plain", None), ("full", None), ("frozen", 4), ("authors", 4), ("frozen", 12), ("authors", 12)}
     for m in case["measurements"]:
         assert m["images_per_s"] > 0 and m["step_s"] > 0 and m["step_basis"] == "process CPU time" and "memory_mb" in m and m["memory_kind"]
-        assert m["multiple_of_plain"] > 0 and m["ideal_multiple"] == 11
+        assert m["multiple_of_plain"] > 0 and m["ideal_multiple"] == 11 and m["repeats"] == 1
     assert {r_["fb_layers"] for r_ in case["ratios"]} == {4, 12}
     assert set(case["analytic"]) == {"4", "12"}
     for key, target in r["targets"].items():

@@ -177,6 +177,8 @@ def book_values(report: dict, shape: str = "cifar10", arch: str = "vgg16", fb_la
 def settings_text(report: dict) -> str:
     """One line naming the device and the reduced settings a report was measured with."""
     case = report["cases"][0]
+    basis = next((m["step_basis"] for m in case["measurements"] if "step_basis" in m), "wall clock")
     return (f"{report['device']}, torch {report['torch']}, width {report['width']}, batch {case['batch']}, "
-            f"{report['timed_steps']} timed step(s) after {report['warmup_steps']} warm-up, synthetic "
+            f"{report['timed_steps']} timed step(s) after {report['warmup_steps']} warm-up, step time from "
+            f"{basis}, memory as {case['measurements'][0]['memory_kind']}, synthetic "
             f"{case['image']}x{case['image']} images ({report['created_at'][:10]})")
