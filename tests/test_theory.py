@@ -59,20 +59,59 @@ def test_random_lambda_is_a_negative_control_and_accuracy_is_in_percent():
     rand = algorithm_s1.random_linear_combination([4], 4, seed=0)
     assert algorithm_s1.accuracy(rand.predict(feats), labels) < 60.0
 
-def test_algorithm_s1_on_tiny_model_reports_network_and_linear_accuracies():
+def test_algorithm_s1_fits_on_training_images_and_scores_held_out_test_images():
     model = _tiny_model()
     X, y = _images()
-    rows = algorithm_s1.table_s1(model, X, y, eps=4 / 255, attacks=("none", "fgsm"), fa_sizes=[3, 1], progress=False, seed=0)
+    rows = algorithm_s1.table_s1(model, X[:30], y[:30], X[30:], y[30:], eps=4 / 255, attacks=("none", "fgsm"),
+                                 fa_sizes=[3, 1], progress=False, seed=0)
     assert [(r["attack"], r["fa_layers"]) for r in rows] == [("none", 3), ("none", 1), ("fgsm", 3), ("fgsm", 1)]
-    fit_idx, eval_idx = algorithm_s1.stratified_split(y.numpy(), 0.5, 0)
     with torch.no_grad():
-        net_acc = 100.0 * (model(X[eval_idx]).argmax(1) == y[eval_idx]).float().mean().item()
+        net_acc = 100.0 * (model(X[30:]).argmax(1) == y[30:]).float().mean().item()
     assert rows[0]["acc_star"] == pytest.approx(net_acc)
+    assert rows[0]["n_fit"] == 30 and rows[0]["n_eval"] == 30
     assert rows[0]["fb_layers"] == 1 and rows[1]["fb_layers"] == 3
     assert rows[0]["n_features"] == 4 + 5 + 6  # GAP of the two convolutions, then the linear layer
+    assert {"acc_tilde_transfer", "acc_tilde_adaptive", "acc_tilde_in_sample"} <= set(rows[2])
     merged = algorithm_s1.with_reported_table_s1(rows)
     assert merged.loc[merged["attack"] == "fgsm"]["reported_acc_tilde"].iloc[0] == pytest.approx(42.91)  # fb = 1
     assert merged.loc[(merged["attack"] == "none") & (merged["fb_layers"] == 3), "reported_acc_star"].isna().all()
+
+
+def _trained_tiny_model(seed=0, steps=150):
+    """The tiny model trained (Adam, full batch) on an easy synthetic 3-class image task."""
+    model = _tiny_model(seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(240) % 3
+    X = (0.5 + 0.15 * torch.randn(240, 3, 8, 8, generator=g)).clamp(0, 1)
+    X[:, 0] += 0.12 * (y[:, None, None].float() - 1)  # the class shifts the first channel
+    X = X.clamp(0, 1)
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    model.train()
+    for _ in range(steps):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(X), y).backward()
+        opt.step()
+    return model.eval(), X, y
+
+
+def test_adaptive_attack_never_raises_linear_predictor_accuracy_over_transfer():
+    model, X, y = _trained_tiny_model()
+    rows = algorithm_s1.table_s1(model, X[:120], y[:120], X[120:], y[120:], eps=16 / 255, attacks=("none", "fgsm", "pgd"),
+                                 fa_sizes=[3, 2], progress=False, seed=0)
+    clean = [r for r in rows if r["attack"] == "none"]
+    assert max(r["acc_tilde_transfer"] for r in clean) > 60  # the linear predictor learned the task
+    for r in rows:
+        if r["attack"] != "none":
+            assert r["acc_tilde_adaptive"] <= r["acc_tilde_transfer"] + 1e-9, r
+    # APGD-CE through the read-out: a valid L-inf attack that does not raise the accuracy either
+    extractor = algorithm_s1.LayerFeatures(model, 3)
+    feats, outs = algorithm_s1.record_features(extractor, X[:120])
+    readout = algorithm_s1.LinearReadout(extractor, algorithm_s1.fit_linear_combination(feats, outs), 3)
+    X_adv = algorithm_s1.apgd_ce(readout, 8 / 255, steps=10)(X[120:], y[120:])
+    assert (X_adv - X[120:]).abs().max() <= 8 / 255 + 1e-6
+    with torch.no_grad():
+        assert (readout(X_adv).argmax(1) == y[120:]).float().mean() <= (readout(X[120:]).argmax(1) == y[120:]).float().mean()
+
 
 def test_feature_reductions_and_early_stop():
     model = _tiny_model()
@@ -124,25 +163,93 @@ def test_pgd_infimum_matches_the_exact_infimum_of_a_linear_objective():
     clean = (X.flatten(1) @ w.T).numpy().T * y
     assert (inf <= clean + 1e-6).all()
 
-def test_semirobustness_check_structure_and_lemma2_clean_identity():
+def test_semirobustness_check_structure_and_first_step_clean_identity():
     model = _tiny_model()
     X, y = _images(n=60)
     yb = theorem3.binary_labels(y.numpy(), 3)
     out = theorem3.semirobustness_check(model, X[:40], yb[:40], X[40:], yb[40:], fa_sizes=[3, 1], eps=4 / 255,
-                                  steps=3, restarts=1, alpha=1.0)
+                                        steps=3, restarts=1, alpha=1.0)
     assert out["n_layers"] == 4 and len(out["gamma_layers"]) == 3
     lemma = out["lemma2"]
-    assert len(lemma["terms"]) == 3
-    assert sum(lemma["terms_clean"]) == pytest.approx(lemma["gamma_n_clean"], rel=1e-4, abs=1e-5)
+    assert len(lemma["first_step_terms"]) == 3
+    assert sum(lemma["first_step_terms_clean"]) == pytest.approx(lemma["gamma_n_raw_clean"], rel=1e-4, abs=1e-5)
+    assert lemma["lemma2_sum_gamma_layers"] == pytest.approx(sum(out["gamma_layers"]))
     assert [e["fa_layers"] for e in out["theorem3"]] == [3, 1]
-    last = out["theorem3"][1]
+    first, last = out["theorem3"]
+    assert first["trivial"] and first["factor"] == 0 and first["gamma_a_max_possible"] is None
     assert last["factor"] == (4 - 1 - 1) * (4 - 1) / 2 and len(last["gamma_fb_layers"]) == 3
     assert last["predicted"] == pytest.approx(last["gamma_a"] * last["factor"])
-    assert last["gamma_a_sum"] == pytest.approx(out["gamma_layers"][0])
+    for key in ("gamma_layers", "gamma_layers_sign"):
+        assert all(-1 <= g <= 1 for g in out[key])  # read-outs into the label range
     assert all(g <= c + 1e-5 for g, c in zip(out["gamma_layers"], out["gamma_layers_clean"]))
     assert all(p.requires_grad for p in model.parameters())  # flags restored
     checks = theorem3.theorem3_checks(out)
-    assert checks["lemma2_holds_ge"] == (lemma["gamma_n"] >= lemma["sum_terms"])
+    assert checks["lemma2_holds"] == (lemma["gamma_n"] >= lemma["lemma2_sum_gamma_layers"])
+    assert checks["theorem3"][0]["possible"]  # a = n-1 is trivially possible
+
+
+def test_theorem3_analytic_bound_matches_hand_calculation():
+    vgg = theorem3.theorem3_bound(16, 7)
+    assert vgg["factor"] == 36 and vgg["gamma_a_max_possible"] == pytest.approx(1 / 36)  # 8 * 9 / 2
+    alex = theorem3.theorem3_bound(8, 4)  # AlexNet, f_b = 4: (8-1-4)(8-4)/2 = 6
+    assert alex["factor"] == 6 and alex["gamma_a_max_possible"] == pytest.approx(2 / (3 * 4))
+    trivial = theorem3.theorem3_bound(16, 15)
+    assert trivial["trivial"] and trivial["factor"] == 0 and trivial["gamma_a_max_possible"] is None
+    assert theorem3.theorem3_bound(16, 14)["gamma_a_max_possible"] == 1.0  # factor 1: no restriction
+    frame = theorem3.paper_theorem3_bounds()
+    vgg_row = frame[frame.network.str.startswith("vgg16")].iloc[0]
+    assert (vgg_row.fa_layers, vgg_row.factor) == (4, 11 * 12 / 2)
+    resnet = frame[frame.network.str.startswith("resnet50")]
+    assert sorted(resnet.fb_layers) == [4, 8, 12, 16] and (resnet.n_layers == 54).all()
+    with pytest.raises(ValueError, match="smaller than"):
+        theorem3.theorem3_bound(8, 8)
+    # a verdict follows the bound: gamma_a above 1/factor is impossible
+    check = {"lemma2": {"gamma_n": 0.5, "gamma_n_sign": 0.5, "gamma_n_raw": 1.0, "lemma2_sum_gamma_layers": 1.4,
+                        "lemma2_sum_gamma_layers_sign": 0.2, "lemma2_sum_gamma_layers_raw": 0.5, "first_step_sum": 0.9},
+             "theorem3": [{**vgg, "gamma_a": 0.05, "gamma_a_sign": 0.02, "gamma_b": 0.9, "gamma_b_sign": 0.9,
+                           "predicted": 1.8, "predicted_sign": 0.72}]}
+    verdict = theorem3.theorem3_checks(check)
+    assert not verdict["lemma2_holds"] and verdict["lemma2_holds_sign"] and not verdict["lemma2_sum_possible"]
+    assert not verdict["theorem3"][0]["possible"] and verdict["theorem3"][0]["possible_sign"]
+    assert not verdict["theorem3"][0]["lower_bound_held"] and verdict["theorem3"][0]["lower_bound_held_sign"]
+
+
+def _exact_linear_gammas(objective_fn, X_fit, X, y, eps):
+    """Exact gamma readings of objectives affine in the pixels: the worst pixel moves by eps against sign(y c)."""
+    x0 = X[:1].clone().requires_grad_(True)
+    values = objective_fn(x0)
+    cs = [torch.autograd.grad(values[0, k], x0, retain_graph=True)[0][0] for k in range(values.shape[1])]
+    yt = torch.as_tensor(y, dtype=torch.float32)
+    inf = []
+    with torch.no_grad():
+        for k, c in enumerate(cs):
+            worst = (X - eps * yt[:, None, None, None] * torch.sign(c)[None]).clamp(0, 1)
+            inf.append((yt * objective_fn(worst)[:, k]).numpy())
+        clean = (objective_fn(X).numpy() * y[:, None]).T
+    return theorem3.gamma_readings(np.array(inf), clean, theorem3.readout_scale(objective_fn, X_fit))
+
+
+def test_lemma2_comparison_on_an_exactly_linear_network_with_known_infima():
+    torch.manual_seed(0)
+    model = nn.Sequential(OrderedDict(normalize=Normalize((0.5,) * 3, (0.25,) * 3), net=nn.Sequential(
+        nn.Flatten(), nn.Linear(192, 6), nn.Linear(6, 5), nn.Linear(5, 2)))).eval()  # every layer linear in x
+    X, y = _images(n=60, classes=2)
+    yb = theorem3.binary_labels(y.numpy(), 2)
+    eps = 4 / 255
+    out = theorem3.semirobustness_check(model, X[:30], yb[:30], X[30:], yb[30:], fa_sizes=[1], eps=eps, steps=5,
+                                        alpha=1.0)
+    extractor = algorithm_s1.LayerFeatures(model, 2)
+    layers = _exact_linear_gammas(theorem3.layer_objectives(extractor, X[:30], yb[:30], 2, alpha=1.0),
+                                  X[:30], X[30:], yb[30:], eps)
+    net = theorem3.build_linear_network(extractor, X[:30], yb[:30], 2, 3, alpha=1.0)
+    last = _exact_linear_gammas(lambda x: net(x)[-1], X[:30], X[30:], yb[30:], eps)
+    np.testing.assert_allclose(out["gamma_layers"], layers["normalized"], atol=1e-4)
+    np.testing.assert_allclose(out["gamma_layers_raw"], layers["raw"], atol=1e-4)
+    lemma = out["lemma2"]
+    assert lemma["gamma_n"] == pytest.approx(float(last["normalized"][0]), abs=1e-4)
+    assert lemma["lemma2_sum_gamma_layers"] == pytest.approx(float(layers["normalized"].sum()), abs=1e-4)
+    assert theorem3.theorem3_checks(out)["lemma2_holds"] == bool(last["normalized"][0] >= layers["normalized"].sum())
+
 
 # ---------------------------------------------------------------- Section 2.2
 
@@ -211,11 +318,12 @@ def test_bad_parameters_give_clear_errors():
     with pytest.raises(ValueError, match="one row per sample"):
         algorithm_s1.fit_linear_combination([np.ones((4, 2))], np.ones(5))
     with pytest.raises(ValueError, match="f\\*_a size"):
-        algorithm_s1.algorithm_s1([np.ones((4, 2))], np.ones((4, 3)), np.zeros(4), [2], [0, 1], [2, 3], n_layers=4)
+        algorithm_s1.algorithm_s1([np.ones((4, 2))], np.ones((4, 3)), [np.ones((4, 2))], np.ones((4, 3)), np.zeros(4), [2],
+                                  n_layers=4)
     with pytest.raises(ValueError, match="attacks"):
-        algorithm_s1.table_s1(model, X, y, eps=0.03, attacks=("cw",), progress=False)
+        algorithm_s1.table_s1(model, X, y, X, y, eps=0.03, attacks=("cw",), progress=False)
     with pytest.raises(ValueError, match="fa_sizes"):
-        algorithm_s1.table_s1(model, X, y, eps=0.03, fa_sizes=[4], progress=False)
+        algorithm_s1.table_s1(model, X, y, X, y, eps=0.03, fa_sizes=[4], progress=False)
     with pytest.raises(ValueError, match="-1 or \\+1"):
         theorem3.semirobustness_check(model, X, y.numpy(), X, y.numpy(), fa_sizes=[2], eps=0.03)
     with pytest.raises(ValueError, match="eps"):
@@ -245,7 +353,7 @@ def test_bad_parameters_give_clear_errors():
     settings = weight_bound.weight_bound_settings("alexnet", profile="smoke")
     assert (settings.fb_layers, settings.epochs) == (4, get_profile("smoke").sub_epochs)
     t3 = theorem3.theorem3_settings("vgg16", profile="smoke")
-    assert t3.fa_sizes == (15, 11, 7) and t3.gamma_steps == theorem3.GAMMA_SETTINGS["smoke"]["steps"]
+    assert t3.fa_sizes == (15, 11, 7, 4) and t3.gamma_steps == theorem3.GAMMA_SETTINGS["smoke"]["steps"]
 
 def test_attacked_images_are_cached_per_model_attack_and_images(tmp_path):
     model = _tiny_model()

@@ -10,23 +10,19 @@ predictor, Acc_rand the accuracy with random lambda (negative control), Acc* the
   averages every channel over the spatial positions (one number per channel), ``"random_projection"``
   multiplies the flattened map by a fixed seeded Gaussian matrix to ``projection_dim`` numbers,
   ``"flatten"`` keeps everything (only for small maps). Linear outputs are kept as they are.
-* lambda is a ridge least-squares solve on a *fit* split, evaluated on a *held-out* split: the
-  features are standardized and scikit-learn's ``RidgeCV`` picks the penalty by efficient
-  leave-one-out cross-validation; the standardization is folded back, so lambda acts on the raw
-  features (plus an intercept). ``alpha=0`` is plain (minimum-norm) least squares.
+* lambda is fitted on *training* images and scored on held-out *test* images: a ridge
+  least-squares solve (features standardized, scikit-learn's ``RidgeCV`` picks the penalty by
+  leave-one-out cross-validation, standardization folded back so lambda acts on the raw features,
+  plus an intercept); ``alpha=0`` is plain (minimum-norm) least squares.
 * The supplementary's own solver, per-batch pseudo-inverse ``lambda_k = pinv(F_a,k) F_k`` averaged
-  over the batches, is :func:`fit_batchwise_pinv` (no intercept, as in the supplementary).
-* Attacked inputs are crafted against the full network (f*_a, f*_b); the linear predictor then
-  reads the activations of those same inputs (it is not attacked itself).
-
-**Exactly linear network** (Lemma 2, Theorem 3). f^(1..a) are the (reduced, standardized) outputs of
-the first ``a`` trainable layers of a trained network; every later layer is an exact linear
-combination ``f^(j) = sum_{i<j} Lambda_ij^T f^(i)`` (:class:`LinearlyConnectedNetwork`), the last
-one a scalar read-out of a binary label y in {-1, +1}. Semirobustness
-``gamma_j = E inf_delta y * G_j(F^(j)(X + delta))`` is estimated with a PGD minimiser
-(:func:`estimate_infima`): random start, ``steps`` signed-gradient steps of size
-``2.5 eps / steps``, ``restarts`` restarts plus the clean point, the smallest value per sample
-kept. PGD finds *an* adversarial delta, so every estimate is an upper bound of the true infimum.
+  over the batches (:func:`fit_batchwise_pinv`, no intercept), fitted and scored on the *same* test
+  images as the authors' code does, is kept as the labelled comparison ``acc_tilde_in_sample``.
+* ``acc_tilde_transfer``: the linear predictor on inputs crafted against the full network
+  (f*_a, f*_b), as in the supplementary: the predictor itself is not attacked.
+  ``acc_tilde_adaptive``: the linear predictor attacked directly (:class:`LinearReadout`, the
+  read-out of the frozen f*_a as an ``nn.Module``): FGSM for the FGSM row, PGD for the PGD row,
+  and for the AutoAttack row the per-image worst case of PGD and APGD-CE (AutoAttack's first
+  component; the rest of AutoAttack is not run on the predictor).
 """
 from __future__ import annotations
 
@@ -38,7 +34,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from semirobust.config import check_eps, check_int
 from semirobust.models import trainable_layers
+from semirobust.utils import eval_mode, model_device
+
+__all__ = ["LayerFeatures", "LinearCombination", "LinearReadout", "REDUCTIONS", "CONSTRUCTIONS", "S1_ATTACKS",
+           "accuracy", "adaptive_accuracy", "algorithm_s1", "apgd_ce", "default_fa_sizes", "fit_batchwise_pinv",
+           "fit_linear_combination", "load_reported_table_s1", "random_linear_combination", "record_features",
+           "stratified_split", "table_s1", "with_reported_table_s1"]
 
 REDUCTIONS = ("gap", "random_projection", "flatten")
 #: ridge penalties RidgeCV chooses from (on standardized features).
@@ -127,25 +130,17 @@ class LayerFeatures:
         return captured, output
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    return next(iter(model.parameters())).device
-
-
 def record_features(extractor: LayerFeatures, X: torch.Tensor, batch_size: int = 256):
     """Reduced features (list of CPU float64 arrays, one per layer) and outputs of ``X``, in eval mode."""
     model = extractor.model
-    device, was_training = _model_device(model), model.training
-    model.eval()
+    device = model_device(model)
     feats, outs = [[] for _ in range(extractor.n_layers)], []
-    try:
-        with torch.no_grad():
-            for i in range(0, X.shape[0], batch_size):
-                layer_feats, out = extractor(X[i:i + batch_size].to(device))
-                for store, f in zip(feats, layer_feats):
-                    store.append(f.double().cpu())
-                outs.append(out.double().cpu())
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        for i in range(0, X.shape[0], batch_size):
+            layer_feats, out = extractor(X[i:i + batch_size].to(device))
+            for store, f in zip(feats, layer_feats):
+                store.append(f.double().cpu())
+            outs.append(out.double().cpu())
     return [torch.cat(f).numpy() for f in feats], torch.cat(outs).numpy()
 
 
@@ -265,35 +260,104 @@ def stratified_split(labels, fit_fraction: float = 0.5, seed: int = 0) -> tuple[
     return np.sort(fit), np.sort(held)
 
 
-def algorithm_s1(features: Sequence[np.ndarray], outputs: np.ndarray, labels, fa_sizes: Sequence[int],
-                 fit_index, eval_index, *, n_layers: int, alpha="cv", batch_size: int = 64, seed: int = 0) -> list[dict]:
-    """Table S1 rows for each f*_a size ``a``: Acc*, Acc~ (held-out and in-sample), the batch-wise
-    pseudo-inverse variant and Acc_rand, from recorded features (layers 1..) and outputs."""
-    labels = np.asarray(labels)
+class LinearReadout(nn.Module):
+    """``x -> sum_{i<=a} lambda_i^T f^(i)(x) + b``: Algorithm S1's predictor on the frozen f*_a as a
+    differentiable model, so that the library attacks (torchattacks, APGD) can attack it directly.
+
+    The network is a submodule, so attacks find its device and freeze its parameters as usual;
+    the forward pass stops after layer ``a`` (f*_b is never run).
+    """
+
+    def __init__(self, extractor: LayerFeatures, combination: LinearCombination, fa_layers: int):
+        super().__init__()
+        if sum(combination.sizes[:fa_layers]) != combination.coef.shape[0] or len(combination.sizes) != fa_layers:
+            raise ValueError(f"the combination has {len(combination.sizes)} layers, not fa_layers={fa_layers}.")
+        self.network, self.extractor, self.fa_layers = extractor.model, extractor, fa_layers
+        device = model_device(extractor.model)
+        self.register_buffer("coef", torch.as_tensor(combination.coef, dtype=torch.float32, device=device))
+        self.register_buffer("intercept", torch.as_tensor(combination.intercept, dtype=torch.float32, device=device))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats, _ = self.extractor(x, need_output=False, upto=self.fa_layers)
+        return torch.cat(feats, dim=1) @ self.coef + self.intercept
+
+
+def apgd_ce(model: nn.Module, eps: float, steps: int, seed: int = 0):
+    """APGD-CE (Croce and Hein 2020; ``torchattacks.APGD``, L-inf, one restart) as ``(x, y) -> x_adv``;
+    it reseeds torch's RNG, so it runs inside ``fork_rng`` to leave the caller's stream alone."""
+    import torchattacks
+
+    check_eps(eps)
+    check_int("steps", steps)
+    attack = torchattacks.APGD(model, norm="Linf", eps=eps, steps=steps, n_restarts=1, seed=seed, loss="ce")
+
+    def run(x, y):
+        devices = [x.device] if x.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch.enable_grad():
+            return attack(x, y).detach()
+
+    return run
+
+
+def adaptive_accuracy(readout: LinearReadout, X: torch.Tensor, y: torch.Tensor, attack: str, eps: float, *,
+                      apgd_steps: int = 100, seed: int = 0) -> tuple[float, str]:
+    """Accuracy (percent) of the linear predictor under an attack on the predictor itself, and its name.
+
+    ``fgsm`` / ``pgd``: that attack (paper schedule) through the read-out; ``autoattack``: per image the
+    worse of PGD and APGD-CE, so an image counts as correct only if both fail.
+    """
+    from semirobust.attacks import attack_tensors
+
+    with eval_mode(readout):
+        def correct(X_adv):
+            with torch.no_grad():
+                return readout(X_adv.to(model_device(readout))).argmax(1).cpu() == y
+
+        if attack in ("fgsm", "pgd"):
+            ok, name = correct(attack_tensors(readout, X, y, attack, eps=eps, progress=False)), attack
+        elif attack == "autoattack":
+            ok = correct(attack_tensors(readout, X, y, "pgd", eps=eps, progress=False))
+            ok &= correct(attack_tensors(readout, X, y, apgd_ce(readout, eps, apgd_steps, seed), progress=False))
+            name = f"worst of pgd and apgd-ce ({apgd_steps} steps)"
+        else:
+            raise ValueError(f"no adaptive attack for {attack!r}; choose fgsm, pgd or autoattack.")
+    return 100.0 * float(ok.float().mean()), name
+
+
+def algorithm_s1(fit_features: Sequence[np.ndarray], fit_outputs: np.ndarray, eval_features: Sequence[np.ndarray],
+                 eval_outputs: np.ndarray, eval_labels, fa_sizes: Sequence[int], *, n_layers: int, alpha="cv",
+                 batch_size: int = 64, seed: int = 0) -> tuple[list[dict], dict]:
+    """Table S1 rows for each f*_a size ``a`` from recorded features (layers 1..) and outputs.
+
+    lambda is fitted on the fit (training) images and scored on the eval (test) images:
+    ``acc_tilde_transfer`` (ridge), ``acc_tilde_batchwise`` (the supplementary's pseudo-inverse, also
+    fitted on the fit images), ``acc_tilde_in_sample`` (the pseudo-inverse fitted and scored on the
+    eval images, as the authors ran it), ``acc_rand`` (random lambda) and ``acc_star`` (the network).
+    Returns the rows and the fitted ridge combinations by ``a``.
+    """
+    labels = np.asarray(eval_labels)
     for a in fa_sizes:
-        if isinstance(a, bool) or not isinstance(a, (int, np.integer)) or not 1 <= a <= len(features):
-            raise ValueError(f"f*_a size {a!r} is outside 1..{len(features)} (the recorded layers).")
-    rows = []
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)) or not 1 <= a <= len(fit_features):
+            raise ValueError(f"f*_a size {a!r} is outside 1..{len(fit_features)} (the recorded layers).")
+    rows, fitted = [], {}
     for a in fa_sizes:
-        fit_feats = [f[fit_index] for f in features[:a]]
-        eval_feats = [f[eval_index] for f in features[:a]]
-        ridge = fit_linear_combination(fit_feats, outputs[fit_index], alpha=alpha)
-        pinv = fit_batchwise_pinv(fit_feats, outputs[fit_index], batch_size=batch_size)
-        rand = random_linear_combination(ridge.sizes, outputs.shape[1], seed=seed + int(a))
-        net_eval = outputs[eval_index]
+        fit_feats, eval_feats = list(fit_features[:a]), list(eval_features[:a])
+        ridge = fit_linear_combination(fit_feats, fit_outputs, alpha=alpha)
+        pinv = fit_batchwise_pinv(fit_feats, fit_outputs, batch_size=batch_size)
+        in_sample = fit_batchwise_pinv(eval_feats, eval_outputs, batch_size=batch_size)
+        rand = random_linear_combination(ridge.sizes, eval_outputs.shape[1], seed=seed + int(a))
         lin_eval = ridge.predict(eval_feats)
-        acc_star = accuracy(net_eval, labels[eval_index])
-        acc_tilde = accuracy(lin_eval, labels[eval_index])
         rows.append({
             "fa_layers": int(a), "fb_layers": int(n_layers - a), "n_features": int(sum(ridge.sizes)),
-            "n_fit": int(len(fit_index)), "n_eval": int(len(eval_index)), "ridge_alpha": ridge.alpha,
-            "acc_star": acc_star, "acc_tilde": acc_tilde, "diff": acc_tilde - acc_star,
-            "acc_tilde_fit": accuracy(ridge.predict(fit_feats), labels[fit_index]),
-            "acc_tilde_batchwise": accuracy(pinv.predict(eval_feats), labels[eval_index]),
-            "acc_rand": accuracy(rand.predict(eval_feats), labels[eval_index]),
-            "agreement": 100.0 * float(np.mean(lin_eval.argmax(1) == net_eval.argmax(1))),
+            "n_fit": int(fit_outputs.shape[0]), "n_eval": int(eval_outputs.shape[0]), "ridge_alpha": ridge.alpha,
+            "acc_star": accuracy(eval_outputs, labels), "acc_tilde_transfer": accuracy(lin_eval, labels),
+            "acc_tilde_batchwise": accuracy(pinv.predict(eval_feats), labels),
+            "acc_tilde_in_sample": accuracy(in_sample.predict(eval_feats), labels),
+            "acc_rand": accuracy(rand.predict(eval_feats), labels),
+            "agreement": 100.0 * float(np.mean(lin_eval.argmax(1) == eval_outputs.argmax(1))),
         })
-    return rows
+        fitted[int(a)] = ridge
+    return rows, fitted
 
 
 def default_fa_sizes(n_layers: int) -> list[int]:
@@ -301,16 +365,18 @@ def default_fa_sizes(n_layers: int) -> list[int]:
     return [n_layers - fb for fb in (1, 5, 9) if n_layers - fb >= 1]
 
 
-def table_s1(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, eps: float, attacks=S1_ATTACKS,
-             fa_sizes: Sequence[int] | None = None, reduction: str = "gap", projection_dim: int = 64,
-             autoattack_images: int | None = 100, fit_fraction: float = 0.5, alpha="cv", batch_size: int = 64,
-             seed: int = 0, attack_fn=None, progress: bool = True) -> list[dict]:
-    """Algorithm S1 on clean and attacked versions of ``(X, y)`` for several f*_a sizes.
+def table_s1(model: nn.Module, X_fit: torch.Tensor, y_fit: torch.Tensor, X: torch.Tensor, y: torch.Tensor, *,
+             eps: float, attacks=S1_ATTACKS, fa_sizes: Sequence[int] | None = None, reduction: str = "gap",
+             projection_dim: int = 64, autoattack_images: int | None = 100, alpha="cv", batch_size: int = 64,
+             seed: int = 0, attack_fn=None, adaptive: bool = True, apgd_steps: int = 100,
+             progress: bool = True) -> list[dict]:
+    """Algorithm S1 on clean and attacked versions of the images for several f*_a sizes.
 
-    Each attack's images are crafted against ``model`` at ``eps`` by ``attack_fn(name, X, y)``
-    (default: ``semirobust.attacks.attack_tensors``); AutoAttack uses only the first
-    ``autoattack_images`` images (None: all). Every attack's images are split (stratified, seeded)
-    into a fit and a held-out half.
+    lambda is fitted on ``(X_fit, y_fit)`` (training images) and scored on ``(X, y)`` (test images),
+    each attacked against ``model`` at ``eps`` by ``attack_fn(name, X, y)`` (default
+    ``semirobust.attacks.attack_tensors``); AutoAttack uses only the first ``autoattack_images`` of
+    each (None: all). With ``adaptive``, each attacked row also gets ``acc_tilde_adaptive``
+    (:func:`adaptive_accuracy`: the linear predictor attacked directly on the test images).
     """
     from semirobust.attacks import attack_tensors
 
@@ -328,13 +394,22 @@ def table_s1(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, eps: float, 
     extractor = LayerFeatures(model, max(fa_sizes), reduction=reduction, projection_dim=projection_dim, seed=seed)
     rows = []
     for name in attacks:
-        n = X.shape[0] if name != "autoattack" or autoattack_images is None else min(autoattack_images, X.shape[0])
-        Xn, yn = X[:n], y[:n]
-        X_in = Xn if name == "none" else attack_fn(name, Xn, yn)
-        feats, outs = record_features(extractor, X_in, batch_size=256)
-        fit_idx, eval_idx = stratified_split(yn.numpy(), fit_fraction, seed)
-        for row in algorithm_s1(feats, outs, yn.numpy(), fa_sizes, fit_idx, eval_idx, n_layers=n_layers,
-                                alpha=alpha, batch_size=batch_size, seed=seed):
+        limit = autoattack_images if name == "autoattack" else None
+        Xf, yf, Xe, ye = X_fit[:limit], y_fit[:limit], X[:limit], y[:limit]
+        inputs = [(Xa, ya) if name == "none" else (attack_fn(name, Xa, ya), ya) for Xa, ya in ((Xf, yf), (Xe, ye))]
+        fit_feats, fit_outs = record_features(extractor, inputs[0][0])
+        eval_feats, eval_outs = record_features(extractor, inputs[1][0])
+        found, fitted = algorithm_s1(fit_feats, fit_outs, eval_feats, eval_outs, ye.numpy(), fa_sizes,
+                                     n_layers=n_layers, alpha=alpha, batch_size=batch_size, seed=seed)
+        for row in found:
+            if name == "none":
+                row["acc_tilde_adaptive"], row["adaptive_attack"] = row["acc_tilde_transfer"], "none (clean)"
+            elif adaptive:
+                readout = LinearReadout(extractor, fitted[row["fa_layers"]], row["fa_layers"])
+                row["acc_tilde_adaptive"], row["adaptive_attack"] = adaptive_accuracy(
+                    readout, Xe, ye, name, eps, apgd_steps=apgd_steps, seed=seed)
+            else:
+                row["acc_tilde_adaptive"], row["adaptive_attack"] = None, "not run"
             rows.append({"attack": name, "eps": 0.0 if name == "none" else float(eps), **row})
     return rows
 
@@ -351,6 +426,7 @@ def with_reported_table_s1(rows: list[dict]):
 
     The reported columns are named ``reported_*`` and come from ResNet-18 on CIFAR-10 (18 trainable
     layers), matched by the number of layers replaced (f_b size), whatever network produced ours.
+    The reported Acc~ is the supplementary's in-sample, transfer-attack number.
     """
     import pandas as pd
 
