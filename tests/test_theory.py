@@ -367,3 +367,18 @@ def test_attacked_images_are_cached_per_model_attack_and_images(tmp_path):
     cached_attack_tensors(model, "m2", X, y, "fgsm", 4 / 255, tmp_path, progress=False)
     cached_attack_tensors(model, "m1", X[:6], y[:6], "fgsm", 4 / 255, tmp_path, progress=False)
     assert len(list((tmp_path / "attacked").glob("*.pt"))) == 4
+
+
+def test_taylor_regime_ratio_approaches_one_as_the_perturbation_shrinks():
+    star = _tiny_model(seed=7)
+    X, y = _images(n=48, seed=8)
+    bound = WeightBound(star, fb_layers=2, conditions={"clean": make_batches(X, y)}, tol=1e-6)
+    rows = bound.taylor_regime(radii=(1e-1, 1e-2, 1e-3), direction="top_eigenvector")
+    errors = [abs(r["taylor_ratio"] - 1) for r in rows]
+    assert errors[-1] < errors[0] and errors[-1] < 0.05, errors
+    gradfree = [abs(r["bound_ratio_gradfree"] - 1) for r in rows]
+    assert gradfree[-1] < 0.1, gradfree  # along the top eigenvector the second-order bound is tight
+    # eq. (14) and the ratios are reported; a random direction's bound is looser than the eigenvector's
+    random_rows = bound.taylor_regime(radii=(1e-3,), direction="random")
+    assert random_rows[0]["second_order"] <= rows[-1]["second_order"] * (random_rows[0]["delta_fb_norm"] / rows[-1]["delta_fb_norm"]) ** 2 + 1e-12
+    assert rows[0]["eq14_bound"] == pytest.approx(rows[0]["delta_fb_norm"] * bound.summary()["clean"]["fb_input_norm"])

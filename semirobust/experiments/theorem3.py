@@ -587,7 +587,7 @@ def theorem3_statements(record: dict) -> list[str]:
 
 
 def plot_table_s1(record: dict):
-    """Acc*, Acc~ (held-out), the batch-wise variant and Acc_rand per attack and f*_a size."""
+    """Acc*, Acc~ (transfer, adaptive, in-sample) and Acc_rand per attack and f*_a size."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
@@ -596,18 +596,21 @@ def plot_table_s1(record: dict):
     fig, axes = plt.subplots(1, len(attacks), figsize=(3.2 * len(attacks), 3.2), sharey=True, squeeze=False)
     for ax, name in zip(axes[0], attacks):
         part = frame[frame["attack"] == name].sort_values("fa_layers")
-        for column, label, style in (("acc_star", "Acc* (network)", "k-"), ("acc_tilde", "Acc~ (ridge, held-out)", "o-"),
-                                     ("acc_tilde_batchwise", "Acc~ (batch pinv)", "s--"), ("acc_rand", "Acc_rand", "x:")):
-            ax.plot(part["fa_layers"], part[column], style, label=label)
+        for column, label, style in (("acc_star", "Acc* (network)", "k-"),
+                                     ("acc_tilde_transfer", "Acc~ transfer (fit on train, test)", "o-"),
+                                     ("acc_tilde_adaptive", "Acc~ adaptive (attack on the predictor)", "v-"),
+                                     ("acc_tilde_in_sample", "Acc~ in-sample (authors' pinv)", "s--"),
+                                     ("acc_rand", "Acc_rand", "x:")):
+            ax.plot(part["fa_layers"], part[column].astype(float), style, label=label)
         ax.set_title("clean" if name == "none" else name)
         ax.set_xlabel("f*_a layers used")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0][0].set_ylabel("accuracy (%)")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7, frameon=False)
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7, frameon=False)
     fig.suptitle(f"Algorithm S1: {record['config']['arch']} on {record['config']['dataset']} "
                  f"(profile={record['profile']})", fontsize=9)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     return fig
 
 

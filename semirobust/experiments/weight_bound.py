@@ -45,8 +45,9 @@ from torch import nn
 
 from semirobust.config import ARCHS, ATTACKS, DATASETS, LAYER_COUNTS, PAPER_FB_LAYERS, check_choice, check_fb_layers, get_profile
 from semirobust.experiments._common import _check_device, _check_eps, _check_int, _resolve_profile
-from semirobust.hessian import HessianOperator, flatten, top_eigenvalue
+from semirobust.hessian import HessianOperator, flatten, top_eigenvalue, unflatten
 from semirobust.models import fa_fb_module_names, trainable_layers
+from semirobust.utils import eval_mode, model_device
 
 #: bump when the computation changes so that cached trajectories are recomputed.
 WEIGHT_BOUND_VERSION = "1"
@@ -128,6 +129,20 @@ def output_difference(model_a: nn.Module, model_b: nn.Module, batches) -> float:
     return total / count
 
 
+def fb_input_norm(model: nn.Module, fb_layers: int, batches) -> float:
+    """E ||sigma(f_a(x))||_2: the mean L2 norm of the input of f_b's first trainable layer (eq. (14))."""
+    first = trainable_layers(model)[len(trainable_layers(model)) - fb_layers][1]
+    norms = []
+    handle = first.register_forward_pre_hook(lambda _m, inputs: norms.append(inputs[0].flatten(1).norm(dim=1)))
+    try:
+        with eval_mode(model), torch.no_grad():
+            for x, _ in batches:
+                model(x.to(model_device(model)))
+    finally:
+        handle.remove()
+    return float(torch.cat(norms).mean())
+
+
 def make_batches(X: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """A fixed list of (inputs, targets) batches (the evaluation set of losses and Hessians)."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -169,6 +184,7 @@ class WeightBound:
             self.reference[name] = {
                 "operator": op, "loss": op.loss(), "gradient": op.gradient().double().cpu(), "eigen": eig,
                 "eig_seconds": time.perf_counter() - t0, "c_x": input_norm_bound(self.star, batches),
+                "fb_input_norm": fb_input_norm(self.star, fb_layers, batches),
             }
 
     def summary(self) -> dict:
@@ -178,7 +194,8 @@ class WeightBound:
                "prod_fa_weight_norms": self.prod_fa_norms, "c_sigma": self.c_sigma}
         for name, ref in self.reference.items():
             out[name] = {**ref["eigen"].as_dict(), "eig_seconds": ref["eig_seconds"], "loss_star": ref["loss"],
-                         "grad_norm_star": float(ref["gradient"].norm()), "c_x": ref["c_x"]}
+                         "grad_norm_star": float(ref["gradient"].norm()), "c_x": ref["c_x"],
+                         "fb_input_norm": ref["fb_input_norm"]}
         return out
 
     def evaluate(self, model_tilde: nn.Module, inputs: dict | None = None) -> dict:
@@ -208,8 +225,55 @@ class WeightBound:
                 f"eig_bound_{name}": 0.5 * ref["eigen"].value * sq,
                 f"norm_bound_{name}": norm_bound,
                 f"output_diff_{name}": output_difference(self.star, model_tilde, self.conditions[name]),
+                f"eq14_bound_{name}": math.sqrt(sq) * ref["fb_input_norm"],
             })
+            excess = out[f"excess_loss_{name}"]
+            for ratio, bound_key in (("bound_ratio", "eig_bound"), ("frobenius_ratio", "norm_bound"),
+                                     ("eq14_ratio", "eq14_bound")):
+                out[f"{ratio}_{name}"] = out[f"{bound_key}_{name}"] / excess if excess > 0 else None
+            diff = out[f"output_diff_{name}"]
+            out[f"eq14_output_ratio_{name}"] = out[f"eq14_bound_{name}"] / diff if diff > 0 else None
         return out
+
+    def taylor_regime(self, radii: Sequence[float] = (1e-1, 1e-2, 1e-3), direction: str = "top_eigenvector",
+                      condition: str = "clean", seed: int = 0) -> list[dict]:
+        """F~ = (f*_a, f*_b + r ||w*_b|| v) for each relative radius r: inside the Taylor regime.
+
+        ``direction``: ``"top_eigenvector"`` (v the unit eigenvector of lambda_max(H_bb), where the
+        second-order bound is tight) or ``"random"`` (seeded Gaussian unit v). Losses use the
+        condition's fixed batches (for ``adv`` the examples crafted against F*, i.e. the loss at fixed
+        x_adv whose Hessian is H, not the robust loss). Per radius: the evaluation keys of
+        :meth:`evaluate` for the condition, ``taylor_ratio`` = (g.dw + 1/2 dw^T H dw) / excess and
+        ``bound_ratio_gradfree`` = 1/2 lambda_max ||dw||^2 / (excess - g.dw), the bound against the
+        loss gap without the first-order term the paper assumes zero.
+        """
+        if condition not in self.reference:
+            raise ValueError(f"Unknown condition {condition!r}; known: {sorted(self.reference)}.")
+        check_choice("direction", direction, ("top_eigenvector", "random"))
+        if not radii or any(not isinstance(r, (int, float)) or isinstance(r, bool) or r <= 0 for r in radii):
+            raise ValueError(f"radii={radii!r} must be positive numbers.")
+        if direction == "top_eigenvector":
+            v = self.reference[condition]["eigen"].vector.double()
+        else:
+            v = torch.randn(self.w_star_b.numel(), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        v = v / v.norm()
+        scale = float(self.w_star_b.norm())
+        rows = []
+        for r in radii:
+            tilde = copy.deepcopy(self.star)
+            params = part_parameters(tilde, self.fb_layers, "fb")
+            with torch.no_grad():
+                for p, d in zip(params, unflatten(v * r * scale, params)):
+                    p += d.to(p)
+            got = self.evaluate(tilde)
+            keep = {k[:-len(condition) - 1]: val for k, val in got.items() if k.endswith("_" + condition)}
+            excess, first = keep["excess_loss"], keep["first_order"]
+            keep.update({"radius": float(r), "direction": direction, "condition": condition,
+                         "delta_fb_norm": got["delta_fb_norm"],
+                         "taylor_ratio": (first + keep["second_order"]) / excess if excess != 0 else None,
+                         "bound_ratio_gradfree": keep["eig_bound"] / (excess - first) if excess - first > 0 else None})
+            rows.append(keep)
+        return rows
 
 
 def bound_checks(rows: list[dict], conditions: Sequence[str]) -> dict:
