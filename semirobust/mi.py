@@ -248,8 +248,12 @@ def _side(data, name, d_out, hashing, rng, chunk_bytes) -> torch.Tensor:
 
 
 def edge_setup(X, Y, *, n_ensemble: int = 10, bandwidth_range: float = 0.1, hashing: str = "auto",
-               seed: int = 0, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> EdgeSetup:
-    """Project both sides and draw the bandwidths and shifts of an EDGE estimate (seeded)."""
+               seed: int = 0, shift_scale: float = 1.0, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> EdgeSetup:
+    """Project both sides and draw the bandwidths and shifts of an EDGE estimate (seeded).
+
+    Shifts are uniform in ``[0, shift_scale * eps)`` per coordinate: 1 spreads them over a whole
+    bucket, 0.1 is the published ``stochastic=True`` rule the authors ran.
+    """
     n, dx = _shape(X, "X")
     ny, dy = _shape(Y, "Y")
     if n != ny:
@@ -266,6 +270,8 @@ def edge_setup(X, Y, *, n_ensemble: int = 10, bandwidth_range: float = 0.1, hash
         raise ValueError(f"seed={seed!r} must be a non-negative integer.")
     if chunk_bytes < 1:
         raise ValueError(f"chunk_bytes={chunk_bytes!r} must be positive.")
+    if not 0 <= shift_scale <= 1:
+        raise ValueError(f"shift_scale={shift_scale!r} must be in [0, 1].")
     if hashing == "floor" and max(dx, dy) > FLOOR_HASH_LIMIT:
         raise ValueError(f"hashing='floor' on {max(dx, dy)} dimensions (limit {FLOOR_HASH_LIMIT}) would put every "
                          "sample in a bucket of its own and store an N x d float64 copy; use 'p-stable' or 'auto'.")
@@ -283,8 +289,8 @@ def edge_setup(X, Y, *, n_ensemble: int = 10, bandwidth_range: float = 0.1, hash
         knn = knn_distance(z, ranks, knn_k(n, d_out))
         base.append((knn + EPS_FLOOR) * (EPS_SCALE * d_out / max(1.0 + math.log(dim), 1.0)))
     scales = torch.linspace(1.0, 1.0 + float(bandwidth_range), n_ensemble, dtype=torch.float64)
-    shift_x = torch.from_numpy(rng.random((n_ensemble, px))).to(zx.device)
-    shift_y = torch.from_numpy(rng.random((n_ensemble, py))).to(zx.device)
+    shift_x = torch.from_numpy(rng.random((n_ensemble, px)) * float(shift_scale)).to(zx.device)
+    shift_y = torch.from_numpy(rng.random((n_ensemble, py)) * float(shift_scale)).to(zx.device)
     return EdgeSetup(zx, zy, base[0], base[1], scales, shift_x, shift_y, hashing)
 
 
@@ -349,9 +355,18 @@ def bucket_mi(zx: torch.Tensor, zy: torch.Tensor, eps_x: torch.Tensor, eps_y: to
     ``eps_*`` and ``shift_*`` are L x d' (one row per member); returns the L estimates
     ``sum_ij N_ij / N * clip(log2(N_ij N / (N_i M_j)), 0.001, U)``.
     """
-    n_members, n = eps_x.shape[0], zx.shape[0]
     ix, count_x = _bucket_ids(zx, eps_x, shift_x)
     iy, count_y = _bucket_ids(zy, eps_y, shift_y)
+    return mi_from_buckets(ix, count_x, iy, count_y, eps_x.shape[0], zx.shape[0], upper)
+
+
+def mi_from_buckets(ix: torch.Tensor, count_x: torch.Tensor, iy: torch.Tensor, count_y: torch.Tensor,
+                    n_members: int, n: int, upper: float = DEFAULT_UPPER) -> np.ndarray:
+    """The L estimates from bucket ids (member-major, ``l * N + i``) and bucket sizes of both sides.
+
+    Separate from the hashing so a permutation null can re-pair the same buckets: permuting Y's
+    samples permutes its ids within each member and leaves every bucket size unchanged.
+    """
     n_y = count_y.shape[0]
     pairs, _, n_ij = _unique(ix * n_y + iy)
     member = torch.empty(count_x.shape[0], dtype=torch.int64, device=ix.device)
@@ -397,22 +412,50 @@ def ensemble_mi(setup: EdgeSetup, *, gamma: float | tuple[float, float] = 1.0, u
                        ensemble=ensemble, adaptive=False, estimator=estimator)
 
 
-def edge_mi(X, Y, *, upper: float = DEFAULT_UPPER, gamma: float | tuple[float, float] = 1.0,
-            n_ensemble: int = 10, bandwidth_range: float = 0.1, ensemble: str = "median",
-            adaptive: bool = True, hashing: str = "auto", seed: int = 0,
+#: Estimator settings by preset. ``authors``: what the paper's code ran (their copy of EDGE 4.4.1,
+#: Sekeh-Lab/SemirobustSubnetworks MI/AuxiliaryScripts/mi_estimator.py: ``L_ensemble=1``,
+#: ``normalize_epsilon=False``, ``stochastic=True``, i.e. one hashing, no adaptive rerun, shifts in
+#: [0, 0.1 eps)). ``noshad``: Noshad's 4.4.1 defaults (an ensemble of 10 over a 10% bandwidth range,
+#: median, the adaptive rerun), with shifts spread over the whole bucket.
+PRESETS = {
+    "authors": {"upper": DEFAULT_UPPER, "gamma": 1.0, "n_ensemble": 1, "bandwidth_range": 0.1, "ensemble": "median",
+                "adaptive": False, "hashing": "auto", "shift_scale": 0.1},
+    "noshad": {"upper": DEFAULT_UPPER, "gamma": 1.0, "n_ensemble": 10, "bandwidth_range": 0.1, "ensemble": "median",
+               "adaptive": True, "hashing": "auto", "shift_scale": 1.0},
+}
+_SETTINGS = tuple(PRESETS["authors"])
+
+
+def edge_settings(preset: str = "noshad", **overrides) -> dict:
+    """The full estimator settings of ``preset`` with explicit ``overrides`` (clear error when unknown)."""
+    if preset not in PRESETS:
+        raise ValueError(f"Unknown EDGE preset {preset!r}; valid presets: {', '.join(PRESETS)}.")
+    unknown = sorted(set(overrides) - set(_SETTINGS))
+    if unknown:
+        raise ValueError(f"Unknown EDGE setting(s) {unknown}; valid: {', '.join(_SETTINGS)}.")
+    return {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
+
+
+def edge_mi(X, Y, *, preset: str = "noshad", upper: float | None = None, gamma=None, n_ensemble: int | None = None,
+            bandwidth_range: float | None = None, ensemble: str | None = None, adaptive: bool | None = None,
+            hashing: str | None = None, shift_scale: float | None = None, seed: int = 0,
             chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> float:
     """EDGE estimate of I(X; Y) in bits; X is N x d_x, Y is N x d_y (numpy or torch, any device).
 
-    ``upper``: clip U of the log-ratio; ``gamma``: smoothness (bandwidth factor) per side;
-    ``n_ensemble``/``bandwidth_range``: L bandwidths ``eps * linspace(1, 1 + range, L)``;
-    ``ensemble``: "median" or "mean" of them; ``adaptive``: the published bandwidth
-    renormalization by the first estimate; ``hashing``: "auto" (floor when both sides have at
-    most 6 dimensions), "p-stable" or "floor"; ``seed``: all random draws.
+    ``preset``: "authors" (what the paper's code ran) or "noshad" (the 4.4.1 defaults); every
+    keyword given explicitly overrides the preset. ``upper``: clip U of the log-ratio; ``gamma``:
+    smoothness (bandwidth factor) per side; ``n_ensemble``/``bandwidth_range``: L bandwidths
+    ``eps * linspace(1, 1 + range, L)``; ``ensemble``: "median" or "mean" of them; ``adaptive``: the
+    published bandwidth renormalization by the first estimate; ``hashing``: "auto" (floor when
+    both sides have at most 6 dimensions), "p-stable" or "floor"; ``shift_scale``: shifts uniform
+    in [0, shift_scale eps); ``seed``: all random draws.
     """
-    _check_combine(gamma, upper, ensemble)
-    setup = edge_setup(X, Y, n_ensemble=n_ensemble, bandwidth_range=bandwidth_range, hashing=hashing,
-                       seed=seed, chunk_bytes=chunk_bytes)
-    return ensemble_mi(setup, gamma=gamma, upper=upper, ensemble=ensemble, adaptive=adaptive)
+    s = edge_settings(preset, upper=upper, gamma=gamma, n_ensemble=n_ensemble, bandwidth_range=bandwidth_range,
+                      ensemble=ensemble, adaptive=adaptive, hashing=hashing, shift_scale=shift_scale)
+    _check_combine(s["gamma"], s["upper"], s["ensemble"])
+    setup = edge_setup(X, Y, n_ensemble=s["n_ensemble"], bandwidth_range=s["bandwidth_range"], hashing=s["hashing"],
+                       seed=seed, shift_scale=s["shift_scale"], chunk_bytes=chunk_bytes)
+    return ensemble_mi(setup, gamma=s["gamma"], upper=s["upper"], ensemble=s["ensemble"], adaptive=s["adaptive"])
 
 
 def _labels(labels, n: int) -> np.ndarray:
@@ -456,3 +499,198 @@ def class_conditional_mi(A, B, labels, *, min_class_samples: int = MIN_SAMPLES, 
         b_rows = B[torch.from_numpy(rows).to(B.device)] if isinstance(B, torch.Tensor) else B[rows]
         value += (m / total) * edge_mi(a_rows, b_rows, **edge_kwargs)
     return value
+
+
+# ---------------------------------------------------------------- calibration and cross-check measures
+
+#: Measures :func:`calibrated_mi` accepts: EDGE (bits), KSG on PCA (bits), linear CKA (0..1).
+MEASURES = ("edge", "ksg", "cka")
+#: Components per side that KSG keeps by default (PCA), and its k.
+KSG_COMPONENTS = 8
+KSG_K = 3
+
+
+def _as_numpy(data, name: str) -> np.ndarray:
+    """A float64 N x d numpy copy of ``data`` (1-D becomes one column), finite values only."""
+    _shape(data, name)
+    array = data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
+    array = array.reshape(array.shape[0], -1).astype(np.float64, copy=False)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or infinite values; drop or fix those rows first.")
+    return array
+
+
+def _pca(X: np.ndarray, components: int, rng: np.random.Generator) -> np.ndarray:
+    """Centered, standardized top principal components of X (at most ``components``), tie-broken.
+
+    A tiny seeded jitter (1e-10 of each component's scale) breaks the exact ties ReLU outputs
+    produce, which the k-NN counts of KSG cannot handle.
+    """
+    Xc = X - X.mean(axis=0)
+    k = max(1, min(int(components), Xc.shape[1], Xc.shape[0] - 1))
+    if Xc.shape[1] > k:
+        _, _, vt = np.linalg.svd(Xc, full_matrices=False)
+        Xc = Xc @ vt[:k].T
+    scale = Xc.std(axis=0)
+    Xc = Xc / np.where(scale > 1e-12, scale, 1.0)
+    return Xc + 1e-10 * rng.standard_normal(Xc.shape)
+
+
+def _ksg_reduced(zx: np.ndarray, zy: np.ndarray, k: int) -> float:
+    """Kraskov-Stoegbauer-Grassberger estimator 1 (max-norm), in bits, on already reduced sides."""
+    from scipy.spatial import cKDTree
+    from scipy.special import digamma
+
+    n = zx.shape[0]
+    joint = np.hstack([zx, zy])
+    radius = cKDTree(joint).query(joint, k=k + 1, p=np.inf)[0][:, -1]
+    radius = np.nextafter(radius, 0)  # strictly closer than the k-th joint neighbour
+    nx = cKDTree(zx).query_ball_point(zx, radius, p=np.inf, return_length=True) - 1
+    ny = cKDTree(zy).query_ball_point(zy, radius, p=np.inf, return_length=True) - 1
+    nats = digamma(k) + digamma(n) - np.mean(digamma(nx + 1) + digamma(ny + 1))
+    return float(nats / math.log(2.0))
+
+
+def _class_rows(labels: np.ndarray, min_class_samples: int):
+    """[(rows, weight)] per class; a clear error when a class is too small to estimate."""
+    classes, counts = np.unique(labels, return_counts=True)
+    small = {c: m for c, m in zip(classes.tolist(), counts.tolist()) if m < min_class_samples}
+    if small:
+        raise ValueError(f"classes {small} have fewer than {min_class_samples} samples; the estimator needs at "
+                         "least that many per class: use more samples (e.g. a larger rho subset) or drop those classes.")
+    return [(np.flatnonzero(labels == c), m / labels.shape[0]) for c, m in zip(classes.tolist(), counts.tolist())]
+
+
+def ksg_mi(X, Y, labels=None, *, components: int = KSG_COMPONENTS, k: int = KSG_K, seed: int = 0) -> float:
+    """KSG mutual information (bits) on a PCA reduction of each side to ``components`` dimensions.
+
+    With ``labels``, the class-conditional ``sum_y pi(y) I(X; Y | y)``. k-NN searches use scipy's
+    ``cKDTree``. PCA keeps what dominates the variance; KSG is then reliable in those few
+    dimensions, so this measures dependence between the leading directions of two layers.
+    """
+    A, B = _as_numpy(X, "X"), _as_numpy(Y, "Y")
+    if A.shape[0] != B.shape[0]:
+        raise ValueError(f"X and Y must have the same number of samples, got {A.shape[0]} and {B.shape[0]}.")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k={k!r} must be a positive integer.")
+    if isinstance(components, bool) or not isinstance(components, int) or components < 1:
+        raise ValueError(f"components={components!r} must be a positive integer.")
+    y = np.zeros(A.shape[0], dtype=int) if labels is None else _labels(labels, A.shape[0])
+    rng = np.random.default_rng(seed)
+    value = 0.0
+    for rows, weight in _class_rows(y, max(MIN_SAMPLES, k + 2)):
+        value += weight * _ksg_reduced(_pca(A[rows], components, rng), _pca(B[rows], components, rng), k)
+    return value
+
+
+def _centered_gram(X: np.ndarray) -> np.ndarray:
+    Xc = X - X.mean(axis=0)
+    return Xc @ Xc.T
+
+
+def _cka_from_grams(K: np.ndarray, L: np.ndarray) -> float:
+    denom = np.linalg.norm(K) * np.linalg.norm(L)
+    return float((K * L).sum() / denom) if denom > 0 else 0.0
+
+
+def linear_cka(X, Y, labels=None) -> float:
+    """Linear centered kernel alignment of X and Y (0: no linear relation, 1: equal up to rotation and scale).
+
+    Closed form ``||Xc^T Yc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F)``, computed from the N x N Gram
+    matrices so a wide layer costs one N x d product. With ``labels``: class-weighted within classes.
+    """
+    A, B = _as_numpy(X, "X"), _as_numpy(Y, "Y")
+    if A.shape[0] != B.shape[0]:
+        raise ValueError(f"X and Y must have the same number of samples, got {A.shape[0]} and {B.shape[0]}.")
+    y = np.zeros(A.shape[0], dtype=int) if labels is None else _labels(labels, A.shape[0])
+    return sum(w * _cka_from_grams(_centered_gram(A[r]), _centered_gram(B[r])) for r, w in _class_rows(y, 3))
+
+
+def _edge_class_values(A, B, rows, settings, permutations, rng, seed, chunk_bytes):
+    """EDGE on one class: the estimate and its values with B's rows permuted (same hashing when possible)."""
+    a_rows = A[torch.from_numpy(rows).to(A.device)] if isinstance(A, torch.Tensor) else A[rows]
+    b_rows = B[torch.from_numpy(rows).to(B.device)] if isinstance(B, torch.Tensor) else B[rows]
+    n = len(rows)
+    perms = [rng.permutation(n) for _ in range(permutations)]
+    if settings["adaptive"]:  # the rerun's bandwidth depends on each estimate: hash every permutation afresh
+        kw = {k: v for k, v in settings.items()}
+        value = edge_mi(a_rows, b_rows, seed=seed, chunk_bytes=chunk_bytes, **kw)
+        null = [edge_mi(a_rows, b_rows[torch.from_numpy(p).to(b_rows.device)] if isinstance(b_rows, torch.Tensor)
+                        else b_rows[p], seed=seed, chunk_bytes=chunk_bytes, **kw) for p in perms]
+        return value, null
+    setup = edge_setup(a_rows, b_rows, n_ensemble=settings["n_ensemble"], bandwidth_range=settings["bandwidth_range"],
+                       hashing=settings["hashing"], seed=seed, shift_scale=settings["shift_scale"],
+                       chunk_bytes=chunk_bytes)
+    g = _check_combine(settings["gamma"], settings["upper"], settings["ensemble"])
+    eps_x, eps_y, b_x, b_y = setup.members((SMOOTHNESS * g[0], SMOOTHNESS * g[1]))
+    ix, count_x = _bucket_ids(setup.zx, eps_x, b_x)
+    iy, count_y = _bucket_ids(setup.zy, eps_y, b_y)
+    members = eps_x.shape[0]
+    combine = np.median if settings["ensemble"] == "median" else np.mean
+
+    def estimate(order) -> float:
+        ids = iy if order is None else iy.view(members, n)[:, torch.from_numpy(order).to(iy.device)].reshape(-1)
+        return float(combine(mi_from_buckets(ix, count_x, ids, count_y, members, n, settings["upper"])))
+
+    return estimate(None), [estimate(p) for p in perms]
+
+
+def calibrated_mi(A, B, labels, *, measure: str = "edge", preset: str = "authors", permutations: int = 20,
+                  seed: int = 0, min_class_samples: int = MIN_SAMPLES, components: int = KSG_COMPONENTS,
+                  chunk_bytes: int = DEFAULT_CHUNK_BYTES, **edge_overrides) -> dict:
+    """A class-conditional dependence estimate with what it reads under no dependence.
+
+    Returns ``mi`` (the class-weighted estimate), ``null_mean`` and ``null_sd`` (the same estimator
+    with B's rows permuted within each class, so the class counts stay, ``permutations`` times),
+    ``ceiling`` (for EDGE and KSG the class-weighted log2 N_y, the most an estimate from N_y
+    samples can read; 1 for CKA), ``p_value`` ((1 + #null >= mi) / (1 + permutations)) and
+    ``above_null`` (p < 0.05: at 20 permutations, above every permuted value), plus the measure,
+    preset and every estimator setting, for the record. EDGE without the adaptive rerun hashes
+    each class once and only re-pairs the buckets for every permutation, so calibration costs a
+    fraction of the hashing.
+    """
+    if measure not in MEASURES:
+        raise ValueError(f"Unknown measure {measure!r}; valid measures: {', '.join(MEASURES)}.")
+    settings = edge_settings(preset, **edge_overrides)
+    if isinstance(permutations, bool) or not isinstance(permutations, int) or permutations < 1:
+        raise ValueError(f"permutations={permutations!r} must be a positive integer (20 gives p >= 1/21).")
+    n, _ = _shape(A, "A")
+    nb, _ = _shape(B, "B")
+    if n != nb:
+        raise ValueError(f"A and B must have the same number of samples (rows), got {n} and {nb}.")
+    for data, name in ((A, "A"), (B, "B")):
+        finite = torch.isfinite(data).all() if isinstance(data, torch.Tensor) else np.isfinite(np.asarray(data)).all()
+        if not bool(finite):
+            raise ValueError(f"{name} contains NaN or infinite values; drop or fix those rows first.")
+    y = _labels(labels, n)
+    groups = _class_rows(y, max(min_class_samples, MIN_SAMPLES))
+    rng = np.random.default_rng(seed)
+    value, null = 0.0, np.zeros(permutations)
+    for rows, weight in groups:
+        if measure == "edge":
+            v, nv = _edge_class_values(A, B, rows, settings, permutations, rng, seed, chunk_bytes)
+        else:
+            a_np = _as_numpy(A[torch.from_numpy(rows)] if isinstance(A, torch.Tensor) else A[rows], "A")
+            b_np = _as_numpy(B[torch.from_numpy(rows)] if isinstance(B, torch.Tensor) else B[rows], "B")
+            perms = [rng.permutation(len(rows)) for _ in range(permutations)]
+            if measure == "ksg":
+                za, zb = _pca(a_np, components, rng), _pca(b_np, components, rng)
+                v, nv = _ksg_reduced(za, zb, KSG_K), [_ksg_reduced(za, zb[p], KSG_K) for p in perms]
+            else:
+                K, L = _centered_gram(a_np), _centered_gram(b_np)
+                v, nv = _cka_from_grams(K, L), [_cka_from_grams(K, L[np.ix_(p, p)]) for p in perms]
+        value += weight * v
+        null += weight * np.asarray(nv)
+    ceiling = 1.0 if measure == "cka" else float(sum(w * math.log2(len(r)) for r, w in groups))
+    p_value = (1 + int((null >= value).sum())) / (1 + permutations)
+    return {"mi": float(value), "null_mean": float(null.mean()), "null_sd": float(null.std(ddof=1)) if permutations > 1
+            else 0.0, "ceiling": ceiling, "p_value": p_value, "above_null": bool(p_value < 0.05), "measure": measure,
+            "preset": preset if measure == "edge" else None, "permutations": permutations, "seed": seed,
+            "settings": settings if measure == "edge" else ({"components": components, "k": KSG_K} if measure == "ksg"
+                                                            else {})}
+
+
+__all__ = ["MIN_SAMPLES", "PRESETS", "MEASURES", "edge_settings", "edge_setup", "bucket_mi", "mi_from_buckets",
+           "ensemble_mi", "edge_mi", "class_conditional_mi", "ksg_mi", "linear_cka", "calibrated_mi", "EdgeSetup",
+           "projected_dim", "knn_k", "knn_distance", "feature_moments", "project", "GAUSSIAN_TOLERANCE_BITS",
+           "INDEPENDENT_BOUND_BITS", "DEFAULT_UPPER"]

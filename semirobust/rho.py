@@ -22,14 +22,20 @@ import torch
 from torch import nn
 
 from semirobust.data import iterate_batches
-from semirobust.mi import MIN_SAMPLES, class_conditional_mi
+from semirobust.mi import MIN_SAMPLES, calibrated_mi
 from semirobust.models import trainable_layers
 
 #: Pairs reported in Table 1: rho_n, rho_{n-3}, rho_{n-7}, rho_{n-11}, rho_{n-15}.
 TABLE1_OFFSETS = (0, 3, 7, 11, 15)
 #: Default budget for stored activations (bytes).
 DEFAULT_MAX_BYTES = 4 * 2**30
-RHO_COLUMNS = ["pair_index", "label", "layer_index", "layer_prev", "layer", "rho", "n_samples"]
+#: Dependence measures computed per pair by default: EDGE (the paper's rho) and linear CKA (cheap
+#: cross-check). KSG on PCA is the third (``measures=("edge", "ksg", "cka")``), about 100x slower.
+DEFAULT_MEASURES = ("edge", "cka")
+#: Calibration fields stored per measure (see ``semirobust.mi.calibrated_mi``).
+CALIBRATION_FIELDS = ("null_mean", "null_sd", "ceiling", "p_value", "above_null")
+RHO_COLUMNS = ["pair_index", "label", "layer_index", "layer_prev", "layer", "rho", "n_samples",
+               *[f"rho_{f}" for f in CALIBRATION_FIELDS]]
 
 Attack = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -198,19 +204,26 @@ def rho_layers(model: nn.Module, layers=None) -> list[str]:
 
 def layer_rhos(model: nn.Module, x: torch.Tensor, y: torch.Tensor, layers=None, *, batch_size: int = 256,
                store="cpu", dtype: torch.dtype = torch.float32, attack: Attack | None = None,
-               max_bytes: int = DEFAULT_MAX_BYTES, min_class_samples: int = MIN_SAMPLES,
-               **edge_kwargs) -> pd.DataFrame:
+               max_bytes: int = DEFAULT_MAX_BYTES, min_class_samples: int = MIN_SAMPLES, preset: str = "authors",
+               permutations: int = 20, measures=DEFAULT_MEASURES, seed: int = 0, **edge_kwargs) -> pd.DataFrame:
     """rho for each consecutive pair of the chosen trainable layers, as a DataFrame in network order.
 
     ``layers``: an int k (the k pairs of an f_b of k layers, rho_{a+1} .. rho_n), a list of
     consecutive trainable-layer names, or None (all pairs). Columns: ``pair_index`` (x = n - j,
     0 for the last pair of the network), ``label`` ("rho_n", "rho_n-3", ...), ``layer_index``
     (j, 1-based among all n trainable layers), ``layer_prev`` and ``layer`` (names of layers
-    j-1 and j), ``rho`` (class-conditional MI in bits), ``n_samples``. ``x``/``y``: inputs
+    j-1 and j), ``rho`` (class-conditional EDGE MI in bits, ``preset`` "authors" by default),
+    ``n_samples``, and its calibration ``rho_null_mean``, ``rho_null_sd`` (B's rows permuted within
+    class ``permutations`` times), ``rho_ceiling`` (class-weighted log2 N_y), ``rho_p_value``,
+    ``rho_above_null``; every other measure in ``measures`` ("ksg", "cka") adds the same columns
+    under its name (``cka``, ``cka_null_mean``, ...). ``x``/``y``: inputs
     (e.g. the attacked test set) and labels; an ``attack`` is applied once, so every layer sees
     the same x_adv. Layers are collected in groups that fit ``max_bytes`` (one forward pass
     per group). ``edge_kwargs`` (seed, n_ensemble, ...) go to EDGE.
     """
+    measures = tuple(measures)
+    if "edge" not in measures or any(m not in ("edge", "ksg", "cka") for m in measures):
+        raise ValueError(f"measures={measures!r} must include 'edge' (rho) and may add 'ksg' and 'cka'.")
     chosen = rho_layers(model, layers)
     if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor) or x.shape[0] != y.shape[0]:
         raise ValueError("x and y must be tensors with the same number of samples.")
@@ -238,13 +251,22 @@ def layer_rhos(model: nn.Module, x: torch.Tensor, y: torch.Tensor, layers=None, 
         for name in group:
             if prev is not None:
                 j = all_names.index(name) + 1
-                rho = class_conditional_mi(prev[1], acts[name], labels, min_class_samples=min_class_samples,
-                                           **edge_kwargs)
-                rows.append({"pair_index": n_layers - j, "label": rho_label(n_layers - j), "layer_index": j,
-                             "layer_prev": prev[0], "layer": name, "rho": rho, "n_samples": n})
+                row = {"pair_index": n_layers - j, "label": rho_label(n_layers - j), "layer_index": j,
+                       "layer_prev": prev[0], "layer": name, "n_samples": n}
+                for measure in measures:
+                    found = calibrated_mi(prev[1], acts[name], labels, measure=measure, preset=preset,
+                                          permutations=permutations, seed=seed, min_class_samples=min_class_samples,
+                                          **(edge_kwargs if measure == "edge" else {}))
+                    column = "rho" if measure == "edge" else measure
+                    row[column] = found["mi"]
+                    row.update({f"{column}_{f}": found[f] for f in CALIBRATION_FIELDS})
+                    if measure == "edge":
+                        row["rho_preset"], row["rho_settings"] = preset, found["settings"]
+                rows.append(row)
             prev = (name, acts[name])
         del acts
-    return pd.DataFrame(rows, columns=RHO_COLUMNS)
+    columns = RHO_COLUMNS + [c for m in measures if m != "edge" for c in (m, *[f"{m}_{f}" for f in CALIBRATION_FIELDS])]
+    return pd.DataFrame(rows, columns=columns + ["rho_preset", "rho_settings"])
 
 
 def table1_rhos(rhos: pd.DataFrame, offsets=TABLE1_OFFSETS) -> dict[str, float]:

@@ -246,3 +246,97 @@ def test_memory_mapped_input(tmp_path):
     reopened = np.memmap(tmp_path / "x.f16", dtype=np.float16, mode="r", shape=x.shape)
     expected = mi.edge_mi(x.astype(np.float16), y)
     assert mi.edge_mi(reopened, y, chunk_bytes=30 * 8 * 50) == pytest.approx(expected, abs=1e-6)
+
+
+# ---------------------------------------------------------------- presets, calibration, KSG, CKA
+
+
+@pytest.mark.parametrize("preset", ["authors", "noshad"])
+def test_presets_against_loop_reference(preset):
+    x, y = gaussian_pair(600, 0.6, 40, seed=11)
+    s = mi.edge_settings(preset)
+    setup = mi.edge_setup(x, y, n_ensemble=s["n_ensemble"], bandwidth_range=s["bandwidth_range"],
+                          shift_scale=s["shift_scale"], seed=3)
+    fast = mi.ensemble_mi(setup, adaptive=s["adaptive"])
+    assert fast == pytest.approx(mi.ensemble_mi(setup, adaptive=s["adaptive"], estimator=reference_members), rel=1e-12)
+    assert mi.edge_mi(x, y, preset=preset, seed=3) == pytest.approx(fast, rel=1e-12)
+
+
+def test_authors_preset_is_the_published_settings():
+    """The authors' EDGE: L_ensemble=1, normalize_epsilon=False, stochastic shifts in [0, 0.1 eps)."""
+    s = mi.edge_settings("authors")
+    assert (s["n_ensemble"], s["adaptive"], s["shift_scale"], s["upper"]) == (1, False, 0.1, 10.0)
+    setup = mi.edge_setup(*gaussian_pair(200, 0.5, 30, seed=1), n_ensemble=1, shift_scale=0.1, seed=0)
+    assert setup.shift_x.max() < 0.1 and setup.shift_y.max() < 0.1 and setup.hashing == "p-stable"
+    assert setup.zx.shape[1] == math.floor(math.log2(200 / 10))  # projection to floor(log2(N/10)) dims
+    assert mi.edge_settings("authors", n_ensemble=5)["n_ensemble"] == 5  # explicit keywords override
+
+
+def _relu_pair(n_per_class, dim, seed, classes=2):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n_per_class * classes, dim))
+    w = rng.standard_normal((dim, dim // 2)) / np.sqrt(dim)
+    y = np.maximum(x @ w, 0) + 0.1 * rng.standard_normal((x.shape[0], dim // 2))
+    return x, y, np.repeat(np.arange(classes), n_per_class)
+
+
+@pytest.mark.parametrize("measure", ["ksg", "cka"])
+def test_ksg_and_cka_separate_a_512_dim_dependent_pair_from_its_permutation(measure):
+    x, y, labels = _relu_pair(100, 512, seed=0)
+    found = mi.calibrated_mi(x, y, labels, measure=measure, permutations=20)
+    assert found["above_null"] and found["p_value"] == pytest.approx(1 / 21)
+    assert found["mi"] > found["null_mean"] + 5 * found["null_sd"]
+
+
+@pytest.mark.parametrize("measure", ["edge", "ksg", "cka"])
+def test_no_false_alarms_on_independent_pairs(measure):
+    alarms = 0
+    for seed in range(10):
+        rng = np.random.default_rng(100 + seed)
+        a, b = rng.standard_normal((60, 64)), rng.standard_normal((60, 32))
+        labels = np.repeat([0, 1], 30)
+        alarms += mi.calibrated_mi(a, b, labels, measure=measure, permutations=20, seed=seed)["above_null"]
+    assert alarms <= 1, f"{measure}: {alarms} of 10 independent pairs read as dependent"
+
+
+def test_calibrated_edge_matches_the_class_conditional_estimate_and_ceiling():
+    x, y, labels = _relu_pair(40, 64, seed=2, classes=3)
+    found = mi.calibrated_mi(x, y, labels, permutations=5)
+    assert found["mi"] == pytest.approx(mi.class_conditional_mi(x, y, labels, preset="authors"), rel=1e-12)
+    assert found["ceiling"] == pytest.approx(math.log2(40))
+    assert found["preset"] == "authors" and found["settings"]["n_ensemble"] == 1
+    noshad = mi.calibrated_mi(x, y, labels, preset="noshad", permutations=3)
+    assert noshad["mi"] == pytest.approx(mi.class_conditional_mi(x, y, labels, preset="noshad"), rel=1e-12)
+
+
+@pytest.mark.parametrize("r", [0.5, 0.9])
+def test_ksg_gaussian_closed_form(r):
+    x, y = gaussian_pair(3000, r, 1, seed=4)
+    assert mi.ksg_mi(x, y) == pytest.approx(-0.5 * math.log2(1 - r * r), abs=0.08)
+    x2, y2 = gaussian_pair(3000, r, 2, seed=5)  # two independent coordinate pairs: twice the MI
+    assert mi.ksg_mi(x2, y2) == pytest.approx(-math.log2(1 - r * r), abs=0.15)
+
+
+def test_linear_cka_closed_form():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 20))
+    q, _ = np.linalg.qr(rng.standard_normal((20, 20)))
+    assert mi.linear_cka(x, 3 * x @ q + 1) == pytest.approx(1.0, abs=1e-12)
+    a, b = rng.standard_normal((2000, 5)), rng.standard_normal((2000, 5))
+    # independent: E ||A^T B||^2 / (||A^T A|| ||B^T B||) ~ d / N for isotropic Gaussians
+    assert mi.linear_cka(a, b) == pytest.approx(5 / 2000, abs=3 * 5 / 2000)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda x, y, l: mi.calibrated_mi(x[:-1], y, l), "same number of samples"),
+    (lambda x, y, l: mi.calibrated_mi(np.where(np.arange(x.shape[0])[:, None] == 3, np.nan, x), y, l), "NaN"),
+    (lambda x, y, l: mi.calibrated_mi(x, y, np.r_[l[:-5], [7] * 5]), "fewer than"),
+    (lambda x, y, l: mi.calibrated_mi(x, y, l, preset="fast"), "Unknown EDGE preset"),
+    (lambda x, y, l: mi.calibrated_mi(x, y, l, measure="hsic"), "Unknown measure"),
+    (lambda x, y, l: mi.calibrated_mi(x, y, l, permutations=0), "permutations"),
+    (lambda x, y, l: mi.edge_mi(x, y, preset="fast"), "Unknown EDGE preset"),
+])
+def test_calibration_bad_input_names_the_fix(call, message):
+    x, y, labels = _relu_pair(30, 16, seed=1)
+    with pytest.raises(ValueError, match=message):
+        call(x, y, labels)

@@ -92,20 +92,24 @@ def test_memory_bound_and_bad_input():
 def test_layer_rhos_indexing_and_values():
     model, (x, y) = tiny_model(), tiny_data(150)
     rhos = act.layer_rhos(model, x, y)
-    assert list(rhos.columns) == act.RHO_COLUMNS
+    assert list(rhos.columns)[:len(act.RHO_COLUMNS)] == act.RHO_COLUMNS and "cka_above_null" in rhos
+    assert (rhos["rho_preset"] == "authors").all() and rhos["rho_settings"].iloc[0]["n_ensemble"] == 1
     assert rhos["pair_index"].tolist() == [2, 1, 0]
     assert rhos["label"].tolist() == ["rho_n-2", "rho_n-1", "rho_n"]
     assert rhos[["layer_prev", "layer"]].values.tolist() == [["0", "3"], ["3", "5"], ["5", "7"]]
     assert rhos["layer_index"].tolist() == [2, 3, 4] and (rhos["n_samples"] == 150).all()
     outs, labels = act.collect_activations(model, (x, y))
     for row in rhos.itertuples():
-        assert row.rho == pytest.approx(class_conditional_mi(outs[row.layer_prev], outs[row.layer], labels), rel=1e-12)
+        assert row.rho == pytest.approx(class_conditional_mi(outs[row.layer_prev], outs[row.layer], labels,
+                                                             preset="authors"), rel=1e-12)
+        assert row.rho_ceiling >= row.rho_null_mean and 1 / 21 <= row.rho_p_value <= 1
     # layer "5" is ReLU of layer "3" (identity weights): far more dependence than a constant output
     with torch.no_grad():
         model[7].weight.zero_()
         model[7].bias.fill_(1.0)
     flat = act.layer_rhos(model, x, y, ["5", "7"])
     assert flat["rho"].iloc[0] < 0.05 < rhos["rho"].iloc[1]
+    assert not flat["rho_above_null"].iloc[0] and not flat["cka_above_null"].iloc[0]
 
 
 def test_layer_rhos_groups_within_memory_budget_give_same_values():
