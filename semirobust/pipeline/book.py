@@ -52,10 +52,11 @@ class NotebookFailed(RuntimeError):
 
 
 def library_fingerprint() -> str:
-    """Hash of the library source: results depend on it as much as on the notebook."""
+    """Hash of the library source and the committed benchmark figures some pages read."""
     digest = hashlib.sha256()
-    for path in sorted((REPO_ROOT / "semirobust").rglob("*")):
-        if path.is_file() and path.suffix in (".py", ".csv", ".yaml") and "__pycache__" not in path.parts:
+    paths = [*(REPO_ROOT / "semirobust").rglob("*"), *(REPO_ROOT / "benchmarks" / "results").glob("*.json")]
+    for path in sorted(paths):
+        if path.is_file() and path.suffix in (".py", ".csv", ".yaml", ".json") and "__pycache__" not in path.parts:
             digest.update(path.relative_to(REPO_ROOT).as_posix().encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
