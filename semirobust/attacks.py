@@ -254,3 +254,46 @@ def attack_tensors(model: nn.Module, X: torch.Tensor, y: torch.Tensor, attack, e
     name = getattr(attack, "name", "attack")
     _, X_adv = _run(model, (X, y), device, batch_size, progress, f"{name} images", attack=attack, keep=True)
     return X_adv
+
+
+class GradEvalCounter:
+    """Counts gradient evaluations: images sent backward through the attached models.
+
+    One gradient evaluation is one image's forward and backward pass (an attack step or a training
+    step on one image). A forward hook on each attached model registers a hook on its output when
+    that output needs a gradient; the hook adds the batch size when the backward pass reaches it.
+    Forward-only passes (clean accuracy, Square's queries) are not counted.
+    """
+
+    def __init__(self):
+        self.count = 0
+        self._handles = []
+
+    def _forward_hook(self, module, inputs, output):
+        if torch.is_tensor(output) and output.requires_grad:
+            n = output.shape[0]
+
+            def on_backward(grad, n=n):
+                self.count += n
+
+            output.register_hook(on_backward)
+
+    def attach(self, model: nn.Module) -> nn.Module:
+        """Count the backward passes of ``model`` from now on; returns the model."""
+        self._handles.append(model.register_forward_hook(self._forward_hook))
+        return model
+
+    def detach(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+
+def autoattack_grad_evals(n_images: int, robust_fraction: float, iterations: int = 100, targets: int = 9) -> float:
+    """Gradient evaluations of the standard AutoAttack (Croce & Hein 2020) on ``n_images``.
+
+    APGD-CE runs ``iterations`` steps on every image; APGD-T and FAB-T (``targets`` target
+    classes, ``iterations`` each) only on the ``robust_fraction`` of images still robust; Square
+    queries are forward passes only. An estimate: it takes the final robust fraction for both.
+    """
+    return n_images * (iterations + robust_fraction * 2 * targets * iterations)

@@ -160,6 +160,34 @@ def stratified_indices(targets, subset: int, seed: int = 0) -> np.ndarray:
     return np.sort(chosen)
 
 
+def dataset_targets(dataset: Dataset) -> np.ndarray:
+    """Labels of a data set or of a (nested) Subset of one, without loading the images."""
+    from torch.utils.data import Subset
+
+    if isinstance(dataset, Subset):
+        return np.asarray(dataset_targets(dataset.dataset))[np.asarray(dataset.indices, dtype=int)]
+    return np.asarray(dataset.targets)
+
+
+def train_val_split(dataset: Dataset, fraction: float, seed: int = 0) -> tuple[Dataset, Dataset]:
+    """A stratified (train, validation) split of a training set; ``fraction`` of it is validation.
+
+    Validation images are never trained on: Algorithm 1 stops and selects on them, so the test
+    accuracy of the selected network is unbiased. ``fraction`` 0 returns (dataset, empty subset).
+    """
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
+        raise ValueError(f"val_fraction={fraction!r} must be a number in [0, 1).")
+    from torch.utils.data import Subset
+
+    n = len(dataset)
+    if fraction == 0:
+        return dataset, Subset(dataset, [])
+    targets = np.asarray(dataset_targets(dataset))
+    val_idx = np.sort(stratified_indices(targets, max(1, int(round(fraction * n))), seed + 10_007))
+    train_idx = np.setdiff1d(np.arange(n), val_idx)
+    return Subset(dataset, train_idx.tolist()), Subset(dataset, val_idx.tolist())
+
+
 def load_dataset(name: str, split: str, root=None, subset: int | None = None, seed: int = 0,
                  download: bool = True, imagenette_size: str = "320px") -> Dataset:
     """Load ``split`` ("train" | "test") of data set ``name`` as images in [0, 1].

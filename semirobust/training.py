@@ -43,8 +43,16 @@ from semirobust.utils import (atomic_torch_save, config_hash, default_cache_dir,
                               source_fingerprint)
 
 MODES = ("standard", "adversarial")
-#: the attack of adversarial training (supplementary III.A), for full networks and f_b alike.
+#: the attack of adversarial training (supplementary III.A), for full networks and f_b alike, at 8/255;
+#: other budgets keep step eps/4 (:func:`train_attack`).
 TRAIN_ATTACK = {"name": "pgd", "eps": 8 / 255, "alpha": 2 / 255, "steps": 10, "random_start": True}
+
+
+def train_attack(eps: float | None = None) -> dict:
+    """PGD-10 with random start and step eps/4 at ``eps`` (None: 8/255, the supplementary's)."""
+    if eps is None or abs(eps - TRAIN_ATTACK["eps"]) < 1e-12:
+        return dict(TRAIN_ATTACK)
+    return {**TRAIN_ATTACK, "eps": float(eps), "alpha": float(eps) / 4}
 #: bump when the training recipe changes so that cached models are retrained.
 #: modules whose code a trained network depends on; their fingerprint is part of every cache key.
 TRAINING_MODULES = ("semirobust.models", "semirobust.training", "semirobust.data", "semirobust.attacks")
@@ -188,12 +196,13 @@ def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: str =
           fb_layers: int | None = None, epochs: int | None = None, lr: float | None = None,
           device="auto", seed: int = 0, checkpoint_dir=None, eval_fn: Callable | None = None,
           stop_fn: Callable | None = None, amp: bool | None = None, channels_last: bool | None = None,
-          progress: bool = True) -> TrainResult:
+          progress: bool = True, train_eps: float | None = None, constant_lr: bool = False) -> TrainResult:
     """Train ``model`` in place on ``train_set`` (see the module docstring) and return a TrainResult.
 
     ``eval_fn(model, epoch) -> dict`` runs after each epoch (model in eval mode) and its metrics go
     into the history; ``stop_fn(history) -> bool`` stops training after an epoch when it returns
     True. ``checkpoint_dir`` makes the run resumable. The model ends in eval mode on ``device``.
+    ``train_eps``: eps of the PGD training attack (None: 8/255); ``constant_lr``: no lr schedule.
     """
     from semirobust.models import split_fa_fb
 
@@ -206,7 +215,8 @@ def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: str =
     amp_dtype, use_scaler, use_channels_last = _precision(device, amp, channels_last)
     fingerprint = {"mode": mode, "fb_layers": fb_layers, "epochs": epochs, "lr": lr, "seed": seed,
                    "profile": profile.as_dict(), "n_train": len(train_set), "code": training_code_fingerprint(),
-                   "train_attack": TRAIN_ATTACK if mode == "adversarial" else None}
+                   "train_attack": train_attack(train_eps) if mode == "adversarial" else None,
+                   "constant_lr": constant_lr}
 
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
     checkpoint = _load_checkpoint(ckpt_path, fingerprint) if ckpt_path is not None else None
@@ -218,12 +228,14 @@ def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: str =
     split = split_fa_fb(model, fb_layers) if fb_layers is not None else None
     params = split.fb_parameters() if split is not None else [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=lr, momentum=profile.momentum, weight_decay=profile.weight_decay)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, scaled_milestones(profile, epochs), gamma=0.1)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, [] if constant_lr else scaled_milestones(profile, epochs),
+                                                     gamma=0.1)
     scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
     attack = None
     if mode == "adversarial":
-        attack = make_attack("pgd", model, TRAIN_ATTACK["eps"], alpha=TRAIN_ATTACK["alpha"],
-                             steps=TRAIN_ATTACK["steps"], random_start=TRAIN_ATTACK["random_start"])
+        spec = train_attack(train_eps)
+        attack = make_attack("pgd", model, spec["eps"], alpha=spec["alpha"], steps=spec["steps"],
+                             random_start=spec["random_start"])
 
     history, start, stopped = [], 0, False
     if checkpoint is not None:
@@ -302,7 +314,8 @@ def subnetwork_adversarial_training(model: nn.Module, fb_layers: int, train_set:
 # ---------------------------------------------------------------- cached full-network models
 
 
-def training_config(arch: str, dataset: str, mode: str, profile: Profile, seed: int) -> dict:
+def training_config(arch: str, dataset: str, mode: str, profile: Profile, seed: int,
+                    train_eps: float | None = None) -> dict:
     """Everything a trained model depends on; its hash names the cache entry.
 
     The device and the amp/channels_last switches are recorded next to the model but are not part
@@ -314,7 +327,7 @@ def training_config(arch: str, dataset: str, mode: str, profile: Profile, seed: 
 
 def get_trained_model(arch: str, dataset: str, *, mode: str = "standard", profile, seed: int = 0,
                       data_root=None, device="auto", cache_dir=None, progress: bool = True,
-                      amp: bool | None = None, channels_last: bool | None = None):
+                      amp: bool | None = None, channels_last: bool | None = None, train_eps: float | None = None):
     """The full network ``arch`` trained on ``dataset`` (``mode`` standard or adversarial), cached.
 
     Returns ``(model, info)``; ``info`` has config, config_hash, history, wall_time_s (of the
@@ -332,7 +345,7 @@ def get_trained_model(arch: str, dataset: str, *, mode: str = "standard", profil
     if not isinstance(profile, Profile):
         raise ValueError(f"profile must be a profile name or a Profile, got {type(profile).__name__}.")
     device = resolve_device(device)
-    config = training_config(arch, dataset, mode, profile, seed)
+    config = training_config(arch, dataset, mode, profile, seed, train_eps)
     digest = config_hash(config)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = root / "models" / f"{arch}-{dataset}-{mode}-{profile.name}-{digest}.pt"
@@ -346,11 +359,15 @@ def get_trained_model(arch: str, dataset: str, *, mode: str = "standard", profil
         info = {key: saved[key] for key in ("config", "config_hash", "history", "wall_time_s", "device", "amp")}
         return model, {**info, "from_cache": True, "path": str(path)}
 
-    train_set = load_dataset(dataset, "train", root=data_root, subset=profile.train_subset, seed=seed)
+    from semirobust.data import train_val_split
+
+    train_set, _ = train_val_split(load_dataset(dataset, "train", root=data_root, subset=profile.train_subset,
+                                                seed=seed), profile.val_fraction, seed)
     checkpoint_dir = root / "checkpoints" / digest
     t0 = time.perf_counter()
     result = train(model, train_set, profile=profile, mode=mode, device=device, seed=seed,
-                   checkpoint_dir=checkpoint_dir, amp=amp, channels_last=channels_last, progress=progress)
+                   checkpoint_dir=checkpoint_dir, amp=amp, channels_last=channels_last, progress=progress,
+                   train_eps=train_eps)
     wall = time.perf_counter() - t0
     amp_dtype, _, use_cl = _precision(device, amp, channels_last)
     info = {"config": config, "config_hash": digest, "history": result.history, "wall_time_s": wall,
@@ -358,5 +375,9 @@ def get_trained_model(arch: str, dataset: str, *, mode: str = "standard", profil
             "amp": {"dtype": str(amp_dtype) if amp_dtype else None, "channels_last": use_cl}}
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     atomic_torch_save({"state_dict": state, **info}, path)
+    last = result.history[-1] if result.history else {}
+    print(f"[semirobust] trained {arch} {mode} on {dataset} ({profile.name}, seed {seed}): "
+          f"{len(result.history)} epochs in {wall:.0f} s, last train acc {last.get('train_acc', float('nan')):.1f}%",
+          flush=True)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return model, {**info, "from_cache": False, "path": str(path)}

@@ -6,7 +6,9 @@ import dataclasses
 import re
 import time
 
+import numpy as np
 import pytest
+import torch
 
 from semirobust import config
 from semirobust.experiments import table1 as algorithm1
@@ -229,3 +231,59 @@ def test_rho_reuses_the_attacked_accuracy_images(monkeypatch):
         return sorted(zip(y.tolist(), X.flatten(1).sum(1).round(decimals=4).tolist()))
 
     assert rows(*seen[0]) == rows(*seen[1])  # FGSM is deterministic: reuse gives the same images
+
+
+# ---------------------------------------------------------------- issue 12: selection, seeds, cost
+
+def test_best_epoch_takes_the_largest_and_the_earliest_on_ties():
+    curve = [{"adv_acc": 40.0}, {"adv_acc": 55.0}, {"adv_acc": 55.0}, {"adv_acc": 50.0}]
+    assert algorithm1.best_epoch(curve, "adv_acc") == 1
+    with pytest.raises(ValueError, match="at least one epoch"):
+        algorithm1.best_epoch([], "adv_acc")
+
+
+def test_unbiased_acc_tilde_is_the_test_accuracy_of_the_validation_best_trial():
+    trials = [{"acc": 60.0, "val_acc": 50.0, "test_at_val": 58.0, "epochs_run": 2, "rho": [0.1]},
+              {"acc": 57.0, "val_acc": 55.0, "test_at_val": 56.0, "epochs_run": 3, "rho": [0.2]}]
+    out = algorithm1.summarize_trials(trials, acc_star=65.0, k=1.0)
+    assert out["acc_tilde"] == 60.0 and out["best_trial"] == 0
+    assert out["acc_tilde_unbiased"] == 56.0 and out["best_val_trial"] == 1
+
+
+def test_aggregate_seeds_mean_and_t_interval():
+    from scipy import stats
+
+    per_seed = [{"acc_star": 50.0, "rho": [1.0, 2.0]}, {"acc_star": 54.0, "rho": [3.0, 4.0]},
+                {"acc_star": 58.0, "rho": [5.0, 6.0]}]
+    out = algorithm1.aggregate_seeds(per_seed, ("acc_star", "rho"))
+    assert out["acc_star"] == pytest.approx(54.0)
+    assert out["acc_star_ci"] == pytest.approx(stats.t.ppf(0.975, 2) * 4.0 / np.sqrt(3))
+    assert out["rho"] == [3.0, 4.0]
+    assert algorithm1.aggregate_seeds(per_seed[:1], ("acc_star",))["acc_star_ci"] is None
+
+
+def test_grad_eval_counter_matches_a_hand_count():
+    from semirobust.attacks import GradEvalCounter, make_attack
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))
+    counter = GradEvalCounter()
+    counter.attach(model)
+    x, y = torch.rand(5, 3, 2, 2), torch.tensor([0, 1, 2, 0, 1])
+    make_attack("pgd", model, 8 / 255, steps=3, alpha=2 / 255)(x, y)
+    assert counter.count == 5 * 3  # 3 PGD steps on 5 images
+    torch.nn.functional.cross_entropy(model(x[:4]), y[:4]).backward()
+    assert counter.count == 15 + 4  # plus one training step on 4 images
+    with torch.no_grad():
+        model(x)
+    assert counter.count == 19  # forward-only passes are not counted
+    counter.detach()
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    assert counter.count == 19
+
+
+def test_authors_grad_evals_formula():
+    from semirobust.attacks import autoattack_grad_evals
+
+    assert autoattack_grad_evals(10, 0.5) == 10 * (100 + 0.5 * 1800)
+    assert algorithm1.authors_grad_evals(100, 10, 50.0) == 100 * (1100 + 10 * 1000)

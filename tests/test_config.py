@@ -248,3 +248,18 @@ def test_default_folders_follow_the_environment(semirobust_cache, semirobust_res
     assert utils.default_cache_dir() == utils.REPO_ROOT / ".cache" / "semirobust"
     assert utils.default_results_dir() == utils.REPO_ROOT / "results"
 
+
+
+def test_offline_profile_budget_and_interval_errors():
+    from semirobust.config import check_budget, mean_interval
+
+    assert get_profile("offline").name == "offline" and get_profile("cpu").name == "offline"
+    assert check_budget(16 / 255) == 16
+    with pytest.raises(ValueError, match="not one of the paper's budgets"):
+        check_budget(4 / 255)
+    with pytest.raises(ValueError, match="not one of the paper's budgets"):
+        RunConfig(profile="offline", eps=10 / 255).validate()
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        mean_interval([71.0])
+    assert len(get_profile("offline").seeds) >= 3
+    assert RunConfig(profile="offline").validate().eps == pytest.approx(get_profile("offline").eps255 / 255)

@@ -345,3 +345,16 @@ def test_default_root_comes_from_the_environment(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError) as info:
         load_dataset("cifar10", "train", download=False)
     _assert_clear_missing_error(info, "cifar10", tmp_path)
+
+
+def test_train_val_split_is_disjoint_stratified_and_checked():
+    from semirobust.data import dataset_targets, load_dataset, train_val_split
+
+    train = load_dataset("digits", "train")
+    fit, val = train_val_split(train, 0.2, seed=0)
+    assert len(fit) + len(val) == len(train) and not set(fit.indices) & set(val.indices)
+    counts = np.bincount(dataset_targets(val))
+    assert counts.min() >= counts.max() - 1
+    assert train_val_split(train, 0.2, seed=0)[1].indices == val.indices
+    with pytest.raises(ValueError, match="val_fraction"):
+        train_val_split(train, 1.0)

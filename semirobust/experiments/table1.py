@@ -50,12 +50,14 @@ from semirobust.results import ResultsStore
 from semirobust.utils import config_hash, default_cache_dir, resolve_device
 
 #: bump when the procedure changes so that stored trials and summaries are recomputed.
-ALGORITHM1_VERSION = "1"
+ALGORITHM1_VERSION = "2"  # 2: best-epoch selection, validation split, seeds, train eps = eval eps
 TRIAL_KIND = "algorithm1_trial"
 REFERENCE_KIND = "algorithm1_reference"
 #: the AutoAttack attacks run at the smoke profile (see :class:`SmokeAutoAttack`).
 SMOKE_AUTOATTACK = ("apgd-ce",)
 SUMMARY_KIND = "table1"
+#: one seed of one Table 1 cell; ``table1`` aggregates the seeds of a cell.
+SEED_KIND = "table1_seed"
 
 
 def _validated(config: RunConfig) -> RunConfig:
@@ -65,7 +67,10 @@ def _validated(config: RunConfig) -> RunConfig:
 
 
 def parse_eps(value) -> float:
-    """eps as a number: accepts numbers and strings such as ``"8/255"`` or ``"0.03"`` (papermill ``-p eps 8/255``)."""
+    """eps as a number: accepts numbers and strings such as ``"8/255"`` or ``"0.03"`` (papermill ``-p eps 8/255``);
+    None stays None (the profile's budget)."""
+    if value is None:
+        return None
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -104,7 +109,7 @@ def figure2_fb_sizes(fb_sizes, profile: str):
 
     if fb_sizes is not None:
         return fb_sizes
-    return list(SMOKE_FIGURE2_FB_SIZES if get_profile(profile).name == "smoke" else FIGURE2_FB_SIZES)
+    return list(get_profile(profile).figure2_fb_sizes)
 
 
 def build_configs(models, datasets, fb_sizes=None, **common) -> list[RunConfig]:
@@ -149,14 +154,16 @@ def reference_config(summary: dict, regular_hash: str, robust_hash: str) -> dict
 
 
 def summarize_trials(trials: list[dict], acc_star: float, k: float) -> dict:
-    """Acc~, Diff, epochs and rho from the trials' metrics (see the module docstring for the rules).
+    """Acc~ (both rules), Diff, epochs and rho from the trials' metrics (rules in the module docstring).
 
-    Each trial dict has ``acc`` (final adversarial test accuracy), ``epochs_run`` and ``rho``
-    (list rho_{a+1} .. rho_n).
+    Each trial dict has ``acc`` (its largest test accuracy over its epochs: the paper's box),
+    ``val_acc`` and ``test_at_val`` (largest validation accuracy and the test accuracy of that
+    epoch's network), ``epochs_run`` and ``rho`` (rho_{a+1} .. rho_n on the best-test-epoch network).
     """
     if not trials:
         raise ValueError("summarize_trials needs at least one trial.")
     best = max(range(len(trials)), key=lambda t: trials[t]["acc"])
+    best_val = max(range(len(trials)), key=lambda t: trials[t].get("val_acc", trials[t]["acc"]))
     converged = [t for t in trials if acc_star - t["acc"] <= k]
     pairs = len(trials[0]["rho"])
     if converged:
@@ -168,8 +175,10 @@ def summarize_trials(trials: list[dict], acc_star: float, k: float) -> dict:
     acc_tilde = trials[best]["acc"]
     return {
         "acc_tilde": acc_tilde,
+        "acc_tilde_unbiased": trials[best_val].get("test_at_val", trials[best_val]["acc"]),
         "diff": acc_tilde - acc_star,
         "best_trial": best,
+        "best_val_trial": best_val,
         "converged_trials": len(converged),
         "epochs": (sum(t["epochs_run"] for t in converged) / len(converged)) if converged else None,
         "epochs_best_trial": trials[best]["epochs_run"],
@@ -177,6 +186,35 @@ def summarize_trials(trials: list[dict], acc_star: float, k: float) -> dict:
         "rho_rule": rule,
         "rho_best_trial": list(trials[best]["rho"]),
     }
+
+
+def best_epoch(curve: list[dict], key: str) -> int:
+    """Index of the epoch with the largest ``key`` (the earliest on ties)."""
+    if not curve:
+        raise ValueError("best_epoch needs at least one epoch.")
+    return max(range(len(curve)), key=lambda i: (curve[i][key], -i))
+
+
+def aggregate_seeds(per_seed: list[dict], keys) -> dict:
+    """Mean of each key over the seeds and, with two seeds or more, its 95% t-interval (``key_ci``).
+
+    A ``_ci`` of None means one seed: no interval exists (see :func:`semirobust.config.mean_interval`).
+    List-valued keys (rho) are averaged element-wise.
+    """
+    from semirobust.config import mean_interval
+
+    if not per_seed:
+        raise ValueError("aggregate_seeds needs at least one seed.")
+    out = {}
+    for key in keys:
+        values = [m[key] for m in per_seed]
+        if isinstance(values[0], list):
+            out[key] = [float(np.mean(v)) for v in zip(*values)]
+            continue
+        values = [v for v in values if v is not None]
+        out[key] = float(np.mean(values)) if values else None
+        out[f"{key}_ci"] = mean_interval(values)[1] if len(values) >= 2 else None
+    return out
 
 
 class SmokeAutoAttack(Attack):
@@ -203,8 +241,11 @@ class SmokeAutoAttack(Attack):
 
 def evaluation_attack(model, attack: str, eps: float, profile_name: str) -> Attack:
     """The evaluation attack against ``model``: ``make_attack(attack, model, eps)``, except
-    AutoAttack at the smoke profile, which is :class:`SmokeAutoAttack`."""
-    if attack == "autoattack" and profile_name == "smoke":
+    AutoAttack at a profile without ``full_autoattack`` (smoke, offline): :class:`SmokeAutoAttack`."""
+    from semirobust.config import _PROFILE_TABLE, PROFILE_ALIASES
+
+    profile = _PROFILE_TABLE.get(PROFILE_ALIASES.get(profile_name, profile_name))
+    if attack == "autoattack" and profile is not None and not profile.full_autoattack:
         return SmokeAutoAttack(model, eps)
     return make_attack(attack, model, eps)
 
@@ -250,6 +291,15 @@ class _Evaluation:
         self.rho_from_eval = torch.as_tensor([position[int(i)] for i in rho_idx if int(i) in position], dtype=torch.long)
         self.rho_extra = torch.as_tensor([p for p, i in enumerate(rho_idx) if int(i) not in position], dtype=torch.long)
         self.batch_size = max(profile.batch_size, 256)
+        from semirobust.data import train_val_split
+
+        _, val = train_val_split(load_dataset(config.dataset, "train", root=config.data_root,
+                                              subset=profile.train_subset, seed=config.seed),
+                                 profile.val_fraction, config.seed)
+        if len(val) == 0:
+            raise ValueError(f"profile {profile.name!r} has val_fraction 0: Algorithm 1 stops and selects on a "
+                             "validation split; give it a positive val_fraction.")
+        self.val = dataset_tensors(val, limit=profile.eval_subset)
 
     def attack(self, model) -> Attack:
         return evaluation_attack(model, self.config.attack, self.config.eps, self.profile_name)
@@ -264,6 +314,11 @@ class _Evaluation:
     def adversarial_accuracy(self, model) -> float:
         return adversarial_accuracy(model, self.eval, self.attack(model), device=self.device,
                                     batch_size=self.batch_size, progress=self.progress)
+
+    def val_accuracy(self, model) -> float:
+        """Adversarial accuracy on the validation images (stopping and unbiased selection)."""
+        return adversarial_accuracy(model, self.val, self.attack(model), device=self.device,
+                                    batch_size=self.batch_size, progress=False)
 
     def attacked_accuracy(self, model) -> tuple[float, torch.Tensor]:
         """Adversarial accuracy on the accuracy images, and those attacked images (for reuse by rho)."""
@@ -295,61 +350,83 @@ class _Evaluation:
         return [float(v) for v in frame["rho"]]
 
 
-def _run_trial(trial: int, config: RunConfig, profile, regular, robust, acc_star: float, evaluation: _Evaluation,
-               train_set, checkpoint_dir: Path, progress: bool) -> dict:
-    """One trial: adversarial training of f_b from (f*_a, f_b) with early stop, then rho."""
+def _run_trial(trial: int, config: RunConfig, profile, regular, robust, acc_star_val: float,
+               evaluation: _Evaluation, train_set, checkpoint_dir: Path, counter, progress: bool) -> dict:
+    """One trial: adversarial training of f_b from (f*_a, f_b), evaluated after every epoch on the
+    validation and the test images; stops when the validation accuracy is within k of Acc* (on
+    validation); rho on the trial's best-test-epoch network (the paper's box)."""
+    import copy
+
     from semirobust.models import combine_fa_fb
     from semirobust.training import subnetwork_adversarial_training
 
-    model = combine_fa_fb(robust, regular, config.fb_layers)
-    last = {}  # the accuracy images attacked after the latest epoch: the trial's final network
+    model = counter.attach(combine_fa_fb(robust, regular, config.fb_layers))
+    best = {"test": (-1.0, None), "val": (-1.0, None)}
 
     def eval_fn(net, epoch):
-        accuracy, last["eval_adv"] = evaluation.attacked_accuracy(net)
-        return {"adv_acc": accuracy}
+        test_acc, val_acc = evaluation.adversarial_accuracy(net), evaluation.val_accuracy(net)
+        for key, value in (("test", test_acc), ("val", val_acc)):
+            if value > best[key][0]:
+                best[key] = (value, copy.deepcopy(net.state_dict()))
+        return {"adv_acc": test_acc, "val_acc": val_acc}
 
     def stop_fn(history):
-        return acc_star - history[-1]["adv_acc"] <= config.k
+        return acc_star_val - history[-1]["val_acc"] <= config.k
 
     result = subnetwork_adversarial_training(
         model, config.fb_layers, train_set, profile=profile, epochs=config.resolved_epochs,
         device=evaluation.device, seed=config.seed + trial, checkpoint_dir=checkpoint_dir,
-        eval_fn=eval_fn, stop_fn=stop_fn, progress=progress)
-    acc = result.history[-1]["adv_acc"]
-    return {"trial": trial, "acc": acc, "epochs_run": result.epochs_run, "converged": acc_star - acc <= config.k,
-            "stopped_early": result.stopped_early, "rho": evaluation.rhos(result.model, last.get("eval_adv")),
-            "curve": [{key: h[key] for key in ("epoch", "adv_acc", "train_loss", "train_acc", "lr")}
-                      for h in result.history]}
+        eval_fn=eval_fn, stop_fn=stop_fn, progress=progress, train_eps=config.eps,
+        lr=profile.trial_lr, constant_lr=profile.trial_lr is not None)
+    curve = result.history
+    if best["test"][1] is None:  # resumed after the last epoch: rebuild the best states from the curve
+        best = {"test": (0.0, result.model.state_dict()), "val": (0.0, result.model.state_dict())}
+    i_test, i_val = best_epoch(curve, "adv_acc"), best_epoch(curve, "val_acc")
+    model.load_state_dict(best["test"][1])
+    rho = evaluation.rhos(model)
+    torch.save(best["test"][1], checkpoint_dir.parent / f"{checkpoint_dir.name}-best.pt")
+    acc = curve[i_test]["adv_acc"]
+    return {"trial": trial, "acc": acc, "best_epoch": i_test + 1, "val_acc": curve[i_val]["val_acc"],
+            "val_best_epoch": i_val + 1, "test_at_val": curve[i_val]["adv_acc"], "epochs_run": result.epochs_run,
+            "converged": acc_star_val - curve[-1]["val_acc"] <= config.k, "stopped_early": result.stopped_early,
+            "rho": rho,
+            "curve": [{key: h[key] for key in ("epoch", "adv_acc", "val_acc", "train_loss", "train_acc", "lr")}
+                      for h in curve]}
 
 
-def run_algorithm1(config: RunConfig, *, results_dir=None, cache_dir=None, progress: bool = True,
-                   rerun: bool = False) -> dict:
-    """Run Algorithm 1 for ``config`` and return its ``table1`` record (see the module docstring).
+#: the record's seed-aggregated metrics (mean and ``_ci``), as the issue lists them.
+AGGREGATED = ("acc_regular_clean", "acc_regular_attacked", "acc_star", "acc_star_clean", "acc_sr", "acc_tilde",
+              "acc_tilde_unbiased", "diff", "diff_unbiased", "epochs", "grad_evals", "grad_evals_authors", "rho")
 
-    A finished ``table1`` record of the same configuration is returned as it is (no compute)
-    unless ``rerun``; finished trials are always reused from the store.
-    """
-    from semirobust.data import load_dataset
+
+def authors_grad_evals(n_train: int, n_test: int, acc_star: float, trials: int = 10, epochs: int = 10) -> float:
+    """Gradient evaluations of one Table 1 cell as the authors' scripts run it (upper bound in epochs):
+    ``trials`` x ``epochs`` epochs of PGD-10 subnetwork training (11 per image: 10 attack steps and
+    the update) and, after every epoch, the standard AutoAttack on the whole test set."""
+    from semirobust.attacks import autoattack_grad_evals
+
+    return trials * epochs * (11 * n_train + autoattack_grad_evals(n_test, acc_star / 100))
+
+
+def _run_seed(config: RunConfig, store: ResultsStore, cache: Path, progress: bool) -> dict:
+    """Algorithm 1 for one seed (``config.seed``): the ``table1_seed`` record, resumable per trial."""
+    from semirobust.attacks import GradEvalCounter
+    from semirobust.data import load_dataset, train_val_split
     from semirobust.models import combine_fa_fb
     from semirobust.training import get_trained_model
 
-    config = _validated(config)
     summary = summary_config(config)
-    store = ResultsStore(results_dir)
-    if not rerun:
-        existing = store.read(SUMMARY_KIND, summary)
-        if existing is not None:
-            return existing
-
+    existing = store.read(SEED_KIND, summary)
+    if existing is not None:
+        return existing
     t0 = time.perf_counter()
     profile = config.resolved_profile
     device = resolve_device(config.device)
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     common = dict(profile=profile, seed=config.seed, data_root=config.data_root, device=device, cache_dir=cache,
                   progress=progress)
     regular, regular_info = get_trained_model(config.arch, config.dataset, mode="standard", **common)
-    robust, robust_info = get_trained_model(config.arch, config.dataset, mode="adversarial", **common)
-
+    robust, robust_info = get_trained_model(config.arch, config.dataset, mode="adversarial", train_eps=config.eps,
+                                            **common)
     evaluation = _Evaluation(config, profile, device, progress)
     models = (regular_info["config_hash"], robust_info["config_hash"])
     reference = store.read(REFERENCE_KIND, reference_config(summary, *models))
@@ -357,46 +434,97 @@ def run_algorithm1(config: RunConfig, *, results_dir=None, cache_dir=None, progr
         start = time.perf_counter()
         accuracies = {"acc_regular_clean": evaluation.clean_accuracy(regular),
                       "acc_star_clean": evaluation.clean_accuracy(robust),
-                      "acc_regular": evaluation.adversarial_accuracy(regular),
-                      "acc_star": evaluation.adversarial_accuracy(robust)}
+                      "acc_regular_attacked": evaluation.adversarial_accuracy(regular),
+                      "acc_star": evaluation.adversarial_accuracy(robust),
+                      "acc_star_val": evaluation.val_accuracy(robust)}
+        accuracies["acc_regular"] = accuracies["acc_regular_attacked"]  # older name, read by older pages
         reference = store.write(REFERENCE_KIND, reference_config(summary, *models), accuracies, profile=profile.name,
                                 seed=config.seed, device=device, wall_time_s=time.perf_counter() - start,
                                 extra={"eval_attack": evaluation.attack(robust).describe()})
-    acc_star = reference["metrics"]["acc_star"]
-    acc_sr = evaluation.adversarial_accuracy(combine_fa_fb(robust, regular, config.fb_layers))
+    acc_star, acc_star_val = reference["metrics"]["acc_star"], reference["metrics"]["acc_star_val"]
+    counter = GradEvalCounter()
+    semirobust = counter.attach(combine_fa_fb(robust, regular, config.fb_layers))
+    acc_sr = evaluation.adversarial_accuracy(semirobust)
+    grad_evals = counter.count
 
-    train_set = load_dataset(config.dataset, "train", root=config.data_root, subset=profile.train_subset,
-                             seed=config.seed)
+    train_set, _ = train_val_split(load_dataset(config.dataset, "train", root=config.data_root,
+                                                subset=profile.train_subset, seed=config.seed),
+                                   profile.val_fraction, config.seed)
     trials, trial_hashes, trials_wall = [], [], 0.0
     for t in range(config.resolved_trials):
         tconfig = trial_config(summary, t, *models)
         record = store.read(TRIAL_KIND, tconfig)
         if record is None:
-            start = time.perf_counter()
+            start, counter.count = time.perf_counter(), 0
             checkpoint_dir = cache / "algorithm1" / config_hash(tconfig)
-            metrics = _run_trial(t, config, profile, regular, robust, acc_star, evaluation, train_set,
-                                 checkpoint_dir, progress)
+            metrics = _run_trial(t, config, profile, regular, robust, acc_star_val, evaluation, train_set,
+                                 checkpoint_dir, counter, progress)
+            metrics["grad_evals"] = counter.count
+            counter.detach()
             record = store.write(TRIAL_KIND, tconfig, metrics, profile=profile.name, seed=config.seed + t,
                                  device=device, wall_time_s=time.perf_counter() - start,
-                                 extra={"acc_star": acc_star})
+                                 extra={"acc_star": acc_star, "acc_star_val": acc_star_val})
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
         trials.append(record["metrics"])
         trial_hashes.append(record["config_hash"])
         trials_wall += record["wall_time_s"]
+        grad_evals += record["metrics"].get("grad_evals", 0)
 
-    metrics = {**reference["metrics"], "acc_sr": acc_sr, **summarize_trials(trials, acc_star, config.k),
+    summary_metrics = summarize_trials(trials, acc_star, config.k)
+    metrics = {**reference["metrics"], "acc_sr": acc_sr, **summary_metrics,
+               "diff_unbiased": summary_metrics["acc_tilde_unbiased"] - acc_star,
+               "grad_evals": grad_evals,
+               "grad_evals_authors": authors_grad_evals(len(train_set), len(evaluation.clean[1]), acc_star),
                "trials": trials}
-    extra = {"profile_settings": profile.as_dict(), "regular_model": regular_info["config_hash"],
-             "robust_model": robust_info["config_hash"], "eval_images": int(evaluation.eval[1].shape[0]),
+    spec = f"pgd-10, eps {config.eps * 255:g}/255, step {config.eps * 255 / 4:g}/255, random start"
+    extra = {"profile_settings": profile.as_dict(), "regular_model": models[0], "robust_model": models[1],
+             "eval_images": int(evaluation.eval[1].shape[0]), "val_images": int(evaluation.val[1].shape[0]),
              "rho_images": int(evaluation.rho[1].shape[0]), "clean_images": int(evaluation.clean[1].shape[0]),
-             "training_attack": "pgd-10, eps 8/255, step 2/255, random start",
+             "training_attack": spec, "train_eps": float(config.eps),
+             "stopping": "validation accuracy under the evaluation attack within k of Acc* on validation",
              "eval_attack": evaluation.attack(robust).describe(),
              "trial_records": trial_hashes, "trials_wall_time_s": trials_wall,
              "training_wall_time_s": {"regular": regular_info["wall_time_s"], "robust": robust_info["wall_time_s"]}}
-    return store.write(SUMMARY_KIND, summary, metrics, profile=profile.name, seed=config.seed, device=device,
-                       wall_time_s=time.perf_counter() - t0, extra=extra)
+    record = store.write(SEED_KIND, summary, metrics, profile=profile.name, seed=config.seed, device=device,
+                         wall_time_s=time.perf_counter() - t0, extra=extra)
+    print(f"[semirobust] Algorithm 1 {config.arch} f_b={config.fb_layers} seed {config.seed}: Acc* {acc_star:.1f}, "
+          f"Acc_sr {acc_sr:.1f}, Acc~ {metrics['acc_tilde']:.1f} (unbiased {metrics['acc_tilde_unbiased']:.1f}) "
+          f"in {record['wall_time_s']:.0f} s", flush=True)
+    return record
+
+
+def run_algorithm1(config: RunConfig, *, results_dir=None, cache_dir=None, progress: bool = True,
+                   rerun: bool = False, seeds=None) -> dict:
+    """Run Algorithm 1 for ``config`` over ``seeds`` (None: ``config.seed + s`` for the profile's
+    seeds) and return the cell's ``table1`` record: per-seed metrics under ``metrics["per_seed"]``,
+    their means with ``_ci`` companions (95% t-interval, None with one seed) under ``metrics``.
+
+    A finished record of the same configuration is returned as it is unless ``rerun``; finished
+    seeds and trials are always reused from the store.
+    """
+    config = _validated(config)
+    profile = config.resolved_profile
+    seeds = [config.seed + s for s in profile.seeds] if seeds is None else parse_list(seeds, "seeds", int)
+    summary = {**summary_config(config), "seeds": seeds}
+    store = ResultsStore(results_dir)
+    if not rerun:
+        existing = store.read(SUMMARY_KIND, summary)
+        if existing is not None:
+            return existing
+    t0 = time.perf_counter()
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    records = [_run_seed(dataclasses.replace(config, seed=s), store, cache, progress) for s in seeds]
+    per_seed = [r["metrics"] for r in records]
+    metrics = {**aggregate_seeds(per_seed, AGGREGATED), "seeds": seeds, "eps": float(config.eps),
+               "train_eps": float(config.eps), "per_seed": per_seed,
+               "trials": per_seed[0]["trials"], "rho_rule": per_seed[0]["rho_rule"]}
+    extra = {**records[0]["extra"], "seed_records": [r["config_hash"] for r in records],
+             "seed_wall_time_s": [r["wall_time_s"] for r in records]}
+    return store.write(SUMMARY_KIND, summary, metrics, profile=profile.name, seed=seeds[0],
+                       device=resolve_device(config.device), wall_time_s=time.perf_counter() - t0, extra=extra)
 
 
 __all__ = ["run_algorithm1", "summarize_trials", "summary_config", "trial_config", "build_configs", "parse_eps",
            "parse_list", "reference_config", "evaluation_attack", "SmokeAutoAttack", "ALGORITHM1_VERSION",
-           "TRIAL_KIND", "REFERENCE_KIND", "SUMMARY_KIND"]
+           "TRIAL_KIND", "REFERENCE_KIND", "SUMMARY_KIND", "SEED_KIND", "aggregate_seeds", "best_epoch",
+           "authors_grad_evals"]
