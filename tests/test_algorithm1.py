@@ -185,7 +185,7 @@ def test_smoke_profile_runs_autoattack_as_apgd_ce_only_and_other_profiles_the_fu
     model = build_model("alexnet", "digits", width=0.125).eval()
     smoke = algorithm1.evaluation_attack(model, "autoattack", 8 / 255, "smoke")
     assert isinstance(smoke, algorithm1.SmokeAutoAttack) and smoke.describe()["attacks"] == ["apgd-ce"]
-    full = algorithm1.evaluation_attack(model, "autoattack", 8 / 255, "cpu")
+    full = algorithm1.evaluation_attack(model, "autoattack", 8 / 255, "paper")
     assert not isinstance(full, algorithm1.SmokeAutoAttack) and full.describe()["version"] == "standard"
     assert algorithm1.evaluation_attack(model, "fgsm", 8 / 255, "smoke").name == "fgsm"
     X, y = dataset_tensors(load_dataset("digits", "test", subset=20))

@@ -51,7 +51,7 @@ def test_defaults_validate_and_resolve_from_the_profile():
 @pytest.mark.parametrize(
     "field, value, valid",
     [("arch", "resnet18", ARCHS), ("dataset", "mnist", DATASETS),
-     ("attack", "deepfool", ATTACKS), ("profile", "huge", ("smoke", "cpu", "paper", "auto"))],
+     ("attack", "deepfool", ATTACKS), ("profile", "huge", ("smoke", "offline", "paper", "auto"))],
 )
 def test_unknown_choices_name_the_valid_ones(field, value, valid):
     with pytest.raises(ValueError) as info:
@@ -118,8 +118,8 @@ def test_named_profiles(name):
 
 
 def test_profiles_grow_from_smoke_to_paper():
-    smoke, cpu, paper = (get_profile(n) for n in ("smoke", "cpu", "paper"))
-    assert smoke.train_subset < cpu.train_subset and paper.train_subset is None
+    smoke, cpu, paper = (get_profile(n) for n in ("smoke", "offline", "paper"))
+    assert smoke.train_subset < 1437 and cpu.train_subset is None and paper.train_subset is None  # offline: all of digits
     assert smoke.width < cpu.width < paper.width == 1.0
     assert smoke.epochs < cpu.epochs < paper.epochs
 
