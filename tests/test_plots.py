@@ -38,7 +38,7 @@ def test_figure1_one_panel_per_model_one_line_per_dataset(tmp_path):
     axes = fig.axes
     assert len(axes) == 2
     for ax in axes:
-        assert ax.get_xlabel() == plots.X_LABEL and ax.get_ylabel() == plots.Y_LABEL
+        assert ax.get_xlabel() == plots.X_LABEL and ax.get_ylabel() == plots.MEASURE_LABELS["rho"]
     assert sorted(_legend_texts(axes[0])) == ["CIFAR-10", "digits"]
     assert "f_b$ = 12" in axes[1].get_title()  # the largest f_b of VGG16 is drawn
     assert _legend_texts(axes[1]) == ["digits"]
@@ -71,3 +71,30 @@ def test_trial_curves_show_each_trial_and_the_target():
     assert any(list(line.get_ydata()) == [37.0, 37.0] for line in ax.lines)  # the Acc* reference line
     assert any(t.startswith("Acc*") for t in _legend_texts(ax))
     plt.close(fig)
+
+
+def _calibrated(record, above):
+    pairs = []
+    for j, value in enumerate(record["metrics"]["rho"]):
+        pairs.append({"rho": value, "rho_null_mean": value - 0.5, "rho_null_sd": 0.1, "rho_ceiling": 10.0,
+                      "rho_above_null": above(j), "cka": 0.5, "cka_null_mean": 0.2, "cka_null_sd": 0.01,
+                      "cka_ceiling": 1.0, "cka_above_null": True})
+    record["metrics"]["rho_pairs"] = pairs
+    return record
+
+
+def test_calibrated_figures_draw_null_band_ceiling_and_one_row_per_measure():
+    record = _calibrated(_record("vgg16", "digits", 4), above=lambda j: j % 2 == 0)
+    frame = plots.rho_depth_frame([record])
+    assert {"rho_null_mean", "rho_ceiling", "cka", "cka_above_null"} <= set(frame.columns)
+    fig = plots.figure1([record], models=["vgg16"])
+    assert [ax.get_ylabel() for ax in fig.axes] == [plots.MEASURE_LABELS["rho"], plots.MEASURE_LABELS["cka"]]
+    rho_ax = fig.axes[0]
+    assert rho_ax.collections, "no shaded null band"
+    assert any(list(line.get_ydata()) == [10.0] * 4 for line in rho_ax.lines), "no ceiling line"
+    hollow = [line for line in rho_ax.lines if line.get_markerfacecolor() == "white"]
+    assert hollow and len(hollow[0].get_xdata()) == 2, "pairs not above null must be drawn hollow"
+    plt.close(fig)
+    fig2 = plots.figure2([record], measures=["rho"])
+    assert len(fig2.axes) == 1
+    plt.close(fig2)

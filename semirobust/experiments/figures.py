@@ -19,38 +19,80 @@ from semirobust.utils import atomic_write_bytes
 X_LABEL = r"$x$ (layer pair $\rho_{n-x}$ of $f_b$; 0 = last pair)"
 Y_LABEL = r"$\rho$ (bits)"
 RHO_DEPTH_COLUMNS = ("Model", "Dataset", "f_b layers", "Attack", "x", "rho")
+#: Measures a figure can draw, with their axis labels: EDGE rho (the paper's), KSG on PCA, linear CKA.
+MEASURE_LABELS = {"rho": r"$\rho$, EDGE (bits)", "ksg": "KSG on PCA (bits)", "cka": "linear CKA"}
+_CALIBRATION = ("null_mean", "null_sd", "ceiling", "above_null")
 
 
 def rho_depth_frame(records: list[dict]) -> pd.DataFrame:
-    """Long table of rho against depth: one row per (record, layer pair), x = 0 for rho_n."""
+    """Long table of rho against depth: one row per (record, layer pair), x = 0 for rho_n.
+
+    Where a record holds the calibrated pairs (``metrics["rho_pairs"]``, one dict per pair from
+    ``semirobust.rho.layer_rhos``), each measure's value and its null mean, sd, ceiling and
+    above-null flag come along as ``<measure>``, ``<measure>_null_mean``, ...
+    """
     rows = []
     for record in records:
-        config, rho = record["config"], record["metrics"]["rho"]
-        for x, value in enumerate(reversed(rho)):
-            rows.append({"Model": MODEL_NAMES.get(config["arch"], config["arch"]),
-                         "Dataset": DATASET_NAMES.get(config["dataset"], config["dataset"]),
-                         "f_b layers": int(config["fb_layers"]), "Attack": config["attack"],
-                         "x": x, "rho": float("nan") if value is None else float(value)})
-    return pd.DataFrame(rows, columns=list(RHO_DEPTH_COLUMNS))
+        config, metrics = record["config"], record["metrics"]
+        pairs = metrics.get("rho_pairs") or [{"rho": v} for v in metrics["rho"]]
+        for x, pair in enumerate(reversed(pairs)):
+            row = {"Model": MODEL_NAMES.get(config["arch"], config["arch"]),
+                   "Dataset": DATASET_NAMES.get(config["dataset"], config["dataset"]),
+                   "f_b layers": int(config["fb_layers"]), "Attack": config["attack"], "x": x}
+            for measure in MEASURE_LABELS:
+                if measure in pair:
+                    value = pair[measure]
+                    row[measure] = float("nan") if value is None else float(value)
+                    row.update({f"{measure}_{f}": pair.get(f"{measure}_{f}") for f in _CALIBRATION})
+            rows.append(row)
+    frame = pd.DataFrame(rows)
+    return frame if not frame.empty else pd.DataFrame(columns=list(RHO_DEPTH_COLUMNS))
 
 
-def _draw(ax, frame: pd.DataFrame, hue: str, title: str, legend_title: str, hue_order=None) -> None:
-    """One panel: rho against x, one line (with markers) per value of ``hue``."""
-    if frame.empty:
+def _draw(ax, frame: pd.DataFrame, hue: str, title: str, legend_title: str, hue_order=None,
+          measure: str = "rho") -> None:
+    """One panel: a measure against x, one line per value of ``hue``; where calibrated, the
+    permutation null (mean +- 2 sd, shaded) and the log2 N ceiling (dotted), and pairs that are
+    not above their null drawn hollow."""
+    if frame.empty or measure not in frame:
         ax.text(0.5, 0.5, "no records", ha="center", va="center", transform=ax.transAxes)
     else:
-        sns.lineplot(data=frame, x="x", y="rho", hue=hue, style=hue, hue_order=hue_order,
-                     style_order=hue_order, markers=True, dashes=False,
-                     palette="colorblind", ax=ax, legend="full")
-        ax.legend(title=legend_title)
+        palette = dict(zip(hue_order or list(dict.fromkeys(frame[hue])), sns.color_palette("colorblind")))
+        for key, group in frame.groupby(hue, sort=False):
+            group = group.sort_values("x")
+            color = palette.get(key, "black")
+            ax.plot(group["x"], group[measure], "-", color=color, label=str(key))
+            above = group.get(f"{measure}_above_null")
+            if above is not None and above.notna().any():
+                flags = above.fillna(False).astype(bool)
+                ax.plot(group["x"][flags], group[measure][flags], "o", color=color)
+                ax.plot(group["x"][~flags], group[measure][~flags], "o", mfc="white", color=color)
+                mean, sd = group[f"{measure}_null_mean"].astype(float), group[f"{measure}_null_sd"].astype(float)
+                ax.fill_between(group["x"], mean - 2 * sd, mean + 2 * sd, color=color, alpha=0.15, lw=0)
+                if measure != "cka":
+                    ax.plot(group["x"], group[f"{measure}_ceiling"].astype(float), ":", color=color, lw=1)
+            else:
+                ax.plot(group["x"], group[measure], "o", color=color)
+        handles, labels = ax.get_legend_handles_labels()
+        if hue_order:
+            order = [labels.index(str(h)) for h in hue_order if str(h) in labels]
+            handles, labels = [handles[i] for i in order], [labels[i] for i in order]
+        ax.legend(handles, labels, title=legend_title, fontsize=7)
         ax.set_xticks(sorted(frame["x"].unique()))
-    ax.set_title(title)
+    ax.set_title(title, fontsize=9)
     ax.set_xlabel(X_LABEL)
-    ax.set_ylabel(Y_LABEL)
+    ax.set_ylabel(MEASURE_LABELS.get(measure, measure))
 
 
-def figure1(records: list[dict], models: list[str] | None = None, subtitle: str = "") -> plt.Figure:
-    """Figure 1: one panel per model (in ``models`` order), one line per data set.
+def _measures(frame: pd.DataFrame, measures) -> list[str]:
+    """The measures to draw: those asked for (default all present), in a fixed order."""
+    present = [m for m in MEASURE_LABELS if m in frame]
+    chosen = present if measures is None else [m for m in measures if m in present]
+    return chosen or ["rho"]
+
+
+def figure1(records: list[dict], models: list[str] | None = None, subtitle: str = "", measures=None) -> plt.Figure:
+    """Figure 1: one column per model (in ``models`` order), one line per data set, one row per measure.
 
     Each model is drawn at the largest f_b size among its records, as the paper does.
     """
@@ -58,34 +100,39 @@ def figure1(records: list[dict], models: list[str] | None = None, subtitle: str 
     names = [MODEL_NAMES.get(m, m) for m in models] if models else list(dict.fromkeys(frame["Model"]))
     if not names:
         raise ValueError("figure1 needs at least one model (no records and no models given).")
-    fig, axes = plt.subplots(1, len(names), figsize=(4.8 * len(names), 3.8), squeeze=False)
-    for ax, name in zip(axes[0], names):
-        panel = frame[frame["Model"] == name]
-        if not panel.empty:
-            largest = panel["f_b layers"].max()
-            panel = panel[panel["f_b layers"] == largest]
-            title = f"{name}, $f_b$ = {largest} layers"
-        else:
-            title = name
-        _draw(ax, panel, "Dataset", title, "Data set")
-    fig.suptitle("Connectivity rho of the layers of $f_b$" + (f" ({subtitle})" if subtitle else ""))
+    rows = _measures(frame, measures)
+    fig, axes = plt.subplots(len(rows), len(names), figsize=(4.6 * len(names), 3.3 * len(rows)), squeeze=False)
+    for r, measure in enumerate(rows):
+        for ax, name in zip(axes[r], names):
+            panel = frame[frame["Model"] == name]
+            if not panel.empty:
+                largest = panel["f_b layers"].max()
+                panel = panel[panel["f_b layers"] == largest]
+                title = f"{name}, $f_b$ = {largest} layers"
+            else:
+                title = name
+            _draw(ax, panel, "Dataset", title, "Data set", measure=measure)
+    fig.suptitle("Dependence of consecutive layers of $f_b$ (shaded: permutation null; dotted: log2 N ceiling; "
+                 "hollow: not above null)" + (f"\n{subtitle}" if subtitle else ""), fontsize=9)
     fig.tight_layout()
     return fig
 
 
-def figure2(records: list[dict], subtitle: str = "") -> plt.Figure:
-    """Figure 2: one panel, one line per f_b size (records of one model and data set)."""
+def figure2(records: list[dict], subtitle: str = "", measures=None) -> plt.Figure:
+    """Figure 2: one line per f_b size (records of one model and data set), one panel per measure."""
     frame = rho_depth_frame(records)
     if frame[["Model", "Dataset"]].drop_duplicates().shape[0] > 1:
         raise ValueError("figure2 draws one model on one data set; the records mix "
                          f"{frame[['Model', 'Dataset']].drop_duplicates().values.tolist()}.")
     frame = frame.assign(**{"f_b layers": frame["f_b layers"].astype(str)})
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    rows = _measures(frame, measures)
+    fig, axes = plt.subplots(1, len(rows), figsize=(5.6 * len(rows), 4.0), squeeze=False)
     title = "" if frame.empty else f"{frame['Model'].iloc[0]} on {frame['Dataset'].iloc[0]}"
     order = [str(v) for v in sorted({int(v) for v in frame["f_b layers"]})]
-    _draw(ax, frame, "f_b layers", title, "$f_b$ layers", hue_order=order)
+    for ax, measure in zip(axes[0], rows):
+        _draw(ax, frame, "f_b layers", title, "$f_b$ layers", hue_order=order, measure=measure)
     if subtitle:
-        fig.suptitle(subtitle)
+        fig.suptitle(subtitle, fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -122,4 +169,5 @@ def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 150) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
-__all__ = ["rho_depth_frame", "figure1", "figure2", "trial_curves", "save_figure", "X_LABEL", "Y_LABEL"]
+__all__ = ["rho_depth_frame", "figure1", "figure2", "trial_curves", "save_figure", "X_LABEL", "Y_LABEL",
+           "MEASURE_LABELS"]
