@@ -232,8 +232,12 @@ class EdgeSetup:
         return eps_x, eps_y, self.shift_x * eps_x, self.shift_y * eps_y
 
 
-def _side(data, name, d_out, hashing, rng, chunk_bytes) -> torch.Tensor:
-    """Standardize (floor) or p-stable project (N(0, 1/d) on standardized features) one side."""
+def _side(data, name, d_out, hashing, rng, chunk_bytes, center: bool = True) -> torch.Tensor:
+    """Standardize (floor) or p-stable project (N(0, 1/d) on standardized features) one side.
+
+    ``center=False`` projects the raw (uncentred) features, as the published code does: it moves
+    the bucket grid by a constant per coordinate, which matters when the shifts are small.
+    """
     n, dim = _shape(data, name)
     mean, std = feature_moments(data, chunk_bytes)
     if not (torch.isfinite(mean).all() and torch.isfinite(std).all()):
@@ -244,11 +248,12 @@ def _side(data, name, d_out, hashing, rng, chunk_bytes) -> torch.Tensor:
     else:
         gauss = torch.from_numpy(rng.standard_normal((dim, d_out))).to(std.device)
         weights = gauss / (std.view(-1, 1) * math.sqrt(dim))
-    return project(data, mean, weights, chunk_bytes)
+    return project(data, mean if center else torch.zeros_like(mean), weights, chunk_bytes)
 
 
 def edge_setup(X, Y, *, n_ensemble: int = 10, bandwidth_range: float = 0.1, hashing: str = "auto",
-               seed: int = 0, shift_scale: float = 1.0, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> EdgeSetup:
+               seed: int = 0, shift_scale: float = 1.0, center: bool = True,
+               chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> EdgeSetup:
     """Project both sides and draw the bandwidths and shifts of an EDGE estimate (seeded).
 
     Shifts are uniform in ``[0, shift_scale * eps)`` per coordinate: 1 spreads them over a whole
@@ -280,8 +285,8 @@ def edge_setup(X, Y, *, n_ensemble: int = 10, bandwidth_range: float = 0.1, hash
     px, py = (dx, dy) if hashing == "floor" else (projected_dim(n, dx), projected_dim(n, dy))
 
     rng = np.random.default_rng(int(seed))
-    zx = _side(X, "X", px, hashing, rng, chunk_bytes)
-    zy = _side(Y, "Y", py, hashing, rng, chunk_bytes).to(zx.device)
+    zx = _side(X, "X", px, hashing, rng, chunk_bytes, center)
+    zy = _side(Y, "Y", py, hashing, rng, chunk_bytes, center).to(zx.device)
     base = []
     for z, dim in ((zx, dx), (zy, dy)):
         d_out = z.shape[1]
@@ -415,13 +420,13 @@ def ensemble_mi(setup: EdgeSetup, *, gamma: float | tuple[float, float] = 1.0, u
 #: Estimator settings by preset. ``authors``: what the paper's code ran (their copy of EDGE 4.4.1,
 #: Sekeh-Lab/SemirobustSubnetworks MI/AuxiliaryScripts/mi_estimator.py: ``L_ensemble=1``,
 #: ``normalize_epsilon=False``, ``stochastic=True``, i.e. one hashing, no adaptive rerun, shifts in
-#: [0, 0.1 eps)). ``noshad``: Noshad's 4.4.1 defaults (an ensemble of 10 over a 10% bandwidth range,
+#: [0, 0.1 eps), raw features projected without centring). ``noshad``: Noshad's 4.4.1 defaults (an ensemble of 10 over a 10% bandwidth range,
 #: median, the adaptive rerun), with shifts spread over the whole bucket.
 PRESETS = {
     "authors": {"upper": DEFAULT_UPPER, "gamma": 1.0, "n_ensemble": 1, "bandwidth_range": 0.1, "ensemble": "median",
-                "adaptive": False, "hashing": "auto", "shift_scale": 0.1},
+                "adaptive": False, "hashing": "auto", "shift_scale": 0.1, "center": False},
     "noshad": {"upper": DEFAULT_UPPER, "gamma": 1.0, "n_ensemble": 10, "bandwidth_range": 0.1, "ensemble": "median",
-               "adaptive": True, "hashing": "auto", "shift_scale": 1.0},
+               "adaptive": True, "hashing": "auto", "shift_scale": 1.0, "center": True},
 }
 _SETTINGS = tuple(PRESETS["authors"])
 
@@ -438,8 +443,8 @@ def edge_settings(preset: str = "noshad", **overrides) -> dict:
 
 def edge_mi(X, Y, *, preset: str = "noshad", upper: float | None = None, gamma=None, n_ensemble: int | None = None,
             bandwidth_range: float | None = None, ensemble: str | None = None, adaptive: bool | None = None,
-            hashing: str | None = None, shift_scale: float | None = None, seed: int = 0,
-            chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> float:
+            hashing: str | None = None, shift_scale: float | None = None, center: bool | None = None,
+            seed: int = 0, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> float:
     """EDGE estimate of I(X; Y) in bits; X is N x d_x, Y is N x d_y (numpy or torch, any device).
 
     ``preset``: "authors" (what the paper's code ran) or "noshad" (the 4.4.1 defaults); every
@@ -448,13 +453,14 @@ def edge_mi(X, Y, *, preset: str = "noshad", upper: float | None = None, gamma=N
     ``eps * linspace(1, 1 + range, L)``; ``ensemble``: "median" or "mean" of them; ``adaptive``: the
     published bandwidth renormalization by the first estimate; ``hashing``: "auto" (floor when
     both sides have at most 6 dimensions), "p-stable" or "floor"; ``shift_scale``: shifts uniform
-    in [0, shift_scale eps); ``seed``: all random draws.
+    in [0, shift_scale eps); ``center``: centre features before projecting (the published code
+    does not); ``seed``: all random draws.
     """
     s = edge_settings(preset, upper=upper, gamma=gamma, n_ensemble=n_ensemble, bandwidth_range=bandwidth_range,
-                      ensemble=ensemble, adaptive=adaptive, hashing=hashing, shift_scale=shift_scale)
+                      ensemble=ensemble, adaptive=adaptive, hashing=hashing, shift_scale=shift_scale, center=center)
     _check_combine(s["gamma"], s["upper"], s["ensemble"])
     setup = edge_setup(X, Y, n_ensemble=s["n_ensemble"], bandwidth_range=s["bandwidth_range"], hashing=s["hashing"],
-                       seed=seed, shift_scale=s["shift_scale"], chunk_bytes=chunk_bytes)
+                       seed=seed, shift_scale=s["shift_scale"], center=s["center"], chunk_bytes=chunk_bytes)
     return ensemble_mi(setup, gamma=s["gamma"], upper=s["upper"], ensemble=s["ensemble"], adaptive=s["adaptive"])
 
 
@@ -620,7 +626,7 @@ def _edge_class_values(A, B, rows, settings, permutations, rng, seed, chunk_byte
         return value, null
     setup = edge_setup(a_rows, b_rows, n_ensemble=settings["n_ensemble"], bandwidth_range=settings["bandwidth_range"],
                        hashing=settings["hashing"], seed=seed, shift_scale=settings["shift_scale"],
-                       chunk_bytes=chunk_bytes)
+                       center=settings["center"], chunk_bytes=chunk_bytes)
     g = _check_combine(settings["gamma"], settings["upper"], settings["ensemble"])
     eps_x, eps_y, b_x, b_y = setup.members((SMOOTHNESS * g[0], SMOOTHNESS * g[1]))
     ix, count_x = _bucket_ids(setup.zx, eps_x, b_x)

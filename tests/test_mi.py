@@ -256,7 +256,7 @@ def test_presets_against_loop_reference(preset):
     x, y = gaussian_pair(600, 0.6, 40, seed=11)
     s = mi.edge_settings(preset)
     setup = mi.edge_setup(x, y, n_ensemble=s["n_ensemble"], bandwidth_range=s["bandwidth_range"],
-                          shift_scale=s["shift_scale"], seed=3)
+                          shift_scale=s["shift_scale"], center=s["center"], seed=3)
     fast = mi.ensemble_mi(setup, adaptive=s["adaptive"])
     assert fast == pytest.approx(mi.ensemble_mi(setup, adaptive=s["adaptive"], estimator=reference_members), rel=1e-12)
     assert mi.edge_mi(x, y, preset=preset, seed=3) == pytest.approx(fast, rel=1e-12)
@@ -265,7 +265,7 @@ def test_presets_against_loop_reference(preset):
 def test_authors_preset_is_the_published_settings():
     """The authors' EDGE: L_ensemble=1, normalize_epsilon=False, stochastic shifts in [0, 0.1 eps)."""
     s = mi.edge_settings("authors")
-    assert (s["n_ensemble"], s["adaptive"], s["shift_scale"], s["upper"]) == (1, False, 0.1, 10.0)
+    assert (s["n_ensemble"], s["adaptive"], s["shift_scale"], s["upper"], s["center"]) == (1, False, 0.1, 10.0, False)
     setup = mi.edge_setup(*gaussian_pair(200, 0.5, 30, seed=1), n_ensemble=1, shift_scale=0.1, seed=0)
     assert setup.shift_x.max() < 0.1 and setup.shift_y.max() < 0.1 and setup.hashing == "p-stable"
     assert setup.zx.shape[1] == math.floor(math.log2(200 / 10))  # projection to floor(log2(N/10)) dims
