@@ -166,12 +166,11 @@ def summarize_trials(trials: list[dict], acc_star: float, k: float) -> dict:
     best_val = max(range(len(trials)), key=lambda t: trials[t].get("val_acc", trials[t]["acc"]))
     converged = [t for t in trials if acc_star - t["acc"] <= k]
     pairs = len(trials[0]["rho"])
-    if converged:
-        rho = [min(t["rho"][j] for t in converged) for j in range(pairs)]
-        rule = "lowest over the trials that converged"
-    else:
-        rho = [max(t["rho"][j] for t in trials) for j in range(pairs)]
-        rule = "largest over all trials (no trial converged)"
+    pool, pick = (converged, min) if converged else (trials, max)
+    chosen = [pick(pool, key=lambda t, j=j: t["rho"][j]) for j in range(pairs)]  # the trial behind each rho
+    rho = [c["rho"][j] for j, c in enumerate(chosen)]
+    rho_pairs = [c["rho_pairs"][j] for j, c in enumerate(chosen)] if all("rho_pairs" in c for c in chosen) else None
+    rule = "lowest over the trials that converged" if converged else "largest over all trials (no trial converged)"
     acc_tilde = trials[best]["acc"]
     return {
         "acc_tilde": acc_tilde,
@@ -183,9 +182,41 @@ def summarize_trials(trials: list[dict], acc_star: float, k: float) -> dict:
         "epochs": (sum(t["epochs_run"] for t in converged) / len(converged)) if converged else None,
         "epochs_best_trial": trials[best]["epochs_run"],
         "rho": rho,
+        "rho_pairs": rho_pairs,
         "rho_rule": rule,
         "rho_best_trial": list(trials[best]["rho"]),
     }
+
+
+def pair_records(frame) -> list[dict]:
+    """The calibrated layer pairs of ``rho.layer_rhos`` as JSON-ready dicts (one per pair, network order)."""
+    records = []
+    for row in frame.to_dict("records"):
+        records.append({k: (bool(v) if isinstance(v, (bool,)) or type(v).__name__ == "bool_" else
+                            v if isinstance(v, (str, dict)) or v is None else float(v) if k != "n_samples" and
+                            not isinstance(v, (int,)) else int(v)) for k, v in row.items()})
+    return records
+
+
+def aggregate_pairs(per_seed: list[dict]) -> list[dict] | None:
+    """Calibrated pairs over seeds: each number's mean, ``above_null`` only when every seed is above null,
+    and ``<measure>_above_null_seeds`` the count of seeds that are."""
+    lists = [m.get("rho_pairs") for m in per_seed]
+    if not lists or any(p is None for p in lists):
+        return None
+    out = []
+    for j, first in enumerate(lists[0]):
+        pair = {}
+        for key, value in first.items():
+            values = [p[j][key] for p in lists]
+            if key.endswith("above_null"):
+                pair[key], pair[key + "_seeds"] = bool(all(values)), int(sum(bool(v) for v in values))
+            elif isinstance(value, float):
+                pair[key] = float(np.mean(values))
+            else:
+                pair[key] = value
+        out.append(pair)
+    return out
 
 
 def best_epoch(curve: list[dict], key: str) -> int:
@@ -326,7 +357,7 @@ class _Evaluation:
         return clean_accuracy(model, (X_adv, self.eval[1]), device=self.device, batch_size=self.batch_size,
                               progress=False), X_adv
 
-    def rhos(self, model, eval_adv: torch.Tensor | None = None) -> list[float]:
+    def rhos(self, model, eval_adv: torch.Tensor | None = None) -> tuple[list[float], list[dict]]:
         """rho_{a+1} .. rho_n of ``model`` on the attacked rho images, in network order (one value per
         layer of f_b; when f_b is the whole network there is no f_a layer and the first pair is dropped).
 
@@ -347,7 +378,7 @@ class _Evaluation:
                 X_adv[len(self.rho_from_eval):] = self.attacked(model, X[self.rho_extra], y[len(self.rho_from_eval):])
         pairs = min(self.config.fb_layers, len(trainable_layers(model)) - 1)
         frame = layer_rhos(model, X_adv, y, pairs, batch_size=self.batch_size)
-        return [float(v) for v in frame["rho"]]
+        return [float(v) for v in frame["rho"]], pair_records(frame)
 
 
 def _run_trial(trial: int, config: RunConfig, profile, regular, robust, acc_star_val: float,
@@ -383,13 +414,13 @@ def _run_trial(trial: int, config: RunConfig, profile, regular, robust, acc_star
         best = {"test": (0.0, result.model.state_dict()), "val": (0.0, result.model.state_dict())}
     i_test, i_val = best_epoch(curve, "adv_acc"), best_epoch(curve, "val_acc")
     model.load_state_dict(best["test"][1])
-    rho = evaluation.rhos(model)
+    rho, rho_pairs = evaluation.rhos(model)
     torch.save(best["test"][1], checkpoint_dir.parent / f"{checkpoint_dir.name}-best.pt")
     acc = curve[i_test]["adv_acc"]
     return {"trial": trial, "acc": acc, "best_epoch": i_test + 1, "val_acc": curve[i_val]["val_acc"],
             "val_best_epoch": i_val + 1, "test_at_val": curve[i_val]["adv_acc"], "epochs_run": result.epochs_run,
             "converged": acc_star_val - curve[-1]["val_acc"] <= config.k, "stopped_early": result.stopped_early,
-            "rho": rho,
+            "rho": rho, "rho_pairs": rho_pairs,
             "curve": [{key: h[key] for key in ("epoch", "adv_acc", "val_acc", "train_loss", "train_acc", "lr")}
                       for h in curve]}
 
@@ -517,6 +548,7 @@ def run_algorithm1(config: RunConfig, *, results_dir=None, cache_dir=None, progr
     per_seed = [r["metrics"] for r in records]
     metrics = {**aggregate_seeds(per_seed, AGGREGATED), "seeds": seeds, "eps": float(config.eps),
                "train_eps": float(config.eps), "per_seed": per_seed,
+               "rho_pairs": aggregate_pairs(per_seed),
                "trials": per_seed[0]["trials"], "rho_rule": per_seed[0]["rho_rule"]}
     extra = {**records[0]["extra"], "seed_records": [r["config_hash"] for r in records],
              "seed_wall_time_s": [r["wall_time_s"] for r in records]}
@@ -527,4 +559,4 @@ def run_algorithm1(config: RunConfig, *, results_dir=None, cache_dir=None, progr
 __all__ = ["run_algorithm1", "summarize_trials", "summary_config", "trial_config", "build_configs", "parse_eps",
            "parse_list", "reference_config", "evaluation_attack", "SmokeAutoAttack", "ALGORITHM1_VERSION",
            "TRIAL_KIND", "REFERENCE_KIND", "SUMMARY_KIND", "SEED_KIND", "aggregate_seeds", "best_epoch",
-           "authors_grad_evals"]
+           "authors_grad_evals", "pair_records", "aggregate_pairs"]
