@@ -37,7 +37,7 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 VARIANTS = ("full", "frozen", "naive")
@@ -244,7 +244,7 @@ def main(argv=None) -> dict:
                 "memory_frozen_over_full": _ratio(rows["frozen"]["peak_memory_mb"], rows["full"]["peak_memory_mb"]),
                 "memory_frozen_over_naive": _ratio(rows["frozen"]["peak_memory_mb"], rows["naive"]["peak_memory_mb"]),
             }})
-    report = {"benchmark": "bench_subnetwork_training", "created_at": datetime.now(timezone.utc).isoformat(),
+    report = {"benchmark": "bench_subnetwork_training", "created_at": datetime.now(UTC).isoformat(),
               "profile": args.profile, "arch": args.arch, "dataset": args.dataset, "width": profile.width,
               "batch_size": profile.batch_size, "batches_per_epoch": args.batches, "timed_epochs": args.epochs,
               "repeats": args.repeats, "device": _device_name(args.device), "torch": torch.__version__,

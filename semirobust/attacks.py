@@ -36,7 +36,7 @@ AutoAttack implementations reseed torch's global RNG with their ``seed``; they r
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

@@ -169,7 +169,7 @@ class RunConfig:
     device: str = "auto"
     extra: dict = field(default_factory=dict)
 
-    def validate(self) -> "RunConfig":
+    def validate(self) -> RunConfig:
         """Check every field and fill defaults; raises ValueError with the fix in the message."""
         check_choice("model", self.arch, ARCHS)
         check_choice("dataset", self.dataset, DATASETS)

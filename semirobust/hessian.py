@@ -14,8 +14,8 @@ products (HVPs) from double back-propagation (``torch.autograd.grad`` with ``cre
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import torch

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torchvision.models import AlexNet, ResNet, VGG
+from torchvision.models import VGG, AlexNet, ResNet
 from torchvision.models.resnet import Bottleneck
 from torchvision.models.vgg import cfgs as vgg_cfgs
 from torchvision.models.vgg import make_layers
 
-from semirobust.config import ARCHS, LAYER_COUNTS, check_choice, check_fb_layers
+from semirobust.config import ARCHS, LAYER_COUNTS, check_choice
 
 TRAINABLE_TYPES = (nn.Conv2d, nn.Linear)
 

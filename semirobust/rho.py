@@ -14,7 +14,7 @@ Table 1 picks x in :data:`TABLE1_OFFSETS` and Figures 1/2 plot rho against n - x
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd

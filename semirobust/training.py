@@ -26,9 +26,9 @@ import math
 import random
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -39,8 +39,14 @@ from tqdm.auto import tqdm
 
 from semirobust.attacks import make_attack
 from semirobust.config import ARCHS, DATASETS, Profile, check_choice, get_profile
-from semirobust.utils import (atomic_torch_save, config_hash, default_cache_dir, resolve_device, seed_everything,
-                              source_fingerprint)
+from semirobust.utils import (
+    atomic_torch_save,
+    config_hash,
+    default_cache_dir,
+    resolve_device,
+    seed_everything,
+    source_fingerprint,
+)
 
 MODES = ("standard", "adversarial")
 #: the attack of adversarial training (supplementary III.A), for full networks and f_b alike, at 8/255;

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from semirobust import config
-from semirobust.experiments import table1 as algorithm1
 from semirobust.config import RunConfig
+from semirobust.experiments import table1 as algorithm1
 from semirobust.results import ResultsStore
 from semirobust.utils import REPO_ROOT
 

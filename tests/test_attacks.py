@@ -6,8 +6,14 @@ import time
 import pytest
 import torch
 
-from semirobust.attacks import (LINF_ATTACKS, adversarial_accuracy, attack_tensors, clean_accuracy, make_attack,
-                                paper_schedule)
+from semirobust.attacks import (
+    LINF_ATTACKS,
+    adversarial_accuracy,
+    attack_tensors,
+    clean_accuracy,
+    make_attack,
+    paper_schedule,
+)
 from semirobust.config import get_profile
 from semirobust.data import dataset_tensors, load_dataset, make_loader
 from semirobust.training import get_trained_model

@@ -7,8 +7,8 @@ import nbformat
 import pytest
 
 from semirobust.pipeline.cli import build_parser, main, parse_value
-from semirobust.results import ResultsStore
 from semirobust.pipeline.sweep import CELL_KIND, load_grid
+from semirobust.results import ResultsStore
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY = FIXTURES / "tiny.ipynb"

@@ -328,13 +328,13 @@ def test_linear_cka_closed_form():
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda x, y, l: mi.calibrated_mi(x[:-1], y, l), "same number of samples"),
-    (lambda x, y, l: mi.calibrated_mi(np.where(np.arange(x.shape[0])[:, None] == 3, np.nan, x), y, l), "NaN"),
-    (lambda x, y, l: mi.calibrated_mi(x, y, np.r_[l[:-5], [7] * 5]), "fewer than"),
-    (lambda x, y, l: mi.calibrated_mi(x, y, l, preset="fast"), "Unknown EDGE preset"),
-    (lambda x, y, l: mi.calibrated_mi(x, y, l, measure="hsic"), "Unknown measure"),
-    (lambda x, y, l: mi.calibrated_mi(x, y, l, permutations=0), "permutations"),
-    (lambda x, y, l: mi.edge_mi(x, y, preset="fast"), "Unknown EDGE preset"),
+    (lambda x, y, lab: mi.calibrated_mi(x[:-1], y, lab), "same number of samples"),
+    (lambda x, y, lab: mi.calibrated_mi(np.where(np.arange(x.shape[0])[:, None] == 3, np.nan, x), y, lab), "NaN"),
+    (lambda x, y, lab: mi.calibrated_mi(x, y, np.r_[lab[:-5], [7] * 5]), "fewer than"),
+    (lambda x, y, lab: mi.calibrated_mi(x, y, lab, preset="fast"), "Unknown EDGE preset"),
+    (lambda x, y, lab: mi.calibrated_mi(x, y, lab, measure="hsic"), "Unknown measure"),
+    (lambda x, y, lab: mi.calibrated_mi(x, y, lab, permutations=0), "permutations"),
+    (lambda x, y, lab: mi.edge_mi(x, y, preset="fast"), "Unknown EDGE preset"),
 ])
 def test_calibration_bad_input_names_the_fix(call, message):
     x, y, labels = _relu_pair(30, 16, seed=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
-from torchvision.models import AlexNet, ResNet, VGG
+from torchvision.models import VGG, AlexNet, ResNet
 
 from semirobust.data import dataset_info
 from semirobust.models import Normalize, build_model, combine_fa_fb, split_fa_fb, trainable_layers

@@ -93,3 +93,15 @@ def test_console_script_entry_point_resolves():
 def test_public_api_is_importable():
     for name in semirobust.__all__:
         assert hasattr(semirobust, name), name
+
+
+def test_ruff_is_clean():
+    """The lint configuration in pyproject.toml holds for the whole tree."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ruff = Path(sys.executable).parent / "ruff"
+    result = subprocess.run([str(ruff), "check", "--output-format", "concise", str(REPO_ROOT)], cwd=REPO_ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:]

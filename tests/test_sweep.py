@@ -13,9 +13,19 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from semirobust.pipeline.sweep import (
+    CELL_KIND,
+    estimate_cost,
+    estimate_total,
+    forward_flops,
+    load_grid,
+    make_executor,
+    notebook_parameters,
+    plan,
+    run_sweep,
+    slurm_parameters,
+)
 from semirobust.results import ResultsStore
-from semirobust.pipeline.sweep import (CELL_KIND, estimate_cost, estimate_total, forward_flops, load_grid, make_executor,
-                              notebook_parameters, plan, run_sweep, slurm_parameters)
 from semirobust.utils import REPO_ROOT
 
 FIXTURES = Path(__file__).parent / "fixtures"

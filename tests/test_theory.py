@@ -6,13 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from semirobust.experiments import algorithm_s1, theorem3, weight_bound
-
-from semirobust.experiments._common import cached_attack_tensors
 from semirobust.config import get_profile
+from semirobust.experiments import algorithm_s1, theorem3, weight_bound
+from semirobust.experiments._common import cached_attack_tensors
+from semirobust.experiments.weight_bound import WeightBound, bound_checks, make_batches, part_parameters, part_vector
 from semirobust.hessian import HessianOperator, unflatten
 from semirobust.models import Normalize
-from semirobust.experiments.weight_bound import WeightBound, bound_checks, make_batches, part_parameters, part_vector
+
 
 def _tiny_model(seed=0, classes=3):
     """4 trainable layers (conv, conv, linear, linear) behind a normalization, like the package's models."""

@@ -10,8 +10,7 @@ from semirobust.attacks import adversarial_accuracy, clean_accuracy
 from semirobust.config import get_profile
 from semirobust.data import dataset_tensors, load_dataset
 from semirobust.models import build_model, split_fa_fb
-from semirobust.training import (augment, get_trained_model, scaled_milestones, subnetwork_adversarial_training,
-                                 train)
+from semirobust.training import augment, get_trained_model, scaled_milestones, subnetwork_adversarial_training, train
 from semirobust.utils import seed_everything
 
 SMOKE = get_profile("smoke")

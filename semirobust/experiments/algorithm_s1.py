@@ -26,9 +26,9 @@ predictor, Acc_rand the accuracy with random lambda (negative control), Acc* the
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch

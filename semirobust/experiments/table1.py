@@ -364,8 +364,8 @@ class _Evaluation:
         ``eval_adv``: the accuracy images already attacked against this same model; the rho
         images among them are reused and only the others are attacked.
         """
-        from semirobust.rho import layer_rhos
         from semirobust.models import trainable_layers
+        from semirobust.rho import layer_rhos
 
         X, y = self.rho
         if eval_adv is None:

@@ -18,22 +18,37 @@ writes one record to the results store.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from semirobust.config import (ARCHS, DATASETS, LAYER_COUNTS, PAPER_FB_LAYERS, check_choice, check_eps, check_int,
-                               get_profile)
+from semirobust.config import (
+    ARCHS,
+    DATASETS,
+    LAYER_COUNTS,
+    PAPER_FB_LAYERS,
+    check_choice,
+    check_eps,
+    check_int,
+    get_profile,
+)
 from semirobust.experiments._common import THEOREM3_VERSION, _check_device, _resolve_profile, cached_attack_tensors
-from semirobust.experiments.algorithm_s1 import (CONSTRUCTIONS, REDUCTIONS, S1_ATTACKS, LayerFeatures,
-                                                 default_fa_sizes, fit_linear_combination, record_features,
-                                                 table_s1, with_reported_table_s1)
+from semirobust.experiments.algorithm_s1 import (
+    CONSTRUCTIONS,
+    REDUCTIONS,
+    S1_ATTACKS,
+    LayerFeatures,
+    default_fa_sizes,
+    fit_linear_combination,
+    record_features,
+    table_s1,
+    with_reported_table_s1,
+)
 from semirobust.models import trainable_layers
 from semirobust.utils import eval_mode, model_device
 

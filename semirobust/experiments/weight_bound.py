@@ -34,8 +34,8 @@ import copy
 import dataclasses
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -43,7 +43,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from semirobust.config import ARCHS, ATTACKS, DATASETS, LAYER_COUNTS, PAPER_FB_LAYERS, check_choice, check_fb_layers, get_profile
+from semirobust.config import (
+    ARCHS,
+    ATTACKS,
+    DATASETS,
+    LAYER_COUNTS,
+    PAPER_FB_LAYERS,
+    check_choice,
+    check_fb_layers,
+    get_profile,
+)
 from semirobust.experiments._common import _check_device, _check_eps, _check_int, _resolve_profile
 
 __all__ = ["WeightBound", "WeightBoundSettings", "bound_checks", "fa_weight_norms", "fb_input_norm", "input_norm_bound",

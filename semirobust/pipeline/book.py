@@ -28,10 +28,10 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from semirobust.utils import REPO_ROOT, atomic_write_text, canonical_json
+from semirobust.utils import REPO_ROOT, atomic_write_text
 
 __all__ = ["NOTEBOOKS", "BOOK_DIR", "SOURCE_DIR", "NotebookFailed", "library_fingerprint", "code_cells_digest",
            "notebook_parameters", "execute_notebook", "present_notebook", "read_provenance", "copy_book",
@@ -240,7 +240,7 @@ def execute_notebook(name: str, profile: str, dataset: str, device: str, force: 
         ) from exc
     provenance = {"notebook": f"notebooks/{name}.ipynb", "profile": params.get("profile", profile),
                   "dataset": dataset, "device": _device_label(device), "commit": _git_commit(),
-                  "executed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  "executed_at": datetime.now(UTC).isoformat(timespec="seconds"),
                   "seconds": round(time.perf_counter() - start, 1),
                   "code_cells": code_cells_digest(nbformat.read(source, as_version=4)), "key": key}
     notebook = nbformat.read(partial, as_version=4)

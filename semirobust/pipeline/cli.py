@@ -108,8 +108,8 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    from semirobust.results import ResultsStore
     from semirobust.pipeline.sweep import format_plan, format_summary, load_grid, plan, run_sweep, slurm_parameters
+    from semirobust.results import ResultsStore
 
     grid = load_grid(args.grid)
     out = Path(args.out) if args.out else Path("sweeps") / grid.name

@@ -39,7 +39,7 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -313,8 +313,8 @@ def estimate_cost(parameters: dict) -> dict | None:
     either way; use it to size a cluster request, not as a promise.
     Returns ``{"unit", "cell": own cost, "shared": {(model, data set, profile, seed): cost}}``.
     """
-    from semirobust.experiments.table1 import parse_eps
     from semirobust.config import ARCHS, DATASETS, get_profile
+    from semirobust.experiments.table1 import parse_eps
 
     runs = _algorithm1_runs(parameters)
     if not runs or any(m not in ARCHS or d not in DATASETS for m, d in runs):
@@ -376,7 +376,7 @@ def run_cell(spec: dict) -> dict:
     start = time.time()
     outcome = {"cell_id": spec["cell_id"], "attempt": spec["attempt"], "log": str(paths["log"])}
     with open(paths["log"], "a", encoding="utf-8") as log:
-        log.write(f"=== attempt {spec['attempt']} started {datetime.now(timezone.utc).isoformat()} on "
+        log.write(f"=== attempt {spec['attempt']} started {datetime.now(UTC).isoformat()} on "
                   f"{os.uname().nodename} pid {os.getpid()}\n=== parameters {json.dumps(spec['parameters'])}\n")
         log.flush()
         try:
