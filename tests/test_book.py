@@ -97,13 +97,15 @@ def test_executed_page_hides_code_drops_warnings_and_paths(sandbox):
             f"print('saved to {out.resolve()}/figures/a.png and {REPO_ROOT}/x')")
     _write_notebook(src / "tiny.ipynb", body)
     nb = nbformat.read(src / "tiny.ipynb", as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell("from myst_nb import glue\nglue('x', 1, display=False)"))
+    nb.cells.append(nbformat.v4.new_code_cell("from myst_nb import glue\nglue('x', 1, display=False)\nglue('s', 'held', display=False)"))
     nbformat.write(nb, src / "tiny.ipynb")
     _run("tiny", out)
     nb = nbformat.read(out / "tiny.ipynb", as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert len(code) == 2 and "hide-input" in code[0].metadata["tags"], "parameters shown as code or input not hidden"
     assert "remove-input" in code[1].metadata["tags"], "a cell that only glues values must not leave an empty toggle"
+    glued = [o["data"]["application/papermill.record/text/plain"] for o in code[1].outputs]
+    assert glued == ["1", "held"], "a glued string must reach the page without its quotes"
     table = nb.cells[0].source
     assert nb.cells[0].cell_type == "markdown" and "| `profile` | `smoke` |" in table and "commit" in table
     text = json.dumps(code[0].outputs)

@@ -34,7 +34,7 @@ from pathlib import Path
 from semirobust.utils import REPO_ROOT, atomic_write_text
 
 __all__ = ["NOTEBOOKS", "BOOK_DIR", "SOURCE_DIR", "NotebookFailed", "library_fingerprint", "code_cells_digest",
-           "notebook_parameters", "execute_notebook", "present_notebook", "read_provenance", "copy_book",
+           "notebook_parameters", "execute_notebook", "present_notebook", "unquote_glued_text", "read_provenance", "copy_book",
            "build_html", "build_book", "main"]
 
 #: Book chapters in build order (cheap first; later ones reuse the training cache).
@@ -166,7 +166,7 @@ def present_notebook(notebook, provenance: dict, scrub: tuple[str, ...] = ()):
                     table_added = True
                 continue  # the table above shows them
             outputs = []
-            for output in cell.get("outputs", []):
+            for output in map(unquote_glued_text, cell.get("outputs", [])):
                 if output.get("output_type") == "stream" and output.get("name") == "stderr":
                     continue
                 if "data" in output:
@@ -184,6 +184,25 @@ def present_notebook(notebook, provenance: dict, scrub: tuple[str, ...] = ()):
     notebook.cells = cells
     notebook.metadata.pop("widgets", None)
     return notebook
+
+
+def unquote_glued_text(output):
+    """A glued Python string shows on the page without its quotes (``'held'`` -> ``held``).
+
+    myst-nb's ``{glue:text}`` inserts the ``text/plain`` repr, which for a ``str`` is a quoted literal.
+    """
+    import ast
+
+    key = "application/papermill.record/text/plain"
+    value = output.get("data", {}).get(key)
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        try:
+            text = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return output
+        if isinstance(text, str):
+            output["data"][key] = text
+    return output
 
 
 def _visible(output) -> bool:
