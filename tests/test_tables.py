@@ -122,3 +122,18 @@ def test_attack_label_names_a_reduced_autoattack():
     assert tables.attack_label(record) == "autoattack"
     record["extra"] = {"eval_attack": {"name": "autoattack", "attacks": ["apgd-ce"]}}
     assert tables.attack_label(record) == "autoattack (apgd-ce only)"
+
+
+def test_calibrated_rows_show_the_null_beside_rho_and_mark_pairs_not_above_it():
+    from semirobust.experiments import tables
+
+    pairs = [{"rho": 1.0 + j, "rho_null_mean": 1.0 + j, "rho_above_null": j == 3} for j in range(4)]
+    record = {"kind": "table1", "config": {"arch": "vgg16", "dataset": "digits", "fb_layers": 4, "attack": "pgd", "eps": 16 / 255},
+              "metrics": {"acc_star": 50.0, "acc_sr": 10.0, "acc_tilde": 45.0, "diff": -5.0,
+                          "rho": [p["rho"] for p in pairs], "rho_pairs": pairs}}
+    row = tables.table1_row(record)
+    assert row["rho_n"] == 4.0 and row["rho_n null"] == 4.0 and row["rho_n above null"] == "yes"
+    assert row["rho_{n-3} above null"] == "no" and row["pairs above null"] == "1 of 4"
+    assert row["rho_{n-7} above null"] == "" and math.isnan(row["rho_{n-7} null"])
+    frame = tables.table1_frame([record])
+    assert "pairs above null" in frame.columns and list(frame.columns[:len(tables.TABLE1_COLUMNS)]) == list(tables.TABLE1_COLUMNS)

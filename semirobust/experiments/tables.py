@@ -66,8 +66,15 @@ def table1_row(record: dict) -> dict:
         "Acc~": _number(metrics["acc_tilde"]),
         "Diff": _number(metrics["diff"]),
     }
+    pairs = metrics.get("rho_pairs")
     for offset in RHO_OFFSETS:
         row[rho_label(offset)] = rho_at(metrics["rho"], offset)
+        if pairs is not None:  # the permutation null beside each rho, and whether rho is above it
+            pair = pairs[-1 - offset] if offset < len(pairs) else None
+            row[f"{rho_label(offset)} null"] = math.nan if pair is None else _number(pair.get("rho_null_mean"))
+            row[f"{rho_label(offset)} above null"] = "" if pair is None else ("yes" if pair.get("rho_above_null") else "no")
+    if pairs is not None:
+        row["pairs above null"] = f"{sum(bool(p.get('rho_above_null')) for p in pairs)} of {len(pairs)}"
     return row
 
 
@@ -82,7 +89,8 @@ def _order(record: dict) -> tuple:
 def table1_frame(records: list[dict]) -> pd.DataFrame:
     """Table 1 from ``table1`` records: one row per record, ordered by model, data set and f_b size."""
     rows = [table1_row(r) for r in sorted(records, key=_order)]
-    return pd.DataFrame(rows, columns=list(TABLE1_COLUMNS))
+    extra = [c for row in rows for c in row if c not in TABLE1_COLUMNS]
+    return pd.DataFrame(rows, columns=list(TABLE1_COLUMNS) + list(dict.fromkeys(extra)))
 
 
 def store_records(store, *, profile: str, attack: str | None = None, eps: float | None = None,
@@ -201,7 +209,7 @@ def compare_with_reported(records: list[dict]) -> pd.DataFrame:
 def display_table(frame: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     """A copy for display: numbers rounded, missing values (f_b too small, not reported) blank."""
     shown = frame.copy()
-    for column in ACC_COLUMNS + RHO_COLUMNS:
+    for column in ACC_COLUMNS + RHO_COLUMNS + tuple(f"{c} null" for c in RHO_COLUMNS):
         if column in shown:
             shown[column] = [("" if pd.isna(v) else f"{v:.{digits}f}") for v in shown[column]]
     return shown
