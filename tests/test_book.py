@@ -304,7 +304,8 @@ def test_results_pages_state_profile_show_numbers_and_toggle_code(browser, serve
         text = browser.find_element("tag name", "main").text
         assert f"profile {provenance['profile']}" in text.replace("`", ""), f"{name}: the profile is not stated"
         assert re.search(r"\d+\.\d", text), f"{name}: no computed number on the page"
-        assert browser.execute_script("return document.querySelectorAll('main img').length") >= 1, f"{name}: no figure"
+        shown = browser.execute_script("return document.querySelectorAll('main img, main table').length")
+        assert shown >= 1, f"{name}: no figure and no table"
         hidden = browser.execute_script(
             "const d = document.querySelector('details.hide.above-input');"
             "if (!d) return null; const before = d.open; d.querySelector('summary').click(); return [before, d.open];")
