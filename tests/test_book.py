@@ -177,11 +177,12 @@ def test_fresh_clone_build_renders_every_page_of_the_toc(fresh_clone_book):
 
 @pytest.mark.slow
 def test_smoke_build_executes_every_notebook_strictly(tmp_path_factory):
-    """The README's book build at the smoke profile, in a copy of the book with temporary stores."""
+    """The README's book build at the smoke profile, in a copy of the book with temporary stores; ``--force``
+    re-executes every notebook even where the committed copy is up to date, so each one really runs."""
     root = tmp_path_factory.mktemp("smoke")
     env = {**os.environ, "SEMIROBUST_RESULTS": str(root / "results"), "SEMIROBUST_CACHE": str(root / "cache")}
     result = subprocess.run([sys.executable, "-m", "semirobust.pipeline.book", "--profile", "smoke", "--dataset",
-                             "digits", "--book-dir", str(root / "book")], cwd=REPO_ROOT, env=env,
+                             "digits", "--book-dir", str(root / "book"), "--force"], cwd=REPO_ROOT, env=env,
                             capture_output=True, text=True)
     assert result.returncode == 0, f"smoke book build failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
     for name in book_pipeline.NOTEBOOKS:
