@@ -54,9 +54,34 @@ class Profile:
     trial_lr: float | None = None  # constant lr of the trials' SGD (None: the profile's lr and schedule)
     full_autoattack: bool = True  # final networks under the full standard AutoAttack (else APGD-CE)
     figure2_fb_sizes: tuple[int, ...] = (4, 8, 12, 16)
+    train_attack_steps: int = 10  # PGD steps of adversarial training (step 2.5 eps / steps: eps/4 at 10)
+    # --- theory checks (Theorem 3, Lemma 2, Algorithm S1) ---
+    gamma_images: int = 500  # evaluation images for gamma_j
+    gamma_steps: int = 50  # PGD steps approximating the infimum in gamma_j
+    gamma_restarts: int = 2  # its restarts
+    s1_apgd_steps: int = 100  # APGD-CE iterations of the adaptive attack on Algorithm S1's linear predictor
+    s1_attacks: tuple[str, ...] | None = None  # Table S1's inputs (None: all of them, AutoAttack included)
+    hessian_images: int | None = None  # fixed images of Section 2.2's losses and Hessians (None: eval_subset)
+    # --- the dependence study (mi_estimator notebook): samples per class and dimensions per side ---
+    study_ns: tuple[int, ...] = (50, 100, 1000)
+    study_dims: tuple[int, ...] = (64, 512, 2048, 16384)
+    study_permutations: int = 20
+    #: the estimator checks of the same notebook: samples, correlations, sample sizes, seeds per point,
+    #: dimensions, and the sizes of the timing run
+    mi_checks: dict = field(default_factory=lambda: dict(
+        n=10000, rs=(0.0, 0.1, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99), ns=(250, 500, 1000, 2000, 5000, 10000, 50000),
+        seeds=10, dims=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64), timing_ns=(1000, 10000, 50000, 100000), timing_dim=4096))
+    #: per-architecture replacements of the fields above, e.g. {"resnet50": {"width": 0.125}}
+    arch_overrides: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def for_arch(self, arch: str) -> Profile:
+        """This profile with ``arch``'s overrides applied (and none left, so cache keys hold only what is used)."""
+        if not self.arch_overrides:
+            return self
+        return dataclasses.replace(self, **self.arch_overrides.get(arch, {}), arch_overrides={})
 
 
 _PROFILE_TABLE = {
@@ -64,17 +89,30 @@ _PROFILE_TABLE = {
     "smoke": Profile("smoke", train_subset=600, test_subset=200, eval_subset=64, width=0.125,
                      epochs=4, sub_epochs=1, trials=2, batch_size=32, lr=0.05, momentum=0.9,
                      weight_decay=5e-4, milestones=(3,), rho_samples=200, augment=False,
-                     seeds=(0,), eps255=8, full_autoattack=False, figure2_fb_sizes=(4, 16)),
+                     seeds=(0,), eps255=8, full_autoattack=False, figure2_fb_sizes=(4, 16),
+                     gamma_images=50, gamma_steps=20, gamma_restarts=1, s1_apgd_steps=20,
+                     s1_attacks=("none", "fgsm", "pgd"), study_ns=(50,), study_dims=(64, 512),
+                     mi_checks=dict(n=2000, rs=(0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95), ns=(250, 500, 1000, 2000, 4000),
+                                    seeds=3, dims=(1, 2, 4, 8, 16), timing_ns=(1000, 2000, 5000, 10000), timing_dim=64)),
     # This 2-core machine, the default: all of digits (1,437 training images, a fifth held out for
     # validation; 360 test images), networks that reach >= 90% clean; 16/255 because at 8/255 a
     # regular network keeps ~80% under attack on digits (robustness is free there). No flips or
     # crops: they change a digit's class. Evaluations use APGD-CE (the first attack of AutoAttack);
     # the full standard AutoAttack (Square: 5,000 queries per robust image) does not fit the hour.
+    # The hour also sets PGD-5 for adversarial training (one epoch costs ~6 standard ones, not ~11),
+    # and ResNet50 (54 layers; ~10x VGG16's cost per epoch at width 0.25) runs at width 0.125, one seed.
     "offline": Profile("offline", train_subset=None, test_subset=None, eval_subset=200, width=0.25,
-                       epochs=10, sub_epochs=3, trials=2, batch_size=64, lr=0.05, momentum=0.9,
-                       weight_decay=5e-4, milestones=(7,), rho_samples=200, augment=False,
+                       epochs=8, sub_epochs=3, trials=2, batch_size=64, lr=0.05, momentum=0.9,
+                       weight_decay=5e-4, milestones=(6,), rho_samples=200, augment=False,
                        seeds=(0, 1, 2), eps255=16, k=1.0, trial_lr=0.01, full_autoattack=False,
-                       figure2_fb_sizes=(4, 16)),
+                       figure2_fb_sizes=(4, 16), train_attack_steps=5,
+                       gamma_images=200, gamma_steps=20, gamma_restarts=1, s1_apgd_steps=50,
+                       s1_attacks=("none", "fgsm", "pgd"), study_ns=(100, 1000), study_dims=(64, 2048, 16384),
+                       hessian_images=100,
+                       mi_checks=dict(n=5000, rs=(0.0, 0.1, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99),
+                                      ns=(250, 500, 1000, 2000, 5000, 10000), seeds=5, dims=(1, 2, 3, 4, 6, 8, 12, 16),
+                                      timing_ns=(1000, 5000, 10000, 20000), timing_dim=256),
+                       arch_overrides={"resnet50": {"width": 0.125, "seeds": (0,)}}),
     # The supplementary's settings (III.A): SGD 0.9, 120 epochs, lr 0.01 /10 at 40 and 80,
     # weight decay 5e-4, batch 512; up to 10 epochs per trial of Algorithm 1. Trials as the
     # authors ran them: constant lr 0.01 (their StepLR never fires), k as small as possible (1e-16).
@@ -204,7 +242,7 @@ class RunConfig:
 
     @property
     def resolved_profile(self) -> Profile:
-        return get_profile(self.profile, self.device)
+        return get_profile(self.profile, self.device).for_arch(self.arch)
 
     @property
     def resolved_trials(self) -> int:

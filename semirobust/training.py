@@ -54,11 +54,13 @@ MODES = ("standard", "adversarial")
 TRAIN_ATTACK = {"name": "pgd", "eps": 8 / 255, "alpha": 2 / 255, "steps": 10, "random_start": True}
 
 
-def train_attack(eps: float | None = None) -> dict:
-    """PGD-10 with random start and step eps/4 at ``eps`` (None: 8/255, the supplementary's)."""
-    if eps is None or abs(eps - TRAIN_ATTACK["eps"]) < 1e-12:
+def train_attack(eps: float | None = None, steps: int = 10) -> dict:
+    """PGD with random start, ``steps`` steps of 2.5 eps / steps at ``eps`` (None: 8/255, the
+    supplementary's; 10 steps give its step eps/4)."""
+    if (eps is None or abs(eps - TRAIN_ATTACK["eps"]) < 1e-12) and steps == TRAIN_ATTACK["steps"]:
         return dict(TRAIN_ATTACK)
-    return {**TRAIN_ATTACK, "eps": float(eps), "alpha": float(eps) / 4}
+    eps = TRAIN_ATTACK["eps"] if eps is None else float(eps)
+    return {**TRAIN_ATTACK, "eps": eps, "alpha": 2.5 * eps / steps, "steps": int(steps)}
 #: bump when the training recipe changes so that cached models are retrained.
 #: modules whose code a trained network depends on; their fingerprint is part of every cache key.
 TRAINING_MODULES = ("semirobust.models", "semirobust.training", "semirobust.data", "semirobust.attacks")
@@ -221,7 +223,7 @@ def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: str =
     amp_dtype, use_scaler, use_channels_last = _precision(device, amp, channels_last)
     fingerprint = {"mode": mode, "fb_layers": fb_layers, "epochs": epochs, "lr": lr, "seed": seed,
                    "profile": profile.as_dict(), "n_train": len(train_set), "code": training_code_fingerprint(),
-                   "train_attack": train_attack(train_eps) if mode == "adversarial" else None,
+                   "train_attack": train_attack(train_eps, profile.train_attack_steps) if mode == "adversarial" else None,
                    "constant_lr": constant_lr}
 
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
@@ -239,7 +241,7 @@ def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: str =
     scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
     attack = None
     if mode == "adversarial":
-        spec = train_attack(train_eps)
+        spec = train_attack(train_eps, profile.train_attack_steps)
         attack = make_attack("pgd", model, spec["eps"], alpha=spec["alpha"], steps=spec["steps"],
                              random_start=spec["random_start"])
 
@@ -327,8 +329,9 @@ def training_config(arch: str, dataset: str, mode: str, profile: Profile, seed: 
     The device and the amp/channels_last switches are recorded next to the model but are not part
     of the hash, so a model trained on a GPU can be reused on a CPU.
     """
+    attack = train_attack(train_eps, profile.train_attack_steps) if mode == "adversarial" else None
     return {"arch": arch, "dataset": dataset, "mode": mode, "profile": profile.as_dict(), "seed": seed,
-            "code": training_code_fingerprint(), "train_attack": TRAIN_ATTACK if mode == "adversarial" else None}
+            "code": training_code_fingerprint(), "train_attack": attack}
 
 
 def get_trained_model(arch: str, dataset: str, *, mode: str = "standard", profile, seed: int = 0,
@@ -350,6 +353,7 @@ def get_trained_model(arch: str, dataset: str, *, mode: str = "standard", profil
         profile = get_profile(profile, device)
     if not isinstance(profile, Profile):
         raise ValueError(f"profile must be a profile name or a Profile, got {type(profile).__name__}.")
+    profile = profile.for_arch(arch)
     device = resolve_device(device)
     config = training_config(arch, dataset, mode, profile, seed, train_eps)
     digest = config_hash(config)

@@ -18,7 +18,7 @@ TRAIN_ONCE = textwrap.dedent("""
     torch.set_num_threads(1)
     from semirobust.config import get_profile
     from semirobust.training import get_trained_model
-    profile = dataclasses.replace(get_profile("smoke"), train_subset=40, epochs=1, width=0.0625, batch_size=20)
+    profile = dataclasses.replace(get_profile("smoke"), train_subset=100, epochs=1, width=0.0625, batch_size=20)
     model, info = get_trained_model("vgg16", "digits", profile=profile, device="cpu", cache_dir=sys.argv[1],
                                     progress=False)
     import semirobust

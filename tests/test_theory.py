@@ -353,7 +353,7 @@ def test_bad_parameters_give_clear_errors():
     settings = weight_bound.weight_bound_settings("alexnet", profile="smoke")
     assert (settings.fb_layers, settings.epochs) == (4, get_profile("smoke").sub_epochs)
     t3 = theorem3.theorem3_settings("vgg16", profile="smoke")
-    assert t3.fa_sizes == (15, 11, 7, 4) and t3.gamma_steps == theorem3.GAMMA_SETTINGS["smoke"]["steps"]
+    assert t3.fa_sizes == (15, 11, 7, 4) and t3.gamma_steps == get_profile("smoke").gamma_steps
 
 def test_attacked_images_are_cached_per_model_attack_and_images(tmp_path):
     model = _tiny_model()

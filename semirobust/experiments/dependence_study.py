@@ -21,17 +21,12 @@ import time
 import numpy as np
 import pandas as pd
 
+from semirobust.config import get_profile
 from semirobust.mi import calibrated_mi
 
-__all__ = ["KINDS", "STUDY_SIZES", "make_pair", "run_study", "detection_summary", "plot_study", "verdict"]
+__all__ = ["KINDS", "make_pair", "run_study", "detection_summary", "plot_study", "verdict"]
 
 KINDS = ("gaussian", "relu", "independent")
-#: Samples per class and dimensions per side, by profile (smoke keeps CI fast).
-STUDY_SIZES = {
-    "smoke": {"ns": (50,), "dims": (64, 512), "permutations": 20},
-    "offline": {"ns": (50, 100, 1000), "dims": (64, 512, 2048, 16384), "permutations": 20},
-    "paper": {"ns": (50, 100, 1000), "dims": (64, 512, 2048, 16384), "permutations": 20},
-}
 #: Correlation of each Gaussian coordinate pair.
 GAUSSIAN_R = 0.5
 #: (measure, EDGE preset) combinations studied.
@@ -56,11 +51,9 @@ def make_pair(kind: str, n: int, dim: int, seed: int) -> tuple[np.ndarray, np.nd
 
 def run_study(profile: str = "offline", *, seed: int = 0, estimators=ESTIMATORS, progress: bool = True) -> pd.DataFrame:
     """One row per (kind, N, d, measure, preset): estimate, truth, null mean/sd, ceiling, p, above_null, seconds."""
-    if profile not in STUDY_SIZES:
-        raise ValueError(f"Unknown profile {profile!r} for the dependence study; valid: {', '.join(STUDY_SIZES)}.")
-    sizes = STUDY_SIZES[profile]
+    prof = get_profile(profile)
     rows = []
-    cells = [(n, d) for n in sizes["ns"] for d in sizes["dims"]]
+    cells = [(n, d) for n in prof.study_ns for d in prof.study_dims]
     for position, (n, dim) in enumerate(cells, 1):
         start_cell = time.perf_counter()
         labels = np.zeros(n, dtype=int)
@@ -69,7 +62,7 @@ def run_study(profile: str = "offline", *, seed: int = 0, estimators=ESTIMATORS,
             for measure, preset in estimators:
                 start = time.perf_counter()
                 found = calibrated_mi(x, y, labels, measure=measure, preset=preset or "authors",
-                                      permutations=sizes["permutations"], seed=seed)
+                                      permutations=prof.study_permutations, seed=seed)
                 rows.append({"kind": kind, "n": n, "dim": dim, "measure": measure, "preset": preset or "",
                              "estimate": found["mi"], "truth": truth, "null_mean": found["null_mean"],
                              "null_sd": found["null_sd"], "ceiling": found["ceiling"], "p_value": found["p_value"],

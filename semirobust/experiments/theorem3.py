@@ -385,13 +385,6 @@ def semirobustness_check(model: nn.Module, X_fit: torch.Tensor, y_fit, X_eval: t
                 p.requires_grad_(flag)
 
 
-#: PGD settings approximating the infimum in gamma_j, per profile: evaluation images, steps, restarts;
-#: ``apgd_steps``: iterations of the adaptive APGD-CE attack on Algorithm S1's linear predictor.
-GAMMA_SETTINGS = {"smoke": {"images": 50, "steps": 20, "restarts": 1, "apgd_steps": 20},
-                  "cpu": {"images": 200, "steps": 20, "restarts": 1, "apgd_steps": 50},
-                  "paper": {"images": 500, "steps": 50, "restarts": 2, "apgd_steps": 100}}
-
-
 # ---------------------------------------------------------------- Theorem 3
 
 
@@ -425,12 +418,7 @@ def default_theorem3_fa_sizes(arch: str) -> tuple:
     return tuple(sorted(set(default_fa_sizes(n)) | {n - PAPER_FB_LAYERS[arch]}, reverse=True))
 
 
-#: Table S1's attacks per profile when none are given: at smoke AutoAttack is left out (pyautoattack on
-#: the training and test images takes longer than CI's whole notebook budget on a CPU).
-S1_ATTACKS_BY_PROFILE = {"smoke": ("none", "fgsm", "pgd")}
-
-
-def theorem3_settings(arch="vgg16", dataset="digits", *, profile="smoke", eps=8 / 255, attacks=None,
+def theorem3_settings(arch="vgg16", dataset="digits", *, profile="smoke", eps=None, attacks=None,
                       fa_sizes=None, reduction="gap", n_images=None, autoattack_images=None,
                       construction="fitted", gamma_images=None, gamma_steps=None, gamma_restarts=None,
                       apgd_steps=None, seed=0, device="auto") -> Theorem3Settings:
@@ -438,9 +426,10 @@ def theorem3_settings(arch="vgg16", dataset="digits", *, profile="smoke", eps=8 
     check_choice("model", arch, ARCHS)
     check_choice("dataset", dataset, DATASETS)
     prof = _resolve_profile(profile, device)
+    eps = prof.eps255 / 255 if eps is None else eps
     check_eps(eps)
     if attacks is None:
-        attacks = S1_ATTACKS_BY_PROFILE.get(prof.name, S1_ATTACKS)
+        attacks = prof.s1_attacks if prof.s1_attacks is not None else S1_ATTACKS
     attacks = tuple(attacks) if isinstance(attacks, (list, tuple)) else (attacks,)
     for name in attacks:
         check_choice("Table S1 attack", name, S1_ATTACKS)
@@ -459,17 +448,16 @@ def theorem3_settings(arch="vgg16", dataset="digits", *, profile="smoke", eps=8 
     check_int("gamma_restarts", gamma_restarts, low=0, allow_none=True)
     check_int("seed", seed, low=0)
     _check_device(device)
-    gamma = GAMMA_SETTINGS.get(prof.name, GAMMA_SETTINGS["paper"])
     n_images = n_images if n_images is not None else prof.test_subset
     return Theorem3Settings(
         arch=arch, dataset=dataset, profile=prof.name, eps=float(eps), attacks=attacks, fa_sizes=fa_sizes,
         reduction=reduction, n_images=n_images,
         autoattack_images=autoattack_images if autoattack_images is not None else prof.eval_subset,
         construction=construction,
-        gamma_images=gamma_images if gamma_images is not None else gamma["images"],
-        gamma_steps=gamma_steps if gamma_steps is not None else gamma["steps"],
-        gamma_restarts=gamma_restarts if gamma_restarts is not None else gamma["restarts"],
-        apgd_steps=apgd_steps if apgd_steps is not None else gamma["apgd_steps"], seed=seed)
+        gamma_images=gamma_images if gamma_images is not None else prof.gamma_images,
+        gamma_steps=gamma_steps if gamma_steps is not None else prof.gamma_steps,
+        gamma_restarts=gamma_restarts if gamma_restarts is not None else prof.gamma_restarts,
+        apgd_steps=apgd_steps if apgd_steps is not None else prof.s1_apgd_steps, seed=seed)
 
 
 def run_theorem3(settings: Theorem3Settings, *, device="auto", data_root=None, cache_dir=None, results_dir=None,
@@ -489,9 +477,10 @@ def run_theorem3(settings: Theorem3Settings, *, device="auto", data_root=None, c
     s = settings
     dev = _check_device(device)
     t0 = time.perf_counter()
-    profile = get_profile(s.profile, dev)
+    profile = get_profile(s.profile, dev).for_arch(s.arch)
     model, info = get_trained_model(s.arch, s.dataset, mode="adversarial", profile=profile, seed=s.seed,
-                                    data_root=data_root, device=dev, cache_dir=cache_dir, progress=progress)
+                                    data_root=data_root, device=dev, cache_dir=cache_dir, progress=progress,
+                                    train_eps=s.eps)
     seed_everything(s.seed)
     X_train, y_train = dataset_tensors(load_dataset(s.dataset, "train", root=data_root, subset=s.n_images, seed=s.seed))
     X, y = dataset_tensors(load_dataset(s.dataset, "test", root=data_root, subset=s.n_images, seed=s.seed))

@@ -368,7 +368,7 @@ class WeightBoundSettings:
         return {**dataclasses.asdict(self), "version": WEIGHT_BOUND_VERSION}
 
 
-def weight_bound_settings(arch="vgg16", dataset="digits", *, profile="smoke", attack="pgd", eps=8 / 255,
+def weight_bound_settings(arch="vgg16", dataset="digits", *, profile="smoke", attack="pgd", eps=None,
                           fb_layers=None, epochs=None, n_eval=None, method="lanczos", tol=1e-3, seed=0,
                           device="auto") -> WeightBoundSettings:
     """Check every argument of :func:`run_weight_bound` and fill the defaults (raises ValueError)."""
@@ -378,6 +378,7 @@ def weight_bound_settings(arch="vgg16", dataset="digits", *, profile="smoke", at
     check_choice("dataset", dataset, DATASETS)
     prof = _resolve_profile(profile, device)
     check_choice("attack", attack, ATTACKS)
+    eps = prof.eps255 / 255 if eps is None else eps
     _check_eps(eps)
     fb_layers = PAPER_FB_LAYERS[arch] if fb_layers is None else fb_layers
     check_fb_layers(arch, fb_layers)
@@ -392,7 +393,7 @@ def weight_bound_settings(arch="vgg16", dataset="digits", *, profile="smoke", at
     _check_device(device)
     return WeightBoundSettings(arch=arch, dataset=dataset, profile=prof.name, attack=attack, eps=float(eps),
                                fb_layers=fb_layers, epochs=epochs if epochs is not None else prof.sub_epochs,
-                               n_eval=n_eval if n_eval is not None else prof.eval_subset, method=method,
+                               n_eval=n_eval if n_eval is not None else (prof.hessian_images or prof.eval_subset), method=method,
                                tol=float(tol), seed=seed)
 
 
@@ -417,10 +418,10 @@ def run_weight_bound(settings: WeightBoundSettings, *, device="auto", data_root=
     s = settings
     dev = _check_device(device)
     t0 = time.perf_counter()
-    profile = get_profile(s.profile, dev)
+    profile = get_profile(s.profile, dev).for_arch(s.arch)
     common = dict(profile=profile, seed=s.seed, data_root=data_root, device=dev, cache_dir=cache_dir, progress=progress)
     regular, regular_info = get_trained_model(s.arch, s.dataset, mode="standard", **common)
-    robust, robust_info = get_trained_model(s.arch, s.dataset, mode="adversarial", **common)
+    robust, robust_info = get_trained_model(s.arch, s.dataset, mode="adversarial", train_eps=s.eps, **common)
     test = load_dataset(s.dataset, "test", root=data_root, subset=s.n_eval, seed=s.seed)
     X, y = dataset_tensors(test)
 
@@ -440,7 +441,7 @@ def run_weight_bound(settings: WeightBoundSettings, *, device="auto", data_root=
     train_set = load_dataset(s.dataset, "train", root=data_root, subset=profile.train_subset, seed=s.seed)
     result = train(start, train_set, profile=profile, mode="adversarial", fb_layers=s.fb_layers, epochs=s.epochs,
                    device=dev, seed=s.seed, checkpoint_dir=root / "weight_bound" / config_hash(key),
-                   eval_fn=point, progress=progress)
+                   eval_fn=point, progress=progress, train_eps=s.eps)
     rows += [dict(h) for h in result.history]
     taylor = [row for condition in ("clean", "adv") for direction in TAYLOR_DIRECTIONS
               for row in bound.taylor_regime(TAYLOR_RADII, direction=direction, condition=condition, seed=s.seed)]

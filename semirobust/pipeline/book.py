@@ -250,7 +250,8 @@ def execute_notebook(name: str, profile: str, dataset: str, device: str, force: 
     start = time.perf_counter()
     try:
         papermill.execute_notebook(str(source), str(partial), parameters=params, cwd=str(executed_dir),
-                                   kernel_name="python3", progress_bar=False)
+                                   kernel_name="python3", progress_bar=False,
+                                   stdout_file=sys.stdout)  # the notebook's progress lines reach the console
     except PapermillExecutionError as exc:
         target.unlink(missing_ok=True)
         raise NotebookFailed(
