@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 
 from semirobust.config import ATTACKS, check_choice
 from semirobust.data import iterate_batches
-from semirobust.utils import resolve_device
+from semirobust.utils import eval_mode, model_device, resolve_device
 
 #: attacks bounded in L-inf (x_adv - x stays within eps in every pixel).
 LINF_ATTACKS = ("fgsm", "ifgsm", "pgd", "autoattack")
@@ -98,12 +98,6 @@ def _resolve_params(name: str, eps: float, overrides: dict) -> dict:
     return params
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    for tensor in list(model.parameters()) + list(model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
-
 class Attack:
     """A configured attack: ``attack(x, y) -> x_adv`` on the model's device, images in [0, 1]."""
 
@@ -144,31 +138,29 @@ class Attack:
         return lambda x, y: runner.run_standard_evaluation(x, y, batch_size=x.shape[0])[0]
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        device = _model_device(self.model)
+        device = model_device(self.model)
         x = x.to(device, non_blocking=True).float()
         y = y.to(device, non_blocking=True).long()
-        was_training = self.model.training
         flags = [(p, p.requires_grad) for p in self.model.parameters()]
-        self.model.eval()
-        try:
-            for p, _ in flags:
-                p.requires_grad_(False)
-            with torch.enable_grad():
-                if self._runner is None or self._runner_device != device:
-                    n_classes = 0
-                    if self.name == "autoattack" and self.params["n_classes"] is None:
-                        with torch.no_grad():
-                            n_classes = int(self.model(x[:1]).shape[1])
-                    self._runner, self._runner_device = self._build(device, n_classes), device
-                if self.name == "autoattack":  # both AutoAttacks reseed torch's global RNG: keep ours apart
-                    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        with eval_mode(self.model):
+            try:
+                for p, _ in flags:
+                    p.requires_grad_(False)
+                with torch.enable_grad():
+                    if self._runner is None or self._runner_device != device:
+                        n_classes = 0
+                        if self.name == "autoattack" and self.params["n_classes"] is None:
+                            with torch.no_grad():
+                                n_classes = int(self.model(x[:1]).shape[1])
+                        self._runner, self._runner_device = self._build(device, n_classes), device
+                    if self.name == "autoattack":  # both AutoAttacks reseed torch's global RNG: keep ours apart
+                        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                            x_adv = self._runner(x, y).detach()
+                    else:
                         x_adv = self._runner(x, y).detach()
-                else:
-                    x_adv = self._runner(x, y).detach()
-        finally:
-            for p, flag in flags:
-                p.requires_grad_(flag)
-            self.model.train(was_training)
+            finally:
+                for p, flag in flags:
+                    p.requires_grad_(flag)
         if self.name == "cw" and self.params["l2_eps"] is not None:
             too_far = (x_adv - x).flatten(1).norm(dim=1) > self.params["l2_eps"]
             x_adv[too_far] = x[too_far]
@@ -209,12 +201,10 @@ def _as_attack(model: nn.Module, attack, eps, overrides) -> Attack:
 def _run(model, data, device, batch_size, progress, desc, attack=None, keep=False):
     """Shared batched loop: accuracy in percent, plus the adversarial images when ``keep``."""
     n, batches = iterate_batches(data, batch_size)
-    device = resolve_device(device) if device is not None else _model_device(model)
+    device = resolve_device(device) if device is not None else model_device(model)
     model.to(device)
-    was_training = model.training
-    model.eval()
     correct, seen, kept = 0, 0, []
-    try:
+    with eval_mode(model):
         with tqdm(total=n, desc=desc, unit="img", disable=not progress, leave=False) as bar:
             for x, y in batches:
                 x, y = x.to(device, non_blocking=True), torch.as_tensor(y).to(device, non_blocking=True)
@@ -226,8 +216,6 @@ def _run(model, data, device, batch_size, progress, desc, attack=None, keep=Fals
                     correct += (model(x).argmax(dim=1) == y).sum().item()
                 seen += y.shape[0]
                 bar.update(y.shape[0])
-    finally:
-        model.train(was_training)
     if seen == 0:
         raise ValueError("data is empty.")
     accuracy = 100.0 * correct / seen
