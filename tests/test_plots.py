@@ -98,3 +98,40 @@ def test_calibrated_figures_draw_null_band_ceiling_and_one_row_per_measure():
     fig2 = plots.figure2([record], measures=["rho"])
     assert len(fig2.axes) == 1
     plt.close(fig2)
+
+
+def test_error_bars_come_from_the_seeds_rho_pairs():
+    from semirobust.config import mean_interval
+    from semirobust.experiments import figures
+
+    seeds = [[{"rho": 1.0 + s, "cka": 0.5}, {"rho": 2.0 * (s + 1), "cka": 0.4 + 0.1 * s}] for s in range(3)]
+    record = {"kind": "table1", "config": {"arch": "vgg16", "dataset": "digits", "fb_layers": 2, "attack": "pgd"},
+              "metrics": {"rho": [2.0, 4.0], "rho_pairs": [{"rho": 2.0, "cka": 0.5}, {"rho": 4.0, "cka": 0.5}],
+                          "per_seed": [{"rho_pairs": p} for p in seeds]}}
+    frame = figures.rho_depth_frame([record])
+    last = frame[frame.x == 0].iloc[0]  # x = 0 is the last pair
+    assert last["rho_ci"] == pytest.approx(mean_interval([2.0, 4.0, 6.0])[1])
+    assert last["cka_ci"] == pytest.approx(mean_interval([0.4, 0.5, 0.6])[1])
+    one_seed = figures.rho_depth_frame([{**record, "metrics": {**record["metrics"], "per_seed": [{"rho_pairs": seeds[0]}]}}])
+    assert one_seed["rho_ci"].isna().all()
+    fig = figures.figure1([record], models=["vgg16"])
+    assert any(len(ax.containers) for ax in fig.axes)  # the errorbar container is drawn
+
+
+def test_size_comparison_aligns_shared_pairs_from_the_end():
+    from semirobust.experiments import figures
+
+    def record(fb, rhos, sd=0.1):
+        pairs = [{"rho": r, "rho_null_mean": 0.0, "rho_null_sd": sd, "rho_ceiling": 9.0, "rho_above_null": True}
+                 for r in rhos]
+        return {"kind": "table1", "config": {"arch": "resnet50", "dataset": "digits", "fb_layers": fb, "attack": "pgd"},
+                "metrics": {"rho": rhos, "rho_pairs": pairs}}
+
+    small = record(2, [5.0, 1.0])  # x = 1: 5.0 ; x = 0: 1.0
+    large = record(4, [9.0, 9.0, 4.0, 1.05])  # x = 1: 4.0 ; x = 0: 1.05
+    table, sentence = figures.size_comparison([small, large])
+    assert table["x"].tolist() == [0, 1]
+    assert table["smallest minus largest"].tolist() == pytest.approx([-0.05, 1.0])
+    assert "at 1 of 2 shared layer pairs" in sentence and "at 1 of them" in sentence
+    _, alone = figures.size_comparison([small])
+    assert "cannot be compared" in alone

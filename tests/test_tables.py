@@ -137,3 +137,14 @@ def test_calibrated_rows_show_the_null_beside_rho_and_mark_pairs_not_above_it():
     assert row["rho_{n-7} above null"] == "" and math.isnan(row["rho_{n-7} null"])
     frame = tables.table1_frame([record])
     assert "pairs above null" in frame.columns and list(frame.columns[:len(tables.TABLE1_COLUMNS)]) == list(tables.TABLE1_COLUMNS)
+
+
+def test_several_seeds_show_mean_plus_minus_interval_and_one_seed_shows_the_mean():
+    record = _record()
+    record["config"]["seeds"] = [0, 1, 2]
+    record["metrics"].update({"acc_star_ci": 1.25, "acc_sr_ci": 0.5, "acc_tilde_ci": None, "diff_ci": 2.0})
+    shown = tables.display_table(tables.table1_frame([record, _record(arch="alexnet", fb_layers=4)]))
+    vgg, alex = shown[shown.Model == "VGG16"].iloc[0], shown[shown.Model == "AlexNet"].iloc[0]
+    assert (vgg["Acc*"], vgg["Acc_sr"], vgg["Acc~"], vgg["Diff"]) == ("40.00 ± 1.25", "20.00 ± 0.50", "38.50", "-1.50 ± 2.00")
+    assert vgg["seeds"] == "3" and alex["Acc*"] == "40.00" and alex["seeds"] == ""
+    assert not any(c.endswith(" ci") for c in shown.columns)

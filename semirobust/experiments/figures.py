@@ -7,6 +7,7 @@ Figure 1 draws one panel per model and one line per data set; Figure 2 one line 
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -35,7 +36,8 @@ def rho_depth_frame(records: list[dict]) -> pd.DataFrame:
     for record in records:
         config, metrics = record["config"], record["metrics"]
         pairs = metrics.get("rho_pairs") or [{"rho": v} for v in metrics["rho"]]
-        for x, pair in enumerate(reversed(pairs)):
+        spread = _seed_intervals(metrics.get("per_seed") or [], len(pairs))
+        for x, (pair, ci) in enumerate(zip(reversed(pairs), reversed(spread))):
             row = {"Model": MODEL_NAMES.get(config["arch"], config["arch"]),
                    "Dataset": DATASET_NAMES.get(config["dataset"], config["dataset"]),
                    "f_b layers": int(config["fb_layers"]), "Attack": config["attack"], "x": x}
@@ -44,9 +46,26 @@ def rho_depth_frame(records: list[dict]) -> pd.DataFrame:
                     value = pair[measure]
                     row[measure] = float("nan") if value is None else float(value)
                     row.update({f"{measure}_{f}": pair.get(f"{measure}_{f}") for f in _CALIBRATION})
+                    row[f"{measure}_ci"] = ci.get(measure, math.nan)
             rows.append(row)
     frame = pd.DataFrame(rows)
     return frame if not frame.empty else pd.DataFrame(columns=list(RHO_DEPTH_COLUMNS))
+
+
+def _seed_intervals(per_seed: list[dict], n_pairs: int) -> list[dict]:
+    """Per pair, each measure's 95% t half-width over the seeds (NaN with fewer than two seeds)."""
+    from semirobust.config import mean_interval
+
+    out = [{} for _ in range(n_pairs)]
+    lists = [m.get("rho_pairs") for m in per_seed]
+    if len(lists) < 2 or any(p is None or len(p) != n_pairs for p in lists):
+        return out
+    for j in range(n_pairs):
+        for measure in MEASURE_LABELS:
+            values = [p[j].get(measure) for p in lists]
+            if all(v is not None for v in values):
+                out[j][measure] = mean_interval(values)[1]
+    return out
 
 
 def _draw(ax, frame: pd.DataFrame, hue: str, title: str, legend_title: str, hue_order=None,
@@ -62,6 +81,10 @@ def _draw(ax, frame: pd.DataFrame, hue: str, title: str, legend_title: str, hue_
             group = group.sort_values("x")
             color = palette.get(key, "black")
             ax.plot(group["x"], group[measure], "-", color=color, label=str(key))
+            ci = group.get(f"{measure}_ci")
+            if ci is not None and ci.notna().any():  # mean over seeds +- 95% t half-width
+                ax.errorbar(group["x"], group[measure], yerr=ci.astype(float), fmt="none", ecolor=color,
+                            capsize=3, lw=1)
             above = group.get(f"{measure}_above_null")
             if above is not None and above.notna().any():
                 flags = above.fillna(False).astype(bool)
@@ -112,8 +135,8 @@ def figure1(records: list[dict], models: list[str] | None = None, subtitle: str 
             else:
                 title = name
             _draw(ax, panel, "Dataset", title, "Data set", measure=measure)
-    fig.suptitle("Dependence of consecutive layers of $f_b$ (shaded: permutation null; dotted: log2 N ceiling; "
-                 "hollow: not above null)" + (f"\n{subtitle}" if subtitle else ""), fontsize=9)
+    fig.suptitle("Dependence of consecutive layers of $f_b$ (bars: 95% interval over seeds; shaded: permutation "
+                 "null; dotted: log2 N ceiling; hollow: not above null)" + (f"\n{subtitle}" if subtitle else ""), fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -135,6 +158,34 @@ def figure2(records: list[dict], subtitle: str = "", measures=None) -> plt.Figur
         fig.suptitle(subtitle, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def size_comparison(records: list[dict], measure: str = "rho") -> tuple[pd.DataFrame, str]:
+    """The paper's Figure 2 claim (a smaller f_b gives a slightly higher rho for a given layer pair),
+    tested on the pairs every f_b size shares (same x: the same physical layers, counted from the end).
+
+    Returns one row per shared x (the measure at each size, the smallest minus the largest size and
+    the largest null sd, the scale of a difference that means nothing) and a sentence.
+    """
+    frame = rho_depth_frame(records)
+    if frame.empty or measure not in frame or frame["f_b layers"].nunique() < 2:
+        return pd.DataFrame(), "fewer than two f_b sizes: the claim cannot be compared here"
+    sizes = sorted(frame["f_b layers"].unique())
+    small, large = sizes[0], sizes[-1]
+    wide = frame.pivot_table(index="x", columns="f_b layers", values=measure).dropna()
+    null_sd = frame.pivot_table(index="x", columns="f_b layers", values=f"{measure}_null_sd") \
+        if f"{measure}_null_sd" in frame else None
+    table = pd.DataFrame({"x": wide.index, **{f"f_b = {s}": wide[s].values for s in sizes}})
+    table["smallest minus largest"] = (wide[small] - wide[large]).values
+    if null_sd is not None:
+        table["largest null sd"] = null_sd.loc[wide.index].astype(float).max(axis=1).values
+    higher = int((table["smallest minus largest"] > 0).sum())
+    beyond = int((table["smallest minus largest"] > 2 * table.get("largest null sd", 0)).sum())
+    sentence = (f"at {higher} of {len(table)} shared layer pairs the smallest f_b ({small}) has the higher "
+                f"{MEASURE_LABELS.get(measure, measure).split(',')[0].replace('$', '')} than the largest ({large}); "
+                f"the difference exceeds twice the permutation null's sd at {beyond} of them "
+                f"(mean difference {table['smallest minus largest'].mean():+.3f})")
+    return table, sentence
 
 
 def trial_curves(record: dict) -> plt.Figure:
@@ -169,5 +220,5 @@ def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 150) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
-__all__ = ["rho_depth_frame", "figure1", "figure2", "trial_curves", "save_figure", "X_LABEL", "Y_LABEL",
+__all__ = ["rho_depth_frame", "figure1", "figure2", "trial_curves", "size_comparison", "save_figure", "X_LABEL", "Y_LABEL",
            "MEASURE_LABELS"]

@@ -39,6 +39,7 @@ import dataclasses
 import math
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -444,7 +445,7 @@ def _run_seed(config: RunConfig, store: ResultsStore, cache: Path, progress: boo
     from semirobust.attacks import GradEvalCounter
     from semirobust.data import load_dataset, train_val_split
     from semirobust.models import combine_fa_fb
-    from semirobust.training import get_trained_model
+    from semirobust.training import get_trained_model, train_attack
 
     summary = summary_config(config)
     existing = store.read(SEED_KIND, summary)
@@ -507,7 +508,9 @@ def _run_seed(config: RunConfig, store: ResultsStore, cache: Path, progress: boo
                "grad_evals": grad_evals,
                "grad_evals_authors": authors_grad_evals(len(train_set), len(evaluation.clean[1]), acc_star),
                "trials": trials}
-    spec = f"pgd-10, eps {config.eps * 255:g}/255, step {config.eps * 255 / 4:g}/255, random start"
+    attack = train_attack(config.eps, profile.train_attack_steps)
+    spec = (f"pgd-{attack['steps']}, eps {attack['eps'] * 255:g}/255, step {attack['alpha'] * 255:g}/255, "
+            "random start")
     extra = {"profile_settings": profile.as_dict(), "regular_model": models[0], "robust_model": models[1],
              "eval_images": int(evaluation.eval[1].shape[0]), "val_images": int(evaluation.val[1].shape[0]),
              "rho_images": int(evaluation.rho[1].shape[0]), "clean_images": int(evaluation.clean[1].shape[0]),
@@ -534,6 +537,11 @@ def run_algorithm1(config: RunConfig, *, results_dir=None, cache_dir=None, progr
     seeds and trials are always reused from the store.
     """
     config = _validated(config)
+    from semirobust.cuts import arch_cut_note
+
+    note = arch_cut_note(config.arch, config.dataset, config.fb_layers)
+    if note:  # a residual cut or sibling pairs: rho is not measured along a chain there
+        warnings.warn(note, UserWarning, stacklevel=2)
     profile = config.resolved_profile
     seeds = [config.seed + s for s in profile.seeds] if seeds is None else parse_list(seeds, "seeds", int)
     summary = {**summary_config(config), "seeds": seeds}

@@ -52,6 +52,10 @@ def _number(value) -> float:
     return math.nan if value is None else float(value)
 
 
+#: accuracy columns and the record metric whose ``_ci`` gives their interval.
+_INTERVAL_KEYS = {"Acc*": "acc_star", "Acc_sr": "acc_sr", "Acc~": "acc_tilde", "Diff": "diff"}
+
+
 def table1_row(record: dict) -> dict:
     """One Table 1 row (paper's columns) from a ``table1`` record of the results store."""
     if record.get("kind") != "table1":
@@ -66,6 +70,11 @@ def table1_row(record: dict) -> dict:
         "Acc~": _number(metrics["acc_tilde"]),
         "Diff": _number(metrics["diff"]),
     }
+    seeds = record["config"].get("seeds")
+    if seeds and len(seeds) > 1:  # half-widths of the 95% t-interval over seeds, shown as "mean ± half"
+        row["seeds"] = len(seeds)
+        for column, key in _INTERVAL_KEYS.items():
+            row[f"{column} ci"] = _number(metrics.get(f"{key}_ci"))
     pairs = metrics.get("rho_pairs")
     for offset in RHO_OFFSETS:
         row[rho_label(offset)] = rho_at(metrics["rho"], offset)
@@ -212,6 +221,13 @@ def display_table(frame: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     for column in ACC_COLUMNS + RHO_COLUMNS + tuple(f"{c} null" for c in RHO_COLUMNS):
         if column in shown:
             shown[column] = [("" if pd.isna(v) else f"{v:.{digits}f}") for v in shown[column]]
+    for column in ACC_COLUMNS:  # "mean ± 95% half-width" where the row has several seeds
+        if f"{column} ci" in shown:
+            shown[column] = [text if pd.isna(ci) or text == "" else f"{text} ± {ci:.{digits}f}"
+                             for text, ci in zip(shown[column], shown[f"{column} ci"])]
+            shown = shown.drop(columns=f"{column} ci")
+    if "seeds" in shown:
+        shown["seeds"] = ["" if pd.isna(v) else f"{int(v)}" for v in shown["seeds"]]
     return shown
 
 

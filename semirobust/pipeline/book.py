@@ -38,7 +38,7 @@ __all__ = ["NOTEBOOKS", "BOOK_DIR", "SOURCE_DIR", "NotebookFailed", "library_fin
            "build_html", "build_book", "main"]
 
 #: Book chapters in build order (cheap first; later ones reuse the training cache).
-NOTEBOOKS = ("mi_estimator", "table1", "figure1", "figure2", "theorem3_linear", "weight_bound", "efficiency")
+NOTEBOOKS = ("mi_estimator", "table1", "figure2", "figure1", "theorem3_linear", "weight_bound", "efficiency")
 BOOK_DIR = REPO_ROOT / "book"
 SOURCE_DIR = REPO_ROOT / "notebooks"
 #: Where executed notebooks go inside a book folder.

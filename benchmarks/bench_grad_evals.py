@@ -1,0 +1,77 @@
+"""Benchmark: gradient evaluations per Table 1 cell, ours against the authors' procedure.
+
+One gradient evaluation is one image's forward and backward pass (``semirobust.attacks.GradEvalCounter``).
+
+1. **The estimate, checked.** The authors' cost is an estimate
+   (``semirobust.attacks.autoattack_grad_evals``: APGD-CE on every image, APGD-T and FAB-T over 9
+   targets on the images still robust). On a small network and ``--images`` test images the
+   standard AutoAttack (``pyautoattack``) runs once under the counter; measured and estimated
+   counts are printed side by side.
+2. **Per cell.** For every ``table1`` record of ``--profile`` in the results store: the count
+   measured during our run (Acc_sr, every trial's training and its APGD-CE stopping and test
+   evaluations, rho's attacked images) against the authors' procedure on the same split (standard
+   AutoAttack on the whole test set after every epoch of 10 trials of 10 epochs, plus PGD-10
+   training of f_b), and the ratio (target: at least 10x fewer).
+
+    python benchmarks/bench_grad_evals.py                    # offline profile, 64 images
+    python benchmarks/bench_grad_evals.py --profile smoke --images 32
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch import nn
+
+from semirobust.attacks import GradEvalCounter, autoattack_grad_evals, make_attack
+from semirobust.experiments.tables import MODEL_NAMES, store_records
+from semirobust.results import ResultsStore
+
+
+def measured_autoattack(images: int, seed: int = 0) -> tuple[int, float, float]:
+    """Count the standard AutoAttack's gradient evaluations on a small CNN and ``images`` random images."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten(),
+                          nn.Linear(128, 10)).eval()
+    x = torch.rand(images, 3, 32, 32)
+    with torch.no_grad():
+        y = model(x).argmax(1)  # every image starts correctly classified, as in a trained network
+    counter = GradEvalCounter()
+    counter.attach(model)
+    attack = make_attack("autoattack", model, 8 / 255)
+    start = time.perf_counter()
+    x_adv = attack(x, y)
+    seconds = time.perf_counter() - start
+    counter.detach()
+    with torch.no_grad():
+        robust = float((model(x_adv).argmax(1) == y).float().mean())
+    return counter.count, robust, seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="offline")
+    parser.add_argument("--images", type=int, default=64)
+    parser.add_argument("--results-dir", default=None)
+    args = parser.parse_args()
+
+    count, robust, seconds = measured_autoattack(args.images)
+    estimate = autoattack_grad_evals(args.images, robust)
+    print(f"standard AutoAttack on {args.images} images (small CNN, final robust fraction {robust:.2f}, {seconds:.0f} s): "
+          f"measured {count:,} gradient evaluations, estimate {estimate:,.0f} (measured/estimate {count / estimate:.2f})")
+
+    records = store_records(ResultsStore(args.results_dir), profile=args.profile)
+    if not records:
+        print(f"no table1 records of profile {args.profile!r} in the results store: run the Table 1 notebook first.")
+        return
+    print(f"\n{'cell':<34} {'ours':>12} {'authors':>14} {'ratio':>8}")
+    for record in records:
+        c, m = record["config"], record["metrics"]
+        cell = f"{MODEL_NAMES.get(c['arch'], c['arch'])} f_b={c['fb_layers']} {c['dataset']} {c['attack']} {c['eps'] * 255:.0f}/255"
+        ours, authors = m["grad_evals"], m["grad_evals_authors"]
+        print(f"{cell:<34} {ours:>12,.0f} {authors:>14,.0f} {authors / max(ours, 1):>7.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Does rho predict success: the trial table, the rank correlation and its interval, the verdict."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from semirobust.experiments import rho_success
+
+
+def _record(arch="vgg16", trials_per_seed=((50.0, 1.0), (40.0, 0.1)), acc_star=52.0, seeds=(0, 1)):
+    """A table1 record: per seed, trials given as (accuracy, rho at the junction pair)."""
+    per_seed = []
+    for _ in seeds:
+        trials = [{"trial": t, "acc": acc, "rho": [rho, 2.0],
+                   "rho_pairs": [{"rho": rho, "rho_null_mean": 0.5, "rho_above_null": rho > 0.5, "cka": rho / 2,
+                                  "cka_null_mean": 0.1, "cka_above_null": True},
+                                 {"rho": 2.0, "rho_null_mean": 0.5, "rho_above_null": True}]}
+                  for t, (acc, rho) in enumerate(trials_per_seed)]
+        per_seed.append({"acc_star": acc_star, "trials": trials})
+    return {"kind": "table1", "config": {"arch": arch, "dataset": "digits", "fb_layers": 12, "k": 1.0,
+                                         "seeds": list(seeds)},
+            "metrics": {"per_seed": per_seed, "acc_star": acc_star, "acc_tilde": max(a for a, _ in trials_per_seed),
+                        "acc_tilde_unbiased": min(a for a, _ in trials_per_seed)}}
+
+
+def test_trial_frame_has_one_row_per_seed_trial_and_pair():
+    frame = rho_success.trial_frame([_record()])
+    assert len(frame) == 2 * 2 * 2
+    junction = frame[frame.from_fa]
+    assert sorted(junction.shortfall.unique()) == [2.0, 12.0]
+    assert junction.rho_excess.tolist() == pytest.approx([0.5, -0.4, 0.5, -0.4])
+    assert junction.converged.sum() == 0 and set(junction.seed) == {0, 1}
+    assert math.isnan(frame[~frame.from_fa].cka.iloc[0])  # a pair without CKA reads NaN, not 0
+
+
+def test_rank_correlation_matches_closed_forms():
+    x = np.arange(20.0)
+    perfect = rho_success.rank_correlation(x, -x ** 3)
+    assert perfect["r"] == pytest.approx(-1.0) and perfect["high"] == pytest.approx(-1.0)
+    assert perfect["p_value"] < 0.01
+    rng = np.random.default_rng(0)
+    noise = rho_success.rank_correlation(rng.standard_normal(300), rng.standard_normal(300))
+    assert noise["low"] < 0 < noise["high"] and noise["p_value"] > 0.01
+    assert math.isnan(rho_success.rank_correlation([1, 1, 1, 1], [1, 2, 3, 4])["r"])
+    assert math.isnan(rho_success.rank_correlation([1, 2, 3], [3, 2, 1])["r"])  # too few points
+    partial = rho_success.rank_correlation([1, 2, np.nan, 4, 5], [2, 1, 0, 4, 3])
+    assert partial["n"] == 4
+
+
+def test_verdict_reads_the_interval_not_the_sign():
+    records = [_record(trials_per_seed=((a, r),) * 1, seeds=(s,)) for s, (a, r) in
+               enumerate([(51.0, 3.0), (49.0, 2.0), (45.0, 1.0), (40.0, 0.5), (35.0, 0.2), (30.0, 0.1)])]
+    frame = rho_success.trial_frame(records)
+    table = rho_success.success_correlations(frame)
+    sentence = rho_success.success_verdict(table)
+    assert "supports the claim" in sentence and "over 6 trials" in sentence
+    flat = rho_success.success_verdict(rho_success.success_correlations(rho_success.trial_frame([_record()])[:0]))
+    assert "untested" in flat
+
+
+def test_cells_within_counts_by_hand():
+    records = [_record(trials_per_seed=((51.5, 1.0), (30.0, 1.0))), _record(trials_per_seed=((45.0, 1.0), (44.0, 1.0)))]
+    found = rho_success.cells_within(records, k=1.0)
+    assert (found["cells"], found["within"], found["within_unbiased"]) == (2, 1, 0)
+    assert found["largest_gap"] == pytest.approx(7.0) and found["median_gap"] == pytest.approx(3.75)
+
+
+def test_plot_success_draws_one_panel_per_measure():
+    fig = rho_success.plot_success(rho_success.trial_frame([_record()]))
+    assert len(fig.axes) == 2
