@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from semirobust.utils import eval_mode
+
 METHODS = ("lanczos", "power")
 
 
@@ -68,30 +70,18 @@ class HessianOperator:
         out = self.model(x.to(self.device))
         return self.loss_fn(out, y.to(self.device)) / self.n_samples
 
-    def _eval_mode(self):
-        was_training = self.model.training
-        self.model.eval()
-        return was_training
-
     def loss(self) -> float:
         """The mean loss over all batches."""
-        was_training = self._eval_mode()
-        try:
-            with torch.no_grad():
-                return float(sum(self._batch_loss(x, y).item() for x, y in self.batches))
-        finally:
-            self.model.train(was_training)
+        with eval_mode(self.model), torch.no_grad():
+            return float(sum(self._batch_loss(x, y).item() for x, y in self.batches))
 
     def gradient(self) -> torch.Tensor:
         """Flat gradient of the mean loss w.r.t. ``params``."""
-        was_training = self._eval_mode()
         total = torch.zeros(self.dim, device=self.device, dtype=self.dtype)
-        try:
+        with eval_mode(self.model):
             for x, y in self.batches:
                 grads = torch.autograd.grad(self._batch_loss(x, y), self.params, allow_unused=True)
                 total += flatten(_fill_none(grads, self.params))
-        finally:
-            self.model.train(was_training)
         return total
 
     def hvp(self, vector: torch.Tensor) -> torch.Tensor:
@@ -100,9 +90,8 @@ class HessianOperator:
         if vector.numel() != self.dim:
             raise ValueError(f"vector has {vector.numel()} entries, the parameters have {self.dim}.")
         pieces = unflatten(vector, self.params)
-        was_training = self._eval_mode()
         total = torch.zeros(self.dim, device=self.device, dtype=self.dtype)
-        try:
+        with eval_mode(self.model):
             for x, y in self.batches:
                 grads = torch.autograd.grad(self._batch_loss(x, y), self.params, create_graph=True, allow_unused=True)
                 grads = _fill_none(grads, self.params)
@@ -111,8 +100,6 @@ class HessianOperator:
                     continue
                 second = torch.autograd.grad(dot, self.params, allow_unused=True)
                 total += flatten(_fill_none(second, self.params)).detach()
-        finally:
-            self.model.train(was_training)
         self.n_hvp += 1
         return total
 

@@ -24,6 +24,7 @@ from torch import nn
 from semirobust.data import iterate_batches
 from semirobust.mi import MIN_SAMPLES, calibrated_mi
 from semirobust.models import trainable_layers
+from semirobust.utils import eval_mode, model_device
 
 #: Pairs reported in Table 1: rho_n, rho_{n-3}, rho_{n-7}, rho_{n-11}, rho_{n-15}.
 TABLE1_OFFSETS = (0, 3, 7, 11, 15)
@@ -61,13 +62,6 @@ def _check_layers(model: nn.Module, layers) -> list[str]:
     return list(layers)
 
 
-def _device(model: nn.Module) -> torch.device:
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")
-
-
-
-
 def _first_input(data) -> torch.Tensor:
     return data[0][:1] if isinstance(data, (tuple, list)) else data[0][0].unsqueeze(0)
 
@@ -100,14 +94,11 @@ def layer_output_dims(model: nn.Module, layers, sample: torch.Tensor) -> dict[st
     """Flattened output size of each named layer, from one forward pass of ``sample`` (1 x ...)."""
     names = _check_layers(model, layers)
     recorder = _Recorder(model, names)
-    was_training = model.training
     try:
-        model.eval()
-        with torch.no_grad():
-            model(sample.to(_device(model)))
+        with eval_mode(model), torch.no_grad():
+            model(sample.to(model_device(model)))
     finally:
         recorder.remove()
-        model.train(was_training)
     return {name: int(recorder.outputs[name].shape[1]) for name in names}
 
 
@@ -134,49 +125,43 @@ def collect_activations(model: nn.Module, data, layers=None, *, batch_size: int 
         raise ValueError(f"the outputs of {len(names)} layers for {n} samples need {need / 2**30:.2f} GiB, "
                          f"above max_bytes={max_bytes / 2**30:.2f} GiB; use fewer samples or layers, "
                          f"dtype=torch.float16, or a larger max_bytes.")
-    device = _device(model)
+    device = model_device(model)
     outputs = {name: torch.empty((n, dims[name]), dtype=dtype, device=store) for name in names}
     labels = torch.empty(n, dtype=torch.int64)
     recorder = _Recorder(model, names)
     recorder.target = outputs
-    was_training = model.training
     start = 0
     try:
-        model.eval()
-        for xb, yb in batches:
-            xb, yb = xb.to(device), yb.to(device)
-            if attack is not None:
-                adv = attack(xb, yb)
-                if adv.shape != xb.shape:
-                    raise ValueError(f"attack returned shape {tuple(adv.shape)} for inputs {tuple(xb.shape)}.")
-                xb = adv.detach()
-            recorder.rows = slice(start, start + xb.shape[0])
-            with torch.no_grad():
-                model(xb)
-            labels[start:start + xb.shape[0]] = yb.cpu()
-            start += xb.shape[0]
+        with eval_mode(model):
+            for xb, yb in batches:
+                xb, yb = xb.to(device), yb.to(device)
+                if attack is not None:
+                    adv = attack(xb, yb)
+                    if adv.shape != xb.shape:
+                        raise ValueError(f"attack returned shape {tuple(adv.shape)} for inputs {tuple(xb.shape)}.")
+                    xb = adv.detach()
+                recorder.rows = slice(start, start + xb.shape[0])
+                with torch.no_grad():
+                    model(xb)
+                labels[start:start + xb.shape[0]] = yb.cpu()
+                start += xb.shape[0]
     finally:
         recorder.remove()
-        model.train(was_training)
     return outputs, labels
 
 
 def attacked_inputs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack,
                     batch_size: int = 256) -> torch.Tensor:
     """``attack(x, y)`` in batches on the model's device with the model in eval mode (returned on x's device)."""
-    device = _device(model)
-    was_training = model.training
+    device = model_device(model)
     parts = []
-    try:
-        model.eval()
+    with eval_mode(model):
         for i in range(0, x.shape[0], batch_size):
             xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
             adv = attack(xb, yb)
             if adv.shape != xb.shape:
                 raise ValueError(f"attack returned shape {tuple(adv.shape)} for inputs {tuple(xb.shape)}.")
             parts.append(adv.detach().to(x.device))
-    finally:
-        model.train(was_training)
     return torch.cat(parts)
 
 

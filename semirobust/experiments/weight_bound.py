@@ -101,45 +101,30 @@ def _first_layer_inputs(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def input_norm_bound(model: nn.Module, batches) -> float:
     """C_x: the largest L2 norm of an evaluation input after the model's normalization."""
     with torch.no_grad():
-        return max(float(_first_layer_inputs(model, x.to(_device(model))).flatten(1).norm(dim=1).max())
+        return max(float(_first_layer_inputs(model, x.to(model_device(model))).flatten(1).norm(dim=1).max())
                    for x, _ in batches)
-
-
-def _device(model: nn.Module) -> torch.device:
-    return next(iter(model.parameters())).device
 
 
 def mean_loss(model: nn.Module, batches) -> float:
     """Mean cross-entropy over all samples of ``batches``, model in eval mode (mode restored)."""
-    device, was_training = _device(model), model.training
-    model.eval()
+    device = model_device(model)
     total, count = 0.0, 0
-    try:
-        with torch.no_grad():
-            for x, y in batches:
-                total += F.cross_entropy(model(x.to(device)), y.to(device), reduction="sum").item()
-                count += y.shape[0]
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        for x, y in batches:
+            total += F.cross_entropy(model(x.to(device)), y.to(device), reduction="sum").item()
+            count += y.shape[0]
     return total / count
 
 
 def output_difference(model_a: nn.Module, model_b: nn.Module, batches) -> float:
     """E ||F_a(x) - F_b(x)||_2 over ``batches`` (logits, eval mode)."""
-    device = _device(model_a)
-    modes = (model_a.training, model_b.training)
-    model_a.eval()
-    model_b.eval()
+    device = model_device(model_a)
     total, count = 0.0, 0
-    try:
-        with torch.no_grad():
-            for x, _ in batches:
-                x = x.to(device)
-                total += (model_a(x) - model_b(x)).norm(dim=1).sum().item()
-                count += x.shape[0]
-    finally:
-        model_a.train(modes[0])
-        model_b.train(modes[1])
+    with eval_mode(model_a), eval_mode(model_b), torch.no_grad():
+        for x, _ in batches:
+            x = x.to(device)
+            total += (model_a(x) - model_b(x)).norm(dim=1).sum().item()
+            count += x.shape[0]
     return total / count
 
 
