@@ -285,3 +285,7 @@ def autoattack_grad_evals(n_images: int, robust_fraction: float, iterations: int
     queries are forward passes only. An estimate: it takes the final robust fraction for both.
     """
     return n_images * (iterations + robust_fraction * 2 * targets * iterations)
+
+
+__all__ = ["LINF_ATTACKS", "paper_schedule", "Attack", "make_attack", "clean_accuracy",
+           "adversarial_accuracy", "attack_tensors", "GradEvalCounter", "autoattack_grad_evals"]

@@ -257,3 +257,8 @@ class RunConfig:
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+__all__ = ["ARCHS", "DATASETS", "ATTACKS", "PROFILES", "PROFILE_ALIASES", "PAPER_BUDGETS", "PAPER_FB_LAYERS",
+           "LAYER_COUNTS", "Profile", "get_profile", "check_budget", "mean_interval", "check_choice",
+           "check_fb_layers", "check_int", "check_eps", "RunConfig"]

@@ -257,3 +257,8 @@ def iterate_batches(data, batch_size: int):
     if isinstance(data, Dataset):
         return len(data), ((x, y) for x, y in make_loader(data, batch_size))
     raise ValueError(f"data must be a Dataset, a DataLoader or an (X, y) tuple of tensors, got {type(data).__name__}.")
+
+
+__all__ = ["SPLITS", "DatasetInfo", "TensorImageDataset", "dataset_info", "stratified_indices",
+           "dataset_targets", "train_val_split", "load_dataset", "default_num_workers", "make_loader",
+           "dataset_tensors", "iterate_batches"]

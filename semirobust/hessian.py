@@ -206,3 +206,6 @@ def top_eigenvalue(operator: HessianOperator, method: str = "lanczos", tol: floa
     residual = float((hv - value * vector).norm() / max(abs(value), 1e-30))
     return EigenResult(value=value, vector=vector, method=method, tol=float(tol),
                        n_hvp=operator.n_hvp - start_hvp, residual=residual)
+
+
+__all__ = ["METHODS", "HessianOperator", "flatten", "unflatten", "EigenResult", "top_eigenvalue"]

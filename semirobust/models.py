@@ -246,3 +246,7 @@ def combine_fa_fb(fa_source: nn.Module, fb_source: nn.Module, fb_layers: int) ->
     merged = {k: (fa_state[k] if k.startswith(prefixes) else fb_state[k]) for k in fb_state}
     combined.load_state_dict(merged)
     return combined
+
+
+__all__ = ["TRAINABLE_TYPES", "Normalize", "WidthResNet", "build_model", "trainable_layers",
+           "fa_fb_module_names", "Split", "split_fa_fb", "combine_fa_fb"]

@@ -258,3 +258,8 @@ def table1_rhos(rhos: pd.DataFrame, offsets=TABLE1_OFFSETS) -> dict[str, float]:
     """``{label: rho}`` for the pairs Table 1 reports (NaN where f_b has no such pair)."""
     by_offset = dict(zip(rhos["pair_index"], rhos["rho"]))
     return {rho_label(x): float(by_offset.get(x, np.nan)) for x in offsets}
+
+
+__all__ = ["TABLE1_OFFSETS", "DEFAULT_MAX_BYTES", "DEFAULT_MEASURES", "CALIBRATION_FIELDS", "RHO_COLUMNS",
+           "Attack", "rho_label", "layer_output_dims", "collect_activations", "attacked_inputs", "rho_layers",
+           "layer_rhos", "table1_rhos"]

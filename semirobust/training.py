@@ -391,3 +391,8 @@ def get_trained_model(arch: str, dataset: str, *, mode: str = "standard", profil
           flush=True)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return model, {**info, "from_cache": False, "path": str(path)}
+
+
+__all__ = ["MODES", "TRAIN_ATTACK", "train_attack", "TRAINING_MODULES", "training_code_fingerprint",
+           "CHECKPOINT_NAME", "TrainResult", "augment", "scaled_milestones", "train",
+           "subnetwork_adversarial_training", "training_config", "get_trained_model"]

@@ -122,12 +122,19 @@ def eval_mode(model: torch.nn.Module):
             module.training = training
 
 
+def _is_all_assignment(node) -> bool:
+    import ast
+
+    return isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
+
+
 def source_fingerprint(*modules: str) -> str:
     """Short hash of the code of the named modules (e.g. ``"semirobust.models"``), for cache keys.
 
     Each file is hashed as its syntax tree (``ast.dump``), so comments and formatting do not count
     but any change to code (or docstrings) does: a cache keyed on this can never serve a network
-    trained by older code. This replaces hand-bumped version strings.
+    trained by older code. A module's ``__all__`` (what it exports) is left out. This replaces
+    hand-bumped version strings.
     """
     import ast
     import importlib.util
@@ -138,6 +145,12 @@ def source_fingerprint(*modules: str) -> str:
         if spec is None or spec.origin is None:
             raise ValueError(f"source_fingerprint: module {name!r} not found.")
         tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+        tree.body = [node for node in tree.body if not _is_all_assignment(node)]  # exports do not change results
         digest.update(name.encode())
         digest.update(ast.dump(tree).encode())
     return digest.hexdigest()[:16]
+
+
+__all__ = ["REPO_ROOT", "atomic_write_bytes", "atomic_write_text", "atomic_torch_save", "canonical_json",
+           "config_hash", "seed_everything", "resolve_device", "default_cache_dir", "default_results_dir",
+           "default_data_root", "model_device", "eval_mode", "source_fingerprint"]

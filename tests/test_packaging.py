@@ -105,3 +105,35 @@ def test_ruff_is_clean():
     result = subprocess.run([str(ruff), "check", "--output-format", "concise", str(REPO_ROOT)], cwd=REPO_ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_every_module_declares_its_exports_and_they_exist():
+    import importlib
+    import pkgutil
+
+    import semirobust
+
+    missing, broken = [], []
+    for info in pkgutil.walk_packages(semirobust.__path__, "semirobust."):
+        if info.ispkg:
+            continue
+        module = importlib.import_module(info.name)
+        if not hasattr(module, "__all__"):
+            missing.append(info.name)
+        else:
+            broken += [f"{info.name}.{n}" for n in module.__all__ if not hasattr(module, n)]
+    assert not missing, f"modules without __all__: {missing}"
+    assert not broken, f"__all__ names that do not exist: {broken}"
+
+
+def test_exports_do_not_change_the_training_cache_key(tmp_path, monkeypatch):
+    from semirobust.utils import source_fingerprint
+
+    package = tmp_path / "expkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "mod.py").write_text("def f():\n    return 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = source_fingerprint("expkg.mod")
+    (package / "mod.py").write_text("def f():\n    return 1\n\n\n__all__ = ['f']\n")
+    assert source_fingerprint("expkg.mod") == before

@@ -59,3 +59,6 @@ def cached_attack_tensors(model, model_hash: str, X, y, attack: str, eps: float,
     atomic_torch_save(X_adv, path)
     return X_adv
 
+
+__all__ = ["THEOREM3_VERSION", "_check_int", "_check_eps", "_resolve_profile", "_check_device",
+           "cached_attack_tensors"]

@@ -182,3 +182,7 @@ def settings_text(report: dict) -> str:
             f"{report['timed_steps']} timed step(s) after {report['warmup_steps']} warm-up, step time from "
             f"{basis}, memory as {case['measurements'][0]['memory_kind']}, synthetic "
             f"{case['image']}x{case['image']} images ({report['created_at'][:10]})")
+
+
+__all__ = ["RESULTS_DIR", "PGD_STEPS", "layer_macs", "analytic_costs", "load_check", "step_rows",
+           "ratio_rows", "summary", "algorithm1_cost", "book_values", "settings_text"]

@@ -645,3 +645,11 @@ def plot_gammas(record: dict):
     axes[1].legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+__all__ = ["binary_labels", "LinearlyConnectedNetwork", "build_linear_network", "standardized_base",
+           "fit_readouts", "estimate_infima", "readout_scale", "gamma_readings", "layer_objectives",
+           "theorem3_bound", "paper_splits", "paper_theorem3_bounds", "semirobustness_check",
+           "Theorem3Settings", "default_theorem3_fa_sizes", "theorem3_settings", "run_theorem3",
+           "theorem3_checks", "table_s1_frame", "theorem3_frame", "theorem3_statements", "plot_table_s1",
+           "plot_gammas"]

@@ -164,3 +164,6 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+__all__ = ["parse_value", "build_parser", "main"]

@@ -116,3 +116,7 @@ def write_status_page(path: Path, store: ResultsStore | None = None, *, executed
                   "its numbers come from this run:", "", render_pages_markdown(page_rows(executed_dir, notebooks))]
     parts += ["**Records in the results store of the build.**", "", render_status_markdown(status_rows(store), store.root)]
     return atomic_write_text(path, "\n".join(parts))
+
+
+__all__ = ["RESULT_KINDS", "status_rows", "render_status_markdown", "page_rows", "render_pages_markdown",
+           "write_status_page"]

@@ -699,3 +699,10 @@ def format_summary(rows: list[dict]) -> str:
 
 if __name__ == "__main__":
     sys.exit(_worker_main(sys.argv[1:]))
+
+
+__all__ = ["CELL_KIND", "EXECUTORS", "GRID_KEYS", "SLURM_KEYS", "Cell", "Grid", "notebook_parameters",
+           "load_grid", "DATASET_SIZES", "ASSUMED_GPU_FLOPS", "ASSUMED_CPU_FLOPS", "forward_flops",
+           "estimate_cost", "estimate_total", "run_cell", "LocalLauncher", "SubmititLauncher",
+           "slurm_parameters", "make_executor", "cell_state", "plan", "run_sweep", "format_plan",
+           "format_summary"]
