@@ -46,14 +46,17 @@ def rho_label(offset: int) -> str:
     return "rho_n" if offset == 0 else f"rho_n-{offset}"
 
 
-def _check_layers(model: nn.Module, layers) -> list[str]:
-    """Validate layer names against the model's trainable layers; None means all of them."""
+def _check_layers(model: nn.Module, layers, any_module: bool = False) -> list[str]:
+    """Validate layer names against the model's trainable layers (or, with ``any_module``, any of
+    its modules, e.g. residual blocks); None means all trainable layers."""
     names = [name for name, _ in trainable_layers(model)]
     if layers is None:
         return names
     if isinstance(layers, str) or not isinstance(layers, (list, tuple)) or not layers \
             or not all(isinstance(n, str) for n in layers):
         raise ValueError("layers must be a non-empty list of trainable-layer names.")
+    if any_module:
+        names = [name for name, _ in model.named_modules() if name]
     unknown = [n for n in layers if n not in names]
     if unknown:
         raise ValueError(f"unknown layers {unknown}; the trainable layers are {names}.")
@@ -91,8 +94,8 @@ class _Recorder:
 
 
 def layer_output_dims(model: nn.Module, layers, sample: torch.Tensor) -> dict[str, int]:
-    """Flattened output size of each named layer, from one forward pass of ``sample`` (1 x ...)."""
-    names = _check_layers(model, layers)
+    """Flattened output size of each named layer (or module), from one forward pass of ``sample`` (1 x ...)."""
+    names = _check_layers(model, layers, any_module=True)
     recorder = _Recorder(model, names)
     try:
         with eval_mode(model), torch.no_grad():
@@ -112,7 +115,7 @@ def collect_activations(model: nn.Module, data, layers=None, *, batch_size: int 
     per batch (model in eval mode) before the recorded pass. Raises ValueError before any
     compute when the outputs would take more than ``max_bytes``.
     """
-    names = _check_layers(model, layers)
+    names = _check_layers(model, layers, any_module=True)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r} must be a positive integer.")
     n, batches = iterate_batches(data, batch_size)
@@ -165,6 +168,41 @@ def attacked_inputs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: 
     return torch.cat(parts)
 
 
+#: how rho pairs layers: consecutive trainable layers (the authors' registration order) or block outputs.
+PAIRINGS = ("layers", "blocks")
+
+
+def _is_block(module: nn.Module) -> bool:
+    """A residual block: a module with a ``downsample`` attribute (torchvision's Bottleneck and BasicBlock)."""
+    return hasattr(module, "downsample") and any(isinstance(m, nn.Conv2d) for m in module.modules())
+
+
+def block_output_layers(model: nn.Module, fb_layers: int) -> list[str]:
+    """The module chain of rho over block outputs for an f_b of ``fb_layers`` trainable layers.
+
+    The output of the last residual block that lies wholly in f_a, then every block that holds a
+    layer of f_b, then the trainable layers after the last block (the classifier): each pair is
+    then a block and the block that reads its output. Raises for a network without residual blocks.
+    """
+    names = [name for name, _ in trainable_layers(model)]
+    if isinstance(fb_layers, bool) or not isinstance(fb_layers, (int, np.integer)) or not 1 <= fb_layers < len(names):
+        raise ValueError(f"fb_layers={fb_layers!r} must be an integer in 1..{len(names) - 1}.")
+    blocks = [name for name, module in model.named_modules() if name and _is_block(module)]
+    if not blocks:
+        raise ValueError("pairs='blocks' needs a residual network (modules with a shortcut); this model is a "
+                         "chain: use pairs='layers'.")
+
+    def owner(layer):
+        return next((b for b in blocks if layer.startswith(b + ".")), None)
+
+    fb = names[len(names) - fb_layers:]
+    touched = list(dict.fromkeys(owner(n) for n in fb if owner(n) is not None))
+    before = [b for b in blocks[:blocks.index(touched[0])]] if touched else [owner(names[-fb_layers - 1])]
+    head = before[-1:] if before else [names[len(names) - fb_layers - 1]]
+    tail = [n for n in fb if owner(n) is None]
+    return head + touched + tail
+
+
 def rho_layers(model: nn.Module, layers=None) -> list[str]:
     """The consecutive trainable layers whose pairs give rho.
 
@@ -190,7 +228,8 @@ def rho_layers(model: nn.Module, layers=None) -> list[str]:
 def layer_rhos(model: nn.Module, x: torch.Tensor, y: torch.Tensor, layers=None, *, batch_size: int = 256,
                store="cpu", dtype: torch.dtype = torch.float32, attack: Attack | None = None,
                max_bytes: int = DEFAULT_MAX_BYTES, min_class_samples: int = MIN_SAMPLES, preset: str = "authors",
-               permutations: int = 20, measures=DEFAULT_MEASURES, seed: int = 0, **edge_kwargs) -> pd.DataFrame:
+               permutations: int = 20, measures=DEFAULT_MEASURES, seed: int = 0, pairs: str = "layers",
+               **edge_kwargs) -> pd.DataFrame:
     """rho for each consecutive pair of the chosen trainable layers, as a DataFrame in network order.
 
     ``layers``: an int k (the k pairs of an f_b of k layers, rho_{a+1} .. rho_n), a list of
@@ -204,12 +243,21 @@ def layer_rhos(model: nn.Module, x: torch.Tensor, y: torch.Tensor, layers=None, 
     under its name (``cka``, ``cka_null_mean``, ...). ``x``/``y``: inputs
     (e.g. the attacked test set) and labels; an ``attack`` is applied once, so every layer sees
     the same x_adv. Layers are collected in groups that fit ``max_bytes`` (one forward pass
-    per group). ``edge_kwargs`` (seed, n_ensemble, ...) go to EDGE.
+    per group). ``edge_kwargs`` (seed, n_ensemble, ...) go to EDGE. ``pairs="blocks"`` (residual
+    networks, ``layers`` an f_b size) pairs block outputs instead (:func:`block_output_layers`):
+    ``layer_index`` is then the position in that chain.
     """
     measures = tuple(measures)
     if "edge" not in measures or any(m not in ("edge", "ksg", "cka") for m in measures):
         raise ValueError(f"measures={measures!r} must include 'edge' (rho) and may add 'ksg' and 'cka'.")
-    chosen = rho_layers(model, layers)
+    if pairs not in PAIRINGS:
+        raise ValueError(f"Unknown pairs {pairs!r}; valid: {', '.join(PAIRINGS)}.")
+    if pairs == "blocks":
+        if isinstance(layers, bool) or not isinstance(layers, (int, np.integer)):
+            raise ValueError("pairs='blocks' takes layers as the f_b size (an int).")
+        chosen = block_output_layers(model, int(layers))
+    else:
+        chosen = rho_layers(model, layers)
     if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor) or x.shape[0] != y.shape[0]:
         raise ValueError("x and y must be tensors with the same number of samples.")
     all_names = [name for name, _ in trainable_layers(model)]
@@ -235,8 +283,13 @@ def layer_rhos(model: nn.Module, x: torch.Tensor, y: torch.Tensor, layers=None, 
                                            max_bytes=max_bytes - held)
         for name in group:
             if prev is not None:
-                j = all_names.index(name) + 1
-                row = {"pair_index": n_layers - j, "label": rho_label(n_layers - j), "layer_index": j,
+                if pairs == "blocks":  # x counts block pairs from the end; j is the position in the chain
+                    j = chosen.index(name)
+                    offset = len(chosen) - 1 - j
+                else:
+                    j = all_names.index(name) + 1
+                    offset = n_layers - j
+                row = {"pair_index": offset, "label": rho_label(offset), "layer_index": j,
                        "layer_prev": prev[0], "layer": name, "n_samples": n}
                 for measure in measures:
                     found = calibrated_mi(prev[1], acts[name], labels, measure=measure, preset=preset,
@@ -262,4 +315,4 @@ def table1_rhos(rhos: pd.DataFrame, offsets=TABLE1_OFFSETS) -> dict[str, float]:
 
 __all__ = ["TABLE1_OFFSETS", "DEFAULT_MAX_BYTES", "DEFAULT_MEASURES", "CALIBRATION_FIELDS", "RHO_COLUMNS",
            "Attack", "rho_label", "layer_output_dims", "collect_activations", "attacked_inputs", "rho_layers",
-           "layer_rhos", "table1_rhos"]
+           "layer_rhos", "table1_rhos", "PAIRINGS", "block_output_layers"]

@@ -147,3 +147,23 @@ def test_alexnet_fb_layers_and_table1_pick():
     assert picked["rho_n"] == rhos["rho"].iloc[-1] and picked["rho_n-3"] == rhos["rho"].iloc[0]
     assert all(math.isnan(picked[k]) for k in ("rho_n-7", "rho_n-11", "rho_n-15"))
     assert np.isfinite(rhos["rho"]).all() and (rhos["rho"] > 0).all()
+
+
+def test_block_output_pairs_follow_the_data_flow_of_a_residual_network():
+    from semirobust.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("resnet50", "digits", width=0.0625).eval()
+    chain = act.block_output_layers(model, 16)
+    assert chain == ["net.layer3.3", "net.layer3.4", "net.layer3.5", "net.layer4.0", "net.layer4.1", "net.layer4.2",
+                     "net.fc"]
+    x, y = torch.rand(80, 3, 32, 32), torch.arange(80) % 2
+    frame = act.layer_rhos(model, x, y, 16, pairs="blocks", measures=("edge",), permutations=2)
+    assert frame["layer_prev"].tolist() == chain[:-1] and frame["layer"].tolist() == chain[1:]
+    assert frame["pair_index"].tolist() == [5, 4, 3, 2, 1, 0] and frame["rho"].notna().all()
+    with pytest.raises(ValueError, match="residual network"):
+        act.block_output_layers(build_model("vgg16", "digits", width=0.0625), 12)
+    with pytest.raises(ValueError, match="Unknown pairs"):
+        act.layer_rhos(model, x, y, 16, pairs="edges")
+    with pytest.raises(ValueError, match="f_b size"):
+        act.layer_rhos(model, x, y, ["net.layer4.1", "net.layer4.2"], pairs="blocks")

@@ -383,13 +383,14 @@ def weight_bound_settings(arch="vgg16", dataset="digits", *, profile="smoke", at
 
 
 def run_weight_bound(settings: WeightBoundSettings, *, device="auto", data_root=None, cache_dir=None,
-                     results_dir=None, progress: bool = True) -> dict:
+                     results_dir=None, progress: bool = True, rerun: bool = False) -> dict:
     """Section 2.2 along subnetwork fine-tuning of f_b; writes and returns the ``weight_bound`` record.
 
     Starting point (epoch 0): (f*_a, f_b) with f_b from the regularly trained network. Then
     ``train(mode="adversarial", fb_layers=...)`` (PGD-10, f*_a frozen) evaluates every epoch via
     ``eval_fn``. The fine-tuning run is checkpointed under the cache folder, so a rerun with the
-    same settings reuses the finished epochs (and their evaluations) instead of retraining.
+    same settings reuses the finished epochs (and their evaluations) instead of retraining; a record
+    of the same settings on the same networks is returned as it is unless ``rerun``.
     """
     from semirobust.attacks import attack_tensors
     from semirobust.data import dataset_tensors, load_dataset
@@ -407,6 +408,10 @@ def run_weight_bound(settings: WeightBoundSettings, *, device="auto", data_root=
     common = dict(profile=profile, seed=s.seed, data_root=data_root, device=dev, cache_dir=cache_dir, progress=progress)
     regular, regular_info = get_trained_model(s.arch, s.dataset, mode="standard", **common)
     robust, robust_info = get_trained_model(s.arch, s.dataset, mode="adversarial", train_eps=s.eps, **common)
+    stored = ResultsStore(results_dir).read("weight_bound", s.as_config())
+    if not rerun and stored is not None and (stored["extra"].get("regular_model"), stored["extra"].get("robust_model")) \
+            == (regular_info["config_hash"], robust_info["config_hash"]):
+        return stored  # same settings on the same networks: nothing to recompute
     test = load_dataset(s.dataset, "test", root=data_root, subset=s.n_eval, seed=s.seed)
     X, y = dataset_tensors(test)
 
