@@ -114,28 +114,32 @@ def test_eval_mode_is_used_and_restored():
     assert loss == pytest.approx(F.cross_entropy(model(X), y).item(), rel=1e-12)
 
 
-def test_bad_parameters_give_clear_errors():
+def _frozen_operator(X, y):
+    frozen = nn.Linear(2, 2)
+    frozen.weight.requires_grad_(False)
+    return HessianOperator(frozen, [frozen.weight], [(X, y)])
+
+
+#: (what is wrong, the call on (model, params, X, y, operator), the message it must name)
+BAD_HESSIAN_CALLS = [
+    ("no params", lambda m, p, X, y, op: HessianOperator(m, [], [(X, y)]), "params is empty"),
+    ("no batches", lambda m, p, X, y, op: HessianOperator(m, p, []), "non-empty list"),
+    ("targets", lambda m, p, X, y, op: HessianOperator(m, p, [(X, y[:3])]), "as many targets"),
+    ("frozen", lambda m, p, X, y, op: _frozen_operator(X, y), "requires_grad"),
+    ("vector size", lambda m, p, X, y, op: op.hvp(torch.ones(3)), "entries"),
+    ("method", lambda m, p, X, y, op: top_eigenvalue(op, method="arnoldi"), "Unknown eigenvalue method"),
+    ("tol", lambda m, p, X, y, op: top_eigenvalue(op, tol=0), "tol"),
+    ("maxiter", lambda m, p, X, y, op: top_eigenvalue(op, maxiter=0), "maxiter"),
+]
+
+
+@pytest.mark.parametrize("call, message", [c[1:] for c in BAD_HESSIAN_CALLS], ids=[c[0] for c in BAD_HESSIAN_CALLS])
+def test_bad_parameters_give_clear_errors(call, message):
     model = _tiny_net()
     X, y = _data()
     params = list(model.parameters())
-    with pytest.raises(ValueError, match="params is empty"):
-        HessianOperator(model, [], [(X, y)])
-    with pytest.raises(ValueError, match="non-empty list"):
-        HessianOperator(model, params, [])
-    with pytest.raises(ValueError, match="as many targets"):
-        HessianOperator(model, params, [(X, y[:3])])
-    frozen = nn.Linear(2, 2)
-    frozen.weight.requires_grad_(False)
-    with pytest.raises(ValueError, match="requires_grad"):
-        HessianOperator(frozen, [frozen.weight], [(X, y)])
     op = HessianOperator(model, params, [(X, y)])
-    with pytest.raises(ValueError, match="entries"):
-        op.hvp(torch.ones(3))
-    with pytest.raises(ValueError, match="Unknown eigenvalue method"):
-        top_eigenvalue(op, method="arnoldi")
-    with pytest.raises(ValueError, match="tol"):
-        top_eigenvalue(op, tol=0)
-    with pytest.raises(ValueError, match="maxiter"):
-        top_eigenvalue(op, maxiter=0)
-    assert op.n_hvp == 0  # nothing computed before the errors
+    with pytest.raises(ValueError, match=message):
+        call(model, params, X, y, op)
+    assert op.n_hvp == 0  # nothing computed before the error
     assert np.isfinite(op.loss())

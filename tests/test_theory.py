@@ -306,54 +306,57 @@ def test_bound_checks_count_points():
 
 # ---------------------------------------------------------------- bad parameters
 
-def test_bad_parameters_give_clear_errors():
-    model = _tiny_model()
+def _s1_layers_wrong():
+    algorithm_s1.algorithm_s1([np.ones((4, 2))], np.ones((4, 3)), [np.ones((4, 2))], np.ones((4, 3)), np.zeros(4), [2],
+                              n_layers=4)
+
+
+#: (what is wrong, the call, the message it must name); model and images come from _tiny_model/_images.
+BAD_CALLS = [
+    ("reduction", lambda m, X, y: algorithm_s1.LayerFeatures(m, 2, reduction="max"), "Unknown reduction"),
+    ("n_layers", lambda m, X, y: algorithm_s1.LayerFeatures(m, 9), "n_layers"),
+    ("alpha", lambda m, X, y: algorithm_s1.fit_linear_combination([np.ones((4, 2))], np.ones(4), alpha=-1), "alpha"),
+    ("rows", lambda m, X, y: algorithm_s1.fit_linear_combination([np.ones((4, 2))], np.ones(5)), "one row per sample"),
+    ("S1 f*_a size", lambda m, X, y: _s1_layers_wrong(), "f\\*_a size"),
+    ("S1 attack", lambda m, X, y: algorithm_s1.table_s1(m, X, y, X, y, eps=0.03, attacks=("cw",), progress=False),
+     "attacks"),
+    ("S1 fa_sizes", lambda m, X, y: algorithm_s1.table_s1(m, X, y, X, y, eps=0.03, fa_sizes=[4], progress=False),
+     "fa_sizes"),
+    ("labels not +-1", lambda m, X, y: theorem3.semirobustness_check(m, X, y.numpy(), X, y.numpy(), fa_sizes=[2],
+                                                                     eps=0.03), "-1 or \\+1"),
+    ("infima eps", lambda m, X, y: theorem3.estimate_infima(lambda x: x.flatten(1)[:, :1], X, np.ones(20), eps=3), "eps"),
+    ("construction", lambda m, X, y: theorem3.build_linear_network(algorithm_s1.LayerFeatures(m, 3), X, np.ones(20), 2, 4,
+                                                                   construction="magic"), "construction"),
+    ("theorem3 model", lambda m, X, y: theorem3.theorem3_settings("lenet"), "Unknown model"),
+    ("theorem3 attack", lambda m, X, y: theorem3.theorem3_settings(attacks=["cw"]), "Table S1 attack"),
+    ("theorem3 fa_sizes", lambda m, X, y: theorem3.theorem3_settings("alexnet", fa_sizes=[8]), "fa_sizes"),
+    ("theorem3 eps", lambda m, X, y: theorem3.theorem3_settings(eps=8), "eps"),
+    ("theorem3 profile", lambda m, X, y: theorem3.theorem3_settings(profile="huge"), "Unknown profile"),
+    ("empty f_a", lambda m, X, y: weight_bound.weight_bound_settings("alexnet", fb_layers=8), "leaves f_a empty"),
+    ("fb_layers", lambda m, X, y: weight_bound.weight_bound_settings("alexnet", fb_layers=0), "fb_layers"),
+    ("eigen method", lambda m, X, y: weight_bound.weight_bound_settings(method="qr"), "eigenvalue method"),
+    ("bound attack", lambda m, X, y: weight_bound.weight_bound_settings(attack="deepfool"), "Unknown attack"),
+    ("bound conditions", lambda m, X, y: WeightBound(m, 2, {}), "conditions"),
+]
+
+
+@pytest.mark.parametrize("call, message", [c[1:] for c in BAD_CALLS], ids=[c[0] for c in BAD_CALLS])
+def test_bad_parameters_give_clear_errors(call, message):
     X, y = _images(n=20)
-    with pytest.raises(ValueError, match="Unknown reduction"):
-        algorithm_s1.LayerFeatures(model, 2, reduction="max")
-    with pytest.raises(ValueError, match="n_layers"):
-        algorithm_s1.LayerFeatures(model, 9)
-    with pytest.raises(ValueError, match="alpha"):
-        algorithm_s1.fit_linear_combination([np.ones((4, 2))], np.ones(4), alpha=-1)
-    with pytest.raises(ValueError, match="one row per sample"):
-        algorithm_s1.fit_linear_combination([np.ones((4, 2))], np.ones(5))
-    with pytest.raises(ValueError, match="f\\*_a size"):
-        algorithm_s1.algorithm_s1([np.ones((4, 2))], np.ones((4, 3)), [np.ones((4, 2))], np.ones((4, 3)), np.zeros(4), [2],
-                                  n_layers=4)
-    with pytest.raises(ValueError, match="attacks"):
-        algorithm_s1.table_s1(model, X, y, X, y, eps=0.03, attacks=("cw",), progress=False)
-    with pytest.raises(ValueError, match="fa_sizes"):
-        algorithm_s1.table_s1(model, X, y, X, y, eps=0.03, fa_sizes=[4], progress=False)
-    with pytest.raises(ValueError, match="-1 or \\+1"):
-        theorem3.semirobustness_check(model, X, y.numpy(), X, y.numpy(), fa_sizes=[2], eps=0.03)
-    with pytest.raises(ValueError, match="eps"):
-        theorem3.estimate_infima(lambda x: x.flatten(1)[:, :1], X, np.ones(20), eps=3)
-    with pytest.raises(ValueError, match="construction"):
-        theorem3.build_linear_network(algorithm_s1.LayerFeatures(model, 3), X, np.ones(20), 2, 4, construction="magic")
-    with pytest.raises(ValueError, match="Unknown model"):
-        theorem3.theorem3_settings("lenet")
-    with pytest.raises(ValueError, match="Table S1 attack"):
-        theorem3.theorem3_settings(attacks=["cw"])
-    with pytest.raises(ValueError, match="fa_sizes"):
-        theorem3.theorem3_settings("alexnet", fa_sizes=[8])
-    with pytest.raises(ValueError, match="eps"):
-        theorem3.theorem3_settings(eps=8)
-    with pytest.raises(ValueError, match="Unknown profile"):
-        theorem3.theorem3_settings(profile="huge")
-    with pytest.raises(ValueError, match="leaves f_a empty"):
-        weight_bound.weight_bound_settings("alexnet", fb_layers=8)
-    with pytest.raises(ValueError, match="fb_layers"):
-        weight_bound.weight_bound_settings("alexnet", fb_layers=0)
-    with pytest.raises(ValueError, match="eigenvalue method"):
-        weight_bound.weight_bound_settings(method="qr")
-    with pytest.raises(ValueError, match="Unknown attack"):
-        weight_bound.weight_bound_settings(attack="deepfool")
-    with pytest.raises(ValueError, match="conditions"):
-        WeightBound(model, 2, {})
+    with pytest.raises(ValueError, match=message):
+        call(_tiny_model(), X, y)
+
+
+def test_settings_defaults_come_from_the_profile():
     settings = weight_bound.weight_bound_settings("alexnet", profile="smoke")
     assert (settings.fb_layers, settings.epochs) == (4, get_profile("smoke").sub_epochs)
+    assert settings.eps == get_profile("smoke").eps255 / 255
     t3 = theorem3.theorem3_settings("vgg16", profile="smoke")
     assert t3.fa_sizes == (15, 11, 7, 4) and t3.gamma_steps == get_profile("smoke").gamma_steps
+    offline = theorem3.theorem3_settings("vgg16", profile="offline")
+    assert offline.eps == 16 / 255 and offline.gamma_images == get_profile("offline").gamma_images
+    assert "autoattack" not in offline.attacks
+
 
 def test_attacked_images_are_cached_per_model_attack_and_images(tmp_path):
     model = _tiny_model()
