@@ -34,6 +34,17 @@ def _check_device(device):
         raise ValueError(f"device={device!r} is not a device; use 'auto', 'cpu' or 'cuda[:i]'.") from exc
 
 
+def start_run(settings, settings_type: type, factory: str, device):
+    """The common start of a theory run: ``settings`` checked to come from ``factory``, the device,
+    the start time and the settings' profile for its network. Returns ``(settings, device, t0, profile)``."""
+    import time
+
+    if not isinstance(settings, settings_type):
+        raise ValueError(f"settings must come from {factory}(...).")
+    dev = _check_device(device)
+    return settings, dev, time.perf_counter(), get_profile(settings.profile, dev).for_arch(settings.arch)
+
+
 def cached_attack_tensors(model, model_hash: str, X, y, attack: str, eps: float, cache_dir, progress: bool = True):
     """``attack_tensors(model, X, y, attack, eps)``, stored under ``<cache_dir>/attacked/`` and reused.
 
@@ -61,4 +72,4 @@ def cached_attack_tensors(model, model_hash: str, X, y, attack: str, eps: float,
 
 
 __all__ = ["THEOREM3_VERSION", "_check_int", "_check_eps", "_resolve_profile", "_check_device",
-           "cached_attack_tensors"]
+           "start_run", "cached_attack_tensors"]

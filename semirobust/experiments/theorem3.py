@@ -35,9 +35,14 @@ from semirobust.config import (
     check_choice,
     check_eps,
     check_int,
-    get_profile,
 )
-from semirobust.experiments._common import THEOREM3_VERSION, _check_device, _resolve_profile, cached_attack_tensors
+from semirobust.experiments._common import (
+    THEOREM3_VERSION,
+    _check_device,
+    _resolve_profile,
+    cached_attack_tensors,
+    start_run,
+)
 from semirobust.experiments.algorithm_s1 import (
     CONSTRUCTIONS,
     REDUCTIONS,
@@ -473,12 +478,7 @@ def run_theorem3(settings: Theorem3Settings, *, device="auto", data_root=None, c
     from semirobust.training import get_trained_model
     from semirobust.utils import default_cache_dir, seed_everything
 
-    if not isinstance(settings, Theorem3Settings):
-        raise ValueError("settings must come from theorem3_settings(...).")
-    s = settings
-    dev = _check_device(device)
-    t0 = time.perf_counter()
-    profile = get_profile(s.profile, dev).for_arch(s.arch)
+    s, dev, t0, profile = start_run(settings, Theorem3Settings, "theorem3_settings", device)
     model, info = get_trained_model(s.arch, s.dataset, mode="adversarial", profile=profile, seed=s.seed,
                                     data_root=data_root, device=dev, cache_dir=cache_dir, progress=progress,
                                     train_eps=s.eps)

@@ -51,9 +51,8 @@ from semirobust.config import (
     PAPER_FB_LAYERS,
     check_choice,
     check_fb_layers,
-    get_profile,
 )
-from semirobust.experiments._common import _check_device, _check_eps, _check_int, _resolve_profile
+from semirobust.experiments._common import _check_device, _check_eps, _check_int, _resolve_profile, start_run
 
 __all__ = ["WeightBound", "WeightBoundSettings", "bound_checks", "fa_weight_norms", "fb_input_norm", "input_norm_bound",
            "make_batches", "mean_loss", "missing_frobenius_factors", "output_difference", "part_parameters", "part_vector",
@@ -399,12 +398,7 @@ def run_weight_bound(settings: WeightBoundSettings, *, device="auto", data_root=
     from semirobust.training import get_trained_model, train
     from semirobust.utils import config_hash, default_cache_dir
 
-    if not isinstance(settings, WeightBoundSettings):
-        raise ValueError("settings must come from weight_bound_settings(...).")
-    s = settings
-    dev = _check_device(device)
-    t0 = time.perf_counter()
-    profile = get_profile(s.profile, dev).for_arch(s.arch)
+    s, dev, t0, profile = start_run(settings, WeightBoundSettings, "weight_bound_settings", device)
     common = dict(profile=profile, seed=s.seed, data_root=data_root, device=dev, cache_dir=cache_dir, progress=progress)
     regular, regular_info = get_trained_model(s.arch, s.dataset, mode="standard", **common)
     robust, robust_info = get_trained_model(s.arch, s.dataset, mode="adversarial", train_eps=s.eps, **common)
