@@ -135,9 +135,10 @@ def plot_success(frame: pd.DataFrame, measures=MEASURES):
     for ax, measure in zip(axes[0], measures):
         for model, group in junction.groupby("model", sort=False):
             above = group[f"{measure}_above_null"].fillna(False).astype(bool)
-            ax.plot(group[measure][above], group.shortfall[above], "o", color=palette[model], label=model)
+            ax.plot(group[measure][above], group.shortfall[above], "o", color=palette[model],
+                    label=model if above.any() else None)
             ax.plot(group[measure][~above], group.shortfall[~above], "o", mfc="white", color=palette[model],
-                    label=None if above.any() else model)
+                    label=None if above.any() else model)  # one legend entry per model
         null = junction[f"{measure}_null_mean"].mean()
         if np.isfinite(null):
             ax.axvline(null, color="0.5", ls="--", lw=1, label="mean permutation null")
