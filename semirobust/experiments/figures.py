@@ -23,6 +23,8 @@ RHO_DEPTH_COLUMNS = ("Model", "Dataset", "f_b layers", "Attack", "x", "rho")
 #: Measures a figure can draw, with their axis labels: EDGE rho (the paper's), KSG on PCA, linear CKA.
 MEASURE_LABELS = {"rho": r"$\rho$, EDGE (bits)", "ksg": "KSG on PCA (bits)", "cka": "linear CKA"}
 _CALIBRATION = ("null_mean", "null_sd", "ceiling", "above_null")
+#: the measures' names in running text (sentences are glued as plain text, so no LaTeX)
+_PLAIN_NAMES = {"rho": "EDGE rho", "ksg": "KSG estimate", "cka": "linear CKA"}
 
 
 def rho_depth_frame(records: list[dict]) -> pd.DataFrame:
@@ -182,7 +184,7 @@ def size_comparison(records: list[dict], measure: str = "rho") -> tuple[pd.DataF
     higher = int((table["smallest minus largest"] > 0).sum())
     beyond = int((table["smallest minus largest"] > 2 * table.get("largest null sd", 0)).sum())
     sentence = (f"at {higher} of {len(table)} shared layer pairs the smallest f_b ({small}) has the higher "
-                f"{MEASURE_LABELS.get(measure, measure).split(',')[0].replace('$', '')} than the largest ({large}); "
+                f"{_PLAIN_NAMES.get(measure, measure)} than the largest ({large}); "
                 f"the difference exceeds twice the permutation null's sd at {beyond} of them "
                 f"(mean difference {table['smallest minus largest'].mean():+.3f})")
     return table, sentence
