@@ -100,8 +100,6 @@ def parse_list(value, kind: str, cast=str) -> list:
 
 #: f_b sizes of the paper's Figure 2 (ResNet50 on CIFAR-10).
 FIGURE2_FB_SIZES = (4, 8, 12, 16)
-#: the smoke profile draws only the smallest and largest of them, to keep CI within minutes.
-SMOKE_FIGURE2_FB_SIZES = (4, 16)
 
 
 def figure2_fb_sizes(fb_sizes, profile: str):
