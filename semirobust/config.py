@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 import torch
 
 ARCHS = ("alexnet", "vgg16", "resnet50")
+#: the paper's names of the architectures and data sets, for tables, figures and page text.
+MODEL_NAMES = {"alexnet": "AlexNet", "vgg16": "VGG16", "resnet50": "ResNet50"}
+DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenette": "Imagenette", "digits": "digits"}
 DATASETS = ("cifar10", "cifar100", "imagenette", "digits")
 ATTACKS = ("fgsm", "ifgsm", "pgd", "cw", "autoattack")
 PROFILES = ("smoke", "offline", "paper")
@@ -259,6 +262,6 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 
-__all__ = ["ARCHS", "DATASETS", "ATTACKS", "PROFILES", "PROFILE_ALIASES", "PAPER_BUDGETS", "PAPER_FB_LAYERS",
+__all__ = ["ARCHS", "MODEL_NAMES", "DATASET_NAMES", "DATASETS", "ATTACKS", "PROFILES", "PROFILE_ALIASES", "PAPER_BUDGETS", "PAPER_FB_LAYERS",
            "LAYER_COUNTS", "Profile", "get_profile", "check_budget", "mean_interval", "check_choice",
            "check_fb_layers", "check_int", "check_eps", "RunConfig"]

@@ -197,10 +197,12 @@ def block_output_layers(model: nn.Module, fb_layers: int) -> list[str]:
 
     fb = names[len(names) - fb_layers:]
     touched = list(dict.fromkeys(owner(n) for n in fb if owner(n) is not None))
-    before = [b for b in blocks[:blocks.index(touched[0])]] if touched else [owner(names[-fb_layers - 1])]
-    head = before[-1:] if before else [names[len(names) - fb_layers - 1]]
-    tail = [n for n in fb if owner(n) is None]
-    return head + touched + tail
+    if not touched:  # only layers after the last block (the classifier): start at that block's output
+        head = [owner(names[-fb_layers - 1]) or names[-fb_layers - 1]]
+    else:  # the block before the first one f_b touches, or f_a's last layer when there is none
+        first = blocks.index(touched[0])
+        head = [blocks[first - 1]] if first > 0 else [names[len(names) - fb_layers - 1]]
+    return head + touched + [n for n in fb if owner(n) is None]
 
 
 def rho_layers(model: nn.Module, layers=None) -> list[str]:

@@ -61,7 +61,6 @@ def train_attack(eps: float | None = None, steps: int = 10) -> dict:
         return dict(TRAIN_ATTACK)
     eps = TRAIN_ATTACK["eps"] if eps is None else float(eps)
     return {**TRAIN_ATTACK, "eps": eps, "alpha": 2.5 * eps / steps, "steps": int(steps)}
-#: bump when the training recipe changes so that cached models are retrained.
 #: modules whose code a trained network depends on; their fingerprint is part of every cache key.
 TRAINING_MODULES = ("semirobust.models", "semirobust.training", "semirobust.data", "semirobust.attacks")
 

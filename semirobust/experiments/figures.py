@@ -14,7 +14,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from semirobust.experiments.tables import DATASET_NAMES, MODEL_NAMES, attack_label
+from semirobust.config import DATASET_NAMES, MODEL_NAMES
+from semirobust.experiments.tables import attack_label
 from semirobust.utils import atomic_write_bytes
 
 X_LABEL = r"$x$ (layer pair $\rho_{n-x}$ of $f_b$; 0 = last pair)"

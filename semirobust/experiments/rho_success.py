@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from semirobust.experiments.tables import MODEL_NAMES
+from semirobust.config import MODEL_NAMES
 
 #: measures whose calibrated pairs are read (``rho``: EDGE bits; ``cka``: linear CKA).
 MEASURES = ("rho", "cka")

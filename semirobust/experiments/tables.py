@@ -14,15 +14,13 @@ from importlib import resources
 
 import pandas as pd
 
+from semirobust.config import DATASET_NAMES, MODEL_NAMES  # the names the supplementary's CSV uses too
 from semirobust.rho import TABLE1_OFFSETS
 
 #: rho columns of Table 1: rho_{n-x} for these x (rho_n is the last pair of layers of f_b).
 RHO_OFFSETS = TABLE1_OFFSETS
 ACC_COLUMNS = ("Acc*", "Acc_sr", "Acc~", "Diff")
 KEY_COLUMNS = ("Model", "Dataset", "f_b layers")
-#: display names used by the paper (and the supplementary's CSV) for this package's choices.
-MODEL_NAMES = {"alexnet": "AlexNet", "vgg16": "VGG16", "resnet50": "ResNet50"}
-DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenette": "Imagenette", "digits": "digits"}
 #: the eps the comparison assumes for the supplementary's FGSM/PGD tables (the paper's Table 1 eps).
 REPORTED_EPS = 8 / 255
 REPORTED_FILE = "reported_supplementary.csv"
