@@ -320,3 +320,16 @@ def test_math_renders_with_mathjax(browser, server):
     browser.execute_script(_WAIT_FOR_MATHJAX)
     count = browser.execute_script("return document.querySelectorAll('mjx-container').length")
     assert count > 5, "MathJax produced no rendered formulas on the theory page"
+
+
+def test_fresh_clone_build_keeps_the_committed_status_page(tmp_path, monkeypatch):
+    """All notebooks reused and no results store (a fresh clone): the status page is not emptied."""
+    from semirobust.pipeline import book
+
+    monkeypatch.setenv("SEMIROBUST_RESULTS", str(tmp_path / "empty-store"))
+    target = tmp_path / "book"
+    timings = book.build_book("offline", only=["efficiency"], html=False, book_dir=target)
+    assert timings["efficiency"]["state"] == "reused"
+    committed = (book.BOOK_DIR / "_generated" / "status.md").read_text()
+    assert (target / "_generated" / "status.md").read_text() == committed
+    assert "results store is empty" not in committed

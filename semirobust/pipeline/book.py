@@ -318,7 +318,15 @@ def build_book(profile: str = "offline", dataset: str = "digits", device: str = 
         state = execute_notebook(name, profile, dataset, device, force=force, executed_dir=executed_dir)
         timings[name] = {"state": state, "seconds": round(time.perf_counter() - start, 1)}
         print(f"[book] ({position}/{len(names)}) {name}: {state} in {timings[name]['seconds']} s", flush=True)
-    write_status_page(book_dir / "_generated" / "status.md", executed_dir=executed_dir, notebooks=NOTEBOOKS)
+    status = book_dir / "_generated" / "status.md"
+    from semirobust.results import ResultsStore
+
+    if status.exists() and all(t["state"] == "reused" for t in timings.values()) and not ResultsStore().records():
+        # a fresh clone: the committed notebooks were reused and their records are not here (results/ is
+        # not committed); the committed status page describes the runs behind them, so it is kept
+        print("[book] every notebook reused and the results store is empty: the committed status page is kept")
+    else:
+        write_status_page(status, executed_dir=executed_dir, notebooks=NOTEBOOKS)
     if html:
         index = build_html(book_dir)
         print(f"[book] built {index}")
