@@ -67,7 +67,9 @@ SHAPES = {"cifar10": ("cifar10", 32, 512, 10), "cifar100": ("cifar100", 32, 512,
           "imagenette": ("imagenette", 224, 64, 10)}
 PRECISIONS = ("fp32", "bf16+cl")
 TINY = {"width": 0.0625, "batch": 4, "steps": 1, "warmup": 1, "shapes": ["cifar10"], "archs": ["vgg16"],
-        "aa_images": 4, "mi": (200, 64), "threads": 1}
+        "aa_images": 4, "mi": (200, 64), "threads": 1,
+        # the freeze check also runs on ResNet50: many f_a BatchNorm buffers that a train-mode pass would move
+        "correctness_archs": ["vgg16", "resnet50"]}
 CORRECTNESS_STEPS = 20
 
 
@@ -482,7 +484,8 @@ def run(args) -> dict:
                                "not an allocator count; fp32 only unless --precisions asks for bf16.")
 
     print("correctness: 20 frozen steps through semirobust.training.train", flush=True)
-    report["correctness"] = [correctness(args.archs[0], args.shapes[0], device, args)]
+    checked = TINY["correctness_archs"] if args.tiny else args.archs  # every network timed is checked first
+    report["correctness"] = [correctness(arch, args.shapes[0], device, args) for arch in checked]
     for c in report["correctness"]:
         print(f"  {c['arch']} {c['shape']} f_b={c['fb_layers']} amp={c['amp']} cl={c['channels_last']}: "
               f"f_a bit-identical={c['fa_bit_identical']} ({c['fa_tensors']} tensors), "

@@ -26,7 +26,9 @@ the clean image are replaced by the clean image, i.e. count as failed attacks.
 
 AutoAttack: ``backend="pyautoattack"`` (default, the maintained fork of Croce & Hein's reference
 code) or ``backend="torchattacks"`` (``torchattacks.AutoAttack``); both run the standard version
-(APGD-CE, APGD-T, FAB-T, Square) unless ``version`` is overridden.
+(APGD-CE, APGD-T, FAB-T, Square) unless ``version`` is overridden. ``attacks=["apgd-ce"]`` runs a
+subset of the standard version's attacks with its settings (pyautoattack backend; a cheap
+stopping attack: ``make_attack("autoattack", m, eps, attacks=["apgd-ce"])``).
 
 While attacking, the model is in eval mode (BatchNorm uses running statistics) and its parameters
 do not require gradients (only the input gradient is needed); both are restored afterwards. Both
@@ -55,8 +57,11 @@ _DEFAULTS = {
     "ifgsm": {"alpha": None, "steps": None},
     "pgd": {"alpha": None, "steps": None, "random_start": True},
     "cw": {"c": 1.0, "kappa": 0.0, "steps": 50, "lr": 0.01, "l2_eps": None},
-    "autoattack": {"backend": "pyautoattack", "version": "standard", "norm": "Linf", "seed": 0, "n_classes": None},
+    "autoattack": {"backend": "pyautoattack", "version": "standard", "norm": "Linf", "seed": 0, "n_classes": None,
+                   "attacks": None},
 }
+#: the attacks of the standard AutoAttack, in the order it runs them (a subset keeps this order).
+AUTOATTACK_STANDARD = ("apgd-ce", "apgd-t", "fab-t", "square")
 
 
 def _check_eps(eps) -> float:
@@ -93,6 +98,17 @@ def _resolve_params(name: str, eps: float, overrides: dict) -> dict:
     if name == "autoattack":
         check_choice("AutoAttack backend", params["backend"], ("pyautoattack", "torchattacks"))
         check_choice("AutoAttack norm", params["norm"], ("Linf", "L2"))
+        if params["attacks"] is not None:
+            chosen = [params["attacks"]] if isinstance(params["attacks"], str) else list(params["attacks"])
+            for a in chosen:
+                check_choice("AutoAttack attack", a, AUTOATTACK_STANDARD)
+            if not chosen:
+                raise ValueError("attacks=[] runs nothing; give at least one of "
+                                 f"{', '.join(AUTOATTACK_STANDARD)} or None for all of them.")
+            if params["backend"] != "pyautoattack" or params["version"] != "standard":
+                raise ValueError("attacks=[...] picks from the standard version with the pyautoattack backend; "
+                                 "leave backend and version at their defaults.")
+            params["attacks"] = [a for a in AUTOATTACK_STANDARD if a in chosen]
     if name == "cw" and params["l2_eps"] is not None and not params["l2_eps"] >= 0:
         raise ValueError(f"l2_eps={params['l2_eps']!r} must be >= 0 or None.")
     return params
@@ -134,6 +150,8 @@ class Attack:
 
         runner = pyautoattack.AutoAttack(m, eps=self.eps, norm=p["norm"], version=p["version"],
                                          seed=p["seed"], device=device)
+        if p["attacks"] is not None:  # a subset of the standard attacks, with the standard settings
+            runner.attacks_to_run = list(p["attacks"])
         runner.verbose = False
         return lambda x, y: runner.run_standard_evaluation(x, y, batch_size=x.shape[0])[0]
 
@@ -287,5 +305,5 @@ def autoattack_grad_evals(n_images: int, robust_fraction: float, iterations: int
     return n_images * (iterations + robust_fraction * 2 * targets * iterations)
 
 
-__all__ = ["LINF_ATTACKS", "paper_schedule", "Attack", "make_attack", "clean_accuracy",
+__all__ = ["LINF_ATTACKS", "AUTOATTACK_STANDARD", "paper_schedule", "Attack", "make_attack", "clean_accuracy",
            "adversarial_accuracy", "attack_tensors", "GradEvalCounter", "autoattack_grad_evals"]

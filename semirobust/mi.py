@@ -70,7 +70,7 @@ LOWER_CLIP = 0.001
 DEFAULT_CHUNK_BYTES = 256 * 2**20
 #: Validated accuracy (tests/test_mi.py, notebooks/mi_estimator.ipynb): for one jointly Gaussian
 #: coordinate pair with correlation r <= 0.95 and N >= 1000, |EDGE - (-0.5 log2(1 - r^2))| is
-#: at most this many bits. In more dimensions EDGE keeps the ranking but is biased upwards.
+#: at most this many bits. In more dimensions EDGE is biased upwards and does not keep the ranking (mi_estimator).
 GAUSSIAN_TOLERANCE_BITS = 0.35
 #: Validated bound: independent inputs of 1 or 2 dimensions per side (N >= 1000) give at most this.
 INDEPENDENT_BOUND_BITS = 0.05

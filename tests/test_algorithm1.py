@@ -24,7 +24,7 @@ TINY = dict(train_subset=100, test_subset=60, eval_subset=40, rho_samples=120, e
 
 def _config(**overrides):
     base = dict(arch="alexnet", dataset="digits", attack="fgsm", fb_layers=2, trials=2, epochs=2, k=100.0,
-                profile="smoke", seed=0, device="cpu")
+                profile=dataclasses.replace(config.get_profile("smoke"), **TINY), seed=0, device="cpu")
     return RunConfig(**{**base, **overrides})
 
 
@@ -36,7 +36,6 @@ def interrupted_then_resumed(tmp_path_factory):
     real_trial = algorithm1._run_trial
     calls = []
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(config._PROFILE_TABLE, "smoke", dataclasses.replace(config._PROFILE_TABLE["smoke"], **TINY))
 
         def crashing(trial, *args, **kwargs):
             if trial == 1:
@@ -65,7 +64,7 @@ def interrupted_then_resumed(tmp_path_factory):
         mp.setattr("semirobust.training.get_trained_model", no_training)
         again = algorithm1.run_algorithm1(_config(), results_dir=results, cache_dir=cache, progress=False)
     return dict(calls=calls, after_crash=after_crash, summaries_after_crash=summaries_after_crash,
-                record=record, trials=trials, references=references, again=again, cache=cache)
+                record=record, trials=trials, references=references, again=again, cache=cache, results=results)
 
 
 def test_interrupted_run_resumes_at_the_next_trial(interrupted_then_resumed):
@@ -98,6 +97,18 @@ def test_summary_record_holds_the_table1_quantities(interrupted_then_resumed):
     assert [len(t["curve"]) for t in m["trials"]] == [1, 1]
     assert record["extra"]["eval_images"] == TINY["eval_subset"] and record["extra"]["rho_images"] == TINY["rho_samples"]
     assert interrupted_then_resumed["again"] == record
+    # the final networks (Acc*, Acc~ by the paper's rule, Acc~ validation-selected) faced the full standard
+    # AutoAttack once each, on the profile's final_autoattack_images, counted in the cell's gradient evaluations
+    assert record["extra"]["final_autoattack_images"] == config.get_profile("smoke").final_autoattack_images
+    finals = ResultsStore(interrupted_then_resumed["results"]).records(algorithm1.AUTOATTACK_KIND)
+    assert len(finals) == 3 and all(f["extra"]["attack"]["attacks"] is None for f in finals)
+    assert {f["config"].get("selection") for f in finals} == {None, "test", "val"}
+    for key in ("acc_star_autoattack", "acc_tilde_autoattack", "acc_tilde_unbiased_autoattack"):
+        assert 0.0 <= m[key] <= 100.0, key
+    assert m["acc_star_autoattack"] == next(f for f in finals if "network" in f["config"])["metrics"]["accuracy"]
+    aa_evals = sum(f["metrics"]["grad_evals"] for f in finals)
+    assert aa_evals > 0  # AutoAttack runs its 100 APGD-CE iterations on every image the network classifies right
+    assert seed0["grad_evals"] >= aa_evals + sum(t["grad_evals"] for t in m["trials"])
     # Acc and Acc* were measured once (in the interrupted run) and reused.
     [reference] = interrupted_then_resumed["references"]
     assert reference["created_at"] < interrupted_then_resumed["trials"][0]["created_at"]
@@ -181,7 +192,7 @@ def test_notebooks_reject_bad_input_in_the_first_cell(notebook, parameters, mess
     assert not (tmp_path / "table1").exists()  # nothing was computed or recorded
 
 
-def test_smoke_profile_runs_autoattack_as_apgd_ce_only_and_other_profiles_the_full_one():
+def test_profiles_stop_on_apgd_ce_and_full_autoattack_is_a_profile_choice():
     import torch
 
     from semirobust.data import dataset_tensors, load_dataset
@@ -190,9 +201,14 @@ def test_smoke_profile_runs_autoattack_as_apgd_ce_only_and_other_profiles_the_fu
     torch.manual_seed(0)
     model = build_model("alexnet", "digits", width=0.125).eval()
     smoke = algorithm1.evaluation_attack(model, "autoattack", 8 / 255, "smoke")
-    assert isinstance(smoke, algorithm1.SmokeAutoAttack) and smoke.describe()["attacks"] == ["apgd-ce"]
-    full = algorithm1.evaluation_attack(model, "autoattack", 8 / 255, "paper")
-    assert not isinstance(full, algorithm1.SmokeAutoAttack) and full.describe()["version"] == "standard"
+    assert smoke.describe()["attacks"] == ["apgd-ce"] and smoke.describe()["version"] == "standard"
+    # every named profile stops on APGD-CE; the full AutoAttack runs once per final network instead
+    assert algorithm1.evaluation_attack(model, "autoattack", 8 / 255, "paper").describe()["attacks"] == ["apgd-ce"]
+    as_authors = dataclasses.replace(config.get_profile("paper"), full_autoattack=True)  # their procedure
+    full = algorithm1.evaluation_attack(model, "autoattack", 8 / 255, as_authors)
+    assert full.describe()["attacks"] is None and full.describe()["version"] == "standard"
+    assert algorithm1.evaluation_attack(model, "autoattack", 8 / 255, config.get_profile("offline")).describe()[
+        "attacks"] == ["apgd-ce"]
     assert algorithm1.evaluation_attack(model, "fgsm", 8 / 255, "smoke").name == "fgsm"
     X, y = dataset_tensors(load_dataset("digits", "test", subset=20))
     X_adv = smoke(X, y)
@@ -218,7 +234,6 @@ def test_rho_reuses_the_attacked_accuracy_images(monkeypatch):
 
     from semirobust.models import build_model
 
-    monkeypatch.setitem(config._PROFILE_TABLE, "smoke", dataclasses.replace(config._PROFILE_TABLE["smoke"], **TINY))
     cfg = _config().validate()
     evaluation = algorithm1._Evaluation(cfg, cfg.resolved_profile, torch.device("cpu"), progress=False)
     torch.manual_seed(0)

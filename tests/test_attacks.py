@@ -128,6 +128,20 @@ def test_autoattack_backends_agree(model, test_data, record_property):
     assert accs["pyautoattack"] <= pgd  # AutoAttack is no weaker than PGD-10
 
 
+@pytest.mark.slow
+def test_autoattack_subset_runs_only_the_attacks_asked_for(model, test_data):
+    """``attacks=[...]`` keeps the standard settings and order; APGD-CE alone is never stronger than the full
+    standard AutoAttack (which starts with the same APGD-CE run on the same seed)."""
+    X, y = test_data[0][:N_AUTOATTACK], test_data[1][:N_AUTOATTACK]
+    subset = make_attack("autoattack", model, EPS, attacks=["square", "apgd-ce"])
+    assert subset.describe()["attacks"] == ["apgd-ce", "square"] and subset.describe()["version"] == "standard"
+    apgd = make_attack("autoattack", model, EPS, attacks="apgd-ce")
+    full = make_attack("autoattack", model, EPS)
+    acc_apgd = adversarial_accuracy(model, (X, y), apgd, progress=False)
+    acc_full = adversarial_accuracy(model, (X, y), full, progress=False)
+    assert acc_full <= acc_apgd <= clean_accuracy(model, (X, y), progress=False)
+
+
 def test_data_forms_agree(model):
     dataset = load_dataset("digits", "test", subset=100)
     X, y = dataset_tensors(dataset)
@@ -164,6 +178,9 @@ def test_attack_tensors_keeps_order_and_device(model, test_data):
     (lambda m: make_attack("fgsm", m, EPS, steps=3), "Unknown parameter"),
     (lambda m: make_attack("pgd", m, EPS, steps=0), "steps"),
     (lambda m: make_attack("autoattack", m, EPS, backend="foolbox"), "backend"),
+    (lambda m: make_attack("autoattack", m, EPS, attacks=["apgd-ce", "deepfool"]), "AutoAttack attack"),
+    (lambda m: make_attack("autoattack", m, EPS, attacks=[]), "runs nothing"),
+    (lambda m: make_attack("autoattack", m, EPS, attacks=["apgd-ce"], backend="torchattacks"), "pyautoattack"),
     (lambda m: adversarial_accuracy(m, (torch.zeros(2, 3, 32, 32), torch.zeros(2).long()), "pgd"), "eps is required"),
     (lambda m: clean_accuracy(m, [1, 2, 3]), "data must be"),
 ])

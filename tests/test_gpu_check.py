@@ -33,8 +33,9 @@ def tiny_report(tmp_path_factory):
 def test_tiny_run_schema_and_correctness(tiny_report):
     r = tiny_report
     assert r["benchmark"] == "gpu_check" and r["device_type"] == "cpu" and r["tiny"] and r["passed"]
-    check = r["correctness"][0]
-    assert check["fa_bit_identical"] and check["loss_falls"] and check["steps"] == 20 and check["fa_tensors"] > 0
+    assert [c["arch"] for c in r["correctness"]] == ["vgg16", "resnet50"]
+    for check in r["correctness"]:
+        assert check["fa_bit_identical"] and check["loss_falls"] and check["steps"] == 20 and check["fa_tensors"] > 0
     (case,) = r["cases"]
     assert (case["shape"], case["arch"]) == ("cifar10", "vgg16")
     got = {(m["variant"], m["fb_layers"]) for m in case["measurements"]}

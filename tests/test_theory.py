@@ -207,11 +207,23 @@ def test_theorem3_analytic_bound_matches_hand_calculation():
     check = {"lemma2": {"gamma_n": 0.5, "gamma_n_sign": 0.5, "gamma_n_raw": 1.0, "lemma2_sum_gamma_layers": 1.4,
                         "lemma2_sum_gamma_layers_sign": 0.2, "lemma2_sum_gamma_layers_raw": 0.5, "first_step_sum": 0.9},
              "theorem3": [{**vgg, "gamma_a": 0.05, "gamma_a_sign": 0.02, "gamma_b": 0.9, "gamma_b_sign": 0.9,
-                           "predicted": 1.8, "predicted_sign": 0.72}]}
+                           "predicted": 1.8, "predicted_sign": 0.72}],
+             "gamma_layers": [0.3, 0.5, 0.6], "n_layers": 16, "eps": 8 / 255, "steps": 5, "restarts": 1, "n_eval": 10}
     verdict = theorem3.theorem3_checks(check)
     assert not verdict["lemma2_holds"] and verdict["lemma2_holds_sign"] and not verdict["lemma2_sum_possible"]
     assert not verdict["theorem3"][0]["possible"] and verdict["theorem3"][0]["possible_sign"]
     assert not verdict["theorem3"][0]["lower_bound_held"] and verdict["theorem3"][0]["lower_bound_held_sign"]
+    assert verdict["lemma2_premise_met"] and verdict["theorem3"][0]["premise_met"]
+    # a negative gamma_a or a layer with gamma_i <= 0 breaks the premise: the rows "pass" for an unrelated
+    # reason, and the verdict and the sentences say so instead of reporting a pass
+    check["gamma_layers"][1] = -1.0
+    check["theorem3"][0].update(gamma_a=-0.4, gamma_a_sign=-0.4, predicted=-0.4 * vgg["factor"])
+    verdict = theorem3.theorem3_checks(check)
+    assert verdict["theorem3"][0]["possible"] and verdict["theorem3"][0]["lower_bound_held"]  # vacuously
+    assert not verdict["theorem3"][0]["premise_met"] and not verdict["lemma2_premise_met"]
+    assert verdict["lemma2_layers_nonpositive"] == 1
+    lines = theorem3.theorem3_statements({"metrics": {"semirobustness": check, "checks": verdict}})
+    assert "premise fails" in lines[0] and "tests nothing" in lines[-1]
 
 
 def _exact_linear_gammas(objective_fn, X_fit, X, y, eps):
@@ -329,7 +341,8 @@ BAD_CALLS = [
                                                                    construction="magic"), "construction"),
     ("theorem3 model", lambda m, X, y: theorem3.theorem3_settings("lenet"), "Unknown model"),
     ("theorem3 attack", lambda m, X, y: theorem3.theorem3_settings(attacks=["cw"]), "Table S1 attack"),
-    ("theorem3 fa_sizes", lambda m, X, y: theorem3.theorem3_settings("alexnet", fa_sizes=[8]), "fa_sizes"),
+    ("theorem3 fb_sizes", lambda m, X, y: theorem3.theorem3_settings("alexnet", fb_sizes=[8]), "fb_sizes"),
+    ("theorem3 fb_sizes 0", lambda m, X, y: theorem3.theorem3_settings("alexnet", fb_sizes=[0]), "fb_sizes"),
     ("theorem3 eps", lambda m, X, y: theorem3.theorem3_settings(eps=8), "eps"),
     ("theorem3 profile", lambda m, X, y: theorem3.theorem3_settings(profile="huge"), "Unknown profile"),
     ("empty f_a", lambda m, X, y: weight_bound.weight_bound_settings("alexnet", fb_layers=8), "leaves f_a empty"),
@@ -353,6 +366,8 @@ def test_settings_defaults_come_from_the_profile():
     assert settings.eps == get_profile("smoke").eps255 / 255
     t3 = theorem3.theorem3_settings("vgg16", profile="smoke")
     assert t3.fa_sizes == (15, 11, 7, 4) and t3.gamma_steps == get_profile("smoke").gamma_steps
+    # f_b counted from the back, as everywhere else: f_b = 1, 12 on VGG16's 16 layers is a = 15, 4
+    assert theorem3.theorem3_settings("vgg16", profile="smoke", fb_sizes=[1, 12]).fa_sizes == (15, 4)
     offline = theorem3.theorem3_settings("vgg16", profile="offline")
     assert offline.eps == 16 / 255 and offline.gamma_images == get_profile("offline").gamma_images
     assert "autoattack" not in offline.attacks

@@ -20,9 +20,12 @@ predictor, Acc_rand the accuracy with random lambda (negative control), Acc* the
 * ``acc_tilde_transfer``: the linear predictor on inputs crafted against the full network
   (f*_a, f*_b), as in the supplementary: the predictor itself is not attacked.
   ``acc_tilde_adaptive``: the linear predictor attacked directly (:class:`LinearReadout`, the
-  read-out of the frozen f*_a as an ``nn.Module``): FGSM for the FGSM row, PGD for the PGD row,
-  and for the AutoAttack row the per-image worst case of PGD and APGD-CE (AutoAttack's first
-  component; the rest of AutoAttack is not run on the predictor).
+  read-out of the frozen f*_a as an ``nn.Module``): FGSM for the FGSM row, and for the PGD and
+  AutoAttack rows the per-image worst case of PGD and APGD-CE (AutoAttack's first component; the
+  rest of AutoAttack is not run on the predictor). ``adaptive_weaker`` marks a row where the
+  adaptive attack left the predictor *more* accurate than the transfer inputs did: the attack
+  through the read-out then found weaker points than the full network's, and the row's robust
+  accuracy is at most the lower of the two.
 """
 from __future__ import annotations
 
@@ -303,8 +306,8 @@ def adaptive_accuracy(readout: LinearReadout, X: torch.Tensor, y: torch.Tensor, 
                       apgd_steps: int = 100, seed: int = 0) -> tuple[float, str]:
     """Accuracy (percent) of the linear predictor under an attack on the predictor itself, and its name.
 
-    ``fgsm`` / ``pgd``: that attack (paper schedule) through the read-out; ``autoattack``: per image the
-    worse of PGD and APGD-CE, so an image counts as correct only if both fail.
+    ``fgsm``: FGSM through the read-out; ``pgd`` and ``autoattack``: per image the worse of PGD (paper
+    schedule) and APGD-CE, so an image counts as correct only if both fail.
     """
     from semirobust.attacks import attack_tensors
 
@@ -313,9 +316,9 @@ def adaptive_accuracy(readout: LinearReadout, X: torch.Tensor, y: torch.Tensor, 
             with torch.no_grad():
                 return readout(X_adv.to(model_device(readout))).argmax(1).cpu() == y
 
-        if attack in ("fgsm", "pgd"):
+        if attack == "fgsm":
             ok, name = correct(attack_tensors(readout, X, y, attack, eps=eps, progress=False)), attack
-        elif attack == "autoattack":
+        elif attack in ("pgd", "autoattack"):
             ok = correct(attack_tensors(readout, X, y, "pgd", eps=eps, progress=False))
             ok &= correct(attack_tensors(readout, X, y, apgd_ce(readout, eps, apgd_steps, seed), progress=False))
             name = f"worst of pgd and apgd-ce ({apgd_steps} steps)"
@@ -408,6 +411,7 @@ def table_s1(model: nn.Module, X_fit: torch.Tensor, y_fit: torch.Tensor, X: torc
                 readout = LinearReadout(extractor, fitted[row["fa_layers"]], row["fa_layers"])
                 row["acc_tilde_adaptive"], row["adaptive_attack"] = adaptive_accuracy(
                     readout, Xe, ye, name, eps, apgd_steps=apgd_steps, seed=seed)
+                row["adaptive_weaker"] = bool(row["acc_tilde_adaptive"] > row["acc_tilde_transfer"])
             else:
                 row["acc_tilde_adaptive"], row["adaptive_attack"] = None, "not run"
             rows.append({"attack": name, "eps": 0.0 if name == "none" else float(eps), **row})

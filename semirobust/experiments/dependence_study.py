@@ -24,7 +24,7 @@ import pandas as pd
 from semirobust.config import get_profile
 from semirobust.mi import calibrated_mi
 
-__all__ = ["KINDS", "make_pair", "run_study", "detection_summary", "plot_study", "verdict"]
+__all__ = ["KINDS", "make_pair", "run_study", "detection_summary", "truth_table", "plot_study", "verdict"]
 
 KINDS = ("gaussian", "relu", "independent")
 #: Correlation of each Gaussian coordinate pair.
@@ -85,6 +85,17 @@ def detection_summary(study: pd.DataFrame) -> pd.DataFrame:
                     "independent_cells": len(independent),
                     "median_estimate_over_ceiling": float((dependent.estimate / dependent.ceiling).median())})
     return pd.DataFrame(out)
+
+
+def truth_table(study: pd.DataFrame) -> pd.DataFrame:
+    """Estimate against truth on the Gaussian pairs (closed-form MI, in bits), one row per (N, d): the truth,
+    the log2 N ceiling no estimate from N samples can pass, and each MI estimator's value (CKA is not in bits
+    and is left out)."""
+    gauss = study[(study.kind == "gaussian") & (study.measure != "cka")]
+    gauss = gauss.assign(estimator=[f"{m} ({p})" if p else m for m, p in zip(gauss.measure, gauss.preset)])
+    table = gauss.pivot_table(index=["n", "dim"], columns="estimator", values="estimate", sort=False)
+    firsts = gauss.groupby(["n", "dim"], sort=False)[["truth", "ceiling"]].first()
+    return pd.concat([firsts, table], axis=1).reset_index().rename(columns={"n": "N", "dim": "d"})
 
 
 def plot_study(study: pd.DataFrame):

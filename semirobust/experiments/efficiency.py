@@ -104,6 +104,36 @@ def ratio_rows(report: dict) -> list[dict]:
     return rows
 
 
+def missed_targets(report: dict) -> list[dict]:
+    """Every missed throughput target with by how much, next to the spread of the repeated timings behind it.
+
+    A throughput ratio a/b is the ratio of median step times; when the miss is smaller than the spread
+    (max - min over the repeats, relative to the median) of either step it compares, the repeats cannot
+    tell the two steps apart and the miss is noise, not a slower step.
+    """
+    rows = []
+    for key, target in report.get("targets", {}).items():
+        if target["met"] or "throughput" not in key:
+            continue
+        shape, arch, fb, precision, name = key.split("/")
+        case = next(c for c in report["cases"] if c["shape"] == shape and c["arch"] == arch)
+        other = name.rsplit("_over_", 1)[1]
+        steps = {(m["variant"], m["fb_layers"]): m for m in case["measurements"]
+                 if m["precision"] == precision and not m.get("skipped")}
+        fb_layers = int(fb.removeprefix("fb"))
+        compared = [steps[("frozen", fb_layers)], steps[(other, None if other == "full" else fb_layers)]]
+        spreads = [(max(m["step_s_all"]) - min(m["step_s_all"])) / m["step_s"] for m in compared
+                   if len(m.get("step_s_all") or []) > 1]
+        shortfall = 1.0 - target["measured"]
+        spread = max(spreads) if spreads else None
+        rows.append({"target": key, "measured": target["measured"], "wanted": target["target"],
+                     "short_by": shortfall, "repeat_spread": spread,
+                     "reading": ("within the repeats' spread: noise, not a slower step" if spread is not None and
+                                 shortfall < spread else "larger than the repeats' spread: a real shortfall"),
+                     "analytic": case["analytic"][str(fb_layers)]["throughput_frozen_over_full"]})
+    return rows
+
+
 def summary(report: dict, shape: str, arch: str, fb_layers: int, precision: str = "fp32") -> dict:
     """Ratios and multiples of one (shape, arch, f_b, precision) for the book's glued values."""
     case = next(c for c in report["cases"] if c["shape"] == shape and c["arch"] == arch)
@@ -184,5 +214,5 @@ def settings_text(report: dict) -> str:
             f"{case['image']}x{case['image']} images ({report['created_at'][:10]})")
 
 
-__all__ = ["RESULTS_DIR", "PGD_STEPS", "layer_macs", "analytic_costs", "load_check", "step_rows",
+__all__ = ["missed_targets", "RESULTS_DIR", "PGD_STEPS", "layer_macs", "analytic_costs", "load_check", "step_rows",
            "ratio_rows", "summary", "algorithm1_cost", "book_values", "settings_text"]

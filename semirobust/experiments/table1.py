@@ -23,9 +23,9 @@ T trials, E epochs, k):
    that converged; if none converged, the largest over all trials. The rho of the best trial
    (the main text's wording) is recorded as well (``rho_best_trial``).
 
-At the smoke profile AutoAttack runs only its first attack, APGD-CE with the standard settings
-(:class:`SmokeAutoAttack`; the full AutoAttack takes minutes per evaluation on a CPU); every
-record names the evaluation attack it used (``extra["eval_attack"]``).
+At the smoke and offline profiles AutoAttack runs only its first attack after each epoch, APGD-CE
+with the standard settings (:func:`evaluation_attack`; the full AutoAttack takes minutes per
+evaluation on a CPU); every record names the evaluation attack it used (``extra["eval_attack"]``).
 
 The full networks' accuracies (Acc, Acc*) are recorded once per pair of trained networks (kind
 ``algorithm1_reference``) and shared by every f_b size. Every finished trial is written to the
@@ -54,9 +54,11 @@ from semirobust.utils import config_hash, default_cache_dir, resolve_device
 ALGORITHM1_VERSION = "2"  # 2: best-epoch selection, validation split, seeds, train eps = eval eps
 TRIAL_KIND = "algorithm1_trial"
 REFERENCE_KIND = "algorithm1_reference"
-#: the AutoAttack attacks run at the smoke profile (see :class:`SmokeAutoAttack`).
-SMOKE_AUTOATTACK = ("apgd-ce",)
+#: the AutoAttack attacks run after every trial epoch where the profile has no ``full_autoattack``.
+STOPPING_AUTOATTACK = ("apgd-ce",)
 SUMMARY_KIND = "table1"
+#: the final networks under the full standard AutoAttack (one record per network).
+AUTOATTACK_KIND = "algorithm1_autoattack"
 #: one seed of one Table 1 cell; ``table1`` aggregates the seeds of a cell.
 SEED_KIND = "table1_seed"
 
@@ -237,7 +239,7 @@ def aggregate_seeds(per_seed: list[dict], keys) -> dict:
         raise ValueError("aggregate_seeds needs at least one seed.")
     out = {}
     for key in keys:
-        values = [m[key] for m in per_seed]
+        values = [m.get(key) for m in per_seed]  # a key measured on some seeds only (the final AutoAttack)
         if isinstance(values[0], list):
             out[key] = [float(np.mean(v)) for v in zip(*values)]
             continue
@@ -247,36 +249,15 @@ def aggregate_seeds(per_seed: list[dict], keys) -> dict:
     return out
 
 
-class SmokeAutoAttack(Attack):
-    """AutoAttack with the standard version's settings, restricted to :data:`SMOKE_AUTOATTACK`.
+def evaluation_attack(model, attack: str, eps: float, profile) -> Attack:
+    """The evaluation attack against ``model``: ``make_attack(attack, model, eps)``, except AutoAttack at a
+    profile without ``full_autoattack`` (smoke, offline), which runs :data:`STOPPING_AUTOATTACK` only
+    (APGD-CE with the standard settings: Algorithm 1 evaluates after every epoch of every trial, and the
+    full AutoAttack takes minutes per evaluation on a CPU; it runs once per final network instead)."""
+    from semirobust.config import get_profile
 
-    Used at the smoke profile only: the full standard AutoAttack (APGD-T over 9 targets, FAB-T,
-    Square with 5,000 queries on every point still robust) takes minutes per evaluation on a CPU,
-    and Algorithm 1 evaluates after every epoch of every trial. Its first attack, APGD-CE
-    (1 restart, 100 iterations), keeps the code path of the real thing at a fraction of the cost.
-    """
-
-    def __init__(self, model, eps: float):
-        super().__init__("autoattack", model, eps, {"backend": "pyautoattack", "version": "standard", "norm": "Linf",
-                                                    "seed": 0, "n_classes": None, "attacks": list(SMOKE_AUTOATTACK)})
-
-    def _build(self, device, n_classes):
-        import pyautoattack
-
-        runner = pyautoattack.AutoAttack(self.model, eps=self.eps, norm="Linf", version="standard", seed=0, device=device)
-        runner.attacks_to_run = list(SMOKE_AUTOATTACK)
-        runner.verbose = False
-        return lambda x, y: runner.run_standard_evaluation(x, y, batch_size=x.shape[0])[0]
-
-
-def evaluation_attack(model, attack: str, eps: float, profile_name: str) -> Attack:
-    """The evaluation attack against ``model``: ``make_attack(attack, model, eps)``, except
-    AutoAttack at a profile without ``full_autoattack`` (smoke, offline): :class:`SmokeAutoAttack`."""
-    from semirobust.config import _PROFILE_TABLE, PROFILE_ALIASES
-
-    profile = _PROFILE_TABLE.get(PROFILE_ALIASES.get(profile_name, profile_name))
-    if attack == "autoattack" and profile is not None and not profile.full_autoattack:
-        return SmokeAutoAttack(model, eps)
+    if attack == "autoattack" and not get_profile(profile).full_autoattack:
+        return make_attack(attack, model, eps, attacks=list(STOPPING_AUTOATTACK))
     return make_attack(attack, model, eps)
 
 
@@ -309,7 +290,7 @@ class _Evaluation:
 
         from semirobust.data import dataset_tensors, load_dataset
 
-        self.config, self.profile_name, self.device, self.progress = config, profile.name, device, progress
+        self.config, self.profile, self.device, self.progress = config, profile, device, progress
         self.clean = dataset_tensors(load_dataset(config.dataset, "test", root=config.data_root,
                                                   subset=profile.test_subset, seed=config.seed))
         test = load_dataset(config.dataset, "test", root=config.data_root)
@@ -332,7 +313,7 @@ class _Evaluation:
         self.val = dataset_tensors(val, limit=profile.eval_subset)
 
     def attack(self, model) -> Attack:
-        return evaluation_attack(model, self.config.attack, self.config.eps, self.profile_name)
+        return evaluation_attack(model, self.config.attack, self.config.eps, self.profile)
 
     def attacked(self, model, X, y) -> torch.Tensor:
         return attack_tensors(model, X, y, self.attack(model), device=self.device, batch_size=self.batch_size,
@@ -380,6 +361,29 @@ class _Evaluation:
         return [float(v) for v in frame["rho"]], pair_records(frame)
 
 
+def best_checkpoint(checkpoint_dir: Path, selection: str) -> Path:
+    """Where a trial keeps its best-epoch network: ``selection`` "test" (the paper's box) or "val"."""
+    return checkpoint_dir.parent / f"{checkpoint_dir.name}-best{'' if selection == 'test' else '-val'}.pt"
+
+
+def final_autoattack(model, evaluation: _Evaluation, n_images: int | None) -> dict:
+    """Accuracy (percent) of ``model`` under the full standard AutoAttack on ``n_images`` of the accuracy
+    images (a stratified subset; None: all of them), and under APGD-CE alone (AutoAttack's first attack,
+    same settings and seed) on the same images: their difference is what the rest of AutoAttack adds."""
+    from semirobust.data import stratified_indices
+
+    X, y = evaluation.eval
+    if n_images is not None and n_images < len(y):
+        keep = torch.as_tensor(stratified_indices(y.numpy(), n_images, evaluation.config.seed), dtype=torch.long)
+        X, y = X[keep], y[keep]
+    run = dict(device=evaluation.device, batch_size=evaluation.batch_size, progress=evaluation.progress)
+    eps = evaluation.config.eps
+    return {"accuracy": adversarial_accuracy(model, (X, y), make_attack("autoattack", model, eps), **run),
+            "apgd_ce_accuracy": adversarial_accuracy(model, (X, y), make_attack("autoattack", model, eps,
+                                                                                 attacks=["apgd-ce"]), **run),
+            "images": int(len(y))}
+
+
 def _run_trial(trial: int, config: RunConfig, profile, regular, robust, acc_star_val: float,
                evaluation: _Evaluation, train_set, checkpoint_dir: Path, counter, progress: bool) -> dict:
     """One trial: adversarial training of f_b from (f*_a, f_b), evaluated after every epoch on the
@@ -414,7 +418,8 @@ def _run_trial(trial: int, config: RunConfig, profile, regular, robust, acc_star
     i_test, i_val = best_epoch(curve, "adv_acc"), best_epoch(curve, "val_acc")
     model.load_state_dict(best["test"][1])
     rho, rho_pairs = evaluation.rhos(model)
-    torch.save(best["test"][1], checkpoint_dir.parent / f"{checkpoint_dir.name}-best.pt")
+    torch.save(best["test"][1], best_checkpoint(checkpoint_dir, "test"))
+    torch.save(best["val"][1], best_checkpoint(checkpoint_dir, "val"))
     acc = curve[i_test]["adv_acc"]
     return {"trial": trial, "acc": acc, "best_epoch": i_test + 1, "val_acc": curve[i_val]["val_acc"],
             "val_best_epoch": i_val + 1, "test_at_val": curve[i_val]["adv_acc"], "epochs_run": result.epochs_run,
@@ -426,7 +431,9 @@ def _run_trial(trial: int, config: RunConfig, profile, regular, robust, acc_star
 
 #: the record's seed-aggregated metrics (mean and ``_ci``), as the issue lists them.
 AGGREGATED = ("acc_regular_clean", "acc_regular_attacked", "acc_star", "acc_star_clean", "acc_sr", "acc_tilde",
-              "acc_tilde_unbiased", "diff", "diff_unbiased", "epochs", "grad_evals", "grad_evals_authors", "rho")
+              "acc_tilde_unbiased", "diff", "diff_unbiased", "epochs", "grad_evals", "grad_evals_authors", "rho",
+              "acc_star_autoattack", "acc_tilde_autoattack", "acc_tilde_unbiased_autoattack",
+              "acc_star_autoattack_apgd_ce", "acc_tilde_autoattack_apgd_ce", "acc_tilde_unbiased_autoattack_apgd_ce")
 
 
 def authors_grad_evals(n_train: int, n_test: int, acc_star: float, trials: int = 10, epochs: int = 10) -> float:
@@ -438,7 +445,63 @@ def authors_grad_evals(n_train: int, n_test: int, acc_star: float, trials: int =
     return trials * epochs * (11 * n_train + autoattack_grad_evals(n_test, acc_star / 100))
 
 
-def _run_seed(config: RunConfig, store: ResultsStore, cache: Path, progress: bool) -> dict:
+def _final_autoattack_metrics(config: RunConfig, profile, store: ResultsStore, evaluation: _Evaluation, regular,
+                              robust, models: tuple[str, str], summary: dict, trial_hashes: list[str],
+                              selected: dict, reference: dict, cache: Path, wanted: bool = True) -> dict:
+    """Acc*, Acc~ (paper rule) and Acc~ (validation-selected) under the full standard AutoAttack, once per
+    final network (``profile.final_autoattack_images``); each result is its own record, so a rerun or
+    another f_b cell sharing the robust network does not attack it again. Empty when not asked for.
+    Where the per-epoch evaluation already is the full AutoAttack, the evaluation's values are returned."""
+    from semirobust.attacks import GradEvalCounter
+    from semirobust.models import combine_fa_fb
+    from semirobust.utils import config_hash
+
+    n = profile.final_autoattack_images
+    if n == 0 or not wanted:
+        return {}
+    if config.attack == "autoattack" and profile.full_autoattack:
+        return {"acc_star_autoattack": reference["acc_star"], "acc_tilde_autoattack": selected["acc_tilde"],
+                "acc_tilde_unbiased_autoattack": selected["acc_tilde_unbiased"]}
+    key = {"eps": float(config.eps), "images": n, "seed": config.seed, "profile_hash": summary["profile_hash"],
+           "version": ALGORITHM1_VERSION}
+    networks = {"acc_star_autoattack": ({"network": models[1]}, lambda: robust)}
+    for name, trial, selection in (("acc_tilde_autoattack", selected["best_trial"], "test"),
+                                   ("acc_tilde_unbiased_autoattack", selected["best_val_trial"], "val")):
+        tconfig = trial_config(summary, trial, *models)
+        path = best_checkpoint(cache / "algorithm1" / config_hash(tconfig), selection)
+
+        def load(path=path):
+            if not path.exists():
+                return None
+            net = combine_fa_fb(robust, regular, config.fb_layers)
+            net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            return net
+        networks[name] = ({"trial_record": trial_hashes[trial], "selection": selection}, load)
+    out, grad_evals = {}, 0
+    for name, (identity, load) in networks.items():
+        record = store.read(AUTOATTACK_KIND, {**key, **identity})
+        if record is None:
+            net = load()
+            if net is None:
+                warnings.warn(f"{name}: the trial's best-epoch checkpoint is gone from the cache; not attacked.",
+                              UserWarning, stacklevel=2)
+                out[name] = None
+                continue
+            counter, start = GradEvalCounter(), time.perf_counter()
+            found = final_autoattack(counter.attach(net), evaluation, n)
+            counter.detach()
+            record = store.write(AUTOATTACK_KIND, {**key, **identity}, {**found, "grad_evals": counter.count},
+                                 profile=profile.name, seed=config.seed, device=evaluation.device,
+                                 wall_time_s=time.perf_counter() - start,
+                                 extra={"attack": make_attack("autoattack", net, config.eps).describe()})
+        out[name] = record["metrics"]["accuracy"]
+        out[f"{name}_apgd_ce"] = record["metrics"]["apgd_ce_accuracy"]
+        grad_evals += record["metrics"]["grad_evals"]
+    return {**out, "grad_evals": grad_evals}
+
+
+def _run_seed(config: RunConfig, store: ResultsStore, cache: Path, progress: bool,
+              final_autoattack_wanted: bool = True) -> dict:
     """Algorithm 1 for one seed (``config.seed``): the ``table1_seed`` record, resumable per trial."""
     from semirobust.attacks import GradEvalCounter
     from semirobust.data import load_dataset, train_val_split
@@ -501,7 +564,11 @@ def _run_seed(config: RunConfig, store: ResultsStore, cache: Path, progress: boo
         grad_evals += record["metrics"].get("grad_evals", 0)
 
     summary_metrics = summarize_trials(trials, acc_star, config.k)
-    metrics = {**reference["metrics"], "acc_sr": acc_sr, **summary_metrics,
+    finals = _final_autoattack_metrics(config, profile, store, evaluation, regular, robust, models, summary,
+                                       trial_hashes, summary_metrics, reference["metrics"], cache,
+                                       wanted=final_autoattack_wanted)
+    grad_evals += finals.pop("grad_evals", 0)
+    metrics = {**reference["metrics"], "acc_sr": acc_sr, **summary_metrics, **finals,
                "diff_unbiased": summary_metrics["acc_tilde_unbiased"] - acc_star,
                "grad_evals": grad_evals,
                "grad_evals_authors": authors_grad_evals(len(train_set), len(evaluation.clean[1]), acc_star),
@@ -515,6 +582,9 @@ def _run_seed(config: RunConfig, store: ResultsStore, cache: Path, progress: boo
              "training_attack": spec, "train_eps": float(config.eps),
              "stopping": "validation accuracy under the evaluation attack within k of Acc* on validation",
              "eval_attack": evaluation.attack(robust).describe(),
+             "final_autoattack_images": (None if profile.final_autoattack_images == 0 or not final_autoattack_wanted else
+                                         min(profile.final_autoattack_images or len(evaluation.eval[1]),
+                                             len(evaluation.eval[1]))),
              "trial_records": trial_hashes, "trials_wall_time_s": trials_wall,
              "training_wall_time_s": {"regular": regular_info["wall_time_s"], "robust": robust_info["wall_time_s"]}}
     record = store.write(SEED_KIND, summary, metrics, profile=profile.name, seed=config.seed, device=device,
@@ -550,7 +620,9 @@ def run_algorithm1(config: RunConfig, *, results_dir=None, cache_dir=None, progr
             return existing
     t0 = time.perf_counter()
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    records = [_run_seed(dataclasses.replace(config, seed=s), store, cache, progress) for s in seeds]
+    limit = profile.final_autoattack_seeds
+    records = [_run_seed(dataclasses.replace(config, seed=s), store, cache, progress,
+                         final_autoattack_wanted=limit is None or i < limit) for i, s in enumerate(seeds)]
     per_seed = [r["metrics"] for r in records]
     metrics = {**aggregate_seeds(per_seed, AGGREGATED), "seeds": seeds, "eps": float(config.eps),
                "train_eps": float(config.eps), "per_seed": per_seed,
@@ -563,6 +635,7 @@ def run_algorithm1(config: RunConfig, *, results_dir=None, cache_dir=None, progr
 
 
 __all__ = ["run_algorithm1", "summarize_trials", "summary_config", "trial_config", "build_configs", "parse_eps",
-           "parse_list", "reference_config", "evaluation_attack", "SmokeAutoAttack", "ALGORITHM1_VERSION",
-           "TRIAL_KIND", "REFERENCE_KIND", "SUMMARY_KIND", "SEED_KIND", "aggregate_seeds", "best_epoch",
+           "parse_list", "reference_config", "evaluation_attack", "STOPPING_AUTOATTACK", "ALGORITHM1_VERSION",
+           "TRIAL_KIND", "REFERENCE_KIND", "SUMMARY_KIND", "AUTOATTACK_KIND", "best_checkpoint",
+           "final_autoattack", "SEED_KIND", "aggregate_seeds", "best_epoch",
            "authors_grad_evals", "pair_records", "aggregate_pairs"]

@@ -50,8 +50,11 @@ def _number(value) -> float:
     return math.nan if value is None else float(value)
 
 
+#: the final networks under the full standard AutoAttack (run once each where the per-epoch attack is cheaper).
+AUTOATTACK_COLUMNS = {"Acc* (full AA)": "acc_star_autoattack", "Acc~ (full AA)": "acc_tilde_autoattack",
+                      "Acc~ val. (full AA)": "acc_tilde_unbiased_autoattack"}
 #: accuracy columns and the record metric whose ``_ci`` gives their interval.
-_INTERVAL_KEYS = {"Acc*": "acc_star", "Acc_sr": "acc_sr", "Acc~": "acc_tilde", "Diff": "diff"}
+_INTERVAL_KEYS = {"Acc*": "acc_star", "Acc_sr": "acc_sr", "Acc~": "acc_tilde", "Diff": "diff", **AUTOATTACK_COLUMNS}
 
 
 def table1_row(record: dict) -> dict:
@@ -68,11 +71,15 @@ def table1_row(record: dict) -> dict:
         "Acc~": _number(metrics["acc_tilde"]),
         "Diff": _number(metrics["diff"]),
     }
+    if record.get("extra", {}).get("eval_attack", {}).get("attacks") and metrics.get("acc_star_autoattack") is not None:
+        for column, key in AUTOATTACK_COLUMNS.items():
+            row[column] = _number(metrics.get(key))
     seeds = record["config"].get("seeds")
     if seeds and len(seeds) > 1:  # half-widths of the 95% t-interval over seeds, shown as "mean ± half"
         row["seeds"] = len(seeds)
         for column, key in _INTERVAL_KEYS.items():
-            row[f"{column} ci"] = _number(metrics.get(f"{key}_ci"))
+            if column in row:
+                row[f"{column} ci"] = _number(metrics.get(f"{key}_ci"))
     pairs = metrics.get("rho_pairs")
     for offset in RHO_OFFSETS:
         row[rho_label(offset)] = rho_at(metrics["rho"], offset)
@@ -216,10 +223,11 @@ def compare_with_reported(records: list[dict]) -> pd.DataFrame:
 def display_table(frame: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     """A copy for display: numbers rounded, missing values (f_b too small, not reported) blank."""
     shown = frame.copy()
-    for column in ACC_COLUMNS + RHO_COLUMNS + tuple(f"{c} null" for c in RHO_COLUMNS):
+    accuracies = ACC_COLUMNS + tuple(AUTOATTACK_COLUMNS)
+    for column in accuracies + RHO_COLUMNS + tuple(f"{c} null" for c in RHO_COLUMNS):
         if column in shown:
             shown[column] = [("" if pd.isna(v) else f"{v:.{digits}f}") for v in shown[column]]
-    for column in ACC_COLUMNS:  # "mean ± 95% half-width" where the row has several seeds
+    for column in accuracies:  # "mean ± 95% half-width" where the row has several seeds
         if f"{column} ci" in shown:
             shown[column] = [text if pd.isna(ci) or text == "" else f"{text} ± {ci:.{digits}f}"
                              for text, ci in zip(shown[column], shown[f"{column} ci"])]
@@ -229,6 +237,6 @@ def display_table(frame: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     return shown
 
 
-__all__ = ["TABLE1_COLUMNS", "RHO_OFFSETS", "RHO_COLUMNS", "rho_label", "rho_at", "table1_row", "table1_frame",
+__all__ = ["TABLE1_COLUMNS", "AUTOATTACK_COLUMNS", "RHO_OFFSETS", "RHO_COLUMNS", "rho_label", "rho_at", "table1_row", "table1_frame",
            "store_records", "attack_label", "stamp_line", "load_reported", "reported_rows", "reported_note", "compare_with_reported",
            "display_table"]

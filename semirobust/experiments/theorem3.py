@@ -424,10 +424,14 @@ def default_theorem3_fa_sizes(arch: str) -> tuple:
 
 
 def theorem3_settings(arch="vgg16", dataset="digits", *, profile="smoke", eps=None, attacks=None,
-                      fa_sizes=None, reduction="gap", n_images=None, autoattack_images=None,
+                      fb_sizes=None, reduction="gap", n_images=None, autoattack_images=None,
                       construction="fitted", gamma_images=None, gamma_steps=None, gamma_restarts=None,
                       apgd_steps=None, seed=0, device="auto") -> Theorem3Settings:
-    """Check every argument of :func:`run_theorem3` and fill the defaults (raises ValueError)."""
+    """Check every argument of :func:`run_theorem3` and fill the defaults (raises ValueError).
+
+    ``fb_sizes`` counts the split from the back, as everywhere else in the project (f_b = the last k
+    trainable layers); the settings hold the paper's a = n - k as ``fa_sizes`` (Theorem 3 and Table S1
+    are stated in a)."""
     check_choice("model", arch, ARCHS)
     check_choice("dataset", dataset, DATASETS)
     prof = _resolve_profile(profile, device)
@@ -441,9 +445,14 @@ def theorem3_settings(arch="vgg16", dataset="digits", *, profile="smoke", eps=No
     if not attacks:
         raise ValueError(f"attacks is empty; choose from {S1_ATTACKS}.")
     n = LAYER_COUNTS[arch]
-    fa_sizes = tuple(default_theorem3_fa_sizes(arch) if fa_sizes is None else fa_sizes)
-    if not fa_sizes or any(isinstance(a, bool) or not isinstance(a, int) or not 1 <= a < n for a in fa_sizes):
-        raise ValueError(f"fa_sizes={list(fa_sizes)!r}: every f*_a size must be an integer in 1..{n - 1} ({arch} has {n} trainable layers).")
+    if fb_sizes is None:
+        fa_sizes = tuple(default_theorem3_fa_sizes(arch))
+    else:
+        fb_sizes = tuple(fb_sizes) if isinstance(fb_sizes, (list, tuple)) else (fb_sizes,)
+        if not fb_sizes or any(isinstance(k, bool) or not isinstance(k, int) or not 1 <= k < n for k in fb_sizes):
+            raise ValueError(f"fb_sizes={list(fb_sizes)!r}: every f_b size must be an integer in 1..{n - 1} "
+                             f"({arch} has {n} trainable layers and f*_a needs at least one).")
+        fa_sizes = tuple(sorted({n - k for k in fb_sizes}, reverse=True))
     check_choice("feature reduction", reduction, REDUCTIONS)
     check_choice("construction", construction, CONSTRUCTIONS)
     for name, value, low in (("n_images", n_images, 20), ("autoattack_images", autoattack_images, 20),
@@ -515,18 +524,25 @@ def theorem3_checks(check: dict) -> dict:
 
     Lemma 2: ``lemma2_holds*``: gamma_n >= sum_i gamma_i (layers' own read-outs), per reading;
     ``lemma2_sum_possible``: sum_i gamma_i <= 1, without which no G into the labels can satisfy it.
+    ``lemma2_premise_met``: every layer's own gamma_i > 0 (Lemma 2 assumes every layer linearly connected;
+    with some gamma_i <= 0 the sum is pulled down and "gamma_n >= sum" says nothing about the lemma).
     Theorem 3, per a: ``possible*``: gamma_a <= gamma_a_max_possible (always true at a = n-1);
-    ``lower_bound_held*``: gamma_b >= gamma_a (n-1-a)(n-a)/2 with these particular read-outs.
+    ``lower_bound_held*``: gamma_b >= gamma_a (n-1-a)(n-a)/2 with these particular read-outs;
+    ``premise_met``: gamma_a > 0 (f*_a linearly connected at all) and a < n-1; without it "possible" and
+    "held" hold for a reason unrelated to the theorem (a non-positive right-hand side).
     """
     lemma = check["lemma2"]
-    out = {"lemma2_holds": bool(lemma["gamma_n"] >= lemma["lemma2_sum_gamma_layers"]),
+    nonpositive = int(sum(g <= 0 for g in check["gamma_layers"]))
+    out = {"lemma2_premise_met": nonpositive == 0, "lemma2_layers_nonpositive": nonpositive,
+           "lemma2_holds": bool(lemma["gamma_n"] >= lemma["lemma2_sum_gamma_layers"]),
            "lemma2_holds_sign": bool(lemma["gamma_n_sign"] >= lemma["lemma2_sum_gamma_layers_sign"]),
            "lemma2_holds_raw": bool(lemma["gamma_n_raw"] >= lemma["lemma2_sum_gamma_layers_raw"]),
            "lemma2_sum_possible": bool(lemma["lemma2_sum_gamma_layers"] <= 1.0),
            "first_step_gap": float(lemma["gamma_n_raw"] - lemma["first_step_sum"]),
            "theorem3": []}
     for e in check["theorem3"]:
-        item = {"fa_layers": e["fa_layers"], "trivial": e["trivial"]}
+        item = {"fa_layers": e["fa_layers"], "trivial": e["trivial"],
+                "premise_met": bool(not e["trivial"] and e["gamma_a"] > 0)}
         for key in ("", "_sign"):
             item[f"possible{key}"] = bool(e["trivial"] or e[f"gamma_a{key}"] <= e["gamma_a_max_possible"])
             item[f"lower_bound_held{key}"] = bool(e[f"gamma_b{key}"] >= e[f"predicted{key}"])
@@ -552,6 +568,7 @@ def theorem3_frame(record: dict) -> pd.DataFrame:
         v = verdicts[e["fa_layers"]]
         rows.append({"a (f_a layers)": e["fa_layers"], "f_b layers": e["fb_layers"], "factor (n-1-a)(n-a)/2": e["factor"],
                      "gamma_a max possible": e["gamma_a_max_possible"], "gamma_a": e["gamma_a"],
+                     "premise gamma_a > 0": v.get("premise_met", e["gamma_a"] > 0),
                      "formula possible": v["possible"], "gamma_b": e["gamma_b"], "gamma_a x factor": e["predicted"],
                      "gamma_b >= gamma_a x factor": v["lower_bound_held"], "gamma_a (sign)": e["gamma_a_sign"],
                      "gamma_b (sign)": e["gamma_b_sign"], "possible (sign)": v["possible_sign"],
@@ -575,8 +592,13 @@ def theorem3_statements(record: dict) -> list[str]:
         f"is {lemma['lemma2_sum_gamma_layers']:.3g}. gamma_n >= sum gamma_i: {_yes(verdict['lemma2_holds'])} "
         f"(sign read-outs: {lemma['gamma_n_sign']:.3g} vs {lemma['lemma2_sum_gamma_layers_sign']:.3g}, "
         f"{_yes(verdict['lemma2_holds_sign'])}). With G into the labels gamma_n <= 1, so the lemma's constant is "
-        f"attainable only if sum gamma_i <= 1: {_yes(verdict['lemma2_sum_possible'])}. Tested: these read-outs, "
-        f"{attack}; not tested: other maps G, which Definition 1 allows.",
+        f"attainable only if sum gamma_i <= 1: {_yes(verdict['lemma2_sum_possible'])}. "
+        + (f"The lemma's premise fails here: {verdict['lemma2_layers_nonpositive']} of {n - 1} layers have "
+           f"gamma_i <= 0 (not linearly connected with a positive margin under this attack), so both comparisons "
+           f"pass or fail for a reason unrelated to the lemma and test nothing. "
+           if not verdict.get("lemma2_premise_met", True) else
+           "Every layer has gamma_i > 0, so the lemma's premise holds for these read-outs. ")
+        + f"Tested: these read-outs, {attack}; not tested: other maps G, which Definition 1 allows.",
         f"The proof's first step, gamma_n >= sum_i E inf y Lambda_in^T f^(i) (raw: {lemma['gamma_n_raw']:.3g} vs "
         f"{lemma['first_step_sum']:.3g}), holds for every network because an infimum of a sum is at least the sum of "
         f"the infima; it is shown, not tested (a negative gap, here {verdict['first_step_gap']:.2g}, would only mean "
@@ -586,7 +608,16 @@ def theorem3_statements(record: dict) -> list[str]:
         if e["trivial"]:
             lines.append(f"Theorem 3, a = {a} = n-1: the factor (n-1-a)(n-a)/2 is 0, so the formula asks only "
                          f"gamma_b >= 0; this case is trivial and tests nothing about linear connectivity "
-                         f"(measured gamma_b = {e['gamma_b']:.3g}).")
+                         f"(measured gamma_b = {e['gamma_b']:.3g}"
+                         + ("; below 0, so the last layer's read-out is not linearly connected at this eps either)."
+                            if e["gamma_b"] < 0 else ")."))
+            continue
+        if not v.get("premise_met", e["gamma_a"] > 0):
+            lines.append(f"Theorem 3, a = {a} ({e['fb_layers']} linear f_b layers, factor {e['factor']:g}): measured "
+                         f"gamma_a = {e['gamma_a']:.3g} <= 0, so f*_a is not linearly connected with a positive margin "
+                         f"and the theorem's premise fails; 'possible' and 'gamma_b >= gamma_a x factor' "
+                         f"({e['gamma_b']:.3g} vs {e['predicted']:.3g}) then hold or fail for a reason unrelated to "
+                         f"the theorem, and this row tests nothing.")
             continue
         lines.append(
             f"Theorem 3, a = {a} ({e['fb_layers']} linear f_b layers, factor {e['factor']:g}): with G into the labels "
