@@ -262,7 +262,7 @@ def edge_setup(X, Y, *, n_ensemble: int = 10, bandwidth_range: float = 0.1, hash
     n, dx = _shape(X, "X")
     ny, dy = _shape(Y, "Y")
     if n != ny:
-        raise ValueError(f"X and Y must have the same number of samples, got {n} and {ny}.")
+        raise ValueError(f"X and Y must have the same number of samples (row i of each is sample i), got {n} and {ny}; pass the two layers' outputs for the same inputs.")
     if n < MIN_SAMPLES:
         raise ValueError(f"EDGE needs at least {MIN_SAMPLES} samples, got {n}.")
     if hashing not in HASHINGS:
@@ -484,7 +484,7 @@ def class_conditional_mi(A, B, labels, *, min_class_samples: int = MIN_SAMPLES, 
     n, _ = _shape(A, "A")
     nb, _ = _shape(B, "B")
     if n != nb:
-        raise ValueError(f"A and B must have the same number of samples, got {n} and {nb}.")
+        raise ValueError(f"A and B must have the same number of samples (row i of each is sample i), got {n} and {nb}; pass the two layers' outputs for the same inputs.")
     y = _labels(labels, n)
     if isinstance(min_class_samples, bool) or not isinstance(min_class_samples, int) or min_class_samples < MIN_SAMPLES:
         raise ValueError(f"min_class_samples={min_class_samples!r} must be an integer >= {MIN_SAMPLES}.")
@@ -576,7 +576,7 @@ def ksg_mi(X, Y, labels=None, *, components: int = KSG_COMPONENTS, k: int = KSG_
     """
     A, B = _as_numpy(X, "X"), _as_numpy(Y, "Y")
     if A.shape[0] != B.shape[0]:
-        raise ValueError(f"X and Y must have the same number of samples, got {A.shape[0]} and {B.shape[0]}.")
+        raise ValueError(f"X and Y must have the same number of samples (row i of each is sample i), got {A.shape[0]} and {B.shape[0]}; pass the two layers' outputs for the same inputs.")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k={k!r} must be a positive integer.")
     if isinstance(components, bool) or not isinstance(components, int) or components < 1:
@@ -607,7 +607,7 @@ def linear_cka(X, Y, labels=None) -> float:
     """
     A, B = _as_numpy(X, "X"), _as_numpy(Y, "Y")
     if A.shape[0] != B.shape[0]:
-        raise ValueError(f"X and Y must have the same number of samples, got {A.shape[0]} and {B.shape[0]}.")
+        raise ValueError(f"X and Y must have the same number of samples (row i of each is sample i), got {A.shape[0]} and {B.shape[0]}; pass the two layers' outputs for the same inputs.")
     y = np.zeros(A.shape[0], dtype=int) if labels is None else _labels(labels, A.shape[0])
     return sum(w * _cka_from_grams(_centered_gram(A[r]), _centered_gram(B[r])) for r, w in _class_rows(y, 3))
 
@@ -663,7 +663,7 @@ def calibrated_mi(A, B, labels, *, measure: str = "edge", preset: str = "authors
     n, _ = _shape(A, "A")
     nb, _ = _shape(B, "B")
     if n != nb:
-        raise ValueError(f"A and B must have the same number of samples (rows), got {n} and {nb}.")
+        raise ValueError(f"A and B must have the same number of samples (row i of each is sample i), got {n} and {nb}; pass the two layers' outputs for the same inputs.")
     for data, name in ((A, "A"), (B, "B")):
         finite = torch.isfinite(data).all() if isinstance(data, torch.Tensor) else np.isfinite(np.asarray(data)).all()
         if not bool(finite):

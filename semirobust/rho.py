@@ -30,9 +30,10 @@ from semirobust.utils import eval_mode, model_device
 TABLE1_OFFSETS = (0, 3, 7, 11, 15)
 #: Default budget for stored activations (bytes).
 DEFAULT_MAX_BYTES = 4 * 2**30
-#: Dependence measures computed per pair by default: EDGE (the paper's rho) and linear CKA (cheap
-#: cross-check). KSG on PCA is the third (``measures=("edge", "ksg", "cka")``), about 100x slower.
-DEFAULT_MEASURES = ("edge", "cka")
+#: Dependence measures computed per pair by default, each with its permutation null: EDGE (the paper's
+#: rho), KSG on PCA and linear CKA (cross-checks; KSG costs ~0.4 s per calibrated pair of 8192 and 4096
+#: dimensions with 200 samples, EDGE ~0.07 s and CKA ~0.01 s).
+DEFAULT_MEASURES = ("edge", "ksg", "cka")
 #: Calibration fields stored per measure (see ``semirobust.mi.calibrated_mi``).
 CALIBRATION_FIELDS = ("null_mean", "null_sd", "ceiling", "p_value", "above_null")
 RHO_COLUMNS = ["pair_index", "label", "layer_index", "layer_prev", "layer", "rho", "n_samples",
