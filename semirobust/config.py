@@ -96,7 +96,7 @@ _PROFILE_TABLE = {
     "smoke": Profile("smoke", train_subset=600, test_subset=200, eval_subset=64, width=0.125,
                      epochs=4, sub_epochs=1, trials=2, batch_size=32, lr=0.05, momentum=0.9,
                      weight_decay=5e-4, milestones=(3,), rho_samples=200, augment=False,
-                     seeds=(0,), eps255=8, full_autoattack=False, final_autoattack_images=16,
+                     seeds=(0,), eps255=8, full_autoattack=False, final_autoattack_images=10,
                      figure2_fb_sizes=(4, 16),
                      gamma_images=50, gamma_steps=20, gamma_restarts=1, s1_apgd_steps=20,
                      s1_attacks=("none", "fgsm", "pgd"), study_ns=(50,), study_dims=(64, 512),
@@ -211,9 +211,14 @@ def check_eps(eps, name: str = "eps") -> None:
         raise ValueError(f"{name}={eps!r} must be a number in (0, 1] (pixel scale, e.g. 8/255).")
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunConfig:
-    """Everything one Algorithm 1 / notebook run depends on; ``validate()`` before compute."""
+    """Everything one Algorithm 1 / notebook run depends on, validated and completed at construction.
+
+    A bad field raises ValueError with the fix in the message before any compute; fields left None
+    (eps, fb_layers, k) are filled from the profile and the architecture. The config is frozen:
+    ``dataclasses.replace(config, seed=1)`` makes a new, validated one.
+    """
 
     arch: str = "vgg16"
     dataset: str = "digits"
@@ -229,38 +234,38 @@ class RunConfig:
     device: str = "auto"
     extra: dict = field(default_factory=dict)
 
-    def validate(self) -> RunConfig:
-        """Check every field and fill defaults; raises ValueError with the fix in the message."""
+    def __post_init__(self):
+        fill = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen: set once, here)
         check_choice("model", self.arch, ARCHS)
         check_choice("dataset", self.dataset, DATASETS)
         check_choice("attack", self.attack, ATTACKS)
         if not isinstance(self.profile, Profile):
             check_choice("profile", self.profile, PROFILES + tuple(PROFILE_ALIASES) + ("auto",))
-        if self.eps is None:
-            self.eps = get_profile(self.profile, self.device).eps255 / 255
-        if get_profile(self.profile, self.device).name == "offline":
-            check_budget(self.eps)
-        if isinstance(self.eps, bool) or not isinstance(self.eps, (int, float)) or not self.eps > 0:
-            raise ValueError(f"eps={self.eps!r} must be a positive number (pixel scale, e.g. 8/255).")
-        if self.eps > 1:
-            raise ValueError(f"eps={self.eps!r} is larger than the pixel range [0, 1]; did you mean {self.eps}/255?")
-        if self.fb_layers is None:
-            self.fb_layers = PAPER_FB_LAYERS[self.arch]
-        check_fb_layers(self.arch, self.fb_layers)
-        for name in ("trials", "epochs"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name}={value!r} must be an integer >= 1.")
-        if self.k is None:
-            self.k = get_profile(self.profile, self.device).k
-        if not isinstance(self.k, (int, float)) or self.k < 0:
-            raise ValueError(f"k={self.k!r} must be a non-negative number of accuracy points.")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed={self.seed!r} must be a non-negative integer.")
         if self.device not in ("auto", "cpu") and not str(self.device).startswith("cuda"):
             raise ValueError(f"device={self.device!r}: use 'auto', 'cpu' or 'cuda[:i]'.")
         if str(self.device).startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"device={self.device!r} but CUDA is not available here; use 'auto' or 'cpu'.")
+        profile = get_profile(self.profile, self.device)
+        if self.eps is None:
+            fill("eps", profile.eps255 / 255)
+        if isinstance(self.eps, (int, float)) and not isinstance(self.eps, bool) and self.eps > 1:
+            raise ValueError(f"eps={self.eps!r} is larger than the pixel range [0, 1]; did you mean {self.eps}/255?")
+        check_eps(self.eps)
+        if profile.name == "offline":
+            check_budget(self.eps)
+        if self.fb_layers is None:
+            fill("fb_layers", PAPER_FB_LAYERS[self.arch])
+        check_fb_layers(self.arch, self.fb_layers)
+        check_int("trials", self.trials, allow_none=True)
+        check_int("epochs", self.epochs, allow_none=True)
+        if self.k is None:
+            fill("k", profile.k)
+        if isinstance(self.k, bool) or not isinstance(self.k, (int, float)) or self.k < 0:
+            raise ValueError(f"k={self.k!r} must be a non-negative number of accuracy points.")
+        check_int("seed", self.seed, low=0)
+
+    def validate(self) -> RunConfig:
+        """The config itself: it was validated at construction (kept for callers that ask explicitly)."""
         return self
 
     @property

@@ -160,7 +160,7 @@ def test_parameters_parse_and_build_validated_configs():
     (dict(dataset="mnist"), "Unknown dataset 'mnist'"),
     (dict(attack="deepfool"), "Unknown attack 'deepfool'"),
     (dict(fb_layers=9), r"fb_layers=9 .*1\.\.8"),
-    (dict(eps=0.0), "eps=0.0 must be a positive"),
+    (dict(eps=0.0), r"eps=0.0 must be a number in \(0, 1\]"),
     (dict(trials=0), "trials=0 must be an integer >= 1"),
     (dict(epochs=0), "epochs=0 must be an integer >= 1"),
 ])

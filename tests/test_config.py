@@ -263,3 +263,27 @@ def test_offline_profile_budget_and_interval_errors():
         mean_interval([71.0])
     assert len(get_profile("offline").seeds) >= 3
     assert RunConfig(profile="offline").validate().eps == pytest.approx(get_profile("offline").eps255 / 255)
+
+
+def test_run_config_is_validated_at_construction_and_frozen():
+    import dataclasses
+
+    with pytest.raises(ValueError, match="fb_layers"):
+        RunConfig(arch="alexnet", fb_layers=9)  # no validate() call needed: construction checks
+    cfg = RunConfig(arch="alexnet", profile="smoke")
+    assert (cfg.fb_layers, cfg.eps, cfg.k) == (4, get_profile("smoke").eps255 / 255, get_profile("smoke").k)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.seed = 3
+    assert dataclasses.replace(cfg, seed=3).seed == 3 and cfg.seed == 0
+    with pytest.raises(ValueError, match="seed"):
+        dataclasses.replace(cfg, seed=-1)  # a replaced config is validated again
+    assert cfg.validate() is cfg
+
+
+def test_run_config_takes_a_profile_object():
+    import dataclasses
+
+    custom = dataclasses.replace(get_profile("smoke"), eps255=16, k=2.0)
+    cfg = RunConfig(profile=custom)
+    assert cfg.resolved_profile == custom and cfg.eps == 16 / 255 and cfg.k == 2.0
+    assert get_profile(custom) is custom
