@@ -70,3 +70,25 @@ def test_cells_within_counts_by_hand():
 def test_plot_success_draws_one_panel_per_measure():
     fig = rho_success.plot_success(rho_success.trial_frame([_record()]))
     assert len(fig.axes) == 2
+
+
+def test_within_cells_removes_a_correlation_made_by_differences_between_networks():
+    """Two cells: one with high rho and small shortfalls, one with low rho and large ones, and inside each
+    cell rho unrelated to the shortfall. Pooled, rho 'predicts' success; within cells it does not."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for model, rho_level, gap_level in (("vgg16", 5.0, 1.0), ("resnet50", 1.0, 20.0)):
+        for trial in range(12):
+            rows.append({"model": model, "dataset": "digits", "fb_layers": 4, "seed": 0, "trial": trial, "pair": 0,
+                         "from_fa": True, "rho": rho_level + rng.normal(0, 0.3), "rho_excess": rng.normal(),
+                         "cka": rng.random(), "cka_excess": rng.normal(),
+                         "shortfall": gap_level + rng.normal(0, 1.0), "converged": False})
+    table = rho_success.success_correlations(pd.DataFrame(rows))
+    pooled = table[(table.pairs.str.startswith("rho_{a+1} (")) & (table.measure == "rho")].iloc[0]
+    inside = table[(table.pairs == rho_success.WITHIN_CELLS) & (table.measure == "rho")].iloc[0]
+    assert pooled.high < 0  # a strong pooled "effect"
+    assert inside.low < 0 < inside.high  # none inside the cells
+    assert "is not seen" in rho_success.success_verdict(table)

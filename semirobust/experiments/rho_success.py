@@ -90,11 +90,30 @@ def rank_correlation(x, y, *, level: float = 0.95, n_resamples: int = 2000, seed
     return out
 
 
+#: the scope of the within-cell reading (see :func:`success_correlations`).
+WITHIN_CELLS = "rho_{a+1} within cells"
+
+
+def within_cells(part: pd.DataFrame, columns) -> pd.DataFrame:
+    """``columns`` minus their mean over the rows of the same cell (model, data set, f_b size)."""
+    keys = ["model", "dataset", "fb_layers"]
+    out = part.copy()
+    for column in columns:
+        if column in out:
+            out[column] = out[column] - out.groupby(keys)[column].transform("mean")
+    return out
+
+
 def success_correlations(frame: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
     """Spearman's r of shortfall against each measure's value and excess, at the junction pair
-    (rho_{a+1}, one point per trial) and over every pair of every trial."""
+    (rho_{a+1}, one point per trial), at the junction pair within cells (each value and shortfall
+    minus its cell's mean: pooled cells mix networks whose rho and whose shortfall both differ, which
+    makes a correlation across networks without one inside any of them), and over every pair."""
     rows = []
-    for scope, part in (("rho_{a+1} (junction pair)", frame[frame.from_fa]), ("every pair", frame)):
+    junction = frame[frame.from_fa]
+    columns = [c for m in MEASURES for c in (m, f"{m}_excess")] + ["shortfall"]
+    for scope, part in (("rho_{a+1} (junction pair)", junction), (WITHIN_CELLS, within_cells(junction, columns)),
+                        ("every pair", frame)):
         for measure in MEASURES:
             for column in (measure, f"{measure}_excess"):
                 if column not in part or part[column].isna().all():
@@ -118,9 +137,17 @@ def success_verdict(correlations: pd.DataFrame, measure: str = "rho") -> str:
         reading = "goes against the claim (the interval lies above 0: higher rho, larger shortfall)"
     else:
         reading = "does not support the claim: the interval contains 0, the value of no effect"
-    return (f"over {int(row.n)} trials, Spearman's r between rho_{{a+1}} and Acc* minus the trial's accuracy is "
+    text = (f"over {int(row.n)} trials, Spearman's r between rho_{{a+1}} and Acc* minus the trial's accuracy is "
             f"{row.r:+.2f} (95% bootstrap interval {row.low:+.2f} to {row.high:+.2f}; permutation p = {row.p_value:.2g}), "
             f"which {reading}; the claim predicts r < 0")
+    inside = correlations[(correlations.measure == measure) & (correlations.pairs == WITHIN_CELLS)]
+    if not inside.empty and np.isfinite(inside.r.iloc[0]):
+        w = inside.iloc[0]
+        verdict = ("also holds" if w.high < 0 else "goes the other way" if w.low > 0 else
+                   "is not seen (the interval contains 0)")
+        text += (f". Within cells, where differences between networks drop out (each trial's rho and shortfall minus "
+                 f"its cell's mean), r = {w.r:+.2f} ({w.low:+.2f} to {w.high:+.2f}): the relation {verdict} there")
+    return text
 
 
 def plot_success(frame: pd.DataFrame, measures=MEASURES):
@@ -165,5 +192,5 @@ def cells_within(records: list[dict], k: float) -> dict:
             "median_gap_unbiased": float(np.median(unbiased)) if unbiased else math.nan}
 
 
-__all__ = ["MEASURES", "TRIAL_COLUMNS", "trial_frame", "rank_correlation", "success_correlations",
+__all__ = ["WITHIN_CELLS", "within_cells", "MEASURES", "TRIAL_COLUMNS", "trial_frame", "rank_correlation", "success_correlations",
            "success_verdict", "plot_success", "cells_within"]
