@@ -19,3 +19,12 @@ def test_html_table_escapes_cells_and_keeps_values():
     text = html_table(frame, caption="Table 1").data
     assert "&rho;<sub>n&minus;3</sub>" in text and "1.25" in text and "&lt;vgg16&gt;" in text
     assert "<caption>Table 1</caption>" in text and 'class="semirobust-table-wrap"' in text
+
+
+def test_computed_sentences_show_as_written():
+    from semirobust.experiments.display import plain_markdown, sentences
+
+    assert plain_markdown("Acc* - Acc~ on f_b [x]") == r"Acc\* - Acc\~ on f\_b \[x\]"
+    block = sentences(["Theorem 3, a = 4: gamma_a <= 0", "  detail with Acc*"]).data
+    assert block == "- Theorem 3, a = 4: gamma\\_a \\<= 0\n  - detail with Acc\\*"
+    assert sentences("Acc* held.", bold_first=True).data == "**Acc\\* held.**"

@@ -148,3 +148,14 @@ def test_several_seeds_show_mean_plus_minus_interval_and_one_seed_shows_the_mean
     assert (vgg["Acc*"], vgg["Acc_sr"], vgg["Acc~"], vgg["Diff"]) == ("40.00 ± 1.25", "20.00 ± 0.50", "38.50", "-1.50 ± 2.00")
     assert vgg["seeds"] == "3" and alex["Acc*"] == "40.00" and alex["seeds"] == ""
     assert not any(c.endswith(" ci") for c in shown.columns)
+
+
+def test_final_autoattack_columns_appear_only_when_the_epochs_used_a_cheaper_attack():
+    record = _record()
+    assert "Acc* (full AA)" not in tables.table1_row(record)  # no final AutoAttack in the record
+    record["metrics"].update(acc_star_autoattack=40.0, acc_tilde_autoattack=35.0, acc_tilde_unbiased_autoattack=None)
+    record["extra"] = {"eval_attack": {"attacks": ["apgd-ce"]}}
+    row = tables.table1_row(record)
+    assert (row["Acc* (full AA)"], row["Acc~ (full AA)"]) == (40.0, 35.0) and math.isnan(row["Acc~ val. (full AA)"])
+    shown = tables.display_table(tables.table1_frame([record]))
+    assert shown["Acc* (full AA)"].iloc[0] == "40.00" and shown["Acc~ val. (full AA)"].iloc[0] == ""

@@ -1,4 +1,5 @@
-"""Tables as readers see them: HTML with the paper's symbols in the headers, sized to fit a page.
+"""Tables and sentences as readers see them: HTML tables with the paper's symbols in the headers, and
+computed sentences as Markdown that wraps on the page (a printed line scrolls out of sight).
 
 Library code returns plain DataFrames with ASCII column names (``acc_star``, ``rho_{n-3}``); the
 notebooks show them through :func:`html_table`, which renders the names as the paper writes them
@@ -11,7 +12,7 @@ import re
 
 import pandas as pd
 
-__all__ = ["column_label", "html_table"]
+__all__ = ["column_label", "html_table", "plain_markdown", "sentences"]
 
 #: Fixed names -> HTML labels; anything else goes through the patterns in :func:`column_label`.
 LABELS = {
@@ -50,3 +51,24 @@ def html_table(frame: pd.DataFrame, *, caption: str | None = None, index: bool =
     if caption:
         body = body.replace(">\n  <thead>", f">\n  <caption>{html.escape(caption)}</caption>\n  <thead>", 1)
     return HTML(f'<div class="semirobust-table-wrap">{body}</div>')
+
+
+#: characters that Markdown would read as markup (``Acc*`` would open an emphasis, ``f_b`` may too).
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_~\[\]<>#|])")
+
+
+def plain_markdown(text: str) -> str:
+    """``text`` with every Markdown special character escaped, so it shows exactly as written."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+
+
+def sentences(lines, *, bold_first: bool = False):
+    """Computed sentences as one Markdown block (IPython ``Markdown``): a bullet per line, escaped;
+    indented lines (two spaces) become nested bullets. ``bold_first`` sets a single sentence in bold."""
+    from IPython.display import Markdown
+
+    lines = [lines] if isinstance(lines, str) else list(lines)
+    if bold_first and len(lines) == 1:
+        return Markdown(f"**{plain_markdown(lines[0])}**")
+    items = [("  - " if line.startswith("  ") else "- ") + plain_markdown(line.strip()) for line in lines]
+    return Markdown("\n".join(items))
