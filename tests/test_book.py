@@ -184,7 +184,9 @@ def test_smoke_build_executes_every_notebook_strictly(tmp_path_factory):
     result = subprocess.run([sys.executable, "-m", "semirobust.pipeline.book", "--profile", "smoke", "--dataset",
                              "digits", "--book-dir", str(root / "book"), "--force"], cwd=REPO_ROOT, env=env,
                             capture_output=True, text=True)
-    assert result.returncode == 0, f"smoke book build failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    warned = [line for line in (result.stdout + result.stderr).splitlines() if "WARNING:" in line]
+    assert result.returncode == 0, (f"smoke book build failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}\n"
+                                    "Sphinx warnings:\n" + "\n".join(warned[:20]))
     for name in book_pipeline.NOTEBOOKS:
         assert book_pipeline.read_provenance(root / "book" / "results", name)["profile"] == "smoke"
     assert (root / "book" / "_build" / "html" / "index.html").exists()
