@@ -14,12 +14,14 @@ One gradient evaluation is one image's forward and backward pass (``semirobust.a
    epoch of 10 trials of 10 epochs, plus PGD-10 training of f_b), and the ratio (target: at least
    10x fewer). At the offline profile the final evaluations differ (ours: the full AutoAttack on
    40 images of the first seed's networks), so this ratio flatters ours.
-3. **At the paper's scale, the same final evaluation.** CIFAR-10 sizes (the paper profile's split:
-   40,000 training, 10,000 validation and 10,000 test images), both procedures ending with the full
-   standard AutoAttack on the whole test set: ours (T x E epochs of PGD-10 training of f_b, APGD-CE
-   on the validation and the test set after every epoch, the full AutoAttack on 3 final networks)
-   against the authors' (10 x 10 epochs, the full AutoAttack on the test set after every epoch), from
-   the same counting rules, at the robust fraction ``--robust`` (Acc* of the paper's networks).
+3. **At the paper's scale, the same final evaluation.** CIFAR-10 sizes at the paper profile
+   (``semirobust.experiments.table1.grad_evals_at_scale``: 40,000 training and 10,000 validation
+   images, APGD-CE on 1,000 validation and 1,000 test images after every epoch, rho on the whole test
+   set), both procedures ending with the full standard AutoAttack on the whole test set: ours (T x E
+   epochs of PGD-10 training of f_b, the full AutoAttack on 3 final networks) against the authors'
+   (10 x 10 epochs, the full AutoAttack on the test set after every epoch), from the same counting
+   rules, at the robust fraction ``--robust`` (Acc* of the paper's networks); also with the authors'
+   10 trials, and with APGD-CE on the whole validation and test sets after every epoch.
 
     python benchmarks/bench_grad_evals.py                    # offline profile, 64 images
     python benchmarks/bench_grad_evals.py --profile smoke --images 32
@@ -57,20 +59,6 @@ def measured_autoattack(images: int, seed: int = 0) -> tuple[int, float, float]:
     return counter.count, robust, seconds
 
 
-def paper_scale_counts(robust: float, n_train: int = 40_000, n_val: int = 10_000, n_test: int = 10_000,
-                       trials: int = 5, epochs: int = 10, final_networks: int = 3, apgd_steps: int = 100) -> dict:
-    """Gradient evaluations of one Table 1 cell at the paper's scale, ours and the authors', every epoch run."""
-    from semirobust.experiments.table1 import authors_grad_evals
-
-    training = 11 * n_train  # PGD-10: 10 attack steps and the update, per image
-    per_epoch_eval = apgd_steps * (n_val + n_test)  # APGD-CE on every image (an upper bound: it skips misclassified)
-    final = final_networks * autoattack_grad_evals(n_test, robust)
-    ours = trials * epochs * (training + per_epoch_eval) + final
-    authors = authors_grad_evals(n_train + n_val, n_test, 100 * robust)
-    return {"ours": ours, "authors": authors, "training": trials * epochs * training,
-            "stopping": trials * epochs * per_epoch_eval, "final": final}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="offline")
@@ -79,14 +67,22 @@ def main() -> None:
     parser.add_argument("--robust", type=float, default=0.45, help="Acc* as a fraction, for the paper-scale count")
     args = parser.parse_args()
 
-    paper = paper_scale_counts(args.robust)
-    print(f"paper scale (CIFAR-10 sizes, Acc* {args.robust:.0%}, same final evaluation): ours {paper['ours']:.3g} "
-          f"(training {paper['training']:.3g}, APGD-CE stopping {paper['stopping']:.3g}, final AutoAttack "
-          f"{paper['final']:.3g}) against the authors' {paper['authors']:.3g}: {paper['authors'] / paper['ours']:.1f}x "
-          f"fewer (target 10x)")
-    lean = paper_scale_counts(args.robust, n_val=1_000, n_test=1_000)
-    print(f"  with APGD-CE stopping on 1,000 validation and 1,000 test images per epoch instead: "
-          f"{paper['authors'] / (lean['training'] + lean['stopping'] + paper['final']):.1f}x fewer\n")
+    import dataclasses
+
+    from semirobust.config import get_profile
+    from semirobust.experiments.table1 import grad_evals_at_scale
+
+    whole_sets = dataclasses.replace(get_profile("paper"), eval_subset=None)
+    print(f"paper scale (CIFAR-10 sizes, Acc* {args.robust:.0%}, the same final evaluation: the full AutoAttack on "
+          f"the whole test set)")
+    for label, count in (("paper profile", grad_evals_at_scale("paper", robust=args.robust)),
+                         ("paper profile, 10 trials", grad_evals_at_scale("paper", robust=args.robust, trials=10)),
+                         ("APGD-CE on whole val+test per epoch", grad_evals_at_scale(whole_sets, robust=args.robust))):
+        print(f"  {label:<38} ours {count['ours']:.3g} (training {count['training']:.3g}, APGD-CE after every "
+              f"epoch {count['stopping']:.3g}, rho {count['rho']:.3g}, Acc*/Acc_sr {count['reference']:.3g}, final "
+              f"AutoAttack {count['final']:.3g}) against the authors' {count['authors']:.3g}: "
+              f"{count['ratio']:.1f}x fewer (target 10x)")
+    print()
 
     count, robust, seconds = measured_autoattack(args.images)
     estimate = autoattack_grad_evals(args.images, robust)

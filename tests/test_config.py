@@ -129,7 +129,8 @@ def test_paper_profile_follows_the_supplementary():
     paper = get_profile("paper")
     assert (paper.momentum, paper.epochs, paper.lr, paper.milestones, paper.weight_decay, paper.batch_size) == (
         0.9, 120, 0.01, (40, 80), 5e-4, 512)
-    assert paper.test_subset is None and paper.eval_subset is None
+    assert paper.test_subset is None and paper.rho_samples is None  # rho and the final AutoAttack: the whole test set
+    assert paper.final_autoattack_images is None and paper.eval_subset == 1000  # per-epoch stopping: 1,000 images
 
 
 def test_unknown_profile_lists_the_valid_ones():

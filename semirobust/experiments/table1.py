@@ -23,9 +23,11 @@ T trials, E epochs, k):
    that converged; if none converged, the largest over all trials. The rho of the best trial
    (the main text's wording) is recorded as well (``rho_best_trial``).
 
-At the smoke and offline profiles AutoAttack runs only its first attack after each epoch, APGD-CE
-with the standard settings (:func:`evaluation_attack`; the full AutoAttack takes minutes per
-evaluation on a CPU); every record names the evaluation attack it used (``extra["eval_attack"]``).
+After each epoch AutoAttack runs only its first attack, APGD-CE with the standard settings
+(:func:`evaluation_attack`; the full AutoAttack takes minutes per evaluation on a CPU and is most of
+the authors' cost on a GPU), unless the profile asks for ``full_autoattack``; the full standard
+AutoAttack then runs once per final network (:func:`final_autoattack`). Every record names the
+evaluation attack it used (``extra["eval_attack"]``).
 
 The full networks' accuracies (Acc, Acc*) are recorded once per pair of trained networks (kind
 ``algorithm1_reference``) and shared by every f_b size. Every finished trial is written to the
@@ -315,6 +317,19 @@ class _Evaluation:
     def attack(self, model) -> Attack:
         return evaluation_attack(model, self.config.attack, self.config.eps, self.profile)
 
+    def final_images(self, n_images: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The images of the final full AutoAttack: a stratified ``n_images`` of the accuracy images, or
+        (None) every test image of the run, the paper's final evaluation on the whole test split."""
+        from semirobust.data import stratified_indices
+
+        if n_images is None:
+            return self.clean
+        X, y = self.eval
+        if n_images < len(y):
+            keep = torch.as_tensor(stratified_indices(y.numpy(), n_images, self.config.seed), dtype=torch.long)
+            X, y = X[keep], y[keep]
+        return X, y
+
     def attacked(self, model, X, y) -> torch.Tensor:
         return attack_tensors(model, X, y, self.attack(model), device=self.device, batch_size=self.batch_size,
                               progress=self.progress)
@@ -366,22 +381,18 @@ def best_checkpoint(checkpoint_dir: Path, selection: str) -> Path:
     return checkpoint_dir.parent / f"{checkpoint_dir.name}-best{'' if selection == 'test' else '-val'}.pt"
 
 
-def final_autoattack(model, evaluation: _Evaluation, n_images: int | None) -> dict:
-    """Accuracy (percent) of ``model`` under the full standard AutoAttack on ``n_images`` of the accuracy
-    images (a stratified subset; None: all of them), and under APGD-CE alone (AutoAttack's first attack,
-    same settings and seed) on the same images: their difference is what the rest of AutoAttack adds."""
-    from semirobust.data import stratified_indices
-
-    X, y = evaluation.eval
-    if n_images is not None and n_images < len(y):
-        keep = torch.as_tensor(stratified_indices(y.numpy(), n_images, evaluation.config.seed), dtype=torch.long)
-        X, y = X[keep], y[keep]
+def final_autoattack(model, evaluation: _Evaluation, n_images: int | None) -> tuple[dict, str]:
+    """Accuracy (percent) of ``model`` under the full standard AutoAttack on the final images
+    (:meth:`_Evaluation.final_images`), and under APGD-CE alone (AutoAttack's first attack, same settings
+    and seed) on the same images: their difference is what the rest of AutoAttack adds. Returns the
+    metrics and the description of the full attack."""
+    X, y = evaluation.final_images(n_images)
     run = dict(device=evaluation.device, batch_size=evaluation.batch_size, progress=evaluation.progress)
     eps = evaluation.config.eps
-    return {"accuracy": adversarial_accuracy(model, (X, y), make_attack("autoattack", model, eps), **run),
-            "apgd_ce_accuracy": adversarial_accuracy(model, (X, y), make_attack("autoattack", model, eps,
-                                                                                 attacks=["apgd-ce"]), **run),
-            "images": int(len(y))}
+    full, first = make_attack("autoattack", model, eps), make_attack("autoattack", model, eps, attacks=["apgd-ce"])
+    return ({"accuracy": adversarial_accuracy(model, (X, y), full, **run),
+             "apgd_ce_accuracy": adversarial_accuracy(model, (X, y), first, **run), "images": int(len(y))},
+            full.describe())
 
 
 def _run_trial(trial: int, config: RunConfig, profile, regular, robust, acc_star_val: float,
@@ -445,9 +456,72 @@ def authors_grad_evals(n_train: int, n_test: int, acc_star: float, trials: int =
     return trials * epochs * (11 * n_train + autoattack_grad_evals(n_test, acc_star / 100))
 
 
-def _final_autoattack_metrics(config: RunConfig, profile, store: ResultsStore, evaluation: _Evaluation, regular,
-                              robust, models: tuple[str, str], summary: dict, trial_hashes: list[str],
-                              selected: dict, reference: dict, cache: Path, wanted: bool = True) -> dict:
+def grad_evals_at_scale(profile="paper", dataset: str = "cifar10", robust: float = 0.45,
+                        trials: int | None = None, apgd_steps: int = 100) -> dict:
+    """Gradient evaluations of one Table 1 cell as ``profile`` runs it on ``dataset``'s full sizes, against the
+    authors' procedure, both ending with the full standard AutoAttack on the whole test set (upper bounds:
+    every epoch runs, APGD-CE attacks every image; ``robust``: Acc* as a fraction, e.g. 0.45 on CIFAR-10).
+
+    Ours: ``trials`` x E epochs of PGD training of f_b, APGD-CE on the per-epoch validation and test images
+    after every epoch, the rho images not among those attacked once per trial, Acc*, Acc* on validation,
+    the regular network and Acc_sr once, and the full AutoAttack on the final images of 3 networks. The
+    authors': 10 trials of 10 epochs of PGD-10 training on the whole training split and the full AutoAttack
+    on the whole test set after every epoch (:func:`authors_grad_evals`). Returns every part and the ratio.
+    """
+    from semirobust.attacks import autoattack_grad_evals
+    from semirobust.config import get_profile
+    from semirobust.pipeline.cost import DATASET_SIZES
+
+    prof = get_profile(profile)
+    if dataset not in DATASET_SIZES:
+        raise ValueError(f"Unknown data set {dataset!r}; choose one of {sorted(DATASET_SIZES)}.")
+    if not 0 <= robust <= 1:
+        raise ValueError(f"robust={robust!r} is Acc* as a fraction: it must be in [0, 1].")
+    n_full, n_test = DATASET_SIZES[dataset]
+    n_full = min(n_full, prof.train_subset or n_full)
+    n_val = round(prof.val_fraction * n_full)
+    n_train, trials = n_full - n_val, trials or prof.trials
+    per_epoch = min(n_val, prof.eval_subset or n_val) + min(n_test, prof.eval_subset or n_test)
+    n_eval = min(n_test, prof.eval_subset or n_test)
+    n_rho = min(n_test, prof.rho_samples or n_test)
+    n_final = n_test if prof.final_autoattack_images is None else min(n_eval, prof.final_autoattack_images)
+    epochs = trials * prof.sub_epochs
+    parts = {"training": epochs * (prof.train_attack_steps + 1) * n_train,
+             "stopping": epochs * apgd_steps * per_epoch,
+             "rho": trials * apgd_steps * max(0, n_rho - n_eval),
+             "reference": apgd_steps * (3 * n_eval + min(n_val, prof.eval_subset or n_val)),
+             "final": 3 * autoattack_grad_evals(n_final, robust)}
+    ours = sum(parts.values())
+    authors = authors_grad_evals(n_full, n_test, 100 * robust)
+    return {**parts, "ours": ours, "authors": authors, "ratio": authors / ours, "trials": trials,
+            "epochs": prof.sub_epochs, "per_epoch_images": per_epoch, "final_images": n_final, "profile": prof.name,
+            "dataset": dataset}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Cell:
+    """What every step of one seed of one Table 1 cell shares: its settings, store, images and networks."""
+
+    config: RunConfig
+    profile: object
+    store: ResultsStore
+    evaluation: _Evaluation
+    regular: torch.nn.Module
+    robust: torch.nn.Module
+    models: tuple[str, str]  # config hashes of the regular and the robust network
+    summary: dict  # the seed record's identity (summary_config)
+    cache: Path
+
+    def final_autoattack_images(self, wanted: bool) -> int | None:
+        """How many test images the final full AutoAttack runs on (None when it does not run)."""
+        n = self.profile.final_autoattack_images
+        if n == 0 or not wanted:
+            return None
+        return len(self.evaluation.final_images(n)[1])
+
+
+def _final_autoattack_metrics(cell: _Cell, trial_hashes: list[str], selected: dict, reference: dict,
+                              wanted: bool = True) -> dict:
     """Acc*, Acc~ (paper rule) and Acc~ (validation-selected) under the full standard AutoAttack, once per
     final network (``profile.final_autoattack_images``); each result is its own record, so a rerun or
     another f_b cell sharing the robust network does not attack it again. Empty when not asked for.
@@ -456,6 +530,8 @@ def _final_autoattack_metrics(config: RunConfig, profile, store: ResultsStore, e
     from semirobust.models import combine_fa_fb
     from semirobust.utils import config_hash
 
+    config, profile, store, evaluation = cell.config, cell.profile, cell.store, cell.evaluation
+    regular, robust, models, summary, cache = cell.regular, cell.robust, cell.models, cell.summary, cell.cache
     n = profile.final_autoattack_images
     if n == 0 or not wanted:
         return {}
@@ -488,12 +564,11 @@ def _final_autoattack_metrics(config: RunConfig, profile, store: ResultsStore, e
                 out[name] = None
                 continue
             counter, start = GradEvalCounter(), time.perf_counter()
-            found = final_autoattack(counter.attach(net), evaluation, n)
+            found, attack = final_autoattack(counter.attach(net), evaluation, n)
             counter.detach()
             record = store.write(AUTOATTACK_KIND, {**key, **identity}, {**found, "grad_evals": counter.count},
                                  profile=profile.name, seed=config.seed, device=evaluation.device,
-                                 wall_time_s=time.perf_counter() - start,
-                                 extra={"attack": make_attack("autoattack", net, config.eps).describe()})
+                                 wall_time_s=time.perf_counter() - start, extra={"attack": attack})
         out[name] = record["metrics"]["accuracy"]
         out[f"{name}_apgd_ce"] = record["metrics"]["apgd_ce_accuracy"]
         grad_evals += record["metrics"]["grad_evals"]
@@ -564,8 +639,8 @@ def _run_seed(config: RunConfig, store: ResultsStore, cache: Path, progress: boo
         grad_evals += record["metrics"].get("grad_evals", 0)
 
     summary_metrics = summarize_trials(trials, acc_star, config.k)
-    finals = _final_autoattack_metrics(config, profile, store, evaluation, regular, robust, models, summary,
-                                       trial_hashes, summary_metrics, reference["metrics"], cache,
+    cell = _Cell(config, profile, store, evaluation, regular, robust, models, summary, cache)
+    finals = _final_autoattack_metrics(cell, trial_hashes, summary_metrics, reference["metrics"],
                                        wanted=final_autoattack_wanted)
     grad_evals += finals.pop("grad_evals", 0)
     metrics = {**reference["metrics"], "acc_sr": acc_sr, **summary_metrics, **finals,
@@ -582,9 +657,7 @@ def _run_seed(config: RunConfig, store: ResultsStore, cache: Path, progress: boo
              "training_attack": spec, "train_eps": float(config.eps),
              "stopping": "validation accuracy under the evaluation attack within k of Acc* on validation",
              "eval_attack": evaluation.attack(robust).describe(),
-             "final_autoattack_images": (None if profile.final_autoattack_images == 0 or not final_autoattack_wanted else
-                                         min(profile.final_autoattack_images or len(evaluation.eval[1]),
-                                             len(evaluation.eval[1]))),
+             "final_autoattack_images": cell.final_autoattack_images(final_autoattack_wanted),
              "trial_records": trial_hashes, "trials_wall_time_s": trials_wall,
              "training_wall_time_s": {"regular": regular_info["wall_time_s"], "robust": robust_info["wall_time_s"]}}
     record = store.write(SEED_KIND, summary, metrics, profile=profile.name, seed=config.seed, device=device,
@@ -637,5 +710,5 @@ def run_algorithm1(config: RunConfig, *, results_dir=None, cache_dir=None, progr
 __all__ = ["run_algorithm1", "summarize_trials", "summary_config", "trial_config", "build_configs", "parse_eps",
            "parse_list", "reference_config", "evaluation_attack", "STOPPING_AUTOATTACK", "ALGORITHM1_VERSION",
            "TRIAL_KIND", "REFERENCE_KIND", "SUMMARY_KIND", "AUTOATTACK_KIND", "best_checkpoint",
-           "final_autoattack", "SEED_KIND", "aggregate_seeds", "best_epoch",
+           "final_autoattack", "grad_evals_at_scale", "SEED_KIND", "aggregate_seeds", "best_epoch",
            "authors_grad_evals", "pair_records", "aggregate_pairs"]
