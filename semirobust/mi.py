@@ -30,9 +30,10 @@ are uniform in [0, eps) per coordinate (the published code's ``stochastic`` opti
 in [0, 0.1 eps)); at least one projected dimension is kept below 20 samples.
 
 Everything runs in torch on the device the inputs live on (numpy inputs and memory maps on the
-CPU): high-dimensional inputs are read in row chunks of at most ``chunk_bytes`` and projected
-with one matrix product per chunk (in float64 for float64 inputs, else float32); everything
-after the projection is float64. The L hashed estimates are computed together from integer
+CPU): high-dimensional inputs are read in row chunks of at most ``chunk_bytes``, twice: once for
+the per-feature sums and sums of squares (float64 accumulators, row parts on every core, no copy)
+and once for the projection, one matrix product per chunk (in float64 for float64 inputs, else
+float32); everything after the projection is float64. The L hashed estimates are computed together from integer
 bucket codes with ``unique`` (no loop over samples). Random draws come from
 ``numpy.random.default_rng(seed)``, so a seed gives the same draws on any device.
 :func:`edge_setup` (projections, bandwidths, shifts) and :func:`bucket_mi` (the hashed
@@ -44,6 +45,7 @@ import math
 import numbers
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,7 +115,7 @@ def _rows(data, start: int, stop: int) -> torch.Tensor:
         if not block.flags.writeable:  # e.g. a read-only memmap; torch refuses to wrap those silently
             block = block.copy()
         block = torch.from_numpy(block)
-    block = block.to(_work_dtype(data))
+    block = block.detach().to(_work_dtype(data))  # activations may still carry their autograd graph
     return block.reshape(block.shape[0], -1)
 
 
@@ -121,43 +123,84 @@ def _chunk_rows(dim: int, chunk_bytes: int) -> int:
     return max(1, int(chunk_bytes) // (8 * max(1, dim)))
 
 
-def feature_moments(data, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-feature mean and (population) standard deviation (float64), read in row chunks.
+#: Columns whose variance is below this share of their squared mean have their variance recomputed
+#: exactly (two passes): the one-pass ``E[x^2] - E[x]^2`` loses digits there.
+_CANCELLATION = 1e-4
+_POOL: ThreadPoolExecutor | None = None
 
-    Sums of ``x - x_0`` and of its square (x_0: the first sample, which keeps the
-    subtraction stable for features with a large mean) come from matrix products with a
-    vector of ones, the fastest reduction on CPU and GPU alike; chunks add up in float64.
+
+def _row_parts(block: np.ndarray) -> list[np.ndarray]:
+    """``block`` split by rows into one part per torch thread (numpy's reductions run on one core)."""
+    parts = max(1, min(torch.get_num_threads(), block.shape[0] // 256))
+    return [block[i * block.shape[0] // parts:(i + 1) * block.shape[0] // parts] for i in range(parts)]
+
+
+def _parallel(fn, parts: list) -> list:
+    """``fn`` on every part, on a thread pool (numpy releases the GIL in its reductions)."""
+    global _POOL
+    if len(parts) == 1:
+        return [fn(parts[0])]
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=max(2, torch.get_num_threads()))
+    return list(_POOL.map(fn, parts))
+
+
+def _sums(block: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-column sum and sum of squares of a 2-D block, accumulated in float64 (one read on the CPU)."""
+    if block.device.type == "cpu":
+        parts = _row_parts(block.numpy())
+        found = _parallel(lambda a: (np.einsum("ij->j", a, dtype=np.float64),
+                                     np.einsum("ij,ij->j", a, a, dtype=np.float64)), parts)
+        return torch.from_numpy(sum(f[0] for f in found)), torch.from_numpy(sum(f[1] for f in found))
+    block = block.to(torch.float64)
+    return block.sum(dim=0), block.square().sum(dim=0)
+
+
+def feature_moments(data, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-feature mean and (population) standard deviation (float64), read once in row chunks.
+
+    Sums of ``x`` and ``x^2`` accumulate in float64 (row parts in parallel on the CPU, no copy of the
+    data); columns where ``E[x^2] - E[x]^2`` would lose digits (variance below 1e-4 of the squared
+    mean) are recomputed exactly from ``x - mean``.
     """
     n, dim = _shape(data, "data")
     step = _chunk_rows(dim, chunk_bytes)
-    pivot = _rows(data, 0, 1)
-    total = torch.zeros(dim, dtype=torch.float64, device=pivot.device)
-    total_sq = torch.zeros(dim, dtype=torch.float64, device=pivot.device)
+    total = total_sq = None
     for start in range(0, n, step):
-        block = _rows(data, start, min(n, start + step)) - pivot
-        ones = torch.ones(1, block.shape[0], dtype=block.dtype, device=block.device)
-        total += (ones @ block).view(-1).to(torch.float64)
-        total_sq += (ones @ block.square_()).view(-1).to(torch.float64)  # block is a fresh difference
-    shift = total / n
-    var = (total_sq / n - shift * shift).clamp(min=0.0)
-    return pivot.view(-1).to(torch.float64) + shift, torch.sqrt(var)
+        s1, s2 = _sums(_rows(data, start, min(n, start + step)))
+        total, total_sq = (s1, s2) if total is None else (total + s1, total_sq + s2)
+    mean = total / n
+    var = (total_sq / n - mean * mean).clamp(min=0.0)
+    unstable = torch.nonzero(var <= _CANCELLATION * mean * mean).view(-1)
+    if len(unstable):
+        sq = torch.zeros(len(unstable), dtype=torch.float64, device=mean.device)
+        for start in range(0, n, step):
+            block = _rows(data, start, min(n, start + step))[:, unstable.to(mean.device)].to(torch.float64)
+            sq += (block - mean[unstable]).square().sum(dim=0)
+        var[unstable] = sq / n
+    return mean, torch.sqrt(var)
 
 
-def project(data, mean: torch.Tensor, weights: torch.Tensor, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> torch.Tensor:
+def project(data, mean: torch.Tensor | None, weights: torch.Tensor,
+            chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> torch.Tensor:
     """``(data - mean) @ weights`` (N x d'), one matrix product per row chunk, returned in float64.
 
-    The product runs in the working dtype (float64 for float64 data, else float32). A 1-D
-    ``weights`` (per-feature standard deviations) divides instead: ``(data - mean) / weights``.
+    The product runs in the working dtype (float64 for float64 data, else float32). ``mean=None``
+    projects the data as they are (no copy of a chunk). A 1-D ``weights`` (per-feature standard
+    deviations) divides instead: ``(data - mean) / weights``.
     """
     n, dim = _shape(data, "data")
     step = _chunk_rows(dim, chunk_bytes)
     work = _work_dtype(data)
-    mean, weights = mean.to(work), weights.to(work)
+    mean = None if mean is None else mean.to(work)
+    weights = weights.to(work)
     d_out = dim if weights.ndim == 1 else weights.shape[1]
     out = torch.empty((n, d_out), dtype=torch.float64, device=weights.device)
     for start in range(0, n, step):
         stop = min(n, start + step)
-        block = _rows(data, start, stop) - mean
+        block = _rows(data, start, stop)
+        if mean is not None:
+            block = block - mean
         out[start:stop] = block / weights if weights.ndim == 1 else block @ weights
     return out
 
@@ -248,7 +291,7 @@ def _side(data, name, d_out, hashing, rng, chunk_bytes, center: bool = True) -> 
     else:
         gauss = torch.from_numpy(rng.standard_normal((dim, d_out))).to(std.device)
         weights = gauss / (std.view(-1, 1) * math.sqrt(dim))
-    return project(data, mean if center else torch.zeros_like(mean), weights, chunk_bytes)
+    return project(data, mean if center else None, weights, chunk_bytes)
 
 
 def edge_setup(X, Y, *, n_ensemble: int = 10, bandwidth_range: float = 0.1, hashing: str = "auto",

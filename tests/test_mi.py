@@ -156,6 +156,20 @@ def test_feature_moments_streamed():
     np.testing.assert_allclose(std.numpy(), x.std(0), rtol=1e-6)
 
 
+def test_feature_moments_one_pass_matches_two_passes_on_every_input_kind():
+    rng = np.random.default_rng(21)
+    x = rng.standard_normal((3000, 40)) * rng.uniform(0.01, 5, 40) + rng.uniform(-50, 50, 40)
+    x[:, 3] = 7.5  # constant: variance exactly 0
+    x[:, 5] = 1e6 + rng.standard_normal(3000) * 1e-2  # E[x^2] - E[x]^2 would lose every digit here
+    for data, rtol in ((x, 1e-10), (x.astype(np.float32), 1e-5), (torch.from_numpy(x).requires_grad_(), 1e-10),
+                       (np.asfortranarray(x), 1e-10)):
+        mean, std = mi.feature_moments(data, chunk_bytes=40 * 8 * 1000)  # 3 chunks, each split over the threads
+        reference = np.asarray(data.detach() if isinstance(data, torch.Tensor) else data, dtype=np.float64)
+        np.testing.assert_allclose(mean.numpy(), reference.mean(0), rtol=rtol)
+        np.testing.assert_allclose(std.numpy(), reference.std(0), rtol=rtol, atol=1e-12)
+    assert std[3] == 0.0
+
+
 def test_conv_map_sized_input_stays_in_bounds():
     """A 65,536-dimensional flattened conv map runs through chunked projection."""
     rng = np.random.default_rng(13)
