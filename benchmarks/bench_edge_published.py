@@ -4,7 +4,8 @@ The published estimator is Sekeh-Lab/SemirobustSubnetworks, MI/AuxiliaryScripts/
 (Noshad's EDGE 4.4.1 with ``L_ensemble=1, normalize_epsilon=False, stochastic=True``). It is not
 part of this project: fetch that repository yourself and pass the file with ``--published``. The
 script imports it from there, runs both on the same activation-like data (Y = relu(X W) + noise,
-N samples, d dimensions per side) and prints, per cell, the mean over ``--seeds`` runs of each
+N samples, d dimensions per side; at N = 10,000 in float64 and in float32, the activations' type)
+and prints, per cell, the mean over ``--seeds`` runs of each
 estimate, their relative difference, the time of each and the speed ratio; and the cost of one
 calibrated rho (20 permutations) against one uncalibrated estimate.
 
@@ -27,6 +28,8 @@ from semirobust.utils import atomic_write_text
 
 AGREEMENT_CELLS = ((2000, 64), (2000, 512))
 SPEED_CELLS = ((10_000, 512), (10_000, 4096))
+#: the speed cells run on float64 data and on float32, the type of the layer activations rho is measured on
+SPEED_DTYPES = ("float64", "float32")
 
 
 def load_published(path: Path):
@@ -76,24 +79,25 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     published = load_published(args.published)
     rows = []
-    print(f"{'N':>6} {'d':>5} | {'ours':>7} {'published':>9} {'rel.diff':>8} | {'ours s':>7} {'publ. s':>8} {'speed-up':>8}")
-    for n, d in AGREEMENT_CELLS + SPEED_CELLS:
+    print(f"{'N':>6} {'d':>5} {'dtype':>7} | {'ours':>7} {'published':>9} {'rel.diff':>8} | {'ours s':>7} {'publ. s':>8} {'speed-up':>8}")
+    cells = [(n, d, "float64") for n, d in AGREEMENT_CELLS] + [(n, d, t) for t in SPEED_DTYPES for n, d in SPEED_CELLS]
+    for n, d, dtype in cells:
         seeds, repeats = (args.seeds, 1) if (n, d) in AGREEMENT_CELLS else (1, args.repeats)
         ours, theirs, t_ours, t_theirs = [], [], 0.0, 0.0
         for seed in range(seeds):
-            x, y = activation_like(n, d, seed)
+            x, y = (a.astype(dtype) for a in activation_like(n, d, seed))
             value, t = timed(lambda: mi.edge_mi(x, y, preset="authors", seed=seed), repeats)
             ours.append(value)
             t_ours += t
             value, t = timed(lambda: published.EDGE(x, y), repeats)
             theirs.append(value)
             t_theirs += t
-        row = {"n": n, "d": d, "seeds": seeds, "ours": float(np.mean(ours)), "published": float(np.mean(theirs)),
+        row = {"n": n, "d": d, "dtype": dtype, "seeds": seeds, "ours": float(np.mean(ours)), "published": float(np.mean(theirs)),
                "seconds_ours": t_ours / seeds, "seconds_published": t_theirs / seeds}
         row["relative_difference"] = (row["ours"] - row["published"]) / row["published"]
         row["speedup"] = row["seconds_published"] / row["seconds_ours"]
         rows.append(row)
-        print(f"{n:>6} {d:>5} | {row['ours']:7.3f} {row['published']:9.3f} {row['relative_difference']:+8.1%} | "
+        print(f"{n:>6} {d:>5} {dtype:>7} | {row['ours']:7.3f} {row['published']:9.3f} {row['relative_difference']:+8.1%} | "
               f"{row['seconds_ours']:7.3f} {row['seconds_published']:8.3f} {row['speedup']:7.1f}x", flush=True)
     # calibrated rho of one layer pair (10 classes of 100, 20 permutations) against one uncalibrated estimate
     x, y = activation_like(1000, 2048, 0)
