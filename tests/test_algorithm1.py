@@ -272,6 +272,45 @@ def test_unbiased_acc_tilde_is_the_test_accuracy_of_the_validation_best_trial():
     assert out["acc_tilde_unbiased"] == 56.0 and out["best_val_trial"] == 1
 
 
+@pytest.mark.parametrize("same", [True, False])
+def test_final_autoattack_attacks_a_network_both_rules_picked_once(same, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from semirobust.models import build_model, combine_fa_fb
+    from semirobust.utils import config_hash
+
+    cfg = _config().validate()
+    summary = algorithm1.summary_config(cfg)
+    models = ("regular-hash", "robust-hash")
+    torch.manual_seed(0)
+    regular, robust = (build_model("alexnet", "digits", width=0.125) for _ in range(2))
+    trials = [{"acc": 60.0, "best_epoch": 2, "val_acc": 55.0, "val_best_epoch": 2 if same else 1,
+               "test_at_val": 60.0 if same else 58.0, "epochs_run": 2, "rho": [0.1]},
+              {"acc": 50.0, "best_epoch": 1, "val_acc": 40.0, "val_best_epoch": 1, "test_at_val": 50.0,
+               "epochs_run": 2, "rho": [0.2]}]
+    selected = algorithm1.summarize_trials(trials, acc_star=65.0, k=1.0)
+    assert selected["same_selected_network"] is same
+    directory = tmp_path / "cache" / "algorithm1" / config_hash(algorithm1.trial_config(summary, 0, *models))
+    directory.parent.mkdir(parents=True)
+    for selection in ("test", "val"):
+        torch.save(combine_fa_fb(robust, regular, cfg.fb_layers).state_dict(),
+                   algorithm1.best_checkpoint(directory, selection))
+    attacked = []
+
+    def fake_attack(model, evaluation, n_images):
+        attacked.append(model)
+        model(torch.rand(2, 3, 32, 32)).sum().backward()  # two gradient evaluations per attacked network
+        return {"accuracy": 50.0, "apgd_ce_accuracy": 51.0, "images": n_images}, "AutoAttack (fake)"
+
+    monkeypatch.setattr(algorithm1, "final_autoattack", fake_attack)
+    cell = algorithm1._Cell(cfg, cfg.resolved_profile, ResultsStore(tmp_path / "results"),
+                            SimpleNamespace(device="cpu"), regular, robust, models, summary, tmp_path / "cache")
+    out = algorithm1._final_autoattack_metrics(cell, ["trial-0", "trial-1"], selected, {})
+    assert len(attacked) == (2 if same else 3)  # the robust network, then one or two selected networks
+    assert out["acc_tilde_autoattack"] == out["acc_tilde_unbiased_autoattack"] == 50.0
+    assert out["grad_evals"] == 2 * len(attacked)  # a record serving both rules is counted once
+
+
 def test_aggregate_seeds_mean_and_t_interval():
     from scipy import stats
 

@@ -181,6 +181,9 @@ def summarize_trials(trials: list[dict], acc_star: float, k: float) -> dict:
         "diff": acc_tilde - acc_star,
         "best_trial": best,
         "best_val_trial": best_val,
+        # both rules picked the same epoch of the same trial: one network (attacked once by the final AutoAttack)
+        "same_selected_network": best == best_val and trials[best].get("best_epoch") is not None
+        and trials[best].get("best_epoch") == trials[best].get("val_best_epoch"),
         "converged_trials": len(converged),
         "epochs": (sum(t["epochs_run"] for t in converged) / len(converged)) if converged else None,
         "epochs_best_trial": trials[best]["epochs_run"],
@@ -541,8 +544,10 @@ def _final_autoattack_metrics(cell: _Cell, trial_hashes: list[str], selected: di
     key = {"eps": float(config.eps), "images": n, "seed": config.seed, "profile_hash": summary["profile_hash"],
            "version": ALGORITHM1_VERSION}
     networks = {"acc_star_autoattack": ({"network": models[1]}, lambda: robust)}
+    # where both rules picked the same network, its paper-rule record serves both (one attack)
+    val_selection = "test" if selected.get("same_selected_network") else "val"
     for name, trial, selection in (("acc_tilde_autoattack", selected["best_trial"], "test"),
-                                   ("acc_tilde_unbiased_autoattack", selected["best_val_trial"], "val")):
+                                   ("acc_tilde_unbiased_autoattack", selected["best_val_trial"], val_selection)):
         tconfig = trial_config(summary, trial, *models)
         path = best_checkpoint(cache / "algorithm1" / config_hash(tconfig), selection)
 
@@ -553,7 +558,7 @@ def _final_autoattack_metrics(cell: _Cell, trial_hashes: list[str], selected: di
             net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
             return net
         networks[name] = ({"trial_record": trial_hashes[trial], "selection": selection}, load)
-    out, grad_evals = {}, 0
+    out, grad_evals, counted = {}, 0, set()
     for name, (identity, load) in networks.items():
         record = store.read(AUTOATTACK_KIND, {**key, **identity})
         if record is None:
@@ -571,7 +576,9 @@ def _final_autoattack_metrics(cell: _Cell, trial_hashes: list[str], selected: di
                                  wall_time_s=time.perf_counter() - start, extra={"attack": attack})
         out[name] = record["metrics"]["accuracy"]
         out[f"{name}_apgd_ce"] = record["metrics"]["apgd_ce_accuracy"]
-        grad_evals += record["metrics"]["grad_evals"]
+        if record["config_hash"] not in counted:
+            grad_evals += record["metrics"]["grad_evals"]
+            counted.add(record["config_hash"])
     return {**out, "grad_evals": grad_evals}
 
 
