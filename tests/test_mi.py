@@ -247,7 +247,7 @@ def test_bucket_ids_exact_with_small_radix_blocks(monkeypatch):
         members = setup.members((gamma, gamma))
         expected = reference_members(setup.zx, setup.zy, *members, 10.0)
         for limit in (50, 4):
-            monkeypatch.setattr(mi, "_RADIX_LIMIT", limit)
+            monkeypatch.setattr(mi.edge, "_RADIX_LIMIT", limit)
             np.testing.assert_allclose(mi.bucket_mi(setup.zx, setup.zy, *members), expected, rtol=1e-12)
 
 

@@ -1,0 +1,50 @@
+"""Dependence between two layers' outputs: EDGE mutual information, cross-checks, calibration.
+
+The estimators live in :mod:`semirobust.mi.edge`; everything callers use is importable from
+``semirobust.mi``.
+"""
+from semirobust.mi.edge import (
+    DEFAULT_CHUNK_BYTES,
+    DEFAULT_UPPER,
+    ENSEMBLES,
+    EPS_FLOOR,
+    EPS_SCALE,
+    FLOOR_HASH_LIMIT,
+    FLOOR_HASH_MAX_DIM,
+    GAUSSIAN_TOLERANCE_BITS,
+    HASHINGS,
+    INDEPENDENT_BOUND_BITS,
+    KNN_QUERIES,
+    KSG_COMPONENTS,
+    KSG_K,
+    LOWER_CLIP,
+    MEASURES,
+    MIN_SAMPLES,
+    MIN_STD,
+    PRESETS,
+    SMOOTHNESS,
+    EdgeSetup,
+    Estimator,
+    bucket_mi,
+    calibrated_mi,
+    class_conditional_mi,
+    edge_mi,
+    edge_settings,
+    edge_setup,
+    ensemble_mi,
+    feature_moments,
+    knn_distance,
+    knn_k,
+    ksg_mi,
+    linear_cka,
+    mi_from_buckets,
+    project,
+    projected_dim,
+)
+
+__all__ = ["MIN_SAMPLES", "PRESETS", "MEASURES", "edge_settings", "edge_setup", "bucket_mi", "mi_from_buckets",
+           "ensemble_mi", "edge_mi", "class_conditional_mi", "ksg_mi", "linear_cka", "calibrated_mi", "EdgeSetup",
+           "projected_dim", "knn_k", "knn_distance", "feature_moments", "project", "GAUSSIAN_TOLERANCE_BITS",
+           "INDEPENDENT_BOUND_BITS", "DEFAULT_UPPER", "LOWER_CLIP", "DEFAULT_CHUNK_BYTES", "FLOOR_HASH_MAX_DIM",
+           "FLOOR_HASH_LIMIT", "KNN_QUERIES", "EPS_FLOOR", "EPS_SCALE", "SMOOTHNESS", "MIN_STD", "HASHINGS",
+           "ENSEMBLES", "Estimator", "KSG_COMPONENTS", "KSG_K"]
