@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import time
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -100,8 +101,6 @@ def truth_table(study: pd.DataFrame) -> pd.DataFrame:
 
 def plot_study(study: pd.DataFrame):
     """One panel per estimator: the estimate of each dependent and independent pair against its null band."""
-    import matplotlib.pyplot as plt
-
     study = study.assign(estimator=[f"{m} ({p})" if p else m for m, p in zip(study.measure, study.preset)])
     names = list(dict.fromkeys(study.estimator))
     fig, axes = plt.subplots(1, len(names), figsize=(3.1 * len(names), 3.2), squeeze=False)

@@ -1,10 +1,18 @@
 """Dependence between two layers' outputs: EDGE mutual information, cross-checks, calibration.
 
-The estimators live in :mod:`semirobust.mi.edge`; everything callers use is importable from
-``semirobust.mi``.
+* :mod:`~semirobust.mi.edge`: the EDGE estimator (Noshad, Zeng & Hero 2019) in bits: k-NN
+  bandwidths, hashing, presets, :func:`edge_mi`;
+* :mod:`~semirobust.mi.moments`: per-feature moments and projections of large inputs in row chunks;
+* :mod:`~semirobust.mi.conditional`: ``sum_y pi(y) I(A; B | y)``: labels, classes, EDGE per class;
+* :mod:`~semirobust.mi.measures`: KSG on a PCA reduction (bits) and linear CKA, the cross-checks;
+* :mod:`~semirobust.mi.calibration`: :func:`calibrated_mi`, each estimate beside its permutation null;
+* :mod:`~semirobust.mi.inputs`: the input checks they share.
+
+Everything callers use is importable from ``semirobust.mi``.
 """
+from semirobust.mi.calibration import MEASURES, calibrated_mi
+from semirobust.mi.conditional import class_conditional_mi
 from semirobust.mi.edge import (
-    DEFAULT_CHUNK_BYTES,
     DEFAULT_UPPER,
     ENSEMBLES,
     EPS_FLOOR,
@@ -15,10 +23,7 @@ from semirobust.mi.edge import (
     HASHINGS,
     INDEPENDENT_BOUND_BITS,
     KNN_QUERIES,
-    KSG_COMPONENTS,
-    KSG_K,
     LOWER_CLIP,
-    MEASURES,
     MIN_SAMPLES,
     MIN_STD,
     PRESETS,
@@ -26,21 +31,17 @@ from semirobust.mi.edge import (
     EdgeSetup,
     Estimator,
     bucket_mi,
-    calibrated_mi,
-    class_conditional_mi,
     edge_mi,
     edge_settings,
     edge_setup,
     ensemble_mi,
-    feature_moments,
     knn_distance,
     knn_k,
-    ksg_mi,
-    linear_cka,
     mi_from_buckets,
-    project,
     projected_dim,
 )
+from semirobust.mi.measures import KSG_COMPONENTS, KSG_K, ksg_mi, linear_cka
+from semirobust.mi.moments import DEFAULT_CHUNK_BYTES, feature_moments, project
 
 __all__ = ["MIN_SAMPLES", "PRESETS", "MEASURES", "edge_settings", "edge_setup", "bucket_mi", "mi_from_buckets",
            "ensemble_mi", "edge_mi", "class_conditional_mi", "ksg_mi", "linear_cka", "calibrated_mi", "EdgeSetup",

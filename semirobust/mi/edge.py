@@ -30,26 +30,28 @@ are uniform in [0, eps) per coordinate (the published code's ``stochastic`` opti
 in [0, 0.1 eps)); at least one projected dimension is kept below 20 samples.
 
 Everything runs in torch on the device the inputs live on (numpy inputs and memory maps on the
-CPU): high-dimensional inputs are read in row chunks of at most ``chunk_bytes``, twice: once for
-the per-feature sums and sums of squares (float64 accumulators, row parts on every core, no copy)
-and once for the projection, one matrix product per chunk (in float64 for float64 inputs, else
-float32); everything after the projection is float64. The L hashed estimates are computed together from integer
-bucket codes with ``unique`` (no loop over samples). Random draws come from
-``numpy.random.default_rng(seed)``, so a seed gives the same draws on any device.
-:func:`edge_setup` (projections, bandwidths, shifts) and :func:`bucket_mi` (the hashed
-estimates) are separate, so a reference implementation can reuse the same draws.
+CPU). Large inputs are standardized and projected in row chunks of at most ``chunk_bytes``
+(:mod:`semirobust.mi.moments`); everything after the projection is float64. The L hashed
+estimates are computed together from integer bucket codes with ``unique`` (no loop over
+samples). Random draws come from ``numpy.random.default_rng(seed)``, so a seed gives the same
+draws on any device. :func:`edge_setup` (projections, bandwidths, shifts) and :func:`bucket_mi`
+(the hashed estimates) are separate, so a reference implementation can reuse the same draws;
+:func:`bucket_ids` and :func:`mi_from_buckets` are separate too, so a permutation null can
+re-pair the same buckets (:mod:`semirobust.mi.calibration`).
 """
 from __future__ import annotations
 
 import math
 import numbers
-import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from semirobust.config import check_int
+from semirobust.mi.inputs import check_paired, check_shape
+from semirobust.mi.moments import DEFAULT_CHUNK_BYTES, feature_moments, project
 
 #: Fewest samples :func:`edge_mi` accepts (k-NN bandwidths and buckets need a handful).
 MIN_SAMPLES = 10
@@ -69,7 +71,6 @@ MIN_STD = 1e-4
 DEFAULT_UPPER = 10.0
 #: Lower clip of the log-ratio, in bits (published constant).
 LOWER_CLIP = 0.001
-DEFAULT_CHUNK_BYTES = 256 * 2**20
 #: Validated accuracy (tests/test_mi.py, notebooks/mi_estimator.ipynb): for one jointly Gaussian
 #: coordinate pair with correlation r <= 0.95 and N >= 1000, |EDGE - (-0.5 log2(1 - r^2))| is
 #: at most this many bits. In more dimensions EDGE is biased upwards and does not keep the ranking (mi_estimator).
@@ -89,134 +90,6 @@ def knn_k(n_samples: int, dim: int) -> int:
     """Published k of the k-NN bandwidth for N samples and d projected dimensions (1..N)."""
     k = math.floor(0.43 * n_samples ** (2.0 / 3.0 + 0.17 * dim / (dim + 1.0)) * math.exp(-1.0 / max(10000, dim**4)))
     return int(min(max(k, 1), n_samples))
-
-
-def _shape(data, name: str) -> tuple[int, int]:
-    """(N, d) of a 1-D or 2-D numpy array / torch tensor, with a clear error otherwise."""
-    if not isinstance(data, (np.ndarray, torch.Tensor)):
-        raise ValueError(f"{name} must be a numpy array or torch tensor, got {type(data).__name__}.")
-    if data.ndim == 1:
-        return int(data.shape[0]), 1
-    if data.ndim != 2:
-        raise ValueError(f"{name} must be N x d (or a vector of N values), got shape {tuple(data.shape)}.")
-    return int(data.shape[0]), int(data.shape[1])
-
-
-def _work_dtype(data) -> torch.dtype:
-    """float64 for float64 inputs, float32 for everything else (float16, integers, bool)."""
-    return torch.float64 if data.dtype in (np.float64, torch.float64) else torch.float32
-
-
-def _rows(data, start: int, stop: int) -> torch.Tensor:
-    """Rows ``start:stop`` as a 2-D tensor in the working dtype on the data's device."""
-    block = data[start:stop]
-    if isinstance(block, np.ndarray):
-        block = np.ascontiguousarray(block)
-        if not block.flags.writeable:  # e.g. a read-only memmap; torch refuses to wrap those silently
-            block = block.copy()
-        block = torch.from_numpy(block)
-    block = block.detach().to(_work_dtype(data))  # activations may still carry their autograd graph
-    return block.reshape(block.shape[0], -1)
-
-
-def _chunk_rows(dim: int, chunk_bytes: int) -> int:
-    return max(1, int(chunk_bytes) // (8 * max(1, dim)))
-
-
-#: Columns whose variance is below this share of their squared mean have their variance recomputed
-#: exactly (two passes): the one-pass ``E[x^2] - E[x]^2`` loses digits there. float32 data are summed
-#: in float32 over blocks of rows (relative error ~1e-6), hence the larger share.
-_CANCELLATION = {torch.float64: 1e-4, torch.float32: 1e-2}
-#: Rows summed in float32 before the float64 accumulator takes over (float32 data).
-_FLOAT32_BLOCK = 256
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _row_parts(block: np.ndarray) -> list[np.ndarray]:
-    """``block`` split by rows into one part per torch thread (numpy's reductions run on one core)."""
-    parts = max(1, min(torch.get_num_threads(), block.shape[0] // 256))
-    return [block[i * block.shape[0] // parts:(i + 1) * block.shape[0] // parts] for i in range(parts)]
-
-
-def _parallel(fn, parts: list) -> list:
-    """``fn`` on every part, on a thread pool (numpy releases the GIL in its reductions)."""
-    global _POOL
-    if len(parts) == 1:
-        return [fn(parts[0])]
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=max(2, torch.get_num_threads()))
-    return list(_POOL.map(fn, parts))
-
-
-def _part_sums(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column sums and sums of squares of ``a`` in float64 (float32 data: in float32 per block of rows,
-    twice as fast as casting every element)."""
-    if a.dtype != np.float32:
-        return np.einsum("ij->j", a, dtype=np.float64), np.einsum("ij,ij->j", a, a, dtype=np.float64)
-    s1, s2 = np.zeros(a.shape[1]), np.zeros(a.shape[1])
-    for start in range(0, a.shape[0], _FLOAT32_BLOCK):
-        b = a[start:start + _FLOAT32_BLOCK]
-        s1 += np.einsum("ij->j", b)
-        s2 += np.einsum("ij,ij->j", b, b)
-    return s1, s2
-
-
-def _sums(block: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-column sum and sum of squares of a 2-D block, accumulated in float64 (one read on the CPU)."""
-    if block.device.type == "cpu":
-        found = _parallel(_part_sums, _row_parts(block.numpy()))
-        return torch.from_numpy(sum(f[0] for f in found)), torch.from_numpy(sum(f[1] for f in found))
-    block = block.to(torch.float64)
-    return block.sum(dim=0), block.square().sum(dim=0)
-
-
-def feature_moments(data, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-feature mean and (population) standard deviation (float64), read once in row chunks.
-
-    Sums of ``x`` and ``x^2`` accumulate in float64 (row parts in parallel on the CPU, no copy of the
-    data); columns where ``E[x^2] - E[x]^2`` would lose digits (variance below ``_CANCELLATION`` of
-    the squared mean) have their variance recomputed exactly from ``x - mean``.
-    """
-    n, dim = _shape(data, "data")
-    step = _chunk_rows(dim, chunk_bytes)
-    total = total_sq = None
-    for start in range(0, n, step):
-        s1, s2 = _sums(_rows(data, start, min(n, start + step)))
-        total, total_sq = (s1, s2) if total is None else (total + s1, total_sq + s2)
-    mean = total / n
-    var = (total_sq / n - mean * mean).clamp(min=0.0)
-    unstable = torch.nonzero(var <= _CANCELLATION[_work_dtype(data)] * mean * mean).view(-1)
-    if len(unstable):
-        sq = torch.zeros(len(unstable), dtype=torch.float64, device=mean.device)
-        for start in range(0, n, step):
-            block = _rows(data, start, min(n, start + step))[:, unstable.to(mean.device)].to(torch.float64)
-            sq += (block - mean[unstable]).square().sum(dim=0)
-        var[unstable] = sq / n
-    return mean, torch.sqrt(var)
-
-
-def project(data, mean: torch.Tensor | None, weights: torch.Tensor,
-            chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> torch.Tensor:
-    """``(data - mean) @ weights`` (N x d'), one matrix product per row chunk, returned in float64.
-
-    The product runs in the working dtype (float64 for float64 data, else float32). ``mean=None``
-    projects the data as they are (no copy of a chunk). A 1-D ``weights`` (per-feature standard
-    deviations) divides instead: ``(data - mean) / weights``.
-    """
-    n, dim = _shape(data, "data")
-    step = _chunk_rows(dim, chunk_bytes)
-    work = _work_dtype(data)
-    mean = None if mean is None else mean.to(work)
-    weights = weights.to(work)
-    d_out = dim if weights.ndim == 1 else weights.shape[1]
-    out = torch.empty((n, d_out), dtype=torch.float64, device=weights.device)
-    for start in range(0, n, step):
-        stop = min(n, start + step)
-        block = _rows(data, start, stop)
-        if mean is not None:
-            block = block - mean
-        out[start:stop] = block / weights if weights.ndim == 1 else block @ weights
-    return out
 
 
 def _sort_columns(z: torch.Tensor) -> torch.Tensor:
@@ -295,7 +168,7 @@ def _side(data, name, d_out, hashing, rng, chunk_bytes, center: bool = True) -> 
     ``center=False`` projects the raw (uncentred) features, as the published code does: it moves
     the bucket grid by a constant per coordinate, which matters when the shifts are small.
     """
-    n, dim = _shape(data, name)
+    n, dim = check_shape(data, name)
     mean, std = feature_moments(data, chunk_bytes)
     if not (torch.isfinite(mean).all() and torch.isfinite(std).all()):
         raise ValueError(f"{name} contains NaN or infinite values.")
@@ -316,16 +189,14 @@ def edge_setup(X, Y, *, n_ensemble: int = 10, bandwidth_range: float = 0.1, hash
     Shifts are uniform in ``[0, shift_scale * eps)`` per coordinate: 1 spreads them over a whole
     bucket, 0.1 is the published ``stochastic=True`` rule the authors ran.
     """
-    n, dx = _shape(X, "X")
-    ny, dy = _shape(Y, "Y")
-    if n != ny:
-        raise ValueError(f"X and Y must have the same number of samples (row i of each is sample i), got {n} and {ny}; pass the two layers' outputs for the same inputs.")
+    n, dx = check_shape(X, "X")
+    ny, dy = check_shape(Y, "Y")
+    check_paired(n, ny)
     if n < MIN_SAMPLES:
         raise ValueError(f"EDGE needs at least {MIN_SAMPLES} samples, got {n}.")
     if hashing not in HASHINGS:
         raise ValueError(f"hashing={hashing!r} must be one of {HASHINGS}.")
-    if isinstance(n_ensemble, bool) or not isinstance(n_ensemble, int) or n_ensemble < 1:
-        raise ValueError(f"n_ensemble={n_ensemble!r} must be a positive integer.")
+    check_int("n_ensemble", n_ensemble)
     if not bandwidth_range >= 0:
         raise ValueError(f"bandwidth_range={bandwidth_range!r} must be >= 0.")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -368,7 +239,7 @@ def _unique(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
 _RADIX_LIMIT = 2**53
 
 
-def _bucket_ids(z: torch.Tensor, eps: torch.Tensor, shift: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def bucket_ids(z: torch.Tensor, eps: torch.Tensor, shift: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Bucket id (0..B-1, over all L members) of each member and sample, and each bucket's size.
 
     The bucket of sample i in member l is the integer row ``floor((z_i + shift_l) / eps_l)``;
@@ -417,8 +288,8 @@ def bucket_mi(zx: torch.Tensor, zy: torch.Tensor, eps_x: torch.Tensor, eps_y: to
     ``eps_*`` and ``shift_*`` are L x d' (one row per member); returns the L estimates
     ``sum_ij N_ij / N * clip(log2(N_ij N / (N_i M_j)), 0.001, U)``.
     """
-    ix, count_x = _bucket_ids(zx, eps_x, shift_x)
-    iy, count_y = _bucket_ids(zy, eps_y, shift_y)
+    ix, count_x = bucket_ids(zx, eps_x, shift_x)
+    iy, count_y = bucket_ids(zy, eps_y, shift_y)
     return mi_from_buckets(ix, count_x, iy, count_y, eps_x.shape[0], zx.shape[0], upper)
 
 
@@ -444,7 +315,7 @@ def mi_from_buckets(ix: torch.Tensor, count_x: torch.Tensor, iy: torch.Tensor, c
 Estimator = Callable[..., np.ndarray]
 
 
-def _check_combine(gamma, upper, ensemble) -> tuple[float, float]:
+def check_combine(gamma, upper, ensemble) -> tuple[float, float]:
     """Validate the ensemble options; return gamma as a pair."""
     g = (gamma, gamma) if np.isscalar(gamma) else tuple(gamma)
     if len(g) != 2 or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and v > 0 for v in g):
@@ -463,7 +334,7 @@ def ensemble_mi(setup: EdgeSetup, *, gamma: float | tuple[float, float] = 1.0, u
     ``estimator`` computes the L hashed estimates from ``(zx, zy, eps_x, eps_y, b_x, b_y, upper)``
     (L x d' bandwidths and shifts); it is :func:`bucket_mi` unless a test passes a reference.
     """
-    g = _check_combine(gamma, upper, ensemble)
+    g = check_combine(gamma, upper, ensemble)
     smooth = (SMOOTHNESS * g[0], SMOOTHNESS * g[1])
     values = estimator(setup.zx, setup.zy, *setup.members(smooth), upper)
     value = float(np.median(values) if ensemble == "median" else np.mean(values))
@@ -515,245 +386,13 @@ def edge_mi(X, Y, *, preset: str = "noshad", upper: float | None = None, gamma=N
     """
     s = edge_settings(preset, upper=upper, gamma=gamma, n_ensemble=n_ensemble, bandwidth_range=bandwidth_range,
                       ensemble=ensemble, adaptive=adaptive, hashing=hashing, shift_scale=shift_scale, center=center)
-    _check_combine(s["gamma"], s["upper"], s["ensemble"])
+    check_combine(s["gamma"], s["upper"], s["ensemble"])
     setup = edge_setup(X, Y, n_ensemble=s["n_ensemble"], bandwidth_range=s["bandwidth_range"], hashing=s["hashing"],
                        seed=seed, shift_scale=s["shift_scale"], center=s["center"], chunk_bytes=chunk_bytes)
     return ensemble_mi(setup, gamma=s["gamma"], upper=s["upper"], ensemble=s["ensemble"], adaptive=s["adaptive"])
 
 
-def _labels(labels, n: int) -> np.ndarray:
-    if isinstance(labels, torch.Tensor):
-        labels = labels.detach().cpu().numpy()
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or labels.shape[0] != n:
-        raise ValueError(f"labels must be a vector of {n} values (one per sample), got shape {labels.shape}.")
-    return labels
-
-
-def class_conditional_mi(A, B, labels, *, min_class_samples: int = MIN_SAMPLES, **edge_kwargs) -> float:
-    """``sum_y pi(y) I(A; B | y)`` in bits, with EDGE inside each class (pi: class frequencies).
-
-    Rule for small classes: a class with fewer than ``min_class_samples`` samples (at least
-    :data:`MIN_SAMPLES`) cannot be estimated; it is left out with a warning and the weights of
-    the remaining classes are renormalized to sum to 1. If no class is large enough, ValueError.
-    ``edge_kwargs`` go to :func:`edge_mi` (the same seed is used in every class).
-    """
-    n, _ = _shape(A, "A")
-    nb, _ = _shape(B, "B")
-    if n != nb:
-        raise ValueError(f"A and B must have the same number of samples (row i of each is sample i), got {n} and {nb}; pass the two layers' outputs for the same inputs.")
-    y = _labels(labels, n)
-    if isinstance(min_class_samples, bool) or not isinstance(min_class_samples, int) or min_class_samples < MIN_SAMPLES:
-        raise ValueError(f"min_class_samples={min_class_samples!r} must be an integer >= {MIN_SAMPLES}.")
-    classes, counts = np.unique(y, return_counts=True)
-    kept = [(c, m) for c, m in zip(classes.tolist(), counts.tolist()) if m >= min_class_samples]
-    skipped = [c for c, m in zip(classes.tolist(), counts.tolist()) if m < min_class_samples]
-    if not kept:
-        raise ValueError(f"no class has at least {min_class_samples} samples (class sizes: "
-                         f"{dict(zip(classes.tolist(), counts.tolist()))}); use more samples.")
-    if skipped:
-        warnings.warn(f"class_conditional_mi: classes {skipped} have fewer than {min_class_samples} samples "
-                      f"and are left out; the other classes' weights are renormalized.", stacklevel=2)
-    total = sum(m for _, m in kept)
-    value = 0.0
-    for c, m in kept:
-        rows = np.flatnonzero(y == c)
-        a_rows = A[torch.from_numpy(rows).to(A.device)] if isinstance(A, torch.Tensor) else A[rows]
-        b_rows = B[torch.from_numpy(rows).to(B.device)] if isinstance(B, torch.Tensor) else B[rows]
-        value += (m / total) * edge_mi(a_rows, b_rows, **edge_kwargs)
-    return value
-
-
-# ---------------------------------------------------------------- calibration and cross-check measures
-
-#: Measures :func:`calibrated_mi` accepts: EDGE (bits), KSG on PCA (bits), linear CKA (0..1).
-MEASURES = ("edge", "ksg", "cka")
-#: Components per side that KSG keeps by default (PCA), and its k.
-KSG_COMPONENTS = 8
-KSG_K = 3
-
-
-def _as_numpy(data, name: str) -> np.ndarray:
-    """A float64 N x d numpy copy of ``data`` (1-D becomes one column), finite values only."""
-    _shape(data, name)
-    array = data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
-    array = array.reshape(array.shape[0], -1).astype(np.float64, copy=False)
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} contains NaN or infinite values; drop or fix those rows first.")
-    return array
-
-
-def _pca(X: np.ndarray, components: int, rng: np.random.Generator) -> np.ndarray:
-    """Centered, standardized top principal components of X (at most ``components``), tie-broken.
-
-    A tiny seeded jitter (1e-10 of each component's scale) breaks the exact ties ReLU outputs
-    produce, which the k-NN counts of KSG cannot handle.
-    """
-    Xc = X - X.mean(axis=0)
-    k = max(1, min(int(components), Xc.shape[1], Xc.shape[0] - 1))
-    if Xc.shape[1] > k:
-        _, _, vt = np.linalg.svd(Xc, full_matrices=False)
-        Xc = Xc @ vt[:k].T
-    scale = Xc.std(axis=0)
-    Xc = Xc / np.where(scale > 1e-12, scale, 1.0)
-    return Xc + 1e-10 * rng.standard_normal(Xc.shape)
-
-
-def _ksg_reduced(zx: np.ndarray, zy: np.ndarray, k: int) -> float:
-    """Kraskov-Stoegbauer-Grassberger estimator 1 (max-norm), in bits, on already reduced sides."""
-    from scipy.spatial import cKDTree
-    from scipy.special import digamma
-
-    n = zx.shape[0]
-    joint = np.hstack([zx, zy])
-    radius = cKDTree(joint).query(joint, k=k + 1, p=np.inf)[0][:, -1]
-    radius = np.nextafter(radius, 0)  # strictly closer than the k-th joint neighbour
-    nx = cKDTree(zx).query_ball_point(zx, radius, p=np.inf, return_length=True) - 1
-    ny = cKDTree(zy).query_ball_point(zy, radius, p=np.inf, return_length=True) - 1
-    nats = digamma(k) + digamma(n) - np.mean(digamma(nx + 1) + digamma(ny + 1))
-    return float(nats / math.log(2.0))
-
-
-def _class_rows(labels: np.ndarray, min_class_samples: int):
-    """[(rows, weight)] per class; a clear error when a class is too small to estimate."""
-    classes, counts = np.unique(labels, return_counts=True)
-    small = {c: m for c, m in zip(classes.tolist(), counts.tolist()) if m < min_class_samples}
-    if small:
-        raise ValueError(f"classes {small} have fewer than {min_class_samples} samples; the estimator needs at "
-                         "least that many per class: use more samples (e.g. a larger rho subset) or drop those classes.")
-    return [(np.flatnonzero(labels == c), m / labels.shape[0]) for c, m in zip(classes.tolist(), counts.tolist())]
-
-
-def ksg_mi(X, Y, labels=None, *, components: int = KSG_COMPONENTS, k: int = KSG_K, seed: int = 0) -> float:
-    """KSG mutual information (bits) on a PCA reduction of each side to ``components`` dimensions.
-
-    With ``labels``, the class-conditional ``sum_y pi(y) I(X; Y | y)``. k-NN searches use scipy's
-    ``cKDTree``. PCA keeps what dominates the variance; KSG is then reliable in those few
-    dimensions, so this measures dependence between the leading directions of two layers.
-    """
-    A, B = _as_numpy(X, "X"), _as_numpy(Y, "Y")
-    if A.shape[0] != B.shape[0]:
-        raise ValueError(f"X and Y must have the same number of samples (row i of each is sample i), got {A.shape[0]} and {B.shape[0]}; pass the two layers' outputs for the same inputs.")
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k={k!r} must be a positive integer.")
-    if isinstance(components, bool) or not isinstance(components, int) or components < 1:
-        raise ValueError(f"components={components!r} must be a positive integer.")
-    y = np.zeros(A.shape[0], dtype=int) if labels is None else _labels(labels, A.shape[0])
-    rng = np.random.default_rng(seed)
-    value = 0.0
-    for rows, weight in _class_rows(y, max(MIN_SAMPLES, k + 2)):
-        value += weight * _ksg_reduced(_pca(A[rows], components, rng), _pca(B[rows], components, rng), k)
-    return value
-
-
-def _centered_gram(X: np.ndarray) -> np.ndarray:
-    Xc = X - X.mean(axis=0)
-    return Xc @ Xc.T
-
-
-def _cka_from_grams(K: np.ndarray, L: np.ndarray) -> float:
-    denom = np.linalg.norm(K) * np.linalg.norm(L)
-    return float((K * L).sum() / denom) if denom > 0 else 0.0
-
-
-def linear_cka(X, Y, labels=None) -> float:
-    """Linear centered kernel alignment of X and Y (0: no linear relation, 1: equal up to rotation and scale).
-
-    Closed form ``||Xc^T Yc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F)``, computed from the N x N Gram
-    matrices so a wide layer costs one N x d product. With ``labels``: class-weighted within classes.
-    """
-    A, B = _as_numpy(X, "X"), _as_numpy(Y, "Y")
-    if A.shape[0] != B.shape[0]:
-        raise ValueError(f"X and Y must have the same number of samples (row i of each is sample i), got {A.shape[0]} and {B.shape[0]}; pass the two layers' outputs for the same inputs.")
-    y = np.zeros(A.shape[0], dtype=int) if labels is None else _labels(labels, A.shape[0])
-    return sum(w * _cka_from_grams(_centered_gram(A[r]), _centered_gram(B[r])) for r, w in _class_rows(y, 3))
-
-
-def _edge_class_values(A, B, rows, settings, permutations, rng, seed, chunk_bytes):
-    """EDGE on one class: the estimate and its values with B's rows permuted (same hashing when possible)."""
-    a_rows = A[torch.from_numpy(rows).to(A.device)] if isinstance(A, torch.Tensor) else A[rows]
-    b_rows = B[torch.from_numpy(rows).to(B.device)] if isinstance(B, torch.Tensor) else B[rows]
-    n = len(rows)
-    perms = [rng.permutation(n) for _ in range(permutations)]
-    if settings["adaptive"]:  # the rerun's bandwidth depends on each estimate: hash every permutation afresh
-        kw = {k: v for k, v in settings.items()}
-        value = edge_mi(a_rows, b_rows, seed=seed, chunk_bytes=chunk_bytes, **kw)
-        null = [edge_mi(a_rows, b_rows[torch.from_numpy(p).to(b_rows.device)] if isinstance(b_rows, torch.Tensor)
-                        else b_rows[p], seed=seed, chunk_bytes=chunk_bytes, **kw) for p in perms]
-        return value, null
-    setup = edge_setup(a_rows, b_rows, n_ensemble=settings["n_ensemble"], bandwidth_range=settings["bandwidth_range"],
-                       hashing=settings["hashing"], seed=seed, shift_scale=settings["shift_scale"],
-                       center=settings["center"], chunk_bytes=chunk_bytes)
-    g = _check_combine(settings["gamma"], settings["upper"], settings["ensemble"])
-    eps_x, eps_y, b_x, b_y = setup.members((SMOOTHNESS * g[0], SMOOTHNESS * g[1]))
-    ix, count_x = _bucket_ids(setup.zx, eps_x, b_x)
-    iy, count_y = _bucket_ids(setup.zy, eps_y, b_y)
-    members = eps_x.shape[0]
-    combine = np.median if settings["ensemble"] == "median" else np.mean
-
-    def estimate(order) -> float:
-        ids = iy if order is None else iy.view(members, n)[:, torch.from_numpy(order).to(iy.device)].reshape(-1)
-        return float(combine(mi_from_buckets(ix, count_x, ids, count_y, members, n, settings["upper"])))
-
-    return estimate(None), [estimate(p) for p in perms]
-
-
-def calibrated_mi(A, B, labels, *, measure: str = "edge", preset: str = "authors", permutations: int = 20,
-                  seed: int = 0, min_class_samples: int = MIN_SAMPLES, components: int = KSG_COMPONENTS,
-                  chunk_bytes: int = DEFAULT_CHUNK_BYTES, **edge_overrides) -> dict:
-    """A class-conditional dependence estimate with what it reads under no dependence.
-
-    Returns ``mi`` (the class-weighted estimate), ``null_mean`` and ``null_sd`` (the same estimator
-    with B's rows permuted within each class, so the class counts stay, ``permutations`` times),
-    ``ceiling`` (for EDGE and KSG the class-weighted log2 N_y, the most an estimate from N_y
-    samples can read; 1 for CKA), ``p_value`` ((1 + #null >= mi) / (1 + permutations)) and
-    ``above_null`` (p < 0.05: at 20 permutations, above every permuted value), plus the measure,
-    preset and every estimator setting, for the record. EDGE without the adaptive rerun hashes
-    each class once and only re-pairs the buckets for every permutation, so calibration costs a
-    fraction of the hashing.
-    """
-    if measure not in MEASURES:
-        raise ValueError(f"Unknown measure {measure!r}; valid measures: {', '.join(MEASURES)}.")
-    settings = edge_settings(preset, **edge_overrides)
-    if isinstance(permutations, bool) or not isinstance(permutations, int) or permutations < 1:
-        raise ValueError(f"permutations={permutations!r} must be a positive integer (20 gives p >= 1/21).")
-    n, _ = _shape(A, "A")
-    nb, _ = _shape(B, "B")
-    if n != nb:
-        raise ValueError(f"A and B must have the same number of samples (row i of each is sample i), got {n} and {nb}; pass the two layers' outputs for the same inputs.")
-    for data, name in ((A, "A"), (B, "B")):
-        finite = torch.isfinite(data).all() if isinstance(data, torch.Tensor) else np.isfinite(np.asarray(data)).all()
-        if not bool(finite):
-            raise ValueError(f"{name} contains NaN or infinite values; drop or fix those rows first.")
-    y = _labels(labels, n)
-    groups = _class_rows(y, max(min_class_samples, MIN_SAMPLES))
-    rng = np.random.default_rng(seed)
-    value, null = 0.0, np.zeros(permutations)
-    for rows, weight in groups:
-        if measure == "edge":
-            v, nv = _edge_class_values(A, B, rows, settings, permutations, rng, seed, chunk_bytes)
-        else:
-            a_np = _as_numpy(A[torch.from_numpy(rows)] if isinstance(A, torch.Tensor) else A[rows], "A")
-            b_np = _as_numpy(B[torch.from_numpy(rows)] if isinstance(B, torch.Tensor) else B[rows], "B")
-            perms = [rng.permutation(len(rows)) for _ in range(permutations)]
-            if measure == "ksg":
-                za, zb = _pca(a_np, components, rng), _pca(b_np, components, rng)
-                v, nv = _ksg_reduced(za, zb, KSG_K), [_ksg_reduced(za, zb[p], KSG_K) for p in perms]
-            else:
-                K, L = _centered_gram(a_np), _centered_gram(b_np)
-                v, nv = _cka_from_grams(K, L), [_cka_from_grams(K, L[np.ix_(p, p)]) for p in perms]
-        value += weight * v
-        null += weight * np.asarray(nv)
-    ceiling = 1.0 if measure == "cka" else float(sum(w * math.log2(len(r)) for r, w in groups))
-    p_value = (1 + int((null >= value).sum())) / (1 + permutations)
-    return {"mi": float(value), "null_mean": float(null.mean()), "null_sd": float(null.std(ddof=1)) if permutations > 1
-            else 0.0, "ceiling": ceiling, "p_value": p_value, "above_null": bool(p_value < 0.05), "measure": measure,
-            "preset": preset if measure == "edge" else None, "permutations": permutations, "seed": seed,
-            "settings": settings if measure == "edge" else ({"components": components, "k": KSG_K} if measure == "ksg"
-                                                            else {})}
-
-
-__all__ = ["MIN_SAMPLES", "PRESETS", "MEASURES", "edge_settings", "edge_setup", "bucket_mi", "mi_from_buckets",
-           "ensemble_mi", "edge_mi", "class_conditional_mi", "ksg_mi", "linear_cka", "calibrated_mi", "EdgeSetup",
-           "projected_dim", "knn_k", "knn_distance", "feature_moments", "project", "GAUSSIAN_TOLERANCE_BITS",
-           "INDEPENDENT_BOUND_BITS", "DEFAULT_UPPER"]
+__all__ = ["MIN_SAMPLES", "FLOOR_HASH_MAX_DIM", "FLOOR_HASH_LIMIT", "KNN_QUERIES", "EPS_FLOOR", "EPS_SCALE", "SMOOTHNESS",
+           "MIN_STD", "DEFAULT_UPPER", "LOWER_CLIP", "GAUSSIAN_TOLERANCE_BITS", "INDEPENDENT_BOUND_BITS", "HASHINGS",
+           "ENSEMBLES", "PRESETS", "Estimator", "EdgeSetup", "projected_dim", "knn_k", "knn_distance", "edge_setup",
+           "bucket_ids", "bucket_mi", "mi_from_buckets", "check_combine", "ensemble_mi", "edge_settings", "edge_mi"]
