@@ -225,14 +225,18 @@ def test_class_conditional_weighted_sum():
 
 
 def test_class_conditional_small_class_rule():
+    """One rule in every class-conditional estimator: a class too small to estimate is an error naming it."""
     rng = np.random.default_rng(15)
     labels = np.repeat([0, 1, 7], [200, 200, 5])
     x = rng.standard_normal((405, 1))
     y = x + 0.5 * rng.standard_normal((405, 1))
-    kept = mi.class_conditional_mi(x[labels != 7], y[labels != 7], labels[labels != 7])
-    with pytest.warns(UserWarning, match=r"\[7\]"):
-        value = mi.class_conditional_mi(x, y, labels)
-    assert value == pytest.approx(kept, rel=1e-12)  # weights renormalized over classes 0 and 1
+    for estimate in (mi.class_conditional_mi, mi.ksg_mi, lambda a, b, lab: mi.calibrated_mi(a, b, lab, permutations=2)):
+        with pytest.raises(ValueError, match=r"classes \[7\] have fewer than 10 samples .* drop those classes"):
+            estimate(x, y, labels)
+    keep = labels != 7  # the fix the error names: drop the class; the weights are then those of classes 0 and 1
+    kept = mi.class_conditional_mi(x[keep], y[keep], labels[keep])
+    halves = [mi.edge_mi(x[labels == c], y[labels == c]) for c in (0, 1)]
+    assert kept == pytest.approx(0.5 * halves[0] + 0.5 * halves[1], rel=1e-12)
     with pytest.raises(ValueError, match="no class"):
         mi.class_conditional_mi(x, y, labels, min_class_samples=300)
     with pytest.raises(ValueError, match="labels"):

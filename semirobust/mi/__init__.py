@@ -3,7 +3,8 @@
 * :mod:`~semirobust.mi.edge`: the EDGE estimator (Noshad, Zeng & Hero 2019) in bits: k-NN
   bandwidths, hashing, presets, :func:`edge_mi`;
 * :mod:`~semirobust.mi.moments`: per-feature moments and projections of large inputs in row chunks;
-* :mod:`~semirobust.mi.conditional`: ``sum_y pi(y) I(A; B | y)``: labels, classes, EDGE per class;
+* :mod:`~semirobust.mi.conditional`: ``sum_y pi(y) I(A; B | y)`` and the one rule for classes too
+  small to estimate (a ValueError naming them, in every class-conditional estimator);
 * :mod:`~semirobust.mi.measures`: KSG on a PCA reduction (bits) and linear CKA, the cross-checks;
 * :mod:`~semirobust.mi.calibration`: :func:`calibrated_mi`, each estimate beside its permutation null;
 * :mod:`~semirobust.mi.inputs`: the input checks they share.

@@ -78,7 +78,8 @@ def calibrated_mi(A, B, labels, *, measure: str = "edge", preset: str = "authors
     estimate from N_y samples can read; 1 for CKA), ``p_value`` ((1 + #null >= mi) / (1 + permutations))
     and ``above_null`` (p < 0.05: at 20 permutations, above every permuted value), plus the measure,
     preset and every estimator setting, for the record. Every class needs
-    ``max(min_class_samples, MIN_SAMPLES)`` samples, else ValueError. EDGE without the adaptive rerun hashes
+    ``max(min_class_samples, MIN_SAMPLES)`` samples, else ValueError (the small-class rule of
+    :func:`~semirobust.mi.conditional.class_groups`). EDGE without the adaptive rerun hashes
     each class once and only re-pairs the buckets for every permutation, so calibration costs a
     fraction of the hashing.
     """

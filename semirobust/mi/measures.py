@@ -1,7 +1,8 @@
 """Cross-check measures of dependence beside EDGE: KSG on a PCA reduction (bits) and linear CKA (0..1).
 
 Both take the same inputs as :func:`~semirobust.mi.edge.edge_mi` and, with labels, are
-class-weighted within classes (:func:`~semirobust.mi.conditional.class_groups`). Their building blocks (:func:`pca_reduce`,
+class-weighted within classes under the same small-class rule
+(:func:`~semirobust.mi.conditional.class_groups`). Their building blocks (:func:`pca_reduce`,
 :func:`ksg_reduced`, :func:`centered_gram`, :func:`cka_from_grams`) are public so the
 permutation null of :mod:`semirobust.mi.calibration` can reuse one reduction for every permutation.
 """
