@@ -15,6 +15,7 @@ import torch
 from sklearn.neighbors import NearestNeighbors
 
 from semirobust import mi
+from semirobust.mi import gaussian_pair, true_mi
 
 sys.path.insert(0, str(Path(__file__).parent))
 from edge_reference import reference_bucket_mi  # noqa: E402
@@ -24,16 +25,15 @@ INDEPENDENT_BOUND = mi.INDEPENDENT_BOUND_BITS
 CORRELATIONS = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
 
 
-def gaussian_pair(n, r, dim=1, seed=0):
-    """dim independent coordinate pairs with correlation r; true MI = -dim/2 log2(1 - r^2) bits."""
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, dim))
-    y = r * x + math.sqrt(1 - r * r) * rng.standard_normal((n, dim))
-    return x, y
-
-
-def true_mi(r, dim=1):
-    return -0.5 * dim * math.log2(1 - r * r)
+def test_gaussian_pair_has_its_closed_form():
+    x, y = gaussian_pair(20_000, 0.6, dim=3, seed=0)
+    assert x.dtype == y.dtype == np.float64 and x.shape == y.shape == (20_000, 3)
+    assert np.allclose([np.corrcoef(x[:, j], y[:, j])[0, 1] for j in range(3)], 0.6, atol=0.02)
+    assert true_mi(0.6, 3) == pytest.approx(-1.5 * math.log2(1 - 0.36)) and true_mi(0.0) == 0.0
+    x32, y32 = gaussian_pair(10, 0.5, seed=1, dtype=np.float32)
+    assert x32.dtype == y32.dtype == np.float32
+    with pytest.raises(ValueError, match="correlation"):
+        true_mi(1.0)
 
 
 def reference_members(zx, zy, eps_x, eps_y, shift_x, shift_y, upper):

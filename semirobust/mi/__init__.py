@@ -7,6 +7,7 @@
   small to estimate (a ValueError naming them, in every class-conditional estimator);
 * :mod:`~semirobust.mi.measures`: KSG on a PCA reduction (bits) and linear CKA, the cross-checks;
 * :mod:`~semirobust.mi.calibration`: :func:`calibrated_mi`, each estimate beside its permutation null;
+* :mod:`~semirobust.mi.synthetic`: correlated Gaussian pairs and their closed-form MI;
 * :mod:`~semirobust.mi.inputs`: the input checks they share.
 
 Everything callers use is importable from ``semirobust.mi``.
@@ -43,10 +44,11 @@ from semirobust.mi.edge import (
 )
 from semirobust.mi.measures import KSG_COMPONENTS, KSG_K, ksg_mi, linear_cka
 from semirobust.mi.moments import DEFAULT_CHUNK_BYTES, feature_moments, project
+from semirobust.mi.synthetic import gaussian_pair, true_mi
 
 __all__ = ["MIN_SAMPLES", "PRESETS", "MEASURES", "edge_settings", "edge_setup", "bucket_mi", "mi_from_buckets",
            "ensemble_mi", "edge_mi", "class_conditional_mi", "ksg_mi", "linear_cka", "calibrated_mi", "EdgeSetup",
            "projected_dim", "knn_k", "knn_distance", "feature_moments", "project", "GAUSSIAN_TOLERANCE_BITS",
            "INDEPENDENT_BOUND_BITS", "DEFAULT_UPPER", "LOWER_CLIP", "DEFAULT_CHUNK_BYTES", "FLOOR_HASH_MAX_DIM",
            "FLOOR_HASH_LIMIT", "KNN_QUERIES", "EPS_FLOOR", "EPS_SCALE", "SMOOTHNESS", "MIN_STD", "HASHINGS",
-           "ENSEMBLES", "Estimator", "KSG_COMPONENTS", "KSG_K"]
+           "ENSEMBLES", "Estimator", "KSG_COMPONENTS", "KSG_K", "gaussian_pair", "true_mi"]
