@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from semirobust.config import check_int
 from semirobust.data import iterate_batches
 from semirobust.mi import MIN_SAMPLES, calibrated_mi
 from semirobust.models import trainable_layers
@@ -117,8 +118,7 @@ def collect_activations(model: nn.Module, data, layers=None, *, batch_size: int 
     compute when the outputs would take more than ``max_bytes``.
     """
     names = _check_layers(model, layers, any_module=True)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r} must be a positive integer.")
+    check_int("batch_size", batch_size)
     n, batches = iterate_batches(data, batch_size)
     if n == 0:
         raise ValueError("data holds no samples.")

@@ -15,6 +15,7 @@ import torch
 from sklearn.neighbors import NearestNeighbors
 
 from semirobust import mi
+from semirobust.mi import gaussian_pair, true_mi
 
 sys.path.insert(0, str(Path(__file__).parent))
 from edge_reference import reference_bucket_mi  # noqa: E402
@@ -24,16 +25,15 @@ INDEPENDENT_BOUND = mi.INDEPENDENT_BOUND_BITS
 CORRELATIONS = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
 
 
-def gaussian_pair(n, r, dim=1, seed=0):
-    """dim independent coordinate pairs with correlation r; true MI = -dim/2 log2(1 - r^2) bits."""
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, dim))
-    y = r * x + math.sqrt(1 - r * r) * rng.standard_normal((n, dim))
-    return x, y
-
-
-def true_mi(r, dim=1):
-    return -0.5 * dim * math.log2(1 - r * r)
+def test_gaussian_pair_has_its_closed_form():
+    x, y = gaussian_pair(20_000, 0.6, dim=3, seed=0)
+    assert x.dtype == y.dtype == np.float64 and x.shape == y.shape == (20_000, 3)
+    assert np.allclose([np.corrcoef(x[:, j], y[:, j])[0, 1] for j in range(3)], 0.6, atol=0.02)
+    assert true_mi(0.6, 3) == pytest.approx(-1.5 * math.log2(1 - 0.36)) and true_mi(0.0) == 0.0
+    x32, y32 = gaussian_pair(10, 0.5, seed=1, dtype=np.float32)
+    assert x32.dtype == y32.dtype == np.float32
+    with pytest.raises(ValueError, match="correlation"):
+        true_mi(1.0)
 
 
 def reference_members(zx, zy, eps_x, eps_y, shift_x, shift_y, upper):
@@ -225,14 +225,18 @@ def test_class_conditional_weighted_sum():
 
 
 def test_class_conditional_small_class_rule():
+    """One rule in every class-conditional estimator: a class too small to estimate is an error naming it."""
     rng = np.random.default_rng(15)
     labels = np.repeat([0, 1, 7], [200, 200, 5])
     x = rng.standard_normal((405, 1))
     y = x + 0.5 * rng.standard_normal((405, 1))
-    kept = mi.class_conditional_mi(x[labels != 7], y[labels != 7], labels[labels != 7])
-    with pytest.warns(UserWarning, match=r"\[7\]"):
-        value = mi.class_conditional_mi(x, y, labels)
-    assert value == pytest.approx(kept, rel=1e-12)  # weights renormalized over classes 0 and 1
+    for estimate in (mi.class_conditional_mi, mi.ksg_mi, lambda a, b, lab: mi.calibrated_mi(a, b, lab, permutations=2)):
+        with pytest.raises(ValueError, match=r"classes \[7\] have fewer than 10 samples .* drop those classes"):
+            estimate(x, y, labels)
+    keep = labels != 7  # the fix the error names: drop the class; the weights are then those of classes 0 and 1
+    kept = mi.class_conditional_mi(x[keep], y[keep], labels[keep])
+    halves = [mi.edge_mi(x[labels == c], y[labels == c]) for c in (0, 1)]
+    assert kept == pytest.approx(0.5 * halves[0] + 0.5 * halves[1], rel=1e-12)
     with pytest.raises(ValueError, match="no class"):
         mi.class_conditional_mi(x, y, labels, min_class_samples=300)
     with pytest.raises(ValueError, match="labels"):
@@ -247,7 +251,7 @@ def test_bucket_ids_exact_with_small_radix_blocks(monkeypatch):
         members = setup.members((gamma, gamma))
         expected = reference_members(setup.zx, setup.zy, *members, 10.0)
         for limit in (50, 4):
-            monkeypatch.setattr(mi, "_RADIX_LIMIT", limit)
+            monkeypatch.setattr(mi.edge, "_RADIX_LIMIT", limit)
             np.testing.assert_allclose(mi.bucket_mi(setup.zx, setup.zy, *members), expected, rtol=1e-12)
 
 

@@ -2,7 +2,8 @@
 
 For N samples (one class) and d dimensions per side, three kinds of pair:
 
-* ``gaussian``: d independent coordinate pairs with correlation r; I = -d/2 log2(1 - r^2) bits;
+* ``gaussian``: d independent coordinate pairs with correlation r; I = -d/2 log2(1 - r^2) bits
+  (:func:`semirobust.mi.gaussian_pair`, :func:`semirobust.mi.true_mi`);
 * ``relu``: Y = relu(s * X[:, pi]) + 0.1 noise (a fixed sign flip and permutation of the coordinates):
   Y is almost a function of X, the dependence of consecutive layers the paper assumes;
 * ``independent``: X and Y drawn independently (I = 0).
@@ -15,14 +16,14 @@ and layer widths from a narrow linear layer to a flattened early convolution.
 """
 from __future__ import annotations
 
-import math
 import time
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from semirobust.config import get_profile
-from semirobust.mi import calibrated_mi
+from semirobust.mi import calibrated_mi, gaussian_pair, true_mi
 
 __all__ = ["KINDS", "make_pair", "run_study", "detection_summary", "truth_table", "plot_study", "verdict"]
 
@@ -35,11 +36,11 @@ ESTIMATORS = (("edge", "authors"), ("edge", "noshad"), ("ksg", None), ("cka", No
 
 def make_pair(kind: str, n: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray, float | None]:
     """X, Y (float32, n x dim) of one kind and the true MI in bits (None when not in closed form)."""
+    if kind == "gaussian":
+        x, y = gaussian_pair(n, GAUSSIAN_R, dim, seed=seed, dtype=np.float32)
+        return x, y, true_mi(GAUSSIAN_R, dim)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, dim), dtype=np.float32)
-    if kind == "gaussian":
-        y = GAUSSIAN_R * x + math.sqrt(1 - GAUSSIAN_R**2) * rng.standard_normal((n, dim), dtype=np.float32)
-        return x, y, -0.5 * dim * math.log2(1 - GAUSSIAN_R**2)
     if kind == "relu":
         signs = np.where(rng.random(dim) < 0.5, -1.0, 1.0).astype(np.float32)
         y = np.maximum(signs * x[:, rng.permutation(dim)], 0) + 0.1 * rng.standard_normal((n, dim), dtype=np.float32)
@@ -100,8 +101,6 @@ def truth_table(study: pd.DataFrame) -> pd.DataFrame:
 
 def plot_study(study: pd.DataFrame):
     """One panel per estimator: the estimate of each dependent and independent pair against its null band."""
-    import matplotlib.pyplot as plt
-
     study = study.assign(estimator=[f"{m} ({p})" if p else m for m, p in zip(study.measure, study.preset)])
     names = list(dict.fromkeys(study.estimator))
     fig, axes = plt.subplots(1, len(names), figsize=(3.1 * len(names), 3.2), squeeze=False)
