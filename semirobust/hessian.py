@@ -20,8 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.sparse.linalg import LinearOperator, eigsh
 from torch import nn
 
+from semirobust.config import check_int
 from semirobust.utils import eval_mode
 
 METHODS = ("lanczos", "power")
@@ -110,8 +112,6 @@ class HessianOperator:
 
     def linear_operator(self):
         """A float64 ``scipy.sparse.linalg.LinearOperator`` whose matvec is an HVP."""
-        from scipy.sparse.linalg import LinearOperator
-
         def matvec(v):
             v = np.asarray(v, dtype=np.float64).reshape(-1)
             return self.hvp(torch.from_numpy(v)).double().cpu().numpy()
@@ -171,14 +171,11 @@ def top_eigenvalue(operator: HessianOperator, method: str = "lanczos", tol: floa
         raise ValueError(f"Unknown eigenvalue method {method!r}; choose one of {METHODS}.")
     if not isinstance(tol, (int, float)) or not 0 < tol < 1:
         raise ValueError(f"tol={tol!r} must be a number in (0, 1).")
-    if maxiter is not None and (isinstance(maxiter, bool) or not isinstance(maxiter, int) or maxiter < 1):
-        raise ValueError(f"maxiter={maxiter!r} must be a positive integer or None.")
+    check_int("maxiter", maxiter, allow_none=True)
     start_hvp = operator.n_hvp
     rng = np.random.default_rng(seed)
     v0 = rng.standard_normal(operator.dim)
     if method == "lanczos":
-        from scipy.sparse.linalg import eigsh
-
         iters = maxiter if maxiter is not None else min(1000, 10 * operator.dim)
         if operator.dim == 1:
             value = operator.hvp(torch.ones(1)).item()

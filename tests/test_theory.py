@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from semirobust.config import get_profile
-from semirobust.experiments import algorithm_s1, theorem3, weight_bound
+from semirobust.experiments import algorithm_s1, theorem3, theorem3_report, weight_bound
 from semirobust.experiments._common import cached_attack_tensors
 from semirobust.experiments.weight_bound import WeightBound, bound_checks, make_batches, part_parameters, part_vector
 from semirobust.hessian import HessianOperator, unflatten
@@ -72,7 +72,7 @@ def test_algorithm_s1_fits_on_training_images_and_scores_held_out_test_images():
     assert rows[0]["fb_layers"] == 1 and rows[1]["fb_layers"] == 3
     assert rows[0]["n_features"] == 4 + 5 + 6  # GAP of the two convolutions, then the linear layer
     assert {"acc_tilde_transfer", "acc_tilde_adaptive", "acc_tilde_in_sample"} <= set(rows[2])
-    merged = algorithm_s1.with_reported_table_s1(rows)
+    merged = theorem3_report.with_reported_table_s1(rows)
     assert merged.loc[merged["attack"] == "fgsm"]["reported_acc_tilde"].iloc[0] == pytest.approx(42.91)  # fb = 1
     assert merged.loc[(merged["attack"] == "none") & (merged["fb_layers"] == 3), "reported_acc_star"].isna().all()
 
@@ -222,7 +222,7 @@ def test_theorem3_analytic_bound_matches_hand_calculation():
     assert verdict["theorem3"][0]["possible"] and verdict["theorem3"][0]["lower_bound_held"]  # vacuously
     assert not verdict["theorem3"][0]["premise_met"] and not verdict["lemma2_premise_met"]
     assert verdict["lemma2_layers_nonpositive"] == 1
-    lines = theorem3.theorem3_statements({"metrics": {"semirobustness": check, "checks": verdict}})
+    lines = theorem3_report.theorem3_statements({"metrics": {"semirobustness": check, "checks": verdict}})
     assert "premise fails" in lines[0] and "tests nothing" in lines[-1]
 
 
@@ -343,6 +343,9 @@ BAD_CALLS = [
     ("theorem3 attack", lambda m, X, y: theorem3.theorem3_settings(attacks=["cw"]), "Table S1 attack"),
     ("theorem3 fb_sizes", lambda m, X, y: theorem3.theorem3_settings("alexnet", fb_sizes=[8]), "fb_sizes"),
     ("theorem3 fb_sizes 0", lambda m, X, y: theorem3.theorem3_settings("alexnet", fb_sizes=[0]), "fb_sizes"),
+    ("theorem3 fb_sizes bool", lambda m, X, y: theorem3.theorem3_settings("alexnet", fb_sizes=[True]), "fb_sizes\\[0\\]"),
+    ("S1 fa_sizes empty", lambda m, X, y: algorithm_s1.table_s1(m, X, y, X, y, eps=0.03, fa_sizes=[], progress=False),
+     "fa_sizes=\\[\\]"),
     ("theorem3 eps", lambda m, X, y: theorem3.theorem3_settings(eps=8), "eps"),
     ("theorem3 profile", lambda m, X, y: theorem3.theorem3_settings(profile="huge"), "Unknown profile"),
     ("empty f_a", lambda m, X, y: weight_bound.weight_bound_settings("alexnet", fb_layers=8), "leaves f_a empty"),

@@ -31,20 +31,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
+import torchattacks
+from sklearn.linear_model import Ridge, RidgeCV
+from sklearn.model_selection import train_test_split
 from torch import nn
 
+from semirobust.attacks import attack_tensors
 from semirobust.config import check_eps, check_int
 from semirobust.models import trainable_layers
 from semirobust.utils import eval_mode, model_device
 
 __all__ = ["LayerFeatures", "LinearCombination", "LinearReadout", "REDUCTIONS", "CONSTRUCTIONS", "S1_ATTACKS",
-           "accuracy", "adaptive_accuracy", "algorithm_s1", "apgd_ce", "default_fa_sizes", "fit_batchwise_pinv",
-           "fit_linear_combination", "load_reported_table_s1", "random_linear_combination", "record_features",
-           "stratified_split", "table_s1", "with_reported_table_s1"]
+           "accuracy", "adaptive_accuracy", "algorithm_s1", "apgd_ce", "check_sizes", "default_fa_sizes",
+           "fit_batchwise_pinv", "fit_linear_combination", "random_linear_combination", "record_features",
+           "stratified_split", "table_s1"]
 
 REDUCTIONS = ("gap", "random_projection", "flatten")
 #: ridge penalties RidgeCV chooses from (on standardized features).
@@ -52,8 +55,16 @@ DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-3, 5, 17))
 CONSTRUCTIONS = ("fitted", "random")
 #: attacks of Table S1 ("none" = clean inputs).
 S1_ATTACKS = ("none", "fgsm", "pgd", "autoattack")
-#: the supplementary's Table S1, copied into the package (source: data_files/README.md).
-REPORTED_TABLE_S1 = Path(__file__).resolve().parent.parent / "data_files" / "reported_table_s1.csv"
+
+
+def check_sizes(name: str, sizes, high: int, what: str, why: str = "") -> list[int]:
+    """Layer counts (f_a or f_b sizes): a non-empty list of integers in 1..``high``; the error names the list."""
+    sizes = list(sizes)
+    for i, size in enumerate(sizes):
+        check_int(f"{name}[{i}]", size)
+    if not sizes or max(sizes) > high:
+        raise ValueError(f"{name}={sizes!r}: every {what} must be an integer in 1..{high}{why}.")
+    return sizes
 
 
 # ---------------------------------------------------------------- layer features
@@ -77,12 +88,12 @@ class LayerFeatures:
         if not layers:
             raise ValueError("model has no Conv2d/Linear layers.")
         n_layers = len(layers) - 1 if n_layers is None else n_layers
-        if isinstance(n_layers, bool) or not isinstance(n_layers, int) or not 1 <= n_layers <= len(layers):
+        check_int("n_layers", n_layers)
+        if n_layers > len(layers):
             raise ValueError(f"n_layers={n_layers!r} is outside 1..{len(layers)} (the model's trainable layers).")
         if reduction not in REDUCTIONS:
             raise ValueError(f"Unknown reduction {reduction!r}; choose one of {REDUCTIONS}.")
-        if isinstance(projection_dim, bool) or not isinstance(projection_dim, int) or projection_dim < 1:
-            raise ValueError(f"projection_dim={projection_dim!r} must be a positive integer.")
+        check_int("projection_dim", projection_dim)
         self.model, self.n_layers, self.reduction = model, n_layers, reduction
         self.projection_dim, self.seed = projection_dim, seed
         self.layer_names = [name for name, _ in layers[:n_layers]]
@@ -197,8 +208,6 @@ def fit_linear_combination(features: Sequence[np.ndarray], targets, alpha="cv", 
     error among ``alphas``; a number: ridge with that penalty; ``0``: ordinary (minimum-norm)
     least squares, which recovers an exact linear map whenever the features determine it.
     """
-    from sklearn.linear_model import Ridge, RidgeCV
-
     Z = _stack(features)
     T = _targets(targets, Z.shape[0])
     sizes = tuple(np.asarray(f).shape[1] for f in features)
@@ -228,8 +237,7 @@ def fit_linear_combination(features: Sequence[np.ndarray], targets, alpha="cv", 
 
 def fit_batchwise_pinv(features: Sequence[np.ndarray], targets, batch_size: int = 64) -> LinearCombination:
     """The supplementary's solver: ``lambda_k = pinv(F_a,k) @ F_k`` per batch, averaged (no intercept)."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r} must be a positive integer.")
+    check_int("batch_size", batch_size)
     Z = _stack(features)
     T = _targets(targets, Z.shape[0])
     sizes = tuple(np.asarray(f).shape[1] for f in features)
@@ -251,8 +259,6 @@ def accuracy(scores: np.ndarray, labels) -> float:
 
 def stratified_split(labels, fit_fraction: float = 0.5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Indices of a fit split and a held-out split, stratified by label."""
-    from sklearn.model_selection import train_test_split
-
     if not isinstance(fit_fraction, (int, float)) or not 0 < fit_fraction < 1:
         raise ValueError(f"fit_fraction={fit_fraction!r} must be in (0, 1).")
     labels = np.asarray(labels)
@@ -288,8 +294,6 @@ class LinearReadout(nn.Module):
 def apgd_ce(model: nn.Module, eps: float, steps: int, seed: int = 0):
     """APGD-CE (Croce and Hein 2020; ``torchattacks.APGD``, L-inf, one restart) as ``(x, y) -> x_adv``;
     it reseeds torch's RNG, so it runs inside ``fork_rng`` to leave the caller's stream alone."""
-    import torchattacks
-
     check_eps(eps)
     check_int("steps", steps)
     attack = torchattacks.APGD(model, norm="Linf", eps=eps, steps=steps, n_restarts=1, seed=seed, loss="ce")
@@ -309,8 +313,6 @@ def adaptive_accuracy(readout: LinearReadout, X: torch.Tensor, y: torch.Tensor, 
     ``fgsm``: FGSM through the read-out; ``pgd`` and ``autoattack``: per image the worse of PGD (paper
     schedule) and APGD-CE, so an image counts as correct only if both fail.
     """
-    from semirobust.attacks import attack_tensors
-
     with eval_mode(readout):
         def correct(X_adv):
             with torch.no_grad():
@@ -381,8 +383,6 @@ def table_s1(model: nn.Module, X_fit: torch.Tensor, y_fit: torch.Tensor, X: torc
     each (None: all). With ``adaptive``, each attacked row also gets ``acc_tilde_adaptive``
     (:func:`adaptive_accuracy`: the linear predictor attacked directly on the test images).
     """
-    from semirobust.attacks import attack_tensors
-
     if attack_fn is None:
         def attack_fn(name, Xn, yn):
             return attack_tensors(model, Xn, yn, name, eps=eps, progress=progress)
@@ -392,8 +392,7 @@ def table_s1(model: nn.Module, X_fit: torch.Tensor, y_fit: torch.Tensor, X: torc
     unknown = [a for a in attacks if a not in S1_ATTACKS]
     if unknown or not attacks:
         raise ValueError(f"attacks {list(attacks)!r}: choose from {S1_ATTACKS} ('none' = clean inputs).")
-    if not fa_sizes or any(isinstance(a, bool) or not isinstance(a, int) or not 1 <= a < n_layers for a in fa_sizes):
-        raise ValueError(f"fa_sizes={fa_sizes!r}: every f*_a size must be in 1..{n_layers - 1}.")
+    check_sizes("fa_sizes", fa_sizes, n_layers - 1, "f*_a size")
     extractor = LayerFeatures(model, max(fa_sizes), reduction=reduction, projection_dim=projection_dim, seed=seed)
     rows = []
     for name in attacks:
@@ -416,30 +415,3 @@ def table_s1(model: nn.Module, X_fit: torch.Tensor, y_fit: torch.Tensor, X: torc
                 row["acc_tilde_adaptive"], row["adaptive_attack"] = None, "not run"
             rows.append({"attack": name, "eps": 0.0 if name == "none" else float(eps), **row})
     return rows
-
-
-def load_reported_table_s1():
-    """Table S1 of the supplementary (ResNet-18 on CIFAR-10), from the package's copy."""
-    import pandas as pd
-
-    return pd.read_csv(REPORTED_TABLE_S1)
-
-
-def with_reported_table_s1(rows: list[dict]):
-    """Our Table S1 rows with the supplementary's values for the same attack and f_b size beside them.
-
-    The reported columns are named ``reported_*`` and come from ResNet-18 on CIFAR-10 (18 trainable
-    layers), matched by the number of layers replaced (f_b size), whatever network produced ours.
-    The reported Acc~ is the supplementary's in-sample, transfer-attack number.
-    """
-    import pandas as pd
-
-    ours = pd.DataFrame(rows)
-    reported = load_reported_table_s1().copy()
-    reported["fb_layers"] = 18 - reported["fa_layers"]
-    reported = reported.rename(columns={"acc_star": "reported_acc_star", "acc_tilde": "reported_acc_tilde",
-                                        "diff": "reported_diff", "acc_rand": "reported_acc_rand",
-                                        "fa_layers": "reported_fa_layers"})
-    keep = ["attack", "fb_layers", "reported_fa_layers", "reported_acc_star", "reported_acc_tilde",
-            "reported_diff", "reported_acc_rand"]
-    return ours.merge(reported[keep], on=["attack", "fb_layers"], how="left")

@@ -27,6 +27,9 @@ Losses use the same fixed evaluation images for every network. On attacked data 
 evaluated on examples crafted against itself (its robust loss), and the Hessian at w* uses the
 examples crafted against F* (Danskin: the gradient of the robust loss is the gradient at the
 worst-case example).
+
+:func:`run_weight_bound` follows F~ along subnetwork fine-tuning of f_b and writes the ``weight_bound``
+record; its tables, sentences and plots are in :mod:`semirobust.experiments.weight_bound_report`.
 """
 from __future__ import annotations
 
@@ -38,29 +41,35 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from semirobust.attacks import attack_tensors
 from semirobust.config import (
     ARCHS,
     ATTACKS,
     DATASETS,
     LAYER_COUNTS,
     PAPER_FB_LAYERS,
+    Profile,
     check_choice,
+    check_eps,
     check_fb_layers,
+    check_int,
 )
-from semirobust.experiments._common import _check_device, _check_eps, _check_int, _resolve_profile, start_run
+from semirobust.data import dataset_tensors, load_dataset
+from semirobust.experiments._common import check_device, resolve_profile, start_run
+from semirobust.hessian import METHODS, HessianOperator, flatten, top_eigenvalue, unflatten
+from semirobust.models import combine_fa_fb, fa_fb_module_names, trainable_layers
+from semirobust.results import ResultsStore
+from semirobust.training import get_trained_model, train
+from semirobust.utils import config_hash, default_cache_dir, eval_mode, model_device
 
-__all__ = ["WeightBound", "WeightBoundSettings", "bound_checks", "fa_weight_norms", "fb_input_norm", "input_norm_bound",
-           "make_batches", "mean_loss", "missing_frobenius_factors", "output_difference", "part_parameters", "part_vector",
-           "plot_bound_ratios", "plot_weight_bound", "run_weight_bound", "taylor_frame", "weight_bound_frame",
-           "weight_bound_settings", "weight_bound_statements"]
-from semirobust.hessian import HessianOperator, flatten, top_eigenvalue, unflatten
-from semirobust.models import fa_fb_module_names, trainable_layers
-from semirobust.utils import eval_mode, model_device
+__all__ = ["TAYLOR_DIRECTIONS", "TAYLOR_RADII", "WEIGHT_BOUND_VERSION", "WeightBound", "WeightBoundSettings",
+           "bound_checks", "fa_weight_norms", "fb_input_norm", "input_norm_bound", "make_batches", "mean_loss",
+           "missing_frobenius_factors", "output_difference", "part_parameters", "part_vector", "run_weight_bound",
+           "weight_bound_settings"]
 
 #: bump when the computation changes so that cached trajectories are recomputed.
 WEIGHT_BOUND_VERSION = "2"
@@ -143,8 +152,7 @@ def fb_input_norm(model: nn.Module, fb_layers: int, batches) -> float:
 
 def make_batches(X: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """A fixed list of (inputs, targets) batches (the evaluation set of losses and Hessians)."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r} must be a positive integer.")
+    check_int("batch_size", batch_size)
     if X.shape[0] != y.shape[0] or X.shape[0] == 0:
         raise ValueError(f"X has {X.shape[0]} samples and y has {y.shape[0]}; both must match and be non-empty.")
     return [(X[i:i + batch_size], y[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)]
@@ -330,15 +338,13 @@ def bound_checks(rows: list[dict], conditions: Sequence[str]) -> dict:
     return checks
 
 
-
-
 @dataclasses.dataclass
 class WeightBoundSettings:
     """Validated arguments of :func:`run_weight_bound` (defaults filled from the profile)."""
 
     arch: str
     dataset: str
-    profile: str
+    profile: str | Profile  # a profile's name, or a custom Profile (then all its fields name the record)
     attack: str
     eps: float
     fb_layers: int
@@ -355,27 +361,29 @@ class WeightBoundSettings:
 def weight_bound_settings(arch="vgg16", dataset="digits", *, profile="smoke", attack="pgd", eps=None,
                           fb_layers=None, epochs=None, n_eval=None, method="lanczos", tol=1e-3, seed=0,
                           device="auto") -> WeightBoundSettings:
-    """Check every argument of :func:`run_weight_bound` and fill the defaults (raises ValueError)."""
-    from semirobust.hessian import METHODS
+    """Check every argument of :func:`run_weight_bound` and fill the defaults (raises ValueError).
 
+    ``profile`` is a profile's name or a :class:`~semirobust.config.Profile` (e.g. a smaller one built
+    with ``dataclasses.replace``)."""
     check_choice("model", arch, ARCHS)
     check_choice("dataset", dataset, DATASETS)
-    prof = _resolve_profile(profile, device)
+    prof = resolve_profile(profile, device)
     check_choice("attack", attack, ATTACKS)
     eps = prof.eps255 / 255 if eps is None else eps
-    _check_eps(eps)
+    check_eps(eps)
     fb_layers = PAPER_FB_LAYERS[arch] if fb_layers is None else fb_layers
     check_fb_layers(arch, fb_layers)
     if fb_layers == LAYER_COUNTS[arch]:
         raise ValueError(f"fb_layers={fb_layers} leaves f_a empty; Section 2.2 needs a non-empty f*_a.")
-    _check_int("epochs", epochs)
-    _check_int("n_eval", n_eval, low=2)
+    check_int("epochs", epochs, allow_none=True)
+    check_int("n_eval", n_eval, low=2, allow_none=True)
     check_choice("eigenvalue method", method, METHODS)
     if not isinstance(tol, (int, float)) or not 0 < tol < 1:
         raise ValueError(f"tol={tol!r} must be in (0, 1).")
-    _check_int("seed", seed, low=0, allow_none=False)
-    _check_device(device)
-    return WeightBoundSettings(arch=arch, dataset=dataset, profile=prof.name, attack=attack, eps=float(eps),
+    check_int("seed", seed, low=0)
+    check_device(device)
+    return WeightBoundSettings(arch=arch, dataset=dataset, profile=profile if isinstance(profile, Profile) else prof.name,
+                               attack=attack, eps=float(eps),
                                fb_layers=fb_layers, epochs=epochs if epochs is not None else prof.sub_epochs,
                                n_eval=n_eval if n_eval is not None else (prof.hessian_images or prof.eval_subset), method=method,
                                tol=float(tol), seed=seed)
@@ -386,18 +394,12 @@ def run_weight_bound(settings: WeightBoundSettings, *, device="auto", data_root=
     """Section 2.2 along subnetwork fine-tuning of f_b; writes and returns the ``weight_bound`` record.
 
     Starting point (epoch 0): (f*_a, f_b) with f_b from the regularly trained network. Then
-    ``train(mode="adversarial", fb_layers=...)`` (PGD-10, f*_a frozen) evaluates every epoch via
+    ``train(mode="adversarial", fb_layers=...)`` (PGD with the profile's ``train_attack_steps``, f*_a
+    frozen) evaluates every epoch via
     ``eval_fn``. The fine-tuning run is checkpointed under the cache folder, so a rerun with the
     same settings reuses the finished epochs (and their evaluations) instead of retraining; a record
     of the same settings on the same networks is returned as it is unless ``rerun``.
     """
-    from semirobust.attacks import attack_tensors
-    from semirobust.data import dataset_tensors, load_dataset
-    from semirobust.models import combine_fa_fb
-    from semirobust.results import ResultsStore
-    from semirobust.training import get_trained_model, train
-    from semirobust.utils import config_hash, default_cache_dir
-
     s, dev, t0, profile = start_run(settings, WeightBoundSettings, "weight_bound_settings", device)
     common = dict(profile=profile, seed=s.seed, data_root=data_root, device=dev, cache_dir=cache_dir, progress=progress)
     regular, regular_info = get_trained_model(s.arch, s.dataset, mode="standard", **common)
@@ -433,129 +435,5 @@ def run_weight_bound(settings: WeightBoundSettings, *, device="auto", data_root=
                "taylor_regime": taylor, "missing_factors": missing_frobenius_factors(robust, s.fb_layers)}
     wall = time.perf_counter() - t0
     return ResultsStore(results_dir).write(
-        "weight_bound", s.as_config(), metrics, profile=s.profile, seed=s.seed, device=dev, wall_time_s=wall,
+        "weight_bound", s.as_config(), metrics, profile=profile.name, seed=s.seed, device=dev, wall_time_s=wall,
         extra={"regular_model": regular_info["config_hash"], "robust_model": robust_info["config_hash"]})
-
-
-def weight_bound_frame(record: dict) -> pd.DataFrame:
-    """The trajectory as a table: one row per epoch."""
-    columns = ["epoch", "delta_fb_norm"]
-    for name in ("clean", "adv"):
-        columns += [f"excess_loss_{name}", f"first_order_{name}", f"second_order_{name}", f"eig_bound_{name}",
-                    f"output_diff_{name}", f"norm_bound_{name}", f"eq14_bound_{name}", f"bound_ratio_{name}",
-                    f"frobenius_ratio_{name}", f"eq14_ratio_{name}", f"eq14_output_ratio_{name}"]
-    return pd.DataFrame(record["metrics"]["trajectory"])[columns]
-
-
-def taylor_frame(record: dict) -> pd.DataFrame:
-    """The Taylor-regime runs: one row per (condition, direction, radius)."""
-    columns = ["condition", "direction", "radius", "delta_fb_norm", "excess_loss", "first_order", "second_order",
-               "eig_bound", "taylor_ratio", "bound_ratio", "bound_ratio_gradfree"]
-    return pd.DataFrame(record["metrics"]["taylor_regime"])[columns]
-
-
-def _ratio_text(values) -> str:
-    finite = [v for v in values if v is not None]
-    if not finite:
-        return "undefined at every point (loss gap <= 0, where any non-negative bound holds trivially)"
-    return f"{min(finite):.3g} to {max(finite):.3g} over {len(finite)} of {len(values)} points with a positive loss gap"
-
-
-def _taylor_label(ratio: float | None) -> str:
-    """How a bound / gap ratio reads: below 1 the bound failed; 1 to 2 is within 2x; above 2 it is loose."""
-    if ratio is None:
-        return ""
-    if ratio < 1:
-        return " (below 1: the bound FAILED here, the loss rose more than it allows)"
-    return " (within 2x)" if ratio <= 2 else " (NOT within 2x)"
-
-
-def weight_bound_statements(record: dict) -> list[str]:
-    """How often each bound held and how tight it is (bound / loss gap), and lambda_max's accuracy, as sentences."""
-    checks, ref = record["metrics"]["checks"], record["metrics"]["reference"]
-    attack = f"{record['config']['attack']} at eps={record['config']['eps'] * 255:.0f}/255"
-    lines = []
-    for name, label in (("clean", "clean data"), ("adv", f"attacked data ({attack})")):
-        r = ref[name]
-        lines.append(f"On {label}: lambda_max(H_bb) = {r['lambda_max']:.4g} ({r['method']}, tol {r['tol']:g}, "
-                     f"{r['n_hvp']} Hessian-vector products, relative residual {r['relative_residual']:.1e}); "
-                     f"||grad|| at w* = {r['grad_norm_star']:.3g} (Section 2.2 assumes 0).")
-        for key, text in (("excess_le_eig_bound", "excess loss L(F~) - L(F*) <= 1/2 lambda_max ||w~_b - w*_b||^2"),
-                          ("excess_le_norm_bound", "excess loss <= C_x C_sigma ||w~_b - w*_b||_F prod ||W*_(j)||_F"),
-                          ("output_diff_le_norm_bound", "E||F*(x) - F~(x)|| <= the same norm bound"),
-                          ("second_order_le_eig_bound", "1/2 dw^T H dw <= 1/2 lambda_max ||dw||^2 (Rayleigh)")):
-            c = checks[f"{key}_{name}"]
-            verdict = (f"held at all {c['points']} points" if c["held_everywhere"] else
-                       f"held at {c['held_at']} of {c['points']} points only")
-            lines.append(f"  {text}: {verdict}" + (" (a Rayleigh-quotient identity: it holds for every dw and tests "
-                                                   "only the eigensolver)." if key == "second_order_le_eig_bound" else
-                                                   "; how tight it is is in the ratios below."))
-        traj = record["metrics"]["trajectory"]
-        for key, text in (("bound_ratio", "second-order bound / loss gap"), ("frobenius_ratio", "Frobenius bound / loss gap"),
-                          ("eq14_ratio", "eq. (14) with the measured E||sigma(f_a(x))|| / loss gap"),
-                          ("eq14_output_ratio", "eq. (14) / E||F*(x) - F~(x)|| (a value below 1 means eq. (14) fails)")):
-            lines.append(f"  {text}: {_ratio_text([r.get(f'{key}_{name}') for r in traj])}.")
-    lines.append("These ratios test the bounds along fine-tuning from an independently trained f_b, far outside the "
-                 "Taylor regime, so a large ratio there says the bound is loose, not that it is wrong.")
-    for row in record["metrics"].get("taylor_regime", []):
-        ratio = row["bound_ratio"]
-        lines.append(f"Taylor regime ({row['condition']}, {row['direction']}, r = {row['radius']:g}): second-order bound / "
-                     f"loss gap = {'undefined (gap <= 0)' if ratio is None else f'{ratio:.3g}'}"
-                     f"{_taylor_label(ratio)}; "
-                     f"(g.dw + 1/2 dw^T H dw) / gap = {row['taylor_ratio'] if row['taylor_ratio'] is None else round(row['taylor_ratio'], 3)}.")
-    lines.append("Tested: the loss at fixed evaluation images (on attacked data at examples crafted against each network "
-                 "for the trajectory, at the examples crafted against F* for the Taylor runs); not tested: the robust "
-                 "loss's Hessian (Danskin covers only its gradient), and the Frobenius bound with its missing factors "
-                 "(listed on the page, not multiplied in).")
-    return lines
-
-
-def plot_bound_ratios(record: dict):
-    """Each bound divided by the loss gap over the fine-tuning epochs (log scale; points with gap <= 0 left out)."""
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    frame = pd.DataFrame(record["metrics"]["trajectory"])
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharex=True)
-    for ax, name in zip(axes, ("clean", "adv")):
-        for key, label, style in (("bound_ratio", "1/2 lambda_max ||dw||^2 / gap", "v-"),
-                                  ("frobenius_ratio", "Frobenius bound / gap", "d-"), ("eq14_ratio", "eq. (14) / gap", "o-")):
-            values = pd.to_numeric(frame[f"{key}_{name}"], errors="coerce")
-            ax.plot(frame["epoch"], values, style, label=label)
-        ax.axhline(1, color="grey", lw=0.8)
-        ax.set_yscale("log")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(name, fontsize=9)
-        ax.set_xlabel("epoch of f_b fine-tuning")
-    axes[0].set_ylabel("bound / loss gap (1 = tight)")
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-def plot_weight_bound(record: dict):
-    """The excess loss (-d) against both bounds and the Taylor terms over the epochs, clean and attacked."""
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    frame = pd.DataFrame(record["metrics"]["trajectory"])
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharex=True)
-    attack = f"{record['config']['attack']}, eps={record['config']['eps'] * 255:.0f}/255"
-    for ax, name, title in ((axes[0], "clean", "clean"), (axes[1], "adv", f"attacked ({attack})")):
-        ax.plot(frame["epoch"], frame[f"excess_loss_{name}"], "ko-", label="excess loss L(F~) - L(F*) = -d")
-        ax.plot(frame["epoch"], frame[f"second_order_{name}"], "s--", label="1/2 dw^T H dw")
-        ax.plot(frame["epoch"], frame[f"first_order_{name}"], "^:", label="g^T dw (assumed 0)")
-        ax.plot(frame["epoch"], frame[f"eig_bound_{name}"], "v-", label="1/2 lambda_max ||dw_b||^2")
-        ax.plot(frame["epoch"], frame[f"norm_bound_{name}"], "d-", label="C ||dw_b||_F prod ||W*_a||_F")
-        ax.plot(frame["epoch"], frame[f"output_diff_{name}"], "x:", label="E||F*(x) - F~(x)||")
-        ax.set_yscale("symlog", linthresh=1e-2)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("epoch of f_b fine-tuning (0 = (f*_a, f_b))")
-    axes[0].set_ylabel("value (symlog scale)")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7, frameon=False)
-    fig.suptitle(f"Section 2.2 bounds: {record['config']['arch']} on {record['config']['dataset']}, "
-                 f"f_b = {record['config']['fb_layers']} layers (profile={record['profile']})", fontsize=9)
-    fig.tight_layout(rect=(0, 0.12, 1, 1))
-    return fig
