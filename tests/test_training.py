@@ -45,7 +45,7 @@ def test_loss_falls(trained):
 
 def test_adversarial_training_gives_higher_pgd_accuracy(trained):
     """Evaluated at 16/255: at 8/255 a regular network on digits keeps most of its accuracy (robustness is
-    nearly free there, DESIGN.md), so the smoke networks' gap at 8/255 is within run-to-run noise (it
+    nearly free there, docs/conventions.md), so the smoke networks' gap at 8/255 is within run-to-run noise (it
     measured +7 and -0.5 points on two machines); at 16/255 the regular network falls. With the adversarial
     network trained at 8/255 the gap at 16/255 measured 17 points on one machine and 1.5 on another, so it is
     trained at 16/255, the budget it is evaluated at."""
