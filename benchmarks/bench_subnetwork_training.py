@@ -9,6 +9,9 @@ Three variants, on the same data and the same freshly built model, each in its o
 3. ``naive``:  the loop of the paper's published code: gradients for all layers, an optimizer step
                on all of them, then f_a's weights (and BatchNorm buffers) copied back after each step.
 
+Each variant's step is ``semirobust.training.training_step`` on the batches of
+``semirobust.training.TrainingBatches``, so the three differ only in what is frozen or copied back.
+
 All three use the same PGD-10 attack (eps 8/255, step 2/255, random start). PGD needs the input
 gradient through the *whole* network, so freezing f_a only removes the f_a weight-gradient work
 of one backward pass in eleven: expect (2)/(1) close to 1 for a large f_b.
@@ -39,6 +42,15 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+import torch
+
+from semirobust.attacks import make_attack
+from semirobust.config import get_profile
+from semirobust.data import load_dataset
+from semirobust.models import build_model, split_fa_fb
+from semirobust.training import TRAIN_ATTACK, TrainingBatches, resolve_precision, train, training_step
+from semirobust.utils import atomic_write_text, resolve_device, seed_everything
 
 VARIANTS = ("full", "frozen", "naive")
 LABELS = {"full": "(1) full adversarial", "frozen": "(2) subnetwork, f_a frozen", "naive": "(3) naive copy-back"}
@@ -72,16 +84,9 @@ def _parse(argv=None) -> argparse.Namespace:
 
 def _naive_train(model, train_set, profile, fb_layers, epochs, device, amp, channels_last, seed=0):
     """The reference loop: step on all layers, then copy f_a back (no freezing)."""
-    import torch
-    import torch.nn.functional as F
-
-    from semirobust.attacks import make_attack
-    from semirobust.models import split_fa_fb
-    from semirobust.training import TRAIN_ATTACK, _epoch_batches, _epoch_seed, _in_memory_tensors, _precision
-
-    amp_dtype, use_scaler, use_cl = _precision(device, amp, channels_last)
+    precision = resolve_precision(device, amp, channels_last)
     model.to(device)
-    if use_cl:
+    if precision.channels_last:
         model.to(memory_format=torch.channels_last)
     probe = split_fa_fb(model, fb_layers)  # only to name the f_a tensors
     fa_keys = list(probe.fa_state())
@@ -90,27 +95,16 @@ def _naive_train(model, train_set, profile, fb_layers, epochs, device, amp, chan
     fa_saved = {k: state[k].detach().clone() for k in fa_keys}
     optimizer = torch.optim.SGD(model.parameters(), lr=profile.lr, momentum=profile.momentum,
                                 weight_decay=profile.weight_decay)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+    scaler = precision.grad_scaler()
     attack = make_attack("pgd", model, TRAIN_ATTACK["eps"], alpha=TRAIN_ATTACK["alpha"], steps=TRAIN_ATTACK["steps"],
                          random_start=TRAIN_ATTACK["random_start"])
-    autocast = torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None)
-    tensors = _in_memory_tensors(train_set)
+    batches = TrainingBatches(train_set, profile.batch_size, seed)
     history = []
     for epoch in range(epochs):
         seen, t0, c0 = 0, time.perf_counter(), time.process_time()
-        for x, y in _epoch_batches(train_set, tensors, profile.batch_size, _epoch_seed(seed, epoch)):
+        for x, y in batches.epoch(epoch):
             x, y = x.to(device), y.to(device)
-            if use_cl:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with autocast:
-                x = attack(x, y)
-            model.train()
-            with autocast:
-                loss = F.cross_entropy(model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
+            training_step(model, x, y, optimizer, attack=attack, precision=precision, scaler=scaler)
             with torch.no_grad():
                 for k in fa_keys:
                     state[k].copy_(fa_saved[k])
@@ -124,14 +118,6 @@ def _naive_train(model, train_set, profile, fb_layers, epochs, device, amp, chan
 
 
 def _worker(args) -> dict:
-    import torch
-
-    from semirobust.config import get_profile
-    from semirobust.data import load_dataset
-    from semirobust.models import build_model
-    from semirobust.training import train
-    from semirobust.utils import resolve_device, seed_everything
-
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -202,10 +188,6 @@ def _median_rows(rows: list[dict]) -> dict:
 
 
 def _device_name(device: str) -> str:
-    import torch
-
-    from semirobust.utils import resolve_device
-
     dev = resolve_device(device)
     if dev.type == "cuda":
         return torch.cuda.get_device_name(dev)
@@ -217,11 +199,6 @@ def main(argv=None) -> dict:
     if args.worker:
         print(json.dumps(_worker(args)))
         return {}
-    import torch
-
-    from semirobust.config import get_profile
-    from semirobust.utils import atomic_write_text, resolve_device
-
     profile = get_profile(args.profile)
     on_cuda = resolve_device(args.device).type == "cuda"
     precisions = [False, True] if args.amp and on_cuda else [False]

@@ -11,8 +11,8 @@ width 1.0 (AlexNet with ``--alexnet``). For each case it times one training step
                train mode, f_a's weights and buffers copied back after each step;
 
 in fp32 and in bf16 autocast + channels_last (the CUDA default of ``semirobust.training``), and with
-``torch.compile`` when ``--compile`` is given. The step mirrors ``semirobust.training.train``'s
-inner loop (PGD in eval mode under autocast, then a train-mode update). Correctness runs through
+``torch.compile`` when ``--compile`` is given. Every variant's step is ``semirobust.training.training_step``,
+the step ``train`` runs (PGD in eval mode under autocast, then a train-mode update). Correctness runs through
 ``semirobust.training.train`` itself (CUDA defaults: bf16 + channels_last): after 20 frozen steps
 every f_a tensor (parameters and buffers) must be bit-identical and the loss must fall; a failure
 makes the script exit with status 1. It also times the standard AutoAttack (pyautoattack) and
@@ -52,13 +52,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from semirobust.attacks import make_attack
 from semirobust.config import PAPER_FB_LAYERS, get_profile
+from semirobust.data import TensorImageDataset
 from semirobust.experiments.efficiency import PGD_STEPS, analytic_costs
+from semirobust.mi import edge_mi
 from semirobust.models import build_model, split_fa_fb
-from semirobust.training import TRAIN_ATTACK, _precision, train
+from semirobust.training import TRAIN_ATTACK, resolve_precision, train, training_step
 from semirobust.utils import atomic_write_text, seed_everything
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -171,9 +172,9 @@ class Stepper:
 
     def __init__(self, model, variant: str, fb_layers, precision: str, device, lr: float, compile_model=False):
         self.model, self.variant, self.device = model, variant, device
-        amp_dtype, use_scaler, self.cl = _precision(device, precision != "fp32", precision != "fp32")
+        self.precision = resolve_precision(device, precision != "fp32", precision != "fp32")
         model.to(device)
-        if self.cl:
+        if self.precision.channels_last:
             model.to(memory_format=torch.channels_last)
         self.split = split_fa_fb(model, fb_layers) if variant == "frozen" else None
         self.fa_keys = []
@@ -186,27 +187,16 @@ class Stepper:
         params = self.split.fb_parameters() if self.split else list(model.parameters())
         profile = get_profile("paper")
         self.optimizer = torch.optim.SGD(params, lr=lr, momentum=profile.momentum, weight_decay=profile.weight_decay)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+        self.scaler = self.precision.grad_scaler()
         self.net = torch.compile(model) if compile_model else model
         self.attack = None
         if variant != "plain":
             self.attack = make_attack("pgd", self.net, TRAIN_ATTACK["eps"], alpha=TRAIN_ATTACK["alpha"],
                                       steps=TRAIN_ATTACK["steps"], random_start=TRAIN_ATTACK["random_start"])
-        self.autocast = lambda: torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None)
 
     def __call__(self, x, y) -> float:
-        if self.cl:
-            x = x.contiguous(memory_format=torch.channels_last)
-        if self.attack is not None:
-            with self.autocast():
-                x = self.attack(x, y)
-        self.net.train()
-        with self.autocast():
-            loss = F.cross_entropy(self.net(x), y)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        loss, _ = training_step(self.net, x, y, self.optimizer, attack=self.attack, precision=self.precision,
+                                scaler=self.scaler)
         if self.fa_keys:
             with torch.no_grad():
                 for k in self.fa_keys:
@@ -271,8 +261,6 @@ def measure(base_model, variant, fb_layers, precision, batch, device, args, comp
 
 def correctness(arch: str, shape: str, device, args) -> dict:
     """20 frozen steps through ``semirobust.training.train``: f_a bit-identical, the loss falls."""
-    from semirobust.data import TensorImageDataset
-
     dataset, image, batch, classes = SHAPES[shape]
     batch = args.batch or batch
     steps = CORRECTNESS_STEPS
@@ -303,9 +291,10 @@ def correctness(arch: str, shape: str, device, args) -> dict:
     probe.undo()
     changed = [k for k in before if not torch.equal(before[k], after[k].detach().cpu())]
     losses = [h["train_loss"] for h in history]
-    amp_dtype, _, cl = _precision(device, None, None)
+    precision = resolve_precision(device)
     return {"arch": arch, "shape": shape, "fb_layers": fb, "steps": epochs * n_batches, "epochs": epochs,
-            "amp": str(amp_dtype) if amp_dtype else None, "channels_last": cl, "fa_tensors": len(before),
+            "amp": str(precision.amp_dtype) if precision.amp_dtype else None,
+            "channels_last": precision.channels_last, "fa_tensors": len(before),
             "fa_tensors_changed": changed, "fa_bit_identical": not changed, "epoch_losses": losses,
             "loss_falls": losses[-1] < losses[0], "time_s": elapsed,
             "passed": (not changed) and losses[-1] < losses[0]}
@@ -370,8 +359,6 @@ def _apgd_ce_only(model, device):
 
 def mi_costs(device, args) -> dict:
     """``edge_mi`` at N x d on ``device`` against the CPU (same inputs, same seed)."""
-    from semirobust.mi import edge_mi
-
     n, d = args.mi
     g = torch.Generator().manual_seed(0)
     z = torch.randn(n, 16, generator=g)

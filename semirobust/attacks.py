@@ -1,7 +1,7 @@
 """The paper's five evaluation attacks behind one interface, and batched accuracy helpers.
 
 ``make_attack(name, model, eps, **overrides)`` returns an :class:`Attack`, a callable
-``(x, y) -> x_adv`` on images in [0, 1] (normalization is inside the model, DESIGN.md). The
+``(x, y) -> x_adv`` on images in [0, 1] (normalization is inside the model, docs/conventions.md). The
 attacks themselves come from well-kept libraries, not from this module:
 
 =============  ==========================================  ====================================
@@ -46,7 +46,7 @@ from tqdm.auto import tqdm
 
 from semirobust.config import ATTACKS, check_choice
 from semirobust.data import iterate_batches
-from semirobust.utils import eval_mode, model_device, resolve_device
+from semirobust.utils import eval_mode, frozen, model_device, resolve_device
 
 #: attacks bounded in L-inf (x_adv - x stays within eps in every pixel).
 LINF_ATTACKS = ("fgsm", "ifgsm", "pgd", "autoattack")
@@ -159,26 +159,18 @@ class Attack:
         device = model_device(self.model)
         x = x.to(device, non_blocking=True).float()
         y = y.to(device, non_blocking=True).long()
-        flags = [(p, p.requires_grad) for p in self.model.parameters()]
-        with eval_mode(self.model):
-            try:
-                for p, _ in flags:
-                    p.requires_grad_(False)
-                with torch.enable_grad():
-                    if self._runner is None or self._runner_device != device:
-                        n_classes = 0
-                        if self.name == "autoattack" and self.params["n_classes"] is None:
-                            with torch.no_grad():
-                                n_classes = int(self.model(x[:1]).shape[1])
-                        self._runner, self._runner_device = self._build(device, n_classes), device
-                    if self.name == "autoattack":  # both AutoAttacks reseed torch's global RNG: keep ours apart
-                        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                            x_adv = self._runner(x, y).detach()
-                    else:
-                        x_adv = self._runner(x, y).detach()
-            finally:
-                for p, flag in flags:
-                    p.requires_grad_(flag)
+        with eval_mode(self.model), frozen(self.model), torch.enable_grad():
+            if self._runner is None or self._runner_device != device:
+                n_classes = 0
+                if self.name == "autoattack" and self.params["n_classes"] is None:
+                    with torch.no_grad():
+                        n_classes = int(self.model(x[:1]).shape[1])
+                self._runner, self._runner_device = self._build(device, n_classes), device
+            if self.name == "autoattack":  # both AutoAttacks reseed torch's global RNG: keep ours apart
+                with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                    x_adv = self._runner(x, y).detach()
+            else:
+                x_adv = self._runner(x, y).detach()
         if self.name == "cw" and self.params["l2_eps"] is not None:
             too_far = (x_adv - x).flatten(1).norm(dim=1) > self.params["l2_eps"]
             x_adv[too_far] = x[too_far]

@@ -1,6 +1,6 @@
 """Run configuration and scale profiles, validated before any compute.
 
-One code path, three sizes (DESIGN.md, Scale profiles): ``smoke`` (CI, any CPU, minutes),
+One code path, three sizes (docs/conventions.md, Scale profiles): ``smoke`` (CI, any CPU, minutes),
 ``offline`` (this 2-core machine, the default: all of ``digits``, networks that learn, several seeds;
 ``cpu`` is an alias of it) and ``paper`` (GPU, the supplementary's settings).
 ``auto`` picks ``paper`` on CUDA and ``smoke`` otherwise, and says so.

@@ -1,6 +1,6 @@
 """Where the f_a / f_b cut falls, and which of rho's layer pairs are not a chain.
 
-f_b is the last ``fb_layers`` trainable layers (Conv2d / Linear) in registration order (DESIGN.md,
+f_b is the last ``fb_layers`` trainable layers (Conv2d / Linear) in registration order (docs/conventions.md,
 layer indexing), and rho pairs consecutive layers in that order. In a plain chain (AlexNet, VGG16)
 both are what the paper draws. In a residual network they are not:
 

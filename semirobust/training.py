@@ -3,7 +3,7 @@
 * ``mode="standard"``: cross-entropy on clean (optionally augmented) images.
 * ``mode="adversarial"``: Madry et al.'s min-max training with PGD-10, eps 8/255, step 2/255,
   random start (supplementary III.A). The PGD examples are generated with the model in eval mode
-  (BatchNorm running statistics, DESIGN.md); the weight update runs in train mode.
+  (BatchNorm running statistics, docs/conventions.md); the weight update runs in train mode.
 * ``fb_layers=k``: subnetwork training. ``split_fa_fb`` freezes f_a (no gradient, BatchNorm in
   eval mode) and only f_b's parameters are given to the optimizer, so every f_a tensor stays
   bit-identical. PGD still back-propagates through f_a to reach the input.
@@ -19,6 +19,10 @@ ends with exactly the weights of an uninterrupted run (shuffling and augmentatio
 per epoch, the global RNG state is restored). On CUDA, mixed precision (bf16 autocast, or fp16 +
 GradScaler where bf16 is unsupported) and channels_last are on by default; ``amp=False`` /
 ``channels_last=False`` turn them off. On CPU both are off by default.
+
+:func:`training_step` is one optimisation step of :func:`train` (attack, forward, loss, backward,
+optimizer step); :class:`TrainingBatches` draws an epoch's batches and :func:`resolve_precision`
+picks autocast and memory format, so a benchmark can time exactly the loop ``train`` runs.
 """
 from __future__ import annotations
 
@@ -38,7 +42,9 @@ from torch.utils.data import Dataset, Subset
 from tqdm.auto import tqdm
 
 from semirobust.attacks import make_attack
-from semirobust.config import ARCHS, DATASETS, Profile, check_choice, get_profile
+from semirobust.config import ARCHS, DATASETS, Profile, check_choice, check_int, get_profile
+from semirobust.data import TensorImageDataset, dataset_tensors, load_dataset, make_loader, train_val_split
+from semirobust.models import build_model, split_fa_fb, trainable_layers
 from semirobust.utils import (
     atomic_torch_save,
     config_hash,
@@ -100,30 +106,34 @@ def augment(x: torch.Tensor, generator: torch.Generator, padding: int = 4) -> to
     return torch.where(flip[:, None, None, None], out.flip(3), out)
 
 
-def _in_memory_tensors(dataset: Dataset):
-    """(X, y) when the data set is (a subset of) in-memory tensors, else None."""
-    from semirobust.data import TensorImageDataset, dataset_tensors
+class TrainingBatches:
+    """The shuffled batches of every epoch of a run, as :func:`train` draws them.
 
-    base = dataset.dataset if isinstance(dataset, Subset) else dataset
-    return dataset_tensors(dataset) if isinstance(base, TensorImageDataset) else None
+    An epoch's order depends only on ``seed`` and the epoch, so a resumed run sees the same
+    batches. In-memory tensor data sets are indexed directly (stacked once, here); any other
+    data set goes through a DataLoader.
+    """
 
+    def __init__(self, dataset: Dataset, batch_size: int, seed: int):
+        self.dataset, self.batch_size, self.seed = dataset, batch_size, seed
+        base = dataset.dataset if isinstance(dataset, Subset) else dataset
+        self.tensors = dataset_tensors(dataset) if isinstance(base, TensorImageDataset) else None
 
-def _epoch_batches(dataset: Dataset, tensors, batch_size: int, seed: int):
-    """Shuffled batches of one epoch; the order depends only on ``seed`` (so resuming is exact)."""
-    if tensors is not None:
-        X, y = tensors
-        order = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(seed))
-        for i in range(0, X.shape[0], batch_size):
-            idx = order[i:i + batch_size]
-            yield X[idx], y[idx]
-    else:
-        from semirobust.data import make_loader
+    def epoch_seed(self, epoch: int) -> int:
+        """The seed of epoch ``epoch`` (0-based): its shuffling, and (+1) its augmentation."""
+        return (self.seed * 1_000_003 + epoch * 7_919) % (2**63 - 1)
 
-        yield from make_loader(dataset, batch_size, shuffle=True, seed=seed)
-
-
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return (seed * 1_000_003 + epoch * 7_919) % (2**63 - 1)
+    def epoch(self, epoch: int):
+        """The batches ``(x, y)`` of epoch ``epoch`` (0-based), on the CPU."""
+        seed = self.epoch_seed(epoch)
+        if self.tensors is not None:
+            X, y = self.tensors
+            order = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(seed))
+            for i in range(0, X.shape[0], self.batch_size):
+                idx = order[i:i + self.batch_size]
+                yield X[idx], y[idx]
+        else:
+            yield from make_loader(self.dataset, self.batch_size, shuffle=True, seed=seed)
 
 
 # ---------------------------------------------------------------- schedule and precision
@@ -138,16 +148,36 @@ def scaled_milestones(profile: Profile, epochs: int) -> list[int]:
     return sorted({m for m in scaled if 1 <= m < epochs})
 
 
-def _precision(device: torch.device, amp: bool | None, channels_last: bool | None):
-    """Resolve the amp / channels_last switches: (autocast dtype or None, use GradScaler, channels_last)."""
+@dataclass(frozen=True)
+class Precision:
+    """How a training step computes: autocast dtype (None: fp32), fp16 GradScaler, channels_last."""
+
+    amp_dtype: torch.dtype | None = None
+    use_scaler: bool = False
+    channels_last: bool = False
+
+    def autocast(self, device_type: str) -> torch.autocast:
+        """The autocast context of a step on ``device_type`` (disabled in fp32)."""
+        return torch.autocast(device_type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
+
+    def grad_scaler(self) -> torch.amp.GradScaler:
+        """A GradScaler for the run (disabled unless fp16 needs one)."""
+        return torch.amp.GradScaler("cuda", enabled=self.use_scaler)
+
+
+def resolve_precision(device: torch.device, amp: bool | None = None, channels_last: bool | None = None) -> Precision:
+    """Resolve the amp / channels_last switches (None: on for CUDA, off for CPU) into a :class:`Precision`.
+
+    amp is bf16 autocast, or fp16 autocast with a GradScaler where bf16 is unsupported.
+    """
     on_cuda = device.type == "cuda"
     amp = on_cuda if amp is None else bool(amp)
     channels_last = on_cuda if channels_last is None else bool(channels_last)
     if not amp:
-        return None, False, channels_last
+        return Precision(None, False, channels_last)
     if on_cuda and not torch.cuda.is_bf16_supported():
-        return torch.float16, True, channels_last
-    return torch.bfloat16, False, channels_last
+        return Precision(torch.float16, True, channels_last)
+    return Precision(torch.bfloat16, False, channels_last)
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -187,16 +217,48 @@ def _check_train_args(mode, fb_layers, epochs, lr, profile, model):
     check_choice("training mode", mode, MODES)
     if not isinstance(profile, Profile):
         raise ValueError(f"profile must be a semirobust.config.Profile (use get_profile(name)), got {type(profile).__name__}.")
-    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
-        raise ValueError(f"epochs={epochs!r} must be an integer >= 1.")
+    check_int("epochs", epochs, allow_none=True)
     if lr is not None and not (isinstance(lr, (int, float)) and lr > 0):
         raise ValueError(f"lr={lr!r} must be a positive number.")
     if fb_layers is not None:
-        from semirobust.models import trainable_layers
-
         total = len(trainable_layers(model))
-        if isinstance(fb_layers, bool) or not isinstance(fb_layers, int) or not 1 <= fb_layers <= total:
+        check_int("fb_layers", fb_layers)
+        if fb_layers > total:
             raise ValueError(f"fb_layers={fb_layers!r} is outside 1..{total}: the model has {total} trainable layers.")
+
+
+def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer, *,
+                  attack: Callable | None = None, precision: Precision | None = None,
+                  scaler: torch.amp.GradScaler | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimisation step of :func:`train` on the batch ``(x, y)`` (on the model's device).
+
+    channels_last input when ``precision`` asks for it; the training ``attack`` (if any) replaces
+    ``x`` under autocast (an :class:`~semirobust.attacks.Attack` runs in eval mode); then the model
+    in train mode (a frozen f_a of ``split_fa_fb`` stays in eval mode), cross-entropy under
+    autocast, backward (through ``scaler`` when given) and the optimizer's step. Only the
+    parameters given to ``optimizer`` move; ``precision`` None is fp32. Returns the loss and the
+    logits, detached.
+    """
+    precision = precision or Precision()
+    if precision.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    autocast = precision.autocast(x.device.type)
+    if attack is not None:
+        with autocast:
+            x = attack(x, y)
+    model.train()
+    with autocast:
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    return loss.detach(), logits.detach()
 
 
 def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: str = "standard",
@@ -211,15 +273,13 @@ def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: str =
     True. ``checkpoint_dir`` makes the run resumable. The model ends in eval mode on ``device``.
     ``train_eps``: eps of the PGD training attack (None: 8/255); ``constant_lr``: no lr schedule.
     """
-    from semirobust.models import split_fa_fb
-
     if isinstance(profile, str):
         profile = get_profile(profile, device)
     _check_train_args(mode, fb_layers, epochs, lr, profile, model)
     epochs = profile.epochs if epochs is None else epochs
     lr = profile.lr if lr is None else float(lr)
     device = resolve_device(device)
-    amp_dtype, use_scaler, use_channels_last = _precision(device, amp, channels_last)
+    precision = resolve_precision(device, amp, channels_last)
     fingerprint = {"mode": mode, "fb_layers": fb_layers, "epochs": epochs, "lr": lr, "seed": seed,
                    "profile": profile.as_dict(), "n_train": len(train_set), "code": training_code_fingerprint(),
                    "train_attack": train_attack(train_eps, profile.train_attack_steps) if mode == "adversarial" else None,
@@ -230,14 +290,14 @@ def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: str =
 
     seed_everything(seed)
     model.to(device)
-    if use_channels_last:
+    if precision.channels_last:
         model.to(memory_format=torch.channels_last)
     split = split_fa_fb(model, fb_layers) if fb_layers is not None else None
     params = split.fb_parameters() if split is not None else [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=lr, momentum=profile.momentum, weight_decay=profile.weight_decay)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, [] if constant_lr else scaled_milestones(profile, epochs),
                                                      gamma=0.1)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+    scaler = precision.grad_scaler()
     attack = None
     if mode == "adversarial":
         spec = train_attack(train_eps, profile.train_attack_steps)
@@ -253,35 +313,22 @@ def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: str =
         _set_rng_state(checkpoint["rng"], device)
         history, start, stopped = checkpoint["history"], checkpoint["epoch"], checkpoint["stopped_early"]
 
-    tensors = _in_memory_tensors(train_set)
-    autocast = torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None)
+    batches = TrainingBatches(train_set, profile.batch_size, seed)
     try:
         bar = tqdm(range(start, epochs), desc=f"{mode} training" + (f" (f_b={fb_layers})" if split else ""),
                    unit="epoch", disable=not progress or stopped, leave=False)
         for epoch in bar:
             if stopped:
                 break
-            epoch_seed = _epoch_seed(seed, epoch)
-            aug_gen = torch.Generator().manual_seed(epoch_seed + 1)
+            aug_gen = torch.Generator().manual_seed(batches.epoch_seed(epoch) + 1)
             current_lr = optimizer.param_groups[0]["lr"]
             loss_sum, correct, seen, t0 = 0.0, 0, 0, time.perf_counter()
-            for x, y in _epoch_batches(train_set, tensors, profile.batch_size, epoch_seed):
+            for x, y in batches.epoch(epoch):
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 if profile.augment:
                     x = augment(x, aug_gen)
-                if use_channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                if attack is not None:
-                    with autocast:
-                        x = attack(x, y)
-                model.train()
-                with autocast:
-                    logits = model(x)
-                    loss = F.cross_entropy(logits, y)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
+                loss, logits = training_step(model, x, y, optimizer, attack=attack, precision=precision,
+                                             scaler=scaler)
                 loss_sum += loss.item() * y.shape[0]
                 correct += (logits.argmax(1) == y).sum().item()
                 seen += y.shape[0]
@@ -306,7 +353,7 @@ def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: str =
         optimizer.zero_grad(set_to_none=True)  # no stale gradients left on the returned model
         if split is not None:
             split.undo()
-        if use_channels_last:
+        if precision.channels_last:
             model.to(memory_format=torch.contiguous_format)
         model.eval()
     return TrainResult(model=model, history=history, epochs_run=len(history), stopped_early=stopped)
@@ -342,9 +389,6 @@ def get_trained_model(arch: str, dataset: str, *, mode: str = "standard", profil
     training run), from_cache and path. A second call with the same configuration loads the cached
     weights instead of retraining; an interrupted training resumes from its last epoch.
     """
-    from semirobust.data import load_dataset
-    from semirobust.models import build_model
-
     check_choice("model", arch, ARCHS)
     check_choice("dataset", dataset, DATASETS)
     check_choice("training mode", mode, MODES)
@@ -368,8 +412,6 @@ def get_trained_model(arch: str, dataset: str, *, mode: str = "standard", profil
         info = {key: saved[key] for key in ("config", "config_hash", "history", "wall_time_s", "device", "amp")}
         return model, {**info, "from_cache": True, "path": str(path)}
 
-    from semirobust.data import train_val_split
-
     train_set, _ = train_val_split(load_dataset(dataset, "train", root=data_root, subset=profile.train_subset,
                                                 seed=seed), profile.val_fraction, seed)
     checkpoint_dir = root / "checkpoints" / digest
@@ -378,10 +420,11 @@ def get_trained_model(arch: str, dataset: str, *, mode: str = "standard", profil
                    checkpoint_dir=checkpoint_dir, amp=amp, channels_last=channels_last, progress=progress,
                    train_eps=train_eps)
     wall = time.perf_counter() - t0
-    amp_dtype, _, use_cl = _precision(device, amp, channels_last)
+    precision = resolve_precision(device, amp, channels_last)
     info = {"config": config, "config_hash": digest, "history": result.history, "wall_time_s": wall,
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-            "amp": {"dtype": str(amp_dtype) if amp_dtype else None, "channels_last": use_cl}}
+            "amp": {"dtype": str(precision.amp_dtype) if precision.amp_dtype else None,
+                    "channels_last": precision.channels_last}}
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     atomic_torch_save({"state_dict": state, **info}, path)
     last = result.history[-1] if result.history else {}
@@ -393,5 +436,6 @@ def get_trained_model(arch: str, dataset: str, *, mode: str = "standard", profil
 
 
 __all__ = ["MODES", "TRAIN_ATTACK", "train_attack", "TRAINING_MODULES", "training_code_fingerprint",
-           "CHECKPOINT_NAME", "TrainResult", "augment", "scaled_milestones", "train",
+           "CHECKPOINT_NAME", "TrainResult", "augment", "TrainingBatches", "scaled_milestones", "Precision",
+           "resolve_precision", "training_step", "train",
            "subnetwork_adversarial_training", "training_config", "get_trained_model"]

@@ -5,8 +5,10 @@ interrupted run never leaves a half-written checkpoint, record or notebook behin
 """
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -122,9 +124,23 @@ def eval_mode(model: torch.nn.Module):
             module.training = training
 
 
-def _is_all_assignment(node) -> bool:
-    import ast
+@contextlib.contextmanager
+def frozen(model: torch.nn.Module):
+    """Parameters of ``model`` do not require gradients in the block; each one's own flag is restored afterwards.
 
+    For attacks, which need only the input gradient: no weight gradient is computed or left behind.
+    """
+    flags = [(param, param.requires_grad) for param in model.parameters()]
+    try:
+        for param, _ in flags:
+            param.requires_grad_(False)
+        yield model
+    finally:
+        for param, flag in flags:
+            param.requires_grad_(flag)
+
+
+def _is_all_assignment(node) -> bool:
     return isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
 
 
@@ -136,9 +152,6 @@ def source_fingerprint(*modules: str) -> str:
     trained by older code. A module's ``__all__`` (what it exports) is left out. This replaces
     hand-bumped version strings.
     """
-    import ast
-    import importlib.util
-
     digest = hashlib.sha256()
     for name in sorted(set(modules)):
         spec = importlib.util.find_spec(name)
@@ -153,4 +166,4 @@ def source_fingerprint(*modules: str) -> str:
 
 __all__ = ["REPO_ROOT", "atomic_write_bytes", "atomic_write_text", "atomic_torch_save", "canonical_json",
            "config_hash", "seed_everything", "resolve_device", "default_cache_dir", "default_results_dir",
-           "default_data_root", "model_device", "eval_mode", "source_fingerprint"]
+           "default_data_root", "model_device", "eval_mode", "frozen", "source_fingerprint"]

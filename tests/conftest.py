@@ -10,14 +10,30 @@
   restore them after each test. Tests that do not ask for them see the environment unchanged.
   A test that needs an empty results folder of its own should use ``tmp_path`` with
   ``monkeypatch.setenv`` instead.
+* ``tiny_profile``: the smoke profile cut to the smallest run that still exercises every step of
+  Algorithm 1 in seconds; a test that needs other sizes varies it with ``dataclasses.replace``.
+* ``small_model``: ``small_model(arch="vgg16", dataset="digits", width=0.125, seed=0)`` builds a
+  package network after ``seed_everything(seed)``, so the same call gives the same weights.
+* ``tiny_convnet``: ``tiny_convnet(seed=0, classes=3)``, a hand-written 4-layer network (conv, conv,
+  BatchNorm, linear, linear) behind a ``Normalize``, for 3x8x8 images: the package's structure at a
+  size where exact computations (Hessians, many attack steps) are cheap.
+* The ``slow`` marker (pyproject.toml) is on every test that trains a package network, executes
+  notebooks, builds the book or resolves a fresh install: ``pytest -m "not slow"`` is the fast loop.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections import OrderedDict
 from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
+
+from semirobust.config import Profile, get_profile
+from semirobust.models import Normalize, build_model
+from semirobust.utils import seed_everything
 
 if "OMP_NUM_THREADS" not in os.environ:
     torch.set_num_threads(1)
@@ -45,6 +61,43 @@ def semirobust_results(_session_results_dir, monkeypatch) -> Path:
     """``SEMIROBUST_RESULTS`` set to a session-wide temporary folder for this test."""
     monkeypatch.setenv("SEMIROBUST_RESULTS", str(_session_results_dir))
     return _session_results_dir
+
+#: What makes the smoke profile tiny: 100 training images, one epoch, 60 test images of which 40 are
+#: attacked, 120 images for rho (>= 10 per class, EDGE's minimum) and the final AutoAttack on 16.
+TINY = dict(train_subset=100, test_subset=60, eval_subset=40, rho_samples=120, epochs=1, milestones=(),
+            final_autoattack_images=16)
+
+
+@pytest.fixture(scope="session")
+def tiny_profile() -> Profile:
+    """The smoke profile with :data:`TINY`'s sizes (a frozen Profile: vary it with ``dataclasses.replace``)."""
+    return dataclasses.replace(get_profile("smoke"), **TINY)
+
+
+@pytest.fixture(scope="session")
+def small_model():
+    """Factory of seeded package networks: ``small_model(arch="vgg16", dataset="digits", width=0.125, seed=0)``."""
+    def build(arch: str = "vgg16", dataset: str = "digits", width: float = 0.125, seed: int = 0, **kwargs) -> nn.Module:
+        seed_everything(seed)
+        return build_model(arch, dataset, width=width, **kwargs)
+    return build
+
+
+@pytest.fixture(scope="session")
+def tiny_convnet():
+    """Factory of a 4-trainable-layer network behind a normalization, in eval mode: ``tiny_convnet(seed=0, classes=3)``."""
+    def build(seed: int = 0, classes: int = 3) -> nn.Module:
+        torch.manual_seed(seed)
+        net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 5, 3, padding=1), nn.BatchNorm2d(5),
+                            nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(5, 6), nn.ReLU(),
+                            nn.Linear(6, classes))
+        model = nn.Sequential(OrderedDict(normalize=Normalize((0.5, 0.5, 0.5), (0.25, 0.25, 0.25)), net=net))
+        with torch.no_grad():  # running statistics that are not the identity, so eval mode matters
+            net[3].running_mean.uniform_(-0.1, 0.1)
+            net[3].running_var.uniform_(0.5, 1.5)
+        return model.eval()
+    return build
+
 
 # The fixture notebooks are inputs of the sweep tests (one raises on purpose, one sleeps), not
 # notebooks of the project: pytest must not collect them.

@@ -17,6 +17,7 @@ from semirobust.attacks import (
 from semirobust.config import get_profile
 from semirobust.data import dataset_tensors, load_dataset, make_loader
 from semirobust.training import get_trained_model
+from semirobust.utils import frozen
 
 EPS = 8 / 255
 N_TEST = 128  # images attacked by the fast attacks
@@ -51,10 +52,12 @@ def test_paper_schedule_matches_section_3_1():
     assert make_attack("pgd", torch.nn.Linear(1, 1), 16 / 255, steps=3, alpha=0.01).params["steps"] == 3
 
 
+@pytest.mark.slow
 def test_trained_model_is_usable(clean):
     assert clean > 50, f"the smoke VGG16 reached only {clean:.1f}% clean accuracy on digits"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in LINF_ATTACKS if n != "autoattack"])
 def test_linf_attacks_stay_in_box_and_ball(model, test_data, name):
     X, y = test_data
@@ -65,6 +68,7 @@ def test_linf_attacks_stay_in_box_and_ball(model, test_data, name):
     assert (X_adv != X).any(), f"{name} changed no pixel"
 
 
+@pytest.mark.slow
 def test_cw_is_l2_and_l2_eps_is_enforced(model, test_data):
     X, y = test_data[0][:32], test_data[1][:32]
     X_adv = make_attack("cw", model, EPS, steps=20)(X, y)
@@ -75,18 +79,21 @@ def test_cw_is_l2_and_l2_eps_is_enforced(model, test_data):
     assert (X_bounded - X).flatten(1).norm(dim=1).max() <= bound + 1e-6
 
 
+@pytest.mark.slow
 def test_adversarial_accuracy_is_below_clean(model, test_data, clean):
     for name, overrides in (("fgsm", {}), ("ifgsm", {}), ("pgd", {}), ("cw", {"steps": 20})):
         adv = adversarial_accuracy(model, test_data, name, eps=EPS, progress=False, **overrides)
         assert 0 <= adv <= clean, f"{name}: adversarial {adv:.1f}% > clean {clean:.1f}%"
 
 
+@pytest.mark.slow
 def test_ifgsm_is_at_least_as_strong_as_fgsm(model, test_data):
     fgsm = adversarial_accuracy(model, test_data, "fgsm", eps=EPS, progress=False)
     ifgsm = adversarial_accuracy(model, test_data, "ifgsm", eps=EPS, progress=False)
     assert ifgsm <= fgsm
 
 
+@pytest.mark.slow
 def test_accuracy_falls_as_eps_grows(model, test_data):
     accs = [adversarial_accuracy(model, test_data, "pgd", eps=e / 255, progress=False) for e in (8, 16, 32)]
     print(f"\nPGD accuracy at eps 8, 16, 32 /255: {accs}")
@@ -94,6 +101,7 @@ def test_accuracy_falls_as_eps_grows(model, test_data):
     assert accs[2] < accs[0]
 
 
+@pytest.mark.slow
 def test_pgd_against_fgsm_is_measured(model, test_data, clean, record_property):
     """Reported, not assumed: PGD (random start, step 1/255, 10 steps) vs FGSM (one step of eps)."""
     torch.manual_seed(0)
@@ -142,6 +150,7 @@ def test_autoattack_subset_runs_only_the_attacks_asked_for(model, test_data):
     assert acc_full <= acc_apgd <= clean_accuracy(model, (X, y), progress=False)
 
 
+@pytest.mark.slow
 def test_data_forms_agree(model):
     dataset = load_dataset("digits", "test", subset=100)
     X, y = dataset_tensors(dataset)
@@ -150,6 +159,7 @@ def test_data_forms_agree(model):
     assert clean_accuracy(model, make_loader(dataset, 17), progress=False) == by_tuple
 
 
+@pytest.mark.slow
 def test_mode_and_requires_grad_are_restored(model, test_data):
     X, y = test_data
     model.train()
@@ -163,6 +173,35 @@ def test_mode_and_requires_grad_are_restored(model, test_data):
         model.eval()
 
 
+def test_frozen_restores_each_parameters_own_flag(tiny_convnet):
+    model = tiny_convnet()
+    first = next(model.parameters())
+    first.requires_grad_(False)  # e.g. a frozen f_a
+    flags = [p.requires_grad for p in model.parameters()]
+    with pytest.raises(RuntimeError, match="inside"):
+        with frozen(model) as same:
+            assert same is model and not any(p.requires_grad for p in model.parameters())
+            raise RuntimeError("inside the block")
+    assert [p.requires_grad for p in model.parameters()] == flags and not first.requires_grad
+
+
+def test_attack_on_an_untrained_net_restores_modes_and_flags(tiny_convnet):
+    """The restore rules without a trained network: per-module modes (a frozen part stays in eval mode), each
+    parameter's requires_grad, and no weight gradient left behind."""
+    model = tiny_convnet().train()
+    model.net[3].eval()  # a BatchNorm kept in eval mode, as split_fa_fb keeps f_a's
+    model.net[0].weight.requires_grad_(False)
+    modes = [m.training for m in model.modules()]
+    flags = [p.requires_grad for p in model.parameters()]
+    x, y = torch.rand(6, 3, 8, 8, generator=torch.Generator().manual_seed(0)), torch.arange(6) % 3
+    x_adv = make_attack("pgd", model, EPS, steps=2)(x, y)
+    assert (x_adv - x).abs().max() <= EPS + 1e-6 and not torch.equal(x_adv, x)
+    assert [m.training for m in model.modules()] == modes
+    assert [p.requires_grad for p in model.parameters()] == flags
+    assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.slow
 def test_attack_tensors_keeps_order_and_device(model, test_data):
     X, y = test_data
     X_adv = attack_tensors(model, X, y, "fgsm", eps=EPS, batch_size=50, progress=False)

@@ -63,6 +63,7 @@ def _run(name: str, out: Path) -> str:
     return book_pipeline.execute_notebook(name, "smoke", "digits", "cpu", executed_dir=out)
 
 
+@pytest.mark.slow
 def test_unchanged_notebook_is_reused_and_changed_one_reruns(sandbox):
     src, out = sandbox
     _write_notebook(src / "tiny.ipynb", "print(value * 2)")
@@ -79,6 +80,7 @@ def test_unchanged_notebook_is_reused_and_changed_one_reruns(sandbox):
     assert provenance["code_cells"] == book_pipeline.code_cells_digest(nbformat.read(src / "tiny.ipynb", as_version=4))
 
 
+@pytest.mark.slow
 def test_failing_notebook_names_notebook_and_cell_and_leaves_no_copy(sandbox):
     src, out = sandbox
     out.mkdir()
@@ -91,6 +93,7 @@ def test_failing_notebook_names_notebook_and_cell_and_leaves_no_copy(sandbox):
     assert not (out / "broken.ipynb").exists()
 
 
+@pytest.mark.slow
 def test_executed_page_hides_code_drops_warnings_and_paths(sandbox):
     src, out = sandbox
     body = ("import sys, warnings\nwarnings.warn('noisy')\nprint('progress 50%', file=sys.stderr)\n"
@@ -176,6 +179,7 @@ def test_fresh_clone_build_renders_every_page_of_the_toc(fresh_clone_book):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # every notebook at the smoke profile, training included: longer than one test's 1800 s
 def test_smoke_build_executes_every_notebook_strictly(tmp_path_factory):
     """The README's book build at the smoke profile, in a copy of the book with temporary stores; ``--force``
     re-executes every notebook even where the committed copy is up to date, so each one really runs."""

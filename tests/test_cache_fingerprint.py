@@ -1,8 +1,10 @@
 """Caches keyed on the code they depend on: a changed network definition is never served from cache."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -12,13 +14,14 @@ import pytest
 
 from semirobust.utils import REPO_ROOT, source_fingerprint
 
+#: trains once with the pickled profile of argv[2] (a semirobust.config.Profile) and caches in argv[1]
 TRAIN_ONCE = textwrap.dedent("""
-    import dataclasses, json, sys
+    import json, pickle, sys
     import torch
     torch.set_num_threads(1)
-    from semirobust.config import get_profile
     from semirobust.training import get_trained_model
-    profile = dataclasses.replace(get_profile("smoke"), train_subset=100, epochs=1, width=0.0625, batch_size=20)
+    with open(sys.argv[2], "rb") as handle:
+        profile = pickle.load(handle)
     model, info = get_trained_model("vgg16", "digits", profile=profile, device="cpu", cache_dir=sys.argv[1],
                                     progress=False)
     import semirobust
@@ -43,15 +46,17 @@ def test_fingerprint_ignores_comments_and_follows_code(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_changed_models_py_is_not_served_from_cache(tmp_path):
+def test_changed_models_py_is_not_served_from_cache(tmp_path, tiny_profile):
     """Train in a copy of the package, change models.py there, and show that the cache misses."""
+    profile = tmp_path / "profile.pkl"
+    profile.write_bytes(pickle.dumps(dataclasses.replace(tiny_profile, width=0.0625, batch_size=20)))
     copy = tmp_path / "src"
     shutil.copytree(REPO_ROOT / "semirobust", copy / "semirobust", ignore=shutil.ignore_patterns("__pycache__"))
     cache = tmp_path / "cache"
     env = {**os.environ, "PYTHONPATH": str(copy), "OMP_NUM_THREADS": "1"}
 
     def run() -> dict:
-        out = subprocess.run([sys.executable, "-c", TRAIN_ONCE, str(cache)], env=env, cwd=tmp_path,
+        out = subprocess.run([sys.executable, "-c", TRAIN_ONCE, str(cache), str(profile)], env=env, cwd=tmp_path,
                              capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, out.stderr[-3000:]
         return json.loads(out.stdout.strip().splitlines()[-1])

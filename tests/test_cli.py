@@ -26,6 +26,7 @@ def test_parse_value_like_papermill(text, value):
     assert parse_value(text) == value and type(parse_value(text)) is type(value)
 
 
+@pytest.mark.slow
 def test_run_executes_one_notebook_with_parameters(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the fixture notebook writes result.txt into the working folder
     out = tmp_path / "out.ipynb"

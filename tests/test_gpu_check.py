@@ -30,6 +30,7 @@ def tiny_report(tmp_path_factory):
     return json.loads(out.read_text())
 
 
+@pytest.mark.slow
 def test_tiny_run_schema_and_correctness(tiny_report):
     r = tiny_report
     assert r["benchmark"] == "gpu_check" and r["device_type"] == "cpu" and r["tiny"] and r["passed"]
@@ -52,12 +53,14 @@ def test_tiny_run_schema_and_correctness(tiny_report):
     assert r["mi"]["cpu"]["seconds"] >= 0 and r["mi"]["n"] == 200
 
 
+@pytest.mark.slow
 def test_summary_reads_the_report(tiny_report):
     s = efficiency.summary(tiny_report, "cifar10", "vgg16", 12)
     assert {"throughput_frozen_over_full", "full_multiple", "analytic_throughput_ratio", "memory_saved_mb"} <= set(s)
     assert len(efficiency.step_rows(tiny_report)) == 6 and len(efficiency.ratio_rows(tiny_report)) == 2
 
 
+@pytest.mark.slow
 def test_broken_freeze_is_detected(tmp_path):
     done, out = _run(tmp_path, "--break-freeze", "--skip-mi")
     assert done.returncode == 1, done.stderr[-3000:]
@@ -84,6 +87,7 @@ def test_algorithm1_cost():
     assert c["subnetwork_route_over_full_at"] == pytest.approx((12 + 45) / 120)
 
 
+@pytest.mark.slow
 def test_book_values(tiny_report):
     values = efficiency.book_values(tiny_report)
     assert values["frozen_over_full"] > 0 and values["alg1_over_full_at"] > 1

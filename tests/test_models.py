@@ -21,7 +21,7 @@ def _leaves(model):
 
 
 def _fa_names(model, fb_layers):
-    """DESIGN.md's rule: f_a is every module registered before the first of the last fb trainable layers."""
+    """docs/conventions.md's rule: f_a is every module registered before the first of the last fb trainable layers."""
     first_fb = trainable_layers(model)[-fb_layers][0]
     names = [name for name, _ in _leaves(model)]
     return names[: names.index(first_fb)]

@@ -3,9 +3,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import os
 import re
+import subprocess
+import sys
 import tomllib
+import urllib.request
 
+import pytest
 import yaml
 
 import semirobust
@@ -137,3 +142,32 @@ def test_exports_do_not_change_the_training_cache_key(tmp_path, monkeypatch):
     before = source_fingerprint("expkg.mod")
     (package / "mod.py").write_text("def f():\n    return 1\n\n\n__all__ = ['f']\n")
     assert source_fingerprint("expkg.mod") == before
+
+
+def _index_reachable(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=15):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_plain_install_resolves_without_the_constraints_file(tmp_path):
+    """What a new user types, `pip install -e ".[book,test]"` in a fresh venv with the pip that ``venv``
+    bundles (23.2 with Python 3.11), without ``-c constraints.txt``: pip's resolver must find a set of
+    versions (a dry run: nothing is installed). It once backtracked through every papermill release down
+    to one whose sdist does not build; the lower bounds in pyproject.toml stop that."""
+    index = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple/").rstrip("/") + "/papermill/"
+    if not _index_reachable(index):
+        pytest.skip(f"package index unreachable ({index}): the plain resolve needs it")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    pip = venv / "bin" / "pip"
+    version = subprocess.run([str(pip), "--version"], capture_output=True, text=True, check=True).stdout
+    result = subprocess.run([str(pip), "install", "--dry-run", "--no-input", "-e", f"{REPO_ROOT}[book,test]"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=1500)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, f"{version.strip()}: the plain install does not resolve:\n{log[-4000:]}"
+    assert "Would install" in log and "semirobust" in log

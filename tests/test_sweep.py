@@ -129,6 +129,7 @@ def local_run(tmp_path_factory):
     return grid, rows, root
 
 
+@pytest.mark.slow
 def test_local_sweep_runs_cells_and_reports_failure(local_run):
     grid, rows, root = local_run
     assert [r["state"] for r in rows] == ["finished", "finished", "failed"]
@@ -152,6 +153,7 @@ def test_local_sweep_runs_cells_and_reports_failure(local_run):
     assert "asked to fail" in json.dumps(nbformat.read(root / "out" / "failed" / f"{failed['cell'].cell_id}.ipynb", 4))
 
 
+@pytest.mark.slow
 def test_dry_run_states_after_a_sweep(local_run):
     grid, rows, root = local_run
     states = [row["state"] for row in plan(grid, ResultsStore(root / "results"), root / "out")]
@@ -160,6 +162,7 @@ def test_dry_run_states_after_a_sweep(local_run):
     assert fresh == ["pending"] * 3
 
 
+@pytest.mark.slow
 def test_submitit_local_executor(tmp_path):
     grid = load_grid(write_grid(tmp_path, "notebook: NOTEBOOK\naxes: {'x,fail': [[7, false], [8, true]]}\n"))
     rows = run_sweep(grid, executor="submitit-local", workers=2, retries=0, out_dir=tmp_path / "out",
@@ -170,6 +173,7 @@ def test_submitit_local_executor(tmp_path):
     assert list((tmp_path / "out" / "submitit").rglob("*_result.pkl"))  # really went through submitit jobs
 
 
+@pytest.mark.slow
 def test_killed_sweep_resumes_only_missing_cells(tmp_path):
     go = tmp_path / "go"
     grid_path = write_grid(tmp_path, f"notebook: NOTEBOOK\naxes:\n  'x,wait_for': [[1, ''], [2, '{go}']]\n")

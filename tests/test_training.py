@@ -9,8 +9,18 @@ import torch
 from semirobust.attacks import adversarial_accuracy, clean_accuracy
 from semirobust.config import get_profile
 from semirobust.data import dataset_tensors, load_dataset
-from semirobust.models import build_model, split_fa_fb
-from semirobust.training import augment, get_trained_model, scaled_milestones, subnetwork_adversarial_training, train
+from semirobust.models import split_fa_fb
+from semirobust.training import (
+    Precision,
+    TrainingBatches,
+    augment,
+    get_trained_model,
+    resolve_precision,
+    scaled_milestones,
+    subnetwork_adversarial_training,
+    train,
+    training_step,
+)
 from semirobust.utils import seed_everything
 
 SMOKE = get_profile("smoke")
@@ -31,11 +41,7 @@ def small_train_set():
     return load_dataset("digits", "train", subset=96)
 
 
-def _fresh_model(seed=0):
-    seed_everything(seed)
-    return build_model("vgg16", "digits", width=SMOKE.width)
-
-
+@pytest.mark.slow
 def test_loss_falls(trained):
     for mode, (_, info) in trained.items():
         losses = [h["train_loss"] for h in info["history"]]
@@ -43,9 +49,10 @@ def test_loss_falls(trained):
         assert losses[-1] < 0.9 * losses[0], f"{mode} training did not learn: losses {losses}"
 
 
+@pytest.mark.slow
 def test_adversarial_training_gives_higher_pgd_accuracy(trained):
     """Evaluated at 16/255: at 8/255 a regular network on digits keeps most of its accuracy (robustness is
-    nearly free there, DESIGN.md), so the smoke networks' gap at 8/255 is within run-to-run noise (it
+    nearly free there, docs/conventions.md), so the smoke networks' gap at 8/255 is within run-to-run noise (it
     measured +7 and -0.5 points on two machines); at 16/255 the regular network falls. With the adversarial
     network trained at 8/255 the gap at 16/255 measured 17 points on one machine and 1.5 on another, so it is
     trained at 16/255, the budget it is evaluated at."""
@@ -59,6 +66,7 @@ def test_adversarial_training_gives_higher_pgd_accuracy(trained):
     assert accs["adversarial"][1] > accs["standard"][1] + 5
 
 
+@pytest.mark.slow
 def test_cache_hit_loads_identical_weights(trained, _session_cache_dir):
     model, info = trained["standard"]
     again, info2 = get_trained_model("vgg16", "digits", mode="standard", profile=SMOKE, device="cpu",
@@ -73,8 +81,9 @@ def test_cache_hit_loads_identical_weights(trained, _session_cache_dir):
     assert other != info["config_hash"]
 
 
-def test_subnetwork_training_leaves_fa_bit_identical(small_train_set):
-    model = _fresh_model()
+@pytest.mark.slow
+def test_subnetwork_training_leaves_fa_bit_identical(small_train_set, small_model):
+    model = small_model()
     fb_layers = 12
     probe = split_fa_fb(model, fb_layers)
     fa_before = {k: v.clone() for k, v in probe.fa_state().items()}
@@ -93,6 +102,22 @@ def test_subnetwork_training_leaves_fa_bit_identical(small_train_set):
     assert [p.requires_grad for p in model.parameters()] == flags  # the split was undone
 
 
+@pytest.mark.slow
+def test_training_step_is_the_step_of_train(small_train_set, small_model, tiny_profile):
+    """One epoch of ``train`` is ``training_step`` on each batch of ``TrainingBatches``: identical weights."""
+    profile = dataclasses.replace(tiny_profile, batch_size=32)
+    trained = train(small_model(), small_train_set, profile=profile, epochs=1, device="cpu", seed=0, progress=False).model
+    model = small_model()
+    seed_everything(0)  # as train does before its first step (dropout draws from the global generator)
+    optimizer = torch.optim.SGD(model.parameters(), lr=profile.lr, momentum=profile.momentum,
+                                weight_decay=profile.weight_decay)
+    losses = [training_step(model, x, y, optimizer)[0] for x, y in TrainingBatches(small_train_set, 32, 0).epoch(0)]
+    assert len(losses) == 3 and all(loss.requires_grad is False for loss in losses)
+    model.eval()
+    for (k, a), b in zip(trained.state_dict().items(), model.state_dict().values()):
+        assert torch.equal(a, b), f"{k} differs from train's"
+
+
 def _interrupt_at(epoch):
     def eval_fn(model, current):
         if current == epoch:
@@ -101,15 +126,16 @@ def _interrupt_at(epoch):
     return eval_fn
 
 
-def test_interrupted_run_resumes_to_identical_weights(tmp_path, small_train_set):
+@pytest.mark.slow
+def test_interrupted_run_resumes_to_identical_weights(tmp_path, small_train_set, small_model, tiny_profile):
     """Adversarial, with augmentation and dropout: every source of randomness must be restored."""
-    profile = dataclasses.replace(SMOKE, augment=True, batch_size=32, milestones=(1,))
+    profile = dataclasses.replace(tiny_profile, augment=True, batch_size=32, epochs=3, milestones=(1,))
     kwargs = dict(profile=profile, mode="adversarial", epochs=3, device="cpu", seed=3, progress=False)
-    full = train(_fresh_model(), small_train_set, checkpoint_dir=tmp_path / "full", eval_fn=_interrupt_at(None), **kwargs)
+    full = train(small_model(), small_train_set, checkpoint_dir=tmp_path / "full", eval_fn=_interrupt_at(None), **kwargs)
 
     with pytest.raises(KeyboardInterrupt):
-        train(_fresh_model(), small_train_set, checkpoint_dir=tmp_path / "cut", eval_fn=_interrupt_at(2), **kwargs)
-    resumed = train(_fresh_model(seed=99), small_train_set, checkpoint_dir=tmp_path / "cut",
+        train(small_model(), small_train_set, checkpoint_dir=tmp_path / "cut", eval_fn=_interrupt_at(2), **kwargs)
+    resumed = train(small_model(seed=99), small_train_set, checkpoint_dir=tmp_path / "cut",
                     eval_fn=_interrupt_at(None), **kwargs)
 
     assert resumed.epochs_run == full.epochs_run == 3
@@ -118,28 +144,30 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path, small_train_set)
     for (k, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values()):
         assert torch.equal(a, b), f"{k} differs after resuming"
     # A finished run in the same folder is returned without training again.
-    again = train(_fresh_model(seed=5), small_train_set, checkpoint_dir=tmp_path / "full", **kwargs)
+    again = train(small_model(seed=5), small_train_set, checkpoint_dir=tmp_path / "full", **kwargs)
     assert torch.equal(next(iter(again.model.parameters())), next(iter(full.model.parameters())))
 
 
-def test_checkpoint_of_another_configuration_is_refused(tmp_path, small_train_set):
-    train(_fresh_model(), small_train_set, profile=SMOKE, epochs=1, device="cpu", progress=False,
+@pytest.mark.slow
+def test_checkpoint_of_another_configuration_is_refused(tmp_path, small_train_set, small_model):
+    train(small_model(), small_train_set, profile=SMOKE, epochs=1, device="cpu", progress=False,
           checkpoint_dir=tmp_path)
-    model = _fresh_model()
+    model = small_model()
     with pytest.raises(ValueError, match="different configuration"):
         train(model, small_train_set, profile=SMOKE, epochs=1, fb_layers=4, device="cpu", progress=False,
               checkpoint_dir=tmp_path)
     assert all(p.requires_grad for p in model.parameters())  # no half-applied f_a freeze left behind
 
 
-def test_eval_fn_and_stop_fn(small_train_set):
+@pytest.mark.slow
+def test_eval_fn_and_stop_fn(small_train_set, small_model):
     seen = []
 
     def eval_fn(model, epoch):
         seen.append((epoch, model.training))
         return {"marker": epoch * 10}
 
-    result = train(_fresh_model(), small_train_set, profile=SMOKE, epochs=4, device="cpu", progress=False,
+    result = train(small_model(), small_train_set, profile=SMOKE, epochs=4, device="cpu", progress=False,
                    eval_fn=eval_fn, stop_fn=lambda history: history[-1]["epoch"] >= 2)
     assert result.stopped_early and result.epochs_run == 2
     assert seen == [(1, False), (2, False)]
@@ -177,10 +205,10 @@ def test_scaled_milestones():
     ({"profile": "huge"}, "Unknown profile"),
     ({"profile": 3}, "Profile"),
 ])
-def test_bad_arguments_are_clear_errors(kwargs, message, small_train_set):
+def test_bad_arguments_are_clear_errors(kwargs, message, small_train_set, small_model):
     args = {"profile": SMOKE, "device": "cpu", "progress": False, **kwargs}
     with pytest.raises(ValueError, match=message):
-        train(_fresh_model(), small_train_set, **args)
+        train(small_model(), small_train_set, **args)
 
 
 def test_get_trained_model_rejects_bad_names(tmp_path):
@@ -188,3 +216,19 @@ def test_get_trained_model_rejects_bad_names(tmp_path):
         get_trained_model("lenet", "digits", profile=SMOKE, cache_dir=tmp_path)
     with pytest.raises(ValueError, match="training mode"):
         get_trained_model("vgg16", "digits", mode="robust", profile=SMOKE, cache_dir=tmp_path)
+
+
+def test_training_batches_depend_only_on_seed_and_epoch(small_train_set):
+    batches = TrainingBatches(small_train_set, 40, seed=3)
+    first = [y for _, y in batches.epoch(0)]
+    assert [len(y) for y in first] == [40, 40, 16]
+    assert all(torch.equal(a, b) for a, b in zip(first, (y for _, y in TrainingBatches(small_train_set, 40, 3).epoch(0))))
+    assert not torch.equal(torch.cat(first), torch.cat([y for _, y in batches.epoch(1)]))
+    assert sorted(torch.cat(first).tolist()) == sorted(dataset_tensors(small_train_set)[1].tolist())
+
+
+def test_precision_follows_the_device_unless_asked():
+    cpu = torch.device("cpu")
+    assert resolve_precision(cpu) == Precision(None, False, False)
+    assert resolve_precision(cpu, amp=True, channels_last=True) == Precision(torch.bfloat16, False, True)
+    assert not resolve_precision(cpu, amp=True).grad_scaler().is_enabled()
