@@ -144,10 +144,10 @@ def test_trial_identity_does_not_depend_on_the_number_of_trials():
 
 
 def test_parameters_parse_and_build_validated_configs():
-    assert algorithm1.parse_eps("8/255") == pytest.approx(8 / 255)
-    assert algorithm1.parse_eps(0.5) == 0.5
+    assert config.parse_eps("8/255") == pytest.approx(8 / 255)
+    assert config.parse_eps(0.5) == 0.5
     with pytest.raises(ValueError, match="fraction"):
-        algorithm1.parse_eps("eight")
+        config.parse_eps("eight")
     configs = algorithm1.build_configs("alexnet, vgg16", "digits", fb_sizes=None, attack="pgd", eps="8/255")
     assert [(c.arch, c.fb_layers) for c in configs] == [("alexnet", 4), ("vgg16", 12)]
     assert [c.fb_layers for c in algorithm1.build_configs("resnet50", "digits", "4,8")] == [4, 8]
@@ -236,7 +236,7 @@ def test_rho_reuses_the_attacked_accuracy_images(monkeypatch):
 
     from semirobust.models import build_model
 
-    cfg = _config().validate()
+    cfg = _config()
     evaluation = algorithm1._Evaluation(cfg, cfg.resolved_profile, torch.device("cpu"), progress=False)
     torch.manual_seed(0)
     model = build_model("alexnet", "digits", width=0.125).eval()
@@ -280,7 +280,7 @@ def test_final_autoattack_attacks_a_network_both_rules_picked_once(same, tmp_pat
     from semirobust.models import build_model, combine_fa_fb
     from semirobust.utils import config_hash
 
-    cfg = _config().validate()
+    cfg = _config()
     summary = algorithm1.summary_config(cfg)
     models = ("regular-hash", "robust-hash")
     torch.manual_seed(0)
@@ -345,7 +345,7 @@ def test_grad_eval_counter_matches_a_hand_count():
 
 
 def test_final_autoattack_images_are_a_stratified_subset_or_the_whole_test_split():
-    cfg = _config().validate()
+    cfg = _config()
     evaluation = algorithm1._Evaluation(cfg, cfg.resolved_profile, torch.device("cpu"), progress=False)
     X, y = evaluation.final_images(20)
     assert len(y) == 20 and np.bincount(y.numpy(), minlength=10).max() == 2  # 2 per class of the 40 accuracy images

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 from semirobust.attacks import Attack, adversarial_accuracy, attack_tensors, clean_accuracy, make_attack
-from semirobust.config import RunConfig
+from semirobust.config import RunConfig, parse_eps, parse_list
 from semirobust.results import ResultsStore
 from semirobust.utils import config_hash, default_cache_dir, resolve_device
 
@@ -68,38 +68,7 @@ SEED_KIND = "table1_seed"
 def _validated(config: RunConfig) -> RunConfig:
     if not isinstance(config, RunConfig):
         raise ValueError(f"config must be a semirobust.config.RunConfig, got {type(config).__name__}.")
-    return dataclasses.replace(config, extra=dict(config.extra)).validate()
-
-
-def parse_eps(value) -> float:
-    """eps as a number: accepts numbers and strings such as ``"8/255"`` or ``"0.03"`` (papermill ``-p eps 8/255``);
-    None stays None (the profile's budget)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            if "/" in text:
-                numerator, denominator = text.split("/")
-                return float(numerator) / float(denominator)
-            return float(text)
-        except (ValueError, ZeroDivisionError):
-            raise ValueError(f"eps={value!r} is not a number or a fraction such as '8/255'.") from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"eps={value!r} must be a number (pixel scale, e.g. 8/255).")
-    return float(value)
-
-
-def parse_list(value, kind: str, cast=str) -> list:
-    """A comma-separated string (``"alexnet,vgg16"``) or a list as a non-empty list of ``cast`` values."""
-    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
-    items = [v for v in items if v != ""]
-    if not items:
-        raise ValueError(f"{kind} is empty; give at least one value (comma-separated).")
-    try:
-        return [cast(v) for v in items]
-    except (TypeError, ValueError):
-        raise ValueError(f"{kind}={value!r}: every entry must be a {cast.__name__}.") from None
+    return dataclasses.replace(config, extra=dict(config.extra))
 
 
 #: f_b sizes of the paper's Figure 2 (ResNet50 on CIFAR-10).
@@ -125,7 +94,7 @@ def build_configs(models, datasets, fb_sizes=None, **common) -> list[RunConfig]:
     if "eps" in common:
         common["eps"] = parse_eps(common["eps"])
     sizes = [None] if fb_sizes is None else parse_list(fb_sizes, "fb_sizes", int)
-    return [RunConfig(arch=m, dataset=d, fb_layers=f, **common).validate()
+    return [RunConfig(arch=m, dataset=d, fb_layers=f, **common)
             for m in parse_list(models, "models") for d in parse_list(datasets, "datasets") for f in sizes]
 
 
@@ -714,8 +683,8 @@ def run_algorithm1(config: RunConfig, *, results_dir=None, cache_dir=None, progr
                        device=resolve_device(config.device), wall_time_s=time.perf_counter() - t0, extra=extra)
 
 
-__all__ = ["run_algorithm1", "summarize_trials", "summary_config", "trial_config", "build_configs", "parse_eps",
-           "parse_list", "reference_config", "evaluation_attack", "STOPPING_AUTOATTACK", "ALGORITHM1_VERSION",
+__all__ = ["run_algorithm1", "summarize_trials", "summary_config", "trial_config", "build_configs",
+           "reference_config", "evaluation_attack", "STOPPING_AUTOATTACK", "ALGORITHM1_VERSION",
            "TRIAL_KIND", "REFERENCE_KIND", "SUMMARY_KIND", "AUTOATTACK_KIND", "best_checkpoint",
            "final_autoattack", "grad_evals_at_scale", "SEED_KIND", "aggregate_seeds", "best_epoch",
            "authors_grad_evals", "pair_records", "aggregate_pairs"]

@@ -1,6 +1,7 @@
 """A rough cost estimate of a sweep's cells (what ``--dry-run`` prints): counted FLOPs at an assumed throughput."""
 from __future__ import annotations
 
+from semirobust.config import ARCHS, DATASETS, get_profile, parse_eps, parse_list
 from semirobust.pipeline.grid import Cell
 
 #: training / test images of each data set (imagenette2-320; digits: the bundled 80/20 split).
@@ -47,8 +48,6 @@ def _attack_steps(attack: str, eps) -> int:
 def _algorithm1_runs(parameters: dict) -> list[tuple[str, str]] | None:
     """The (model, data set) of every Algorithm 1 run a cell does, one per f_b size: from
     ``model``/``dataset`` (Table 1) or the lists ``models``/``datasets``/``fb_sizes`` (Figures 1, 2)."""
-    from semirobust.experiments.table1 import parse_list
-
     models = parameters.get("models", parameters.get("model"))
     datasets = parameters.get("datasets", parameters.get("dataset"))
     if models is None or datasets is None or "profile" not in parameters:
@@ -74,9 +73,6 @@ def estimate_cost(parameters: dict) -> dict | None:
     either way; use it to size a cluster request, not as a promise.
     Returns ``{"unit", "cell": own cost, "shared": {(model, data set, profile, seed): cost}}``.
     """
-    from semirobust.config import ARCHS, DATASETS, get_profile
-    from semirobust.experiments.table1 import parse_eps
-
     runs = _algorithm1_runs(parameters)
     if not runs or any(m not in ARCHS or d not in DATASETS for m, d in runs):
         return None
