@@ -353,28 +353,3 @@ def test_final_autoattack_images_are_a_stratified_subset_or_the_whole_test_split
     assert all(tuple(r) in eval_rows for r in X.flatten(1).tolist())
     X, y = evaluation.final_images(None)  # the paper's final evaluation: every test image of the run
     assert len(y) == TINY["test_subset"] and torch.equal(X, evaluation.clean[0])
-
-
-def test_paper_profile_needs_ten_times_fewer_gradient_evaluations_than_the_authors():
-    count = algorithm1.grad_evals_at_scale("paper", "cifar10", robust=0.45)
-    # hand count: 40,000 training images (a fifth of 50,000 held out), 5 trials x 10 epochs of PGD-10 (11 passes),
-    # APGD-CE (100 steps) on 1,000 validation + 1,000 test images per epoch, rho on the other 9,000 test images
-    # once per trial, Acc*/Acc_sr/regular on 1,000 test and Acc* on 1,000 validation images, final AutoAttack x 3
-    assert count["training"] == 50 * 11 * 40_000 and count["stopping"] == 50 * 100 * 2_000
-    assert count["rho"] == 5 * 100 * 9_000 and count["reference"] == 100 * 4_000
-    assert count["final"] == 3 * 10_000 * (100 + 0.45 * 1_800) and count["final_images"] == 10_000
-    assert count["authors"] == algorithm1.authors_grad_evals(50_000, 10_000, 45.0)
-    assert count["ratio"] >= 10  # issue 12's target, for the same final evaluation
-    whole = algorithm1.grad_evals_at_scale(dataclasses.replace(config.get_profile("paper"), eval_subset=None))
-    assert whole["ratio"] < count["ratio"]  # per-epoch APGD-CE on the whole sets is what kept it below 10x
-    with pytest.raises(ValueError, match="Unknown data set"):
-        algorithm1.grad_evals_at_scale("paper", "mnist")
-    with pytest.raises(ValueError, match="fraction"):
-        algorithm1.grad_evals_at_scale("paper", robust=45)
-
-
-def test_authors_grad_evals_formula():
-    from semirobust.attacks import autoattack_grad_evals
-
-    assert autoattack_grad_evals(10, 0.5) == 10 * (100 + 0.5 * 1800)
-    assert algorithm1.authors_grad_evals(100, 10, 50.0) == 100 * (1100 + 10 * 1000)

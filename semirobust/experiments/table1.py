@@ -49,6 +49,7 @@ import torch
 
 from semirobust.attacks import Attack, adversarial_accuracy, attack_tensors, clean_accuracy, make_attack
 from semirobust.config import RunConfig, parse_eps, parse_list
+from semirobust.cost import authors_grad_evals
 from semirobust.results import ResultsStore
 from semirobust.utils import config_hash, default_cache_dir, resolve_device
 
@@ -419,57 +420,6 @@ AGGREGATED = ("acc_regular_clean", "acc_regular_attacked", "acc_star", "acc_star
               "acc_star_autoattack_apgd_ce", "acc_tilde_autoattack_apgd_ce", "acc_tilde_unbiased_autoattack_apgd_ce")
 
 
-def authors_grad_evals(n_train: int, n_test: int, acc_star: float, trials: int = 10, epochs: int = 10) -> float:
-    """Gradient evaluations of one Table 1 cell as the authors' scripts run it (upper bound in epochs):
-    ``trials`` x ``epochs`` epochs of PGD-10 subnetwork training (11 per image: 10 attack steps and
-    the update) and, after every epoch, the standard AutoAttack on the whole test set."""
-    from semirobust.attacks import autoattack_grad_evals
-
-    return trials * epochs * (11 * n_train + autoattack_grad_evals(n_test, acc_star / 100))
-
-
-def grad_evals_at_scale(profile="paper", dataset: str = "cifar10", robust: float = 0.45,
-                        trials: int | None = None, apgd_steps: int = 100) -> dict:
-    """Gradient evaluations of one Table 1 cell as ``profile`` runs it on ``dataset``'s full sizes, against the
-    authors' procedure, both ending with the full standard AutoAttack on the whole test set (upper bounds:
-    every epoch runs, APGD-CE attacks every image; ``robust``: Acc* as a fraction, e.g. 0.45 on CIFAR-10).
-
-    Ours: ``trials`` x E epochs of PGD training of f_b, APGD-CE on the per-epoch validation and test images
-    after every epoch, the rho images not among those attacked once per trial, Acc*, Acc* on validation,
-    the regular network and Acc_sr once, and the full AutoAttack on the final images of 3 networks. The
-    authors': 10 trials of 10 epochs of PGD-10 training on the whole training split and the full AutoAttack
-    on the whole test set after every epoch (:func:`authors_grad_evals`). Returns every part and the ratio.
-    """
-    from semirobust.attacks import autoattack_grad_evals
-    from semirobust.config import get_profile
-    from semirobust.pipeline.cost import DATASET_SIZES
-
-    prof = get_profile(profile)
-    if dataset not in DATASET_SIZES:
-        raise ValueError(f"Unknown data set {dataset!r}; choose one of {sorted(DATASET_SIZES)}.")
-    if not 0 <= robust <= 1:
-        raise ValueError(f"robust={robust!r} is Acc* as a fraction: it must be in [0, 1].")
-    n_full, n_test = DATASET_SIZES[dataset]
-    n_full = min(n_full, prof.train_subset or n_full)
-    n_val = round(prof.val_fraction * n_full)
-    n_train, trials = n_full - n_val, trials or prof.trials
-    per_epoch = min(n_val, prof.eval_subset or n_val) + min(n_test, prof.eval_subset or n_test)
-    n_eval = min(n_test, prof.eval_subset or n_test)
-    n_rho = min(n_test, prof.rho_samples or n_test)
-    n_final = n_test if prof.final_autoattack_images is None else min(n_eval, prof.final_autoattack_images)
-    epochs = trials * prof.sub_epochs
-    parts = {"training": epochs * (prof.train_attack_steps + 1) * n_train,
-             "stopping": epochs * apgd_steps * per_epoch,
-             "rho": trials * apgd_steps * max(0, n_rho - n_eval),
-             "reference": apgd_steps * (3 * n_eval + min(n_val, prof.eval_subset or n_val)),
-             "final": 3 * autoattack_grad_evals(n_final, robust)}
-    ours = sum(parts.values())
-    authors = authors_grad_evals(n_full, n_test, 100 * robust)
-    return {**parts, "ours": ours, "authors": authors, "ratio": authors / ours, "trials": trials,
-            "epochs": prof.sub_epochs, "per_epoch_images": per_epoch, "final_images": n_final, "profile": prof.name,
-            "dataset": dataset}
-
-
 @dataclasses.dataclass(frozen=True)
 class _Cell:
     """What every step of one seed of one Table 1 cell shares: its settings, store, images and networks."""
@@ -686,5 +636,5 @@ def run_algorithm1(config: RunConfig, *, results_dir=None, cache_dir=None, progr
 __all__ = ["run_algorithm1", "summarize_trials", "summary_config", "trial_config", "build_configs",
            "reference_config", "evaluation_attack", "STOPPING_AUTOATTACK", "ALGORITHM1_VERSION",
            "TRIAL_KIND", "REFERENCE_KIND", "SUMMARY_KIND", "AUTOATTACK_KIND", "best_checkpoint",
-           "final_autoattack", "grad_evals_at_scale", "SEED_KIND", "aggregate_seeds", "best_epoch",
-           "authors_grad_evals", "pair_records", "aggregate_pairs"]
+           "final_autoattack", "SEED_KIND", "aggregate_seeds", "best_epoch",
+           "pair_records", "aggregate_pairs"]
