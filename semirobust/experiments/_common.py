@@ -1,51 +1,47 @@
 """Helpers shared by the theory experiments: argument checks and cached attacked inputs."""
 from __future__ import annotations
 
-import hashlib
-import time
 from pathlib import Path
 
-import torch
-
-from semirobust.attacks import attack_tensors, make_attack
-from semirobust.config import PROFILES, Profile, check_choice, check_eps, check_int, get_profile
-from semirobust.utils import atomic_torch_save, config_hash, resolve_device
+from semirobust.config import PROFILES, Profile, check_choice, get_profile
 
 THEOREM3_VERSION = "1"
 
 
-def resolve_profile(profile, device) -> Profile:
-    """The named profile (or ``auto`` resolved for ``device``); an unknown name is a clear error."""
+def _check_int(name, value, low=1, allow_none=True):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name}={value!r} must be an integer >= {low}{' or None' if allow_none else ''}.")
+
+
+def _check_eps(eps):
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps <= 1:
+        raise ValueError(f"eps={eps!r} must be a number in (0, 1] (pixel scale, e.g. 8/255).")
+
+
+def _resolve_profile(profile, device) -> Profile:
     check_choice("profile", profile, PROFILES + ("auto",))
     return get_profile(profile, device)
 
 
-def check_device(device) -> torch.device:
-    """``device`` resolved (``auto``, ``cpu``, ``cuda[:i]``); a name torch cannot parse is a ValueError."""
+def _check_device(device):
+    from semirobust.utils import resolve_device
+
     try:
         return resolve_device(device)
     except RuntimeError as exc:  # torch.device("gpu") and other unparsable names
         raise ValueError(f"device={device!r} is not a device; use 'auto', 'cpu' or 'cuda[:i]'.") from exc
 
 
-def _check_int(name, value, low=1, allow_none=True):
-    """Old name of :func:`semirobust.config.check_int` with ``allow_none`` on by default (not exported: kept
-    until ``theorem3`` and ``weight_bound`` import the public checks)."""
-    return check_int(name, value, low, allow_none=allow_none)
-
-
-# Old private names, not exported: kept until theorem3 and weight_bound import the public ones.
-_check_eps = check_eps
-_resolve_profile = resolve_profile
-_check_device = check_device
-
-
 def start_run(settings, settings_type: type, factory: str, device):
     """The common start of a theory run: ``settings`` checked to come from ``factory``, the device,
     the start time and the settings' profile for its network. Returns ``(settings, device, t0, profile)``."""
+    import time
+
     if not isinstance(settings, settings_type):
         raise ValueError(f"settings must come from {factory}(...).")
-    dev = check_device(device)
+    dev = _check_device(device)
     return settings, dev, time.perf_counter(), get_profile(settings.profile, dev).for_arch(settings.arch)
 
 
@@ -57,6 +53,13 @@ def cached_attack_tensors(model, model_hash: str, X, y, attack: str, eps: float,
     attack setting or image set is attacked afresh. AutoAttack on a CPU takes minutes; this keeps
     reruns of the notebook (same model, same images) fast.
     """
+    import hashlib
+
+    import torch
+
+    from semirobust.attacks import attack_tensors, make_attack
+    from semirobust.utils import atomic_torch_save, config_hash
+
     digest = hashlib.sha256(X.numpy().tobytes() + y.numpy().tobytes()).hexdigest()[:16]
     key = {"model": model_hash, "attack": make_attack(attack, model, eps).describe(), "data": digest,
            "version": THEOREM3_VERSION}
@@ -68,4 +71,5 @@ def cached_attack_tensors(model, model_hash: str, X, y, attack: str, eps: float,
     return X_adv
 
 
-__all__ = ["THEOREM3_VERSION", "resolve_profile", "check_device", "start_run", "cached_attack_tensors"]
+__all__ = ["THEOREM3_VERSION", "_check_int", "_check_eps", "_resolve_profile", "_check_device",
+           "start_run", "cached_attack_tensors"]

@@ -37,7 +37,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from semirobust.attacks import attack_tensors
 from semirobust.config import check_eps, check_int
 from semirobust.models import trainable_layers
 from semirobust.utils import eval_mode, model_device
@@ -78,10 +77,12 @@ class LayerFeatures:
         if not layers:
             raise ValueError("model has no Conv2d/Linear layers.")
         n_layers = len(layers) - 1 if n_layers is None else n_layers
-        check_int("n_layers", n_layers, high=len(layers), why=" (the model's trainable layers)")
+        if isinstance(n_layers, bool) or not isinstance(n_layers, int) or not 1 <= n_layers <= len(layers):
+            raise ValueError(f"n_layers={n_layers!r} is outside 1..{len(layers)} (the model's trainable layers).")
         if reduction not in REDUCTIONS:
             raise ValueError(f"Unknown reduction {reduction!r}; choose one of {REDUCTIONS}.")
-        check_int("projection_dim", projection_dim)
+        if isinstance(projection_dim, bool) or not isinstance(projection_dim, int) or projection_dim < 1:
+            raise ValueError(f"projection_dim={projection_dim!r} must be a positive integer.")
         self.model, self.n_layers, self.reduction = model, n_layers, reduction
         self.projection_dim, self.seed = projection_dim, seed
         self.layer_names = [name for name, _ in layers[:n_layers]]
@@ -227,7 +228,8 @@ def fit_linear_combination(features: Sequence[np.ndarray], targets, alpha="cv", 
 
 def fit_batchwise_pinv(features: Sequence[np.ndarray], targets, batch_size: int = 64) -> LinearCombination:
     """The supplementary's solver: ``lambda_k = pinv(F_a,k) @ F_k`` per batch, averaged (no intercept)."""
-    check_int("batch_size", batch_size)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r} must be a positive integer.")
     Z = _stack(features)
     T = _targets(targets, Z.shape[0])
     sizes = tuple(np.asarray(f).shape[1] for f in features)
@@ -307,6 +309,8 @@ def adaptive_accuracy(readout: LinearReadout, X: torch.Tensor, y: torch.Tensor, 
     ``fgsm``: FGSM through the read-out; ``pgd`` and ``autoattack``: per image the worse of PGD (paper
     schedule) and APGD-CE, so an image counts as correct only if both fail.
     """
+    from semirobust.attacks import attack_tensors
+
     with eval_mode(readout):
         def correct(X_adv):
             with torch.no_grad():
@@ -336,8 +340,8 @@ def algorithm_s1(fit_features: Sequence[np.ndarray], fit_outputs: np.ndarray, ev
     """
     labels = np.asarray(eval_labels)
     for a in fa_sizes:
-        check_int("f*_a size", int(a) if isinstance(a, np.integer) else a, high=len(fit_features),
-                  why=" (the recorded layers)")
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)) or not 1 <= a <= len(fit_features):
+            raise ValueError(f"f*_a size {a!r} is outside 1..{len(fit_features)} (the recorded layers).")
     rows, fitted = [], {}
     for a in fa_sizes:
         fit_feats, eval_feats = list(fit_features[:a]), list(eval_features[:a])
@@ -377,6 +381,8 @@ def table_s1(model: nn.Module, X_fit: torch.Tensor, y_fit: torch.Tensor, X: torc
     each (None: all). With ``adaptive``, each attacked row also gets ``acc_tilde_adaptive``
     (:func:`adaptive_accuracy`: the linear predictor attacked directly on the test images).
     """
+    from semirobust.attacks import attack_tensors
+
     if attack_fn is None:
         def attack_fn(name, Xn, yn):
             return attack_tensors(model, Xn, yn, name, eps=eps, progress=progress)
@@ -386,10 +392,8 @@ def table_s1(model: nn.Module, X_fit: torch.Tensor, y_fit: torch.Tensor, X: torc
     unknown = [a for a in attacks if a not in S1_ATTACKS]
     if unknown or not attacks:
         raise ValueError(f"attacks {list(attacks)!r}: choose from {S1_ATTACKS} ('none' = clean inputs).")
-    if not fa_sizes:
-        raise ValueError(f"fa_sizes={fa_sizes!r}: give at least one f*_a size in 1..{n_layers - 1}.")
-    for a in fa_sizes:
-        check_int("f*_a size", a, high=n_layers - 1, why=f" (fa_sizes={fa_sizes!r})")
+    if not fa_sizes or any(isinstance(a, bool) or not isinstance(a, int) or not 1 <= a < n_layers for a in fa_sizes):
+        raise ValueError(f"fa_sizes={fa_sizes!r}: every f*_a size must be in 1..{n_layers - 1}.")
     extractor = LayerFeatures(model, max(fa_sizes), reduction=reduction, projection_dim=projection_dim, seed=seed)
     rows = []
     for name in attacks:
