@@ -15,7 +15,7 @@ One gradient evaluation is one image's forward and backward pass (``semirobust.a
    10x fewer). At the offline profile the final evaluations differ (ours: the full AutoAttack on
    40 images of the first seed's networks), so this ratio flatters ours.
 3. **At the paper's scale, the same final evaluation.** CIFAR-10 sizes at the paper profile
-   (``semirobust.experiments.table1.grad_evals_at_scale``: 40,000 training and 10,000 validation
+   (``semirobust.cost.grad_evals_at_scale``: 40,000 training and 10,000 validation
    images, APGD-CE on 1,000 validation and 1,000 test images after every epoch, rho on the whole test
    set), both procedures ending with the full standard AutoAttack on the whole test set: ours (T x E
    epochs of PGD-10 training of f_b, the full AutoAttack on 3 final networks) against the authors'
@@ -29,13 +29,16 @@ One gradient evaluation is one image's forward and backward pass (``semirobust.a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import torch
 from torch import nn
 
 from semirobust.attacks import GradEvalCounter, autoattack_grad_evals, make_attack
-from semirobust.experiments.tables import MODEL_NAMES, store_records
+from semirobust.config import MODEL_NAMES, get_profile
+from semirobust.cost import grad_evals_at_scale
+from semirobust.experiments.tables import store_records
 from semirobust.results import ResultsStore
 
 
@@ -66,11 +69,6 @@ def main() -> None:
     parser.add_argument("--results-dir", default=None)
     parser.add_argument("--robust", type=float, default=0.45, help="Acc* as a fraction, for the paper-scale count")
     args = parser.parse_args()
-
-    import dataclasses
-
-    from semirobust.config import get_profile
-    from semirobust.experiments.table1 import grad_evals_at_scale
 
     whole_sets = dataclasses.replace(get_profile("paper"), eval_subset=None)
     print(f"paper scale (CIFAR-10 sizes, Acc* {args.robust:.0%}, the same final evaluation: the full AutoAttack on "

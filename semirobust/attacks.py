@@ -44,7 +44,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from semirobust.config import ATTACKS, check_choice
+from semirobust.config import ATTACKS, check_choice, check_eps, check_int
 from semirobust.data import iterate_batches
 from semirobust.utils import eval_mode, frozen, model_device, resolve_device
 
@@ -64,19 +64,9 @@ _DEFAULTS = {
 AUTOATTACK_STANDARD = ("apgd-ce", "apgd-t", "fab-t", "square")
 
 
-def _check_eps(eps) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or math.isnan(eps):
-        raise ValueError(f"eps={eps!r} must be a number (pixel scale, e.g. 8/255).")
-    if eps < 0:
-        raise ValueError(f"eps={eps!r} must be >= 0 (pixel scale, e.g. 8/255).")
-    if eps > 1:
-        raise ValueError(f"eps={eps!r} is larger than the pixel range [0, 1]; did you mean {eps}/255?")
-    return float(eps)
-
-
 def paper_schedule(eps: float) -> dict:
     """Step 1/255 and ``floor(min(4 + e, 1.25 e))`` iterations, e = eps*255 (10, 20, 36 at 8, 16, 32 /255)."""
-    e = _check_eps(eps) * 255
+    e = check_eps(eps, allow_zero=True) * 255
     steps = math.floor(round(min(4 + e, 1.25 * e), 6))  # round first: 8/255*255 is not exactly 8
     return {"steps": max(1, steps), "alpha": 1 / 255}
 
@@ -91,8 +81,8 @@ def _resolve_params(name: str, eps: float, overrides: dict) -> dict:
         schedule = paper_schedule(eps)
         params["alpha"] = schedule["alpha"] if params["alpha"] is None else float(params["alpha"])
         params["steps"] = schedule["steps"] if params["steps"] is None else params["steps"]
-    if "steps" in params and (isinstance(params["steps"], bool) or not isinstance(params["steps"], int) or params["steps"] < 1):
-        raise ValueError(f"steps={params['steps']!r} must be an integer >= 1.")
+    if "steps" in params:
+        check_int("steps", params["steps"])
     if "alpha" in params and not params["alpha"] > 0:
         raise ValueError(f"alpha={params['alpha']!r} must be > 0.")
     if name == "autoattack":
@@ -185,7 +175,7 @@ def make_attack(name: str, model: nn.Module, eps: float, **overrides) -> Attack:
     Raises ValueError for an unknown name, a negative eps or an unknown parameter.
     """
     check_choice("attack", name, ATTACKS)
-    eps = _check_eps(eps)
+    eps = check_eps(eps, allow_zero=True)
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
     return Attack(name, model, eps, _resolve_params(name, eps, overrides))

@@ -8,26 +8,73 @@ One code path, three sizes (docs/conventions.md, Scale profiles): ``smoke`` (CI,
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import torch
 
-ARCHS = ("alexnet", "vgg16", "resnet50")
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """The facts about one architecture of the paper, in one place."""
+
+    name: str  # the name every API takes ("vgg16")
+    display_name: str  # the paper's name, for tables, figures and page text ("VGG16")
+    layers: int  # trainable (Conv2d/Linear) layers, at any width
+    paper_fb_layers: int  # f_b size of Table 1 (Section 3.2)
+    builder: str  # the function of semirobust.models that builds the bare network (named: config imports no model code)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """The facts about one data set, in one place (images are in [0, 1]; the model normalizes)."""
+
+    name: str
+    display_name: str  # the paper's name ("CIFAR-10")
+    num_classes: int
+    image_size: int  # height = width of the images the networks take
+    mean: tuple[float, float, float] | None  # per-channel statistics of the training split (None: computed
+    std: tuple[float, float, float] | None  # from the data when loaded, see semirobust.data.dataset_info)
+    train_size: int  # images of the training split (imagenette2-320; digits: the bundled 80/20 split)
+    test_size: int  # images of the test split
+
+
+ARCH_SPECS = MappingProxyType({spec.name: spec for spec in (
+    ArchSpec("alexnet", "AlexNet", layers=8, paper_fb_layers=4, builder="make_alexnet"),
+    ArchSpec("vgg16", "VGG16", layers=16, paper_fb_layers=12, builder="make_vgg16"),
+    ArchSpec("resnet50", "ResNet50", layers=54, paper_fb_layers=16, builder="make_resnet50"),
+)})
+# Widely used per-channel statistics of the training splits (CIFAR: computed on the 50k training images;
+# Imagenette: the ImageNet statistics torchvision's pretrained models use; digits: computed when loaded).
+DATASET_SPECS = MappingProxyType({spec.name: spec for spec in (
+    DatasetSpec("cifar10", "CIFAR-10", 10, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), 50000, 10000),
+    DatasetSpec("cifar100", "CIFAR-100", 100, 32, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 50000, 10000),
+    DatasetSpec("imagenette", "Imagenette", 10, 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 9469, 3925),
+    DatasetSpec("digits", "digits", 10, 32, None, None, 1437, 360),
+)})
+
+# Read-only views of the records, for the many callers that need one fact.
+ARCHS = tuple(ARCH_SPECS)
 #: the paper's names of the architectures and data sets, for tables, figures and page text.
-MODEL_NAMES = {"alexnet": "AlexNet", "vgg16": "VGG16", "resnet50": "ResNet50"}
-DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenette": "Imagenette", "digits": "digits"}
-DATASETS = ("cifar10", "cifar100", "imagenette", "digits")
+MODEL_NAMES = MappingProxyType({a: s.display_name for a, s in ARCH_SPECS.items()})
+#: f_b sizes used for Table 1 in the paper (Section 3.2).
+PAPER_FB_LAYERS = MappingProxyType({a: s.paper_fb_layers for a, s in ARCH_SPECS.items()})
+#: number of trainable (Conv2d/Linear) layers of each architecture, at any width.
+LAYER_COUNTS = MappingProxyType({a: s.layers for a, s in ARCH_SPECS.items()})
+DATASETS = tuple(DATASET_SPECS)
+DATASET_NAMES = MappingProxyType({d: s.display_name for d, s in DATASET_SPECS.items()})
+#: training / test images of each data set.
+DATASET_SIZES = MappingProxyType({d: (s.train_size, s.test_size) for d, s in DATASET_SPECS.items()})
 ATTACKS = ("fgsm", "ifgsm", "pgd", "cw", "autoattack")
 PROFILES = ("smoke", "offline", "paper")
 #: old name of the offline profile, still accepted.
 PROFILE_ALIASES = {"cpu": "offline"}
 #: the paper's attack budgets (Section 3.1), in 1/255 pixel units.
 PAPER_BUDGETS = (8, 16, 32)
-#: f_b sizes used for Table 1 in the paper (Section 3.2).
-PAPER_FB_LAYERS = {"alexnet": 4, "vgg16": 12, "resnet50": 16}
-#: number of trainable (Conv2d/Linear) layers of each architecture, at any width.
-LAYER_COUNTS = {"alexnet": 8, "vgg16": 16, "resnet50": 54}
+#: f_b sizes of the paper's Figure 2 (ResNet50 on CIFAR-10).
+FIGURE2_FB_SIZES = (4, 8, 12, 16)
 
 
 @dataclass(frozen=True)
@@ -61,7 +108,7 @@ class Profile:
     #: image of the run (the whole test split unless ``test_subset`` limits it); 0 = not run
     final_autoattack_images: int | None = None
     final_autoattack_seeds: int | None = None  # only the first this many seeds' final networks (None: every seed)
-    figure2_fb_sizes: tuple[int, ...] = (4, 8, 12, 16)
+    figure2_fb_sizes: tuple[int, ...] = FIGURE2_FB_SIZES
     train_attack_steps: int = 10  # PGD steps of adversarial training (step 2.5 eps / steps: eps/4 at 10)
     # --- theory checks (Theorem 3, Lemma 2, Algorithm S1) ---
     gamma_images: int = 500  # evaluation images for gamma_j
@@ -199,23 +246,67 @@ def check_choice(kind: str, value, choices) -> None:
 
 def check_fb_layers(arch: str, fb_layers: int) -> None:
     """f_b must hold between 1 and all trainable layers of ``arch``."""
-    total = LAYER_COUNTS[arch]
-    if isinstance(fb_layers, bool) or not isinstance(fb_layers, int) or not 1 <= fb_layers <= total:
-        raise ValueError(f"fb_layers={fb_layers!r} must be an integer in 1..{total}: {arch} has {total} trainable layers.")
+    total = ARCH_SPECS[arch].layers
+    check_int("fb_layers", fb_layers, high=total, why=f": {arch} has {total} trainable layers")
 
 
-def check_int(name: str, value, low: int = 1, *, allow_none: bool = False) -> None:
-    """An integer (not a bool) >= ``low``; None too when ``allow_none``."""
+def check_int(name: str, value, low: int = 1, *, high: int | None = None, allow_none: bool = False,
+              why: str = "") -> int | None:
+    """An integer (not a bool) >= ``low`` (and <= ``high`` when given); None too when ``allow_none``.
+
+    Returns the value; raises a ValueError naming ``name``, the bounds and ``why`` (a reason appended to
+    the message, e.g. ": vgg16 has 16 trainable layers") otherwise.
+    """
     if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name}={value!r} must be an integer >= {low}{' or None' if allow_none else ''}.")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        bounds = f">= {low}" if high is None else f"in {low}..{high}"
+        raise ValueError(f"{name}={value!r} must be an integer {bounds}{' or None' if allow_none else ''}{why}.")
+    return value
 
 
-def check_eps(eps, name: str = "eps") -> None:
-    """An attack budget in (0, 1] on the pixel scale (images are in [0, 1]); 0 and negatives are refused."""
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps <= 1:
-        raise ValueError(f"{name}={eps!r} must be a number in (0, 1] (pixel scale, e.g. 8/255).")
+def check_eps(eps, name: str = "eps", *, allow_zero: bool = False) -> float:
+    """An attack budget on the pixel scale (images are in [0, 1]): in (0, 1], or [0, 1] with ``allow_zero``
+    (an attack of budget 0 is the identity); returned as a float. Negatives, NaN and bools are refused, and
+    a budget above 1 is named as what it usually is, a budget in 1/255 units."""
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or math.isnan(eps) or eps < 0 or \
+            (eps == 0 and not allow_zero):
+        bounds = "[0, 1], i.e. >= 0" if allow_zero else "(0, 1]"
+        raise ValueError(f"{name}={eps!r} must be a number in {bounds} (pixel scale, e.g. 8/255).")
+    if eps > 1:
+        raise ValueError(f"{name}={eps!r} is larger than the pixel range [0, 1]; did you mean {eps}/255?")
+    return float(eps)
+
+
+def parse_eps(value) -> float | None:
+    """eps as a number: accepts numbers and strings such as ``"8/255"`` or ``"0.03"`` (papermill ``-p eps 8/255``);
+    None stays None (the profile's budget). Only parses: :func:`check_eps` checks the range."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if "/" in text:
+                numerator, denominator = text.split("/")
+                return float(numerator) / float(denominator)
+            return float(text)
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"eps={value!r} is not a number or a fraction such as '8/255'.") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"eps={value!r} must be a number (pixel scale, e.g. 8/255).")
+    return float(value)
+
+
+def parse_list(value, kind: str, cast=str) -> list:
+    """A comma-separated string (``"alexnet,vgg16"``) or a list as a non-empty list of ``cast`` values."""
+    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
+    items = [v for v in items if v != ""]
+    if not items:
+        raise ValueError(f"{kind} is empty; give at least one value (comma-separated).")
+    try:
+        return [cast(v) for v in items]
+    except (TypeError, ValueError):
+        raise ValueError(f"{kind}={value!r}: every entry must be a {cast.__name__}.") from None
 
 
 @dataclass(frozen=True)
@@ -255,13 +346,11 @@ class RunConfig:
         profile = get_profile(self.profile, self.device)
         if self.eps is None:
             fill("eps", profile.eps255 / 255)
-        if isinstance(self.eps, (int, float)) and not isinstance(self.eps, bool) and self.eps > 1:
-            raise ValueError(f"eps={self.eps!r} is larger than the pixel range [0, 1]; did you mean {self.eps}/255?")
         check_eps(self.eps)
         if profile.name == "offline":
             check_budget(self.eps)
         if self.fb_layers is None:
-            fill("fb_layers", PAPER_FB_LAYERS[self.arch])
+            fill("fb_layers", ARCH_SPECS[self.arch].paper_fb_layers)
         check_fb_layers(self.arch, self.fb_layers)
         check_int("trials", self.trials, allow_none=True)
         check_int("epochs", self.epochs, allow_none=True)
@@ -270,10 +359,6 @@ class RunConfig:
         if isinstance(self.k, bool) or not isinstance(self.k, (int, float)) or self.k < 0:
             raise ValueError(f"k={self.k!r} must be a non-negative number of accuracy points.")
         check_int("seed", self.seed, low=0)
-
-    def validate(self) -> RunConfig:
-        """The config itself: it was validated at construction (kept for callers that ask explicitly)."""
-        return self
 
     @property
     def resolved_profile(self) -> Profile:
@@ -291,6 +376,7 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 
-__all__ = ["ARCHS", "MODEL_NAMES", "DATASET_NAMES", "DATASETS", "ATTACKS", "PROFILES", "PROFILE_ALIASES", "PAPER_BUDGETS", "PAPER_FB_LAYERS",
-           "LAYER_COUNTS", "Profile", "get_profile", "check_budget", "mean_interval", "check_choice",
-           "check_fb_layers", "check_int", "check_eps", "RunConfig"]
+__all__ = ["ArchSpec", "DatasetSpec", "ARCH_SPECS", "DATASET_SPECS", "ARCHS", "MODEL_NAMES", "DATASET_NAMES",
+           "DATASETS", "DATASET_SIZES", "ATTACKS", "PROFILES", "PROFILE_ALIASES", "PAPER_BUDGETS", "PAPER_FB_LAYERS",
+           "LAYER_COUNTS", "FIGURE2_FB_SIZES", "Profile", "get_profile", "check_budget", "mean_interval",
+           "check_choice", "check_fb_layers", "check_int", "check_eps", "parse_eps", "parse_list", "RunConfig"]

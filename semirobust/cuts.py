@@ -21,7 +21,8 @@ import warnings
 
 from torch import nn
 
-from semirobust.models import trainable_layers
+from semirobust.config import MODEL_NAMES, check_int
+from semirobust.models import build_model, trainable_layers
 
 __all__ = ["describe_cut", "cut_note", "warn_cut", "arch_cut_note"]
 
@@ -38,8 +39,7 @@ def describe_cut(model: nn.Module, fb_layers: int) -> dict:
     """The first layer of f_b, whether the cut is mid-block or on a shortcut, and the rho pairs of
     f_b (rho_{a+1} .. rho_n) that join a main-branch convolution to its parallel shortcut."""
     names = [name for name, _ in trainable_layers(model)]
-    if isinstance(fb_layers, bool) or not isinstance(fb_layers, int) or not 1 <= fb_layers < len(names):
-        raise ValueError(f"fb_layers={fb_layers!r} must be an integer in 1..{len(names) - 1}.")
+    check_int("fb_layers", fb_layers, high=len(names) - 1)
     first = names[len(names) - fb_layers]
     chain = names[len(names) - fb_layers - 1:]
     sibling_pairs = [(a, b) for a, b in zip(chain, chain[1:])
@@ -78,7 +78,4 @@ def warn_cut(model: nn.Module, fb_layers: int, arch: str = "") -> str:
 
 def arch_cut_note(arch: str, dataset: str, fb_layers: int) -> str:
     """:func:`cut_note` for an architecture by name (layer names do not depend on the width)."""
-    from semirobust.experiments.tables import MODEL_NAMES
-    from semirobust.models import build_model
-
     return cut_note(build_model(arch, dataset, width=0.0625), fb_layers, MODEL_NAMES.get(arch, arch))

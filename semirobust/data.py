@@ -6,9 +6,9 @@ resized to 32x32 RGB, so CI and the offline book build need no download at all.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,30 +16,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from semirobust.config import DATASETS, check_choice
+from semirobust.config import DATASET_SPECS, DATASETS, DatasetSpec, check_choice, check_int
 from semirobust.utils import default_data_root
 
 SPLITS = ("train", "test")
 
 
-@dataclass(frozen=True)
-class DatasetInfo:
-    """Static facts about a data set: classes, input size and normalization statistics."""
-
-    name: str
-    num_classes: int
-    image_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-
-
-# Widely used per-channel statistics of the training splits (CIFAR: computed on the 50k training
-# images; Imagenette: the ImageNet statistics torchvision's pretrained models use).
-_STATIC_INFO = {
-    "cifar10": DatasetInfo("cifar10", 10, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "cifar100": DatasetInfo("cifar100", 100, 32, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
-    "imagenette": DatasetInfo("imagenette", 10, 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-}
+#: the facts :func:`dataset_info` returns (the record of :data:`semirobust.config.DATASET_SPECS`).
+DatasetInfo = DatasetSpec
 
 
 class TensorImageDataset(Dataset):
@@ -86,13 +70,14 @@ def _digits_stats() -> DatasetInfo:
     train = images[torch.as_tensor(train_idx)]
     mean = tuple(float(v) for v in train.mean(dim=(0, 2, 3)))
     std = tuple(float(v) for v in train.std(dim=(0, 2, 3)))
-    return DatasetInfo("digits", 10, 32, mean, std)
+    return dataclasses.replace(DATASET_SPECS["digits"], mean=mean, std=std)
 
 
 def dataset_info(name: str) -> DatasetInfo:
-    """Classes, input size and normalization statistics of data set ``name``."""
+    """The record of data set ``name`` (classes, input size, split sizes, normalization statistics), with the
+    statistics that are computed from the data (digits) filled in."""
     check_choice("dataset", name, DATASETS)
-    return _digits_stats() if name == "digits" else _STATIC_INFO[name]
+    return _digits_stats() if DATASET_SPECS[name].mean is None else DATASET_SPECS[name]
 
 
 def _missing_dataset_error(name: str, root: Path, cause: Exception, download: bool) -> FileNotFoundError:
@@ -162,8 +147,6 @@ def stratified_indices(targets, subset: int, seed: int = 0) -> np.ndarray:
 
 def dataset_targets(dataset: Dataset) -> np.ndarray:
     """Labels of a data set or of a (nested) Subset of one, without loading the images."""
-    from torch.utils.data import Subset
-
     if isinstance(dataset, Subset):
         return np.asarray(dataset_targets(dataset.dataset))[np.asarray(dataset.indices, dtype=int)]
     return np.asarray(dataset.targets)
@@ -177,8 +160,6 @@ def train_val_split(dataset: Dataset, fraction: float, seed: int = 0) -> tuple[D
     """
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
         raise ValueError(f"val_fraction={fraction!r} must be a number in [0, 1).")
-    from torch.utils.data import Subset
-
     n = len(dataset)
     if fraction == 0:
         return dataset, Subset(dataset, [])
@@ -199,8 +180,7 @@ def load_dataset(name: str, split: str, root=None, subset: int | None = None, se
     """
     check_choice("dataset", name, DATASETS)
     check_choice("split", split, SPLITS)
-    if subset is not None and (not isinstance(subset, int) or subset < 1):
-        raise ValueError(f"subset={subset!r} must be a positive integer or None.")
+    check_int("subset", subset, allow_none=True)
     if name == "digits":
         dataset = _load_digits(split)
     else:
@@ -245,8 +225,7 @@ def dataset_tensors(dataset: Dataset, limit: int | None = None) -> tuple[torch.T
 
 def iterate_batches(data, batch_size: int):
     """(number of samples, iterator of (x, y) batches) for a Dataset, DataLoader or (X, y) tuple."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r} must be a positive integer.")
+    check_int("batch_size", batch_size)
     if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
         X, y = data
         if X.shape[0] != y.shape[0]:

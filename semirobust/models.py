@@ -20,7 +20,8 @@ from torchvision.models.resnet import Bottleneck
 from torchvision.models.vgg import cfgs as vgg_cfgs
 from torchvision.models.vgg import make_layers
 
-from semirobust.config import ARCHS, LAYER_COUNTS, check_choice
+from semirobust.config import ARCH_SPECS, check_choice, check_int
+from semirobust.data import dataset_info
 
 TRAINABLE_TYPES = (nn.Conv2d, nn.Linear)
 
@@ -48,7 +49,8 @@ def _init_conv(layer: nn.Conv2d) -> nn.Conv2d:
     return layer
 
 
-def _alexnet(num_classes: int, width: float, small_input: bool) -> AlexNet:
+def make_alexnet(num_classes: int, width: float, small_input: bool) -> AlexNet:
+    """AlexNet (no normalization) with ``width`` times the channels; 32x32 inputs get small kernels and BatchNorm."""
     # Every Conv2d/Linear of torchvision's full-size AlexNet is replaced below, so it is built on
     # the meta device (no memory, no init): this keeps a small-width build fast.
     with torch.device("meta"):
@@ -78,7 +80,8 @@ def _alexnet(num_classes: int, width: float, small_input: bool) -> AlexNet:
     return net
 
 
-def _vgg16(num_classes: int, width: float, small_input: bool) -> VGG:
+def make_vgg16(num_classes: int, width: float, small_input: bool) -> VGG:
+    """VGG16 with BatchNorm (no normalization) and ``width`` times the channels."""
     cfg = [v if v == "M" else _scaled(v, width) for v in vgg_cfgs["D"]]
     features = make_layers(cfg, batch_norm=True)
     # VGG.__init__ also builds a full-size 25088x4096 classifier that is replaced below; building
@@ -124,27 +127,23 @@ class WidthResNet(ResNet):
         return super()._make_layer(block, _scaled(planes, self._width), blocks, stride, dilate)
 
 
-def _resnet50(num_classes: int, width: float, small_input: bool) -> ResNet:
+def make_resnet50(num_classes: int, width: float, small_input: bool) -> ResNet:
+    """ResNet50 (no normalization) with ``width`` times the channels of every stage."""
     return WidthResNet(Bottleneck, [3, 4, 6, 3], num_classes, width, small_input)
-
-
-_BUILDERS = {"alexnet": _alexnet, "vgg16": _vgg16, "resnet50": _resnet50}
 
 
 def build_model(arch: str, dataset: str, width: float = 1.0, num_classes: int | None = None) -> nn.Sequential:
     """Build ``arch`` for ``dataset``: ``Sequential(normalize, net)`` taking images in [0, 1]."""
-    from semirobust.data import dataset_info
-
-    check_choice("model", arch, ARCHS)
-    info = dataset_info(dataset)
+    check_choice("model", arch, tuple(ARCH_SPECS))
+    spec, info = ARCH_SPECS[arch], dataset_info(dataset)
     if not isinstance(width, (int, float)) or not 0 < width <= 4:
         raise ValueError(f"width={width!r} must be in (0, 4].")
     classes = num_classes if num_classes is not None else info.num_classes
-    net = _BUILDERS[arch](classes, float(width), small_input=info.image_size <= 64)
+    net = globals()[spec.builder](classes, float(width), small_input=info.image_size <= 64)
     model = nn.Sequential(OrderedDict(normalize=Normalize(info.mean, info.std), net=net))
     model.arch, model.dataset_name, model.width = arch, dataset, float(width)
     count = len(trainable_layers(model))
-    assert count == LAYER_COUNTS[arch], f"{arch} has {count} trainable layers, expected {LAYER_COUNTS[arch]}"
+    assert count == spec.layers, f"{arch} has {count} trainable layers, expected {spec.layers}"
     return model
 
 
@@ -160,9 +159,7 @@ def _leaf_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
 def fa_fb_module_names(model: nn.Module, fb_layers: int) -> tuple[list[str], list[str]]:
     """Leaf-module names of f_a and f_b: f_b starts at the first of the last ``fb_layers`` trainable layers."""
     layers = trainable_layers(model)
-    if isinstance(fb_layers, bool) or not isinstance(fb_layers, int) or not 1 <= fb_layers <= len(layers):
-        raise ValueError(f"fb_layers={fb_layers!r} must be an integer in 1..{len(layers)}: "
-                         f"the model has {len(layers)} trainable layers.")
+    check_int("fb_layers", fb_layers, high=len(layers), why=f": the model has {len(layers)} trainable layers")
     first_fb = layers[len(layers) - fb_layers][0]
     names = [name for name, _ in _leaf_modules(model)]
     cut = names.index(first_fb)
@@ -248,5 +245,5 @@ def combine_fa_fb(fa_source: nn.Module, fb_source: nn.Module, fb_layers: int) ->
     return combined
 
 
-__all__ = ["TRAINABLE_TYPES", "Normalize", "WidthResNet", "build_model", "trainable_layers",
+__all__ = ["TRAINABLE_TYPES", "Normalize", "WidthResNet", "make_alexnet", "make_vgg16", "make_resnet50", "build_model", "trainable_layers",
            "fa_fb_module_names", "Split", "split_fa_fb", "combine_fa_fb"]

@@ -13,7 +13,8 @@ import torch
 
 from semirobust import config
 from semirobust.config import RunConfig
-from semirobust.experiments import table1 as algorithm1
+from semirobust.experiments import algorithm1
+from semirobust.experiments import evaluation as harness
 from semirobust.results import ResultsStore
 from semirobust.utils import REPO_ROOT
 
@@ -62,7 +63,7 @@ def interrupted_then_resumed(tmp_path_factory):
         def no_training(*args, **kwargs):
             raise AssertionError("a finished run must be read from the store, not recomputed")
 
-        mp.setattr("semirobust.training.get_trained_model", no_training)
+        mp.setattr(algorithm1, "get_trained_model", no_training)
         again = algorithm1.run_algorithm1(_config(), results_dir=results, cache_dir=cache, progress=False)
     return dict(calls=calls, after_crash=after_crash, summaries_after_crash=summaries_after_crash,
                 record=record, trials=trials, references=references, again=again, cache=cache, results=results)
@@ -144,10 +145,10 @@ def test_trial_identity_does_not_depend_on_the_number_of_trials():
 
 
 def test_parameters_parse_and_build_validated_configs():
-    assert algorithm1.parse_eps("8/255") == pytest.approx(8 / 255)
-    assert algorithm1.parse_eps(0.5) == 0.5
+    assert config.parse_eps("8/255") == pytest.approx(8 / 255)
+    assert config.parse_eps(0.5) == 0.5
     with pytest.raises(ValueError, match="fraction"):
-        algorithm1.parse_eps("eight")
+        config.parse_eps("eight")
     configs = algorithm1.build_configs("alexnet, vgg16", "digits", fb_sizes=None, attack="pgd", eps="8/255")
     assert [(c.arch, c.fb_layers) for c in configs] == [("alexnet", 4), ("vgg16", 12)]
     assert [c.fb_layers for c in algorithm1.build_configs("resnet50", "digits", "4,8")] == [4, 8]
@@ -170,7 +171,7 @@ def test_bad_input_is_rejected_before_any_compute(overrides, message, monkeypatc
     def no_training(*args, **kwargs):
         raise AssertionError("training started before validation")
 
-    monkeypatch.setattr("semirobust.training.get_trained_model", no_training)
+    monkeypatch.setattr(algorithm1, "get_trained_model", no_training)
     with pytest.raises(ValueError, match=message):
         algorithm1.run_algorithm1(_config(**overrides), results_dir=tmp_path)
 
@@ -202,16 +203,16 @@ def test_profiles_stop_on_apgd_ce_and_full_autoattack_is_a_profile_choice():
 
     torch.manual_seed(0)
     model = build_model("alexnet", "digits", width=0.125).eval()
-    smoke = algorithm1.evaluation_attack(model, "autoattack", 8 / 255, "smoke")
+    smoke = harness.evaluation_attack(model, "autoattack", 8 / 255, "smoke")
     assert smoke.describe()["attacks"] == ["apgd-ce"] and smoke.describe()["version"] == "standard"
     # every named profile stops on APGD-CE; the full AutoAttack runs once per final network instead
-    assert algorithm1.evaluation_attack(model, "autoattack", 8 / 255, "paper").describe()["attacks"] == ["apgd-ce"]
+    assert harness.evaluation_attack(model, "autoattack", 8 / 255, "paper").describe()["attacks"] == ["apgd-ce"]
     as_authors = dataclasses.replace(config.get_profile("paper"), full_autoattack=True)  # their procedure
-    full = algorithm1.evaluation_attack(model, "autoattack", 8 / 255, as_authors)
+    full = harness.evaluation_attack(model, "autoattack", 8 / 255, as_authors)
     assert full.describe()["attacks"] is None and full.describe()["version"] == "standard"
-    assert algorithm1.evaluation_attack(model, "autoattack", 8 / 255, config.get_profile("offline")).describe()[
+    assert harness.evaluation_attack(model, "autoattack", 8 / 255, config.get_profile("offline")).describe()[
         "attacks"] == ["apgd-ce"]
-    assert algorithm1.evaluation_attack(model, "fgsm", 8 / 255, "smoke").name == "fgsm"
+    assert harness.evaluation_attack(model, "fgsm", 8 / 255, "smoke").name == "fgsm"
     X, y = dataset_tensors(load_dataset("digits", "test", subset=20))
     X_adv = smoke(X, y)
     assert X_adv.shape == X.shape and (X_adv - X).abs().max() <= 8 / 255 + 1e-6
@@ -223,7 +224,7 @@ def test_accuracy_and_rho_images_are_nested_stratified_subsets(sizes):
     import numpy as np
 
     targets = np.repeat(np.arange(10), 36)
-    eval_idx, rho_idx = algorithm1.nested_subsets(targets, sizes, seed=0)
+    eval_idx, rho_idx = harness.nested_subsets(targets, sizes, seed=0)
     expected = [len(targets) if s is None else s for s in sizes]
     assert [len(eval_idx), len(rho_idx)] == expected
     small, large = sorted((eval_idx, rho_idx), key=len)
@@ -236,12 +237,12 @@ def test_rho_reuses_the_attacked_accuracy_images(monkeypatch):
 
     from semirobust.models import build_model
 
-    cfg = _config().validate()
-    evaluation = algorithm1._Evaluation(cfg, cfg.resolved_profile, torch.device("cpu"), progress=False)
+    cfg = _config()
+    evaluation = harness.Evaluation(cfg, cfg.resolved_profile, torch.device("cpu"), progress=False)
     torch.manual_seed(0)
     model = build_model("alexnet", "digits", width=0.125).eval()
     seen, attacked = [], []
-    monkeypatch.setattr("semirobust.rho.layer_rhos",
+    monkeypatch.setattr(harness, "layer_rhos",
                         lambda m, X, y, pairs, **kw: seen.append((X, y)) or pd.DataFrame({"rho": [0.0] * pairs}))
     real_attacked = evaluation.attacked
     monkeypatch.setattr(evaluation, "attacked", lambda m, X, y: attacked.append(len(X)) or real_attacked(m, X, y))
@@ -280,7 +281,7 @@ def test_final_autoattack_attacks_a_network_both_rules_picked_once(same, tmp_pat
     from semirobust.models import build_model, combine_fa_fb
     from semirobust.utils import config_hash
 
-    cfg = _config().validate()
+    cfg = _config()
     summary = algorithm1.summary_config(cfg)
     models = ("regular-hash", "robust-hash")
     torch.manual_seed(0)
@@ -295,7 +296,7 @@ def test_final_autoattack_attacks_a_network_both_rules_picked_once(same, tmp_pat
     directory.parent.mkdir(parents=True)
     for selection in ("test", "val"):
         torch.save(combine_fa_fb(robust, regular, cfg.fb_layers).state_dict(),
-                   algorithm1.best_checkpoint(directory, selection))
+                   harness.best_checkpoint(directory, selection))
     attacked = []
 
     def fake_attack(model, evaluation, n_images):
@@ -345,36 +346,11 @@ def test_grad_eval_counter_matches_a_hand_count():
 
 
 def test_final_autoattack_images_are_a_stratified_subset_or_the_whole_test_split():
-    cfg = _config().validate()
-    evaluation = algorithm1._Evaluation(cfg, cfg.resolved_profile, torch.device("cpu"), progress=False)
+    cfg = _config()
+    evaluation = harness.Evaluation(cfg, cfg.resolved_profile, torch.device("cpu"), progress=False)
     X, y = evaluation.final_images(20)
     assert len(y) == 20 and np.bincount(y.numpy(), minlength=10).max() == 2  # 2 per class of the 40 accuracy images
     eval_rows = {tuple(r) for r in evaluation.eval[0].flatten(1).tolist()}
     assert all(tuple(r) in eval_rows for r in X.flatten(1).tolist())
     X, y = evaluation.final_images(None)  # the paper's final evaluation: every test image of the run
     assert len(y) == TINY["test_subset"] and torch.equal(X, evaluation.clean[0])
-
-
-def test_paper_profile_needs_ten_times_fewer_gradient_evaluations_than_the_authors():
-    count = algorithm1.grad_evals_at_scale("paper", "cifar10", robust=0.45)
-    # hand count: 40,000 training images (a fifth of 50,000 held out), 5 trials x 10 epochs of PGD-10 (11 passes),
-    # APGD-CE (100 steps) on 1,000 validation + 1,000 test images per epoch, rho on the other 9,000 test images
-    # once per trial, Acc*/Acc_sr/regular on 1,000 test and Acc* on 1,000 validation images, final AutoAttack x 3
-    assert count["training"] == 50 * 11 * 40_000 and count["stopping"] == 50 * 100 * 2_000
-    assert count["rho"] == 5 * 100 * 9_000 and count["reference"] == 100 * 4_000
-    assert count["final"] == 3 * 10_000 * (100 + 0.45 * 1_800) and count["final_images"] == 10_000
-    assert count["authors"] == algorithm1.authors_grad_evals(50_000, 10_000, 45.0)
-    assert count["ratio"] >= 10  # issue 12's target, for the same final evaluation
-    whole = algorithm1.grad_evals_at_scale(dataclasses.replace(config.get_profile("paper"), eval_subset=None))
-    assert whole["ratio"] < count["ratio"]  # per-epoch APGD-CE on the whole sets is what kept it below 10x
-    with pytest.raises(ValueError, match="Unknown data set"):
-        algorithm1.grad_evals_at_scale("paper", "mnist")
-    with pytest.raises(ValueError, match="fraction"):
-        algorithm1.grad_evals_at_scale("paper", robust=45)
-
-
-def test_authors_grad_evals_formula():
-    from semirobust.attacks import autoattack_grad_evals
-
-    assert autoattack_grad_evals(10, 0.5) == 10 * (100 + 0.5 * 1800)
-    assert algorithm1.authors_grad_evals(100, 10, 50.0) == 100 * (1100 + 10 * 1000)

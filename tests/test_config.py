@@ -23,7 +23,7 @@ PAPER_LAYER_COUNTS = {"alexnet": 8, "vgg16": 16, "resnet50": 54}
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_fb_layers_default_to_the_papers_split(arch):
-    cfg = RunConfig(arch=arch).validate()
+    cfg = RunConfig(arch=arch)
     assert cfg.fb_layers == PAPER_FB_LAYERS[arch]
 
 
@@ -33,18 +33,18 @@ def test_paper_fb_layers_are_the_papers():
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_fb_layers_at_both_ends_are_valid(arch):
-    assert RunConfig(arch=arch, fb_layers=1).validate().fb_layers == 1
+    assert RunConfig(arch=arch, fb_layers=1).fb_layers == 1
     total = PAPER_LAYER_COUNTS[arch]
-    assert RunConfig(arch=arch, fb_layers=total).validate().fb_layers == total
+    assert RunConfig(arch=arch, fb_layers=total).fb_layers == total
 
 
 def test_defaults_validate_and_resolve_from_the_profile():
-    cfg = RunConfig().validate()
+    cfg = RunConfig()
     profile = get_profile(cfg.profile)
     assert cfg.attack in ATTACKS and cfg.dataset in DATASETS
     assert cfg.resolved_trials == profile.trials
     assert cfg.resolved_epochs == profile.sub_epochs
-    explicit = RunConfig(trials=7, epochs=3).validate()
+    explicit = RunConfig(trials=7, epochs=3)
     assert (explicit.resolved_trials, explicit.resolved_epochs) == (7, 3)
 
 
@@ -55,7 +55,7 @@ def test_defaults_validate_and_resolve_from_the_profile():
 )
 def test_unknown_choices_name_the_valid_ones(field, value, valid):
     with pytest.raises(ValueError) as info:
-        RunConfig(**{field: value}).validate()
+        RunConfig(**{field: value})
     message = str(info.value)
     assert repr(value) in message
     assert all(choice in message for choice in valid)
@@ -64,17 +64,17 @@ def test_unknown_choices_name_the_valid_ones(field, value, valid):
 @pytest.mark.parametrize("eps", [0, 0.0, -8 / 255, float("nan"), "8/255", True])
 def test_eps_must_be_positive(eps):
     with pytest.raises(ValueError, match="eps"):
-        RunConfig(eps=eps).validate()
+        RunConfig(eps=eps)
 
 
 @pytest.mark.parametrize("eps", [8, 1.5, float("inf")])
 def test_eps_above_pixel_range_is_refused(eps):
     with pytest.raises(ValueError, match="pixel"):
-        RunConfig(eps=eps, profile="smoke").validate()
+        RunConfig(eps=eps, profile="smoke")
 
 
 def test_eps_of_one_is_the_largest_allowed():
-    assert RunConfig(eps=1.0, profile="smoke").validate().eps == 1.0
+    assert RunConfig(eps=1.0, profile="smoke").eps == 1.0
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -82,29 +82,29 @@ def test_fb_layers_outside_the_network_are_refused(arch):
     total = PAPER_LAYER_COUNTS[arch]
     for bad in (0, total + 1, -1, 2.0, True):
         with pytest.raises(ValueError, match=rf"1\.\.{total}"):
-            RunConfig(arch=arch, fb_layers=bad).validate()
+            RunConfig(arch=arch, fb_layers=bad)
 
 
 @pytest.mark.parametrize("field", ["trials", "epochs"])
 @pytest.mark.parametrize("value", [0, -3, 1.5, True])
 def test_trials_and_epochs_must_be_at_least_one(field, value):
     with pytest.raises(ValueError, match=field):
-        RunConfig(**{field: value}).validate()
+        RunConfig(**{field: value})
 
 
 def test_negative_k_and_seed_are_refused():
     with pytest.raises(ValueError, match="k="):
-        RunConfig(k=-1).validate()
+        RunConfig(k=-1)
     with pytest.raises(ValueError, match="seed"):
-        RunConfig(seed=-1).validate()
+        RunConfig(seed=-1)
 
 
 def test_cuda_device_without_cuda_is_refused(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ValueError, match="CUDA"):
-        RunConfig(device="cuda").validate()
+        RunConfig(device="cuda")
     with pytest.raises(ValueError, match="device"):
-        RunConfig(device="tpu").validate()
+        RunConfig(device="tpu")
 
 
 # --- profiles -------------------------------------------------------------------------------
@@ -213,7 +213,7 @@ def test_config_hash_is_sha256_of_canonical_json_and_ignores_key_order():
 
 
 def test_config_hash_of_a_run_config_is_stable():
-    assert utils.config_hash(RunConfig().validate().as_dict()) == utils.config_hash(RunConfig().validate().as_dict())
+    assert utils.config_hash(RunConfig().as_dict()) == utils.config_hash(RunConfig().as_dict())
 
 
 def test_seed_everything_repeats_all_generators():
@@ -259,18 +259,18 @@ def test_offline_profile_budget_and_interval_errors():
     with pytest.raises(ValueError, match="not one of the paper's budgets"):
         check_budget(4 / 255)
     with pytest.raises(ValueError, match="not one of the paper's budgets"):
-        RunConfig(profile="offline", eps=10 / 255).validate()
+        RunConfig(profile="offline", eps=10 / 255)
     with pytest.raises(ValueError, match="at least 2 seeds"):
         mean_interval([71.0])
     assert len(get_profile("offline").seeds) >= 3
-    assert RunConfig(profile="offline").validate().eps == pytest.approx(get_profile("offline").eps255 / 255)
+    assert RunConfig(profile="offline").eps == pytest.approx(get_profile("offline").eps255 / 255)
 
 
 def test_run_config_is_validated_at_construction_and_frozen():
     import dataclasses
 
     with pytest.raises(ValueError, match="fb_layers"):
-        RunConfig(arch="alexnet", fb_layers=9)  # no validate() call needed: construction checks
+        RunConfig(arch="alexnet", fb_layers=9)  # construction checks
     cfg = RunConfig(arch="alexnet", profile="smoke")
     assert (cfg.fb_layers, cfg.eps, cfg.k) == (4, get_profile("smoke").eps255 / 255, get_profile("smoke").k)
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -278,7 +278,7 @@ def test_run_config_is_validated_at_construction_and_frozen():
     assert dataclasses.replace(cfg, seed=3).seed == 3 and cfg.seed == 0
     with pytest.raises(ValueError, match="seed"):
         dataclasses.replace(cfg, seed=-1)  # a replaced config is validated again
-    assert cfg.validate() is cfg
+    assert not hasattr(cfg, "validate")  # nothing left to ask for: construction validated it
 
 
 def test_run_config_takes_a_profile_object():
@@ -288,3 +288,45 @@ def test_run_config_takes_a_profile_object():
     cfg = RunConfig(profile=custom)
     assert cfg.resolved_profile == custom and cfg.eps == 16 / 255 and cfg.k == 2.0
     assert get_profile(custom) is custom
+
+
+# --- one record per architecture and data set, shared validators -------------------------------
+
+def test_architecture_and_data_set_records_hold_every_fact_once():
+    from semirobust import models
+
+    assert config.ARCHS == tuple(config.ARCH_SPECS) and config.DATASETS == tuple(config.DATASET_SPECS)
+    for arch, spec in config.ARCH_SPECS.items():
+        assert (config.MODEL_NAMES[arch], config.LAYER_COUNTS[arch], PAPER_FB_LAYERS[arch]) == (
+            spec.display_name, spec.layers, spec.paper_fb_layers)
+        assert spec.layers == PAPER_LAYER_COUNTS[arch] and callable(getattr(models, spec.builder))
+    for name, spec in config.DATASET_SPECS.items():
+        assert config.DATASET_NAMES[name] == spec.display_name
+        assert config.DATASET_SIZES[name] == (spec.train_size, spec.test_size)
+    with pytest.raises(TypeError):
+        config.PAPER_FB_LAYERS["alexnet"] = 5  # the views are read-only: the facts live in the records
+
+
+def test_check_int_and_check_eps_are_the_shared_validators():
+    assert config.check_int("n", 3) == 3 and config.check_int("n", None, allow_none=True) is None
+    for bad in (0, 2.0, True, "3"):
+        with pytest.raises(ValueError, match=r"n=.* must be an integer >= 1"):
+            config.check_int("n", bad)
+    with pytest.raises(ValueError, match=r"fb_layers=9 must be an integer in 1\.\.8: the reason"):
+        config.check_int("fb_layers", 9, high=8, why=": the reason")
+    assert config.check_eps(8 / 255) == pytest.approx(8 / 255) and config.check_eps(0, allow_zero=True) == 0.0
+    with pytest.raises(ValueError, match=r"must be a number in \(0, 1\]"):
+        config.check_eps(0)
+    for bad, message in ((-1 / 255, ">= 0"), (float("nan"), "number"), (True, "number"), (8, "did you mean 8/255")):
+        with pytest.raises(ValueError, match=message):
+            config.check_eps(bad, allow_zero=True)
+
+
+def test_parse_eps_and_parse_list_live_in_config():
+    assert config.parse_eps("16/255") == pytest.approx(16 / 255) and config.parse_eps(None) is None
+    with pytest.raises(ValueError, match="fraction"):
+        config.parse_eps("1/0")
+    assert config.parse_list(" alexnet, vgg16 ,", "models") == ["alexnet", "vgg16"]
+    assert config.parse_list("4,8", "fb_sizes", int) == [4, 8] and config.parse_list([1, 2], "seeds", int) == [1, 2]
+    with pytest.raises(ValueError, match="every entry must be a int"):
+        config.parse_list("4,x", "fb_sizes", int)

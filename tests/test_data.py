@@ -358,3 +358,11 @@ def test_train_val_split_is_disjoint_stratified_and_checked():
     assert train_val_split(train, 0.2, seed=0)[1].indices == val.indices
     with pytest.raises(ValueError, match="val_fraction"):
         train_val_split(train, 1.0)
+
+
+def test_split_sizes_of_the_digits_record_are_the_loaded_ones():
+    from semirobust.config import DATASET_SPECS
+
+    spec = DATASET_SPECS["digits"]
+    assert (len(load_dataset("digits", "train")), len(load_dataset("digits", "test"))) == (spec.train_size, spec.test_size)
+    assert dataset_info("digits").train_size == spec.train_size and dataset_info("digits").mean is not None

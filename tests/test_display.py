@@ -28,3 +28,9 @@ def test_computed_sentences_show_as_written():
     block = sentences(["Theorem 3, a = 4: gamma_a <= 0", "  detail with Acc*"]).data
     assert block == "- Theorem 3, a = 4: gamma\\_a \\<= 0\n  - detail with Acc\\*"
     assert sentences("Acc* held.", bold_first=True).data == "**Acc\\* held.**"
+
+
+def test_as_sentence_capitalizes_and_closes():
+    from semirobust.experiments.display import as_sentence
+
+    assert as_sentence("over 12 trials, r = -0.3") == "Over 12 trials, r = -0.3."

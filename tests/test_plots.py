@@ -135,3 +135,15 @@ def test_size_comparison_aligns_shared_pairs_from_the_end():
     assert "at 1 of 2 shared layer pairs" in sentence and "at 1 of them" in sentence
     _, alone = figures.size_comparison([small])
     assert "cannot be compared" in alone
+
+
+def test_figure_verdicts_read_the_records():
+    records = [_record("resnet50", "digits", fb) for fb in (4, 16)]
+    records[0]["metrics"].update(acc_tilde=36.25, rho_pairs=[{"rho_above_null": True}, {"rho_above_null": False}])
+    records[1]["metrics"].update(acc_tilde=35.0)
+    verdict = plots.figure1_verdict(records, "Acc~ came within k", "over 4 trials, r is -0.50")
+    assert verdict == ("Acc~ came within k. Of the 2 layer pairs drawn in Figure 1, 1 have an EDGE rho above its "
+                       "permutation null in every seed. Over 4 trials, r is -0.50.")
+    assert plots.figure2_verdict(records, "smaller f_b gives higher rho") == (
+        "Smaller f_b gives higher rho. Accuracies under attack: f_b = 4: Acc* 37.0, Acc~ 36.2; "
+        "f_b = 16: Acc* 37.0, Acc~ 35.0.")

@@ -92,3 +92,18 @@ def test_within_cells_removes_a_correlation_made_by_differences_between_networks
     assert pooled.high < 0  # a strong pooled "effect"
     assert inside.low < 0 < inside.high  # none inside the cells
     assert "is not seen" in rho_success.success_verdict(table)
+
+
+def test_cells_sentence_and_success_values_for_the_page():
+    within = rho_success.cells_within([_record(), _record(trials_per_seed=((45.0, 1.0),))], k=1.0)
+    assert rho_success.cells_within_sentence(within) == (
+        "Acc~ came within k = 1 point of Acc* in 0 of 2 cells (paper rule; 0 of 2 validation-selected); the median "
+        "shortfall Acc* - Acc~ was 4.5 points and the largest 7.0")
+    frame = rho_success.trial_frame([_record(trials_per_seed=((50.0, 1.0), (40.0, 0.1), (45.0, 0.6), (51.0, 1.2)))])
+    correlations = rho_success.success_correlations(frame, seed=0)
+    values = rho_success.success_values(correlations)
+    junction = correlations[(correlations.measure == "rho") & (correlations.pairs == "rho_{a+1} (junction pair)")]
+    assert values["r"] == junction.r.iloc[0] and values["n"] == 8 and set(values) == {
+        "r", "low", "high", "within_r", "within_low", "within_high", "n"}
+    empty = rho_success.success_values(correlations.iloc[0:0])
+    assert empty["n"] == 0 and math.isnan(empty["r"]) and math.isnan(empty["within_high"])

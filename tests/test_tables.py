@@ -159,3 +159,47 @@ def test_final_autoattack_columns_appear_only_when_the_epochs_used_a_cheaper_att
     assert (row["Acc* (full AA)"], row["Acc~ (full AA)"]) == (40.0, 35.0) and math.isnan(row["Acc~ val. (full AA)"])
     shown = tables.display_table(tables.table1_frame([record]))
     assert shown["Acc* (full AA)"].iloc[0] == "40.00" and shown["Acc~ val. (full AA)"].iloc[0] == ""
+
+
+def _verdict_record(final_autoattack=True):
+    """A three-seed ``table1`` record with what the Table 1 page's sentences read."""
+    record = _record()
+    record["config"]["seeds"] = [0, 1, 2]
+    record["metrics"].update(
+        acc_regular_clean=97.0, acc_regular_clean_ci=0.5, acc_regular_attacked=3.0, acc_regular_attacked_ci=None,
+        acc_star_clean=90.0, acc_star_ci=1.25, acc_tilde_unbiased=38.0, seeds=[0, 1, 2], grad_evals=2.0e6,
+        grad_evals_authors=3.0e7, rho_rule="lowest over the trials that converged", trials=[{}, {}],
+        per_seed=[{"best_trial": 1, "converged_trials": 2, "acc_star_autoattack": 39.0 if final_autoattack else None},
+                  {}, {}],
+        acc_star_autoattack=39.0 if final_autoattack else None, acc_star_autoattack_apgd_ce=39.5,
+        acc_tilde_autoattack=36.0, acc_tilde_autoattack_apgd_ce=37.0, acc_tilde_unbiased_autoattack=None,
+        acc_tilde_unbiased_autoattack_apgd_ce=None)
+    record.update(extra={"eval_attack": {"attacks": ["apgd-ce"]}, "final_autoattack_images": 40, "eval_images": 200,
+                         "rho_images": 200},
+                  config_hash="c0ffee", device="cpu (x86_64)", git_commit="0123456789abcdef", created_at="2026-12-02")
+    return record
+
+
+def test_table1_verdict_reads_the_record():
+    verdict = tables.table1_verdict(_verdict_record())
+    assert verdict.startswith("vgg16, f_b = 12, eps 8/255, seeds [0, 1, 2]: regular network 97.0 ± 0.5% clean and "
+                              "3.0% attacked; Acc* 40.0 ± 1.2%, Acc_sr 20.0%, Acc~ 38.5% (paper rule, test-selected) and "
+                              "38.0% (validation-selected): the validation-selected Acc~ came within 2.0 points of Acc* "
+                              "(outside k = 1).")
+    assert "Gradient evaluations: 2e+06 (ours) against 3e+07 (the authors' procedure), 15x fewer." in verdict
+    assert ("run once per final network of seed(s) [0] on 40 of the test images (APGD-CE alone on the same images in "
+            "brackets): Acc* 39.0% (39.5%), Acc~ 36.0% (37.0%, paper rule) and not measured% (not measured%, "
+            "validation-selected).") in verdict
+    assert "full standard AutoAttack" not in tables.table1_verdict(_verdict_record(final_autoattack=False))
+
+
+def test_record_lines_and_the_cost_at_the_papers_scale():
+    lines = tables.record_lines(_verdict_record())
+    assert lines[0] == ("Evaluation attack: autoattack (apgd-ce only) at eps = 8/255 on 200 test images; rho on 200 "
+                        "attacked test images")
+    assert lines[3] == "Acc_sr = 20.0% -> Acc~ = 38.5% (seed 0: trial 1), Diff = -1.5"
+    assert lines[-1] == "Record c0ffee (cpu (x86_64), commit 0123456789, 2026-12-02)" and len(lines) == 6
+    sentence = tables.paper_scale_cost()
+    assert sentence.startswith("At the paper profile's sizes on CIFAR-10 (Acc* 45%), both procedures ending")
+    assert "APGD-CE on 2,000 validation and test images after every epoch" in sentence
+    assert "15.0x fewer (9.6x with the authors' 10 trials; 6.3x if APGD-CE ran on the whole" in sentence

@@ -12,7 +12,7 @@ import re
 
 import pandas as pd
 
-__all__ = ["column_label", "html_table", "plain_markdown", "sentences"]
+__all__ = ["column_label", "html_table", "plain_markdown", "sentences", "as_sentence"]
 
 #: Fixed names -> HTML labels; anything else goes through the patterns in :func:`column_label`.
 LABELS = {
@@ -72,3 +72,9 @@ def sentences(lines, *, bold_first: bool = False):
         return Markdown(f"**{plain_markdown(lines[0])}**")
     items = [("  - " if line.startswith("  ") else "- ") + plain_markdown(line.strip()) for line in lines]
     return Markdown("\n".join(items))
+
+
+def as_sentence(text: str) -> str:
+    """``text`` as a sentence: its first letter capitalized and a full stop at the end (library sentences
+    start in lower case so that they can also sit inside a longer one)."""
+    return f"{text[0].upper()}{text[1:]}."

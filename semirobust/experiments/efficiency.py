@@ -1,9 +1,10 @@
-"""What subnetwork training saves: an analytic cost model and the measured figures of gpu_check.
+"""What subnetwork training saves: the analytic cost model at one network and the measured figures of gpu_check.
 
-The analytic model counts forward multiply-accumulates (MACs) of every Conv2d/Linear layer with
-forward hooks. With ``F`` the forward cost of the whole network and ``F_b`` that of f_b, a backward
-pass costs about ``F`` for the input gradients plus ``F`` for the weight gradients. One PGD-K
-adversarial training step then costs (PGD needs only input gradients, through the whole network):
+The analytic model is :mod:`semirobust.cost`'s layer-pass model (:func:`semirobust.cost.step_forwards`),
+with forward multiply-accumulates (MACs) of every Conv2d/Linear layer counted by forward hooks. With ``F``
+the forward cost of the whole network and ``F_b`` that of f_b, a backward pass costs about ``F`` for the
+input gradients plus ``F`` for the weight gradients. One PGD-K adversarial training step then costs (PGD
+needs only input gradients, through the whole network):
 
 * plain (standard) step: ``F + 2F = 3F``
 * full adversarial step: ``K * 2F + 3F``
@@ -22,17 +23,24 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from semirobust.config import get_profile
+from semirobust.cost import (
+    PAPER_TRAIN_ATTACK_STEPS,
+    algorithm1_cost,
+    algorithm1_epochs,
+    step_forwards,
+    training_grad_evals,
+)
+from semirobust.models import split_fa_fb, trainable_layers
 from semirobust.utils import REPO_ROOT
 
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 #: PGD iterations of the training attack (supplementary III.A).
-PGD_STEPS = 10
+PGD_STEPS = PAPER_TRAIN_ATTACK_STEPS
 
 
 def layer_macs(model: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[str, int]]:
     """Forward MACs per image of every Conv2d/Linear layer, in registration order."""
-    from semirobust.models import trainable_layers
-
     counts, hooks = {}, []
     for name, module in trainable_layers(model):
         def hook(mod, inputs, output, name=name):
@@ -54,13 +62,11 @@ def layer_macs(model: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[str
 
 def analytic_costs(model: nn.Module, input_shape: tuple[int, ...], fb_layers: int, steps: int = PGD_STEPS) -> dict:
     """The cost model of the module docstring for one f_b size, in units of one forward pass F."""
-    from semirobust.models import split_fa_fb
-
     macs = layer_macs(model, input_shape)
     total = sum(m for _, m in macs)
     fb_frac = sum(m for _, m in macs[-fb_layers:]) / total
-    plain, full = 3.0, 2.0 * steps + 3.0
-    frozen = 2.0 * steps + 1.0 + 2.0 * fb_frac
+    plain, full = step_forwards(0), step_forwards(steps)
+    frozen = step_forwards(steps, fb_frac)
     split = split_fa_fb(model, fb_layers)
     try:
         fa_params = sum(p.numel() for p in split.fa_parameters())
@@ -70,7 +76,7 @@ def analytic_costs(model: nn.Module, input_shape: tuple[int, ...], fb_layers: in
     return {"forward_macs_per_image": total, "fb_forward_fraction": fb_frac, "steps": steps,
             "plain_step_F": plain, "full_step_F": full, "frozen_step_F": frozen,
             "throughput_frozen_over_full": full / frozen, "full_over_plain": full / plain,
-            "frozen_over_plain": frozen / plain, "ideal_multiple": steps + 1,
+            "frozen_over_plain": frozen / plain, "ideal_multiple": training_grad_evals(steps),
             "params": n_params, "fa_params": fa_params,
             "fp32_state_saved_mb": 2 * fa_params * 4 / 2**20}
 
@@ -149,39 +155,17 @@ def summary(report: dict, shape: str, arch: str, fb_layers: int, precision: str 
             "memory_saved_mb": full["memory_mb"] - frozen["memory_mb"]}
 
 
-def algorithm1_cost(frozen_over_full_time: float, plain_over_full_time: float, *, epochs: int = 120,
-                    trials: int = 5, sub_epochs: int = 10) -> dict:
-    """End-to-end cost of Algorithm 1 in units of one epoch of full adversarial training.
-
-    ``frozen_over_full_time`` and ``plain_over_full_time`` are step-time ratios (measured). Algorithm
-    1 trains the regular network (``epochs`` plain epochs), the fully robust one (``epochs``
-    adversarial epochs, it gives f*_a and Acc*) and then at most ``trials x sub_epochs`` subnetwork
-    epochs. "Subnetwork route" is what it would cost if a robust f*_a came for free except for the
-    regular network (the paper provides no such shortcut).
-    """
-    regular = epochs * plain_over_full_time
-    subnetwork = trials * sub_epochs * frozen_over_full_time
-    full_at = float(epochs)
-    return {"full_adversarial_training": full_at, "regular_training": regular, "subnetwork_trials": subnetwork,
-            "algorithm1_total": regular + full_at + subnetwork,
-            "algorithm1_over_full_at": (regular + full_at + subnetwork) / full_at,
-            "subnetwork_route_over_full_at": (regular + subnetwork) / full_at,
-            "epochs": epochs, "trials": trials, "sub_epochs": sub_epochs}
-
-
 def book_values(report: dict, shape: str = "cifar10", arch: str = "vgg16", fb_layers: int = 12,
                 other_fb: int | None = 4, precision: str = "fp32") -> dict:
     """The figures the book quotes from one report: ratios, memory, multiples, Algorithm 1, attacks.
 
     Step-time ratios are inverted throughput ratios; Algorithm 1 uses the paper profile's epochs,
-    trials and epochs per trial (:func:`algorithm1_cost`).
+    trials and epochs per trial (:func:`semirobust.cost.algorithm1_epochs`, :func:`semirobust.cost.algorithm1_cost`).
     """
-    from semirobust.config import get_profile
-
     main = summary(report, shape, arch, fb_layers, precision)
-    paper = get_profile("paper")
+    epochs = algorithm1_epochs(get_profile("paper"))
     cost = algorithm1_cost(1 / main["throughput_frozen_over_full"], 1 / main["full_multiple"],
-                           epochs=paper.epochs, trials=paper.trials, sub_epochs=paper.sub_epochs)
+                           epochs=epochs["adversarial"], trials=epochs["trials"], sub_epochs=epochs["sub_epochs"])
     values = {"frozen_over_full": main["throughput_frozen_over_full"],
               "frozen_over_authors": main["throughput_frozen_over_authors"],
               "memory_frozen_over_full": main["memory_frozen_over_full"],

@@ -14,7 +14,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from semirobust.config import DATASET_NAMES, MODEL_NAMES
+from semirobust.config import DATASET_NAMES, MODEL_NAMES, mean_interval
+from semirobust.experiments.display import as_sentence
 from semirobust.experiments.tables import attack_label
 from semirobust.utils import atomic_write_bytes
 
@@ -57,8 +58,6 @@ def rho_depth_frame(records: list[dict]) -> pd.DataFrame:
 
 def _seed_intervals(per_seed: list[dict], n_pairs: int) -> list[dict]:
     """Per pair, each measure's 95% t half-width over the seeds (NaN with fewer than two seeds)."""
-    from semirobust.config import mean_interval
-
     out = [{} for _ in range(n_pairs)]
     lists = [m.get("rho_pairs") for m in per_seed]
     if len(lists) < 2 or any(p is None or len(p) != n_pairs for p in lists):
@@ -215,6 +214,22 @@ def trial_curves(record: dict) -> plt.Figure:
     return fig
 
 
+def figure1_verdict(records: list[dict], cells_sentence: str, success_sentence: str) -> str:
+    """The Figure 1 page's verdict: how many cells reached Acc* (``cells_sentence``), how many of the drawn
+    layer pairs have rho above the permutation null in every seed, and whether rho predicts success."""
+    above = [p.get("rho_above_null") for r in records for p in (r["metrics"].get("rho_pairs") or [])]
+    return (f"{cells_sentence}. Of the {len(above)} layer pairs drawn in Figure 1, {sum(bool(a) for a in above)} "
+            f"have an EDGE rho above its permutation null in every seed. {as_sentence(success_sentence)}")
+
+
+def figure2_verdict(records: list[dict], comparison_sentence: str) -> str:
+    """The Figure 2 page's verdict: the f_b sizes compared (:func:`size_comparison`'s sentence) and each size's
+    accuracies under attack."""
+    acc = "; ".join(f"f_b = {r['config']['fb_layers']}: Acc* {r['metrics']['acc_star']:.1f}, "
+                    f"Acc~ {r['metrics']['acc_tilde']:.1f}" for r in records)
+    return f"{as_sentence(comparison_sentence)} Accuracies under attack: {acc}."
+
+
 def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 150) -> Path:
     """Save ``fig`` (format from the suffix, e.g. .png or .pdf) atomically; returns the path."""
     path = Path(path)
@@ -223,5 +238,5 @@ def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 150) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
-__all__ = ["rho_depth_frame", "figure1", "figure2", "trial_curves", "size_comparison", "save_figure", "X_LABEL", "Y_LABEL",
-           "MEASURE_LABELS"]
+__all__ = ["rho_depth_frame", "figure1", "figure2", "trial_curves", "size_comparison", "save_figure", "figure1_verdict",
+           "figure2_verdict", "X_LABEL", "Y_LABEL", "MEASURE_LABELS"]

@@ -192,5 +192,26 @@ def cells_within(records: list[dict], k: float) -> dict:
             "median_gap_unbiased": float(np.median(unbiased)) if unbiased else math.nan}
 
 
+def cells_within_sentence(within: dict) -> str:
+    """:func:`cells_within` in words (no full stop: the page closes or continues it)."""
+    return (f"Acc~ came within k = {within['k']:g} point of Acc* in {within['within']} of {within['cells']} cells "
+            f"(paper rule; {within['within_unbiased']} of {within['cells']} validation-selected); the median "
+            f"shortfall Acc* - Acc~ was {within['median_gap']:.1f} points and the largest {within['largest_gap']:.1f}")
+
+
+def success_values(correlations: pd.DataFrame, measure: str = "rho") -> dict:
+    """The junction pair's Spearman r and its interval across cells (``r``, ``low``, ``high``, ``n``) and within
+    cells (``within_r``, ...), from :func:`success_correlations`; NaN (n 0) when there were too few trials."""
+    rows = correlations[correlations.measure == measure]
+    junction = rows[rows.pairs.str.startswith("rho_{a+1} (")]
+    inside = rows[rows.pairs == WITHIN_CELLS]
+    values = {}
+    for key in ("r", "low", "high"):
+        values[key] = float(junction[key].iloc[0]) if len(junction) else math.nan
+        values[f"within_{key}"] = float(inside[key].iloc[0]) if len(inside) else math.nan
+    values["n"] = int(junction["n"].iloc[0]) if len(junction) else 0
+    return values
+
+
 __all__ = ["WITHIN_CELLS", "within_cells", "MEASURES", "TRIAL_COLUMNS", "trial_frame", "rank_correlation", "success_correlations",
-           "success_verdict", "plot_success", "cells_within"]
+           "success_verdict", "plot_success", "cells_within", "cells_within_sentence", "success_values"]

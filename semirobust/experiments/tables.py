@@ -1,20 +1,24 @@
 """Table 1 of the paper assembled from the results store, with the supplementary's values beside ours.
 
-A ``table1`` record (written by :func:`semirobust.experiments.table1.run_algorithm1`) becomes one row with
+A ``table1`` record (written by :func:`semirobust.experiments.algorithm1.run_algorithm1`) becomes one row with
 the paper's columns: Model, Dataset, f_b layers, Acc*, Acc_sr, Acc~, Diff and rho_n, rho_{n-3},
 rho_{n-7}, rho_{n-11}, rho_{n-15} (blank where f_b has fewer layer pairs). Where the
 supplementary (Tables S2-S4, copied into ``semirobust/data_files/reported_supplementary.csv``)
 reports the same network, data set, attack and f_b size, its row is placed right after ours.
+The Table 1 page's sentences come from here too: a record's summary lines (:func:`record_lines`), the
+verdict of a cell (:func:`table1_verdict`) and its cost at the paper's scale (:func:`paper_scale_cost`).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from functools import lru_cache
 from importlib import resources
 
 import pandas as pd
 
-from semirobust.config import DATASET_NAMES, MODEL_NAMES  # the names the supplementary's CSV uses too
+from semirobust.config import DATASET_NAMES, MODEL_NAMES, get_profile  # the names the supplementary's CSV uses too
+from semirobust.cost import grad_evals_at_scale
 from semirobust.rho import TABLE1_OFFSETS
 
 #: rho columns of Table 1: rho_{n-x} for these x (rho_n is the last pair of layers of f_b).
@@ -220,6 +224,72 @@ def compare_with_reported(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["Source", *TABLE1_COLUMNS])
 
 
+def record_lines(record: dict) -> list[str]:
+    """What one ``table1`` record measured, a line each: the evaluation attack and its images, both full
+    networks, Acc_sr to Acc~ (first seed's best trial) and the trials that converged, and the record's origin."""
+    config, m, extra = record["config"], record["metrics"], record["extra"]
+    first = m["per_seed"][0]
+    return [f"Evaluation attack: {attack_label(record)} at eps = {config['eps'] * 255:.4g}/255 on "
+            f"{extra['eval_images']} test images; rho on {extra['rho_images']} attacked test images",
+            f"Regular network: clean accuracy {m['acc_regular_clean']:.1f}%, under attack {m['acc_regular_attacked']:.1f}%",
+            f"Robust network: clean accuracy {m['acc_star_clean']:.1f}%, Acc* = {m['acc_star']:.1f}%",
+            f"Acc_sr = {m['acc_sr']:.1f}% -> Acc~ = {m['acc_tilde']:.1f}% (seed {m['seeds'][0]}: trial "
+            f"{first['best_trial']}), Diff = {m['diff']:+.1f}",
+            f"seed {m['seeds'][0]}: {first['converged_trials']} of {len(m['trials'])} trials came within k of Acc* on "
+            f"the test images (the paper's rule; stopping used the validation images); rho: {m['rho_rule']}",
+            f"Record {record['config_hash']} ({record['device']}, commit {record['git_commit'][:10]}, "
+            f"{record['created_at']})"]
+
+
+def _plus_minus(metrics: dict, key: str) -> str:
+    """``metrics[key]`` to one decimal with its 95% half-width over seeds (``<key>_ci``) when there is one."""
+    ci = metrics.get(f"{key}_ci")
+    if metrics.get(key) is None:
+        return "not measured"
+    return f"{metrics[key]:.1f}" + (f" ± {ci:.1f}" if ci is not None else "")
+
+
+def table1_verdict(record: dict) -> str:
+    """The verdict of one Table 1 cell (seed means with their intervals): both networks, Acc*, Acc_sr, Acc~ by
+    both selection rules against k, the gradient evaluations against the authors' procedure, and the final
+    full AutoAttack where the epochs ran a cheaper attack."""
+    config, m, pm = record["config"], record["metrics"], lambda key: _plus_minus(record["metrics"], key)
+    gap = m["acc_star"] - m["acc_tilde_unbiased"]
+    verdict = (f"{config['arch']}, f_b = {config['fb_layers']}, eps {config['eps'] * 255:g}/255, seeds {m['seeds']}: "
+               f"regular network {pm('acc_regular_clean')}% clean and {pm('acc_regular_attacked')}% attacked; Acc* "
+               f"{pm('acc_star')}%, Acc_sr {pm('acc_sr')}%, Acc~ {pm('acc_tilde')}% (paper rule, test-selected) and "
+               f"{pm('acc_tilde_unbiased')}% (validation-selected): the validation-selected Acc~ came within {gap:.1f} "
+               f"points of Acc* ({'within' if gap <= config['k'] else 'outside'} k = {config['k']:g}). Gradient "
+               f"evaluations: {m['grad_evals']:.3g} (ours) against {m['grad_evals_authors']:.3g} (the authors' "
+               f"procedure), {m['grad_evals_authors'] / max(m['grad_evals'], 1):.0f}x fewer.")
+    aa_seeds = [s for s, p in zip(m["seeds"], m["per_seed"]) if p.get("acc_star_autoattack") is not None]
+    if aa_seeds and attack_label(record) != config["attack"]:
+        verdict += (f" Under the full standard AutoAttack, run once per final network of seed(s) {aa_seeds} on "
+                    f"{record['extra']['final_autoattack_images']} of the test images (APGD-CE alone on the same "
+                    f"images in brackets): Acc* {pm('acc_star_autoattack')}% ({pm('acc_star_autoattack_apgd_ce')}%), "
+                    f"Acc~ {pm('acc_tilde_autoattack')}% ({pm('acc_tilde_autoattack_apgd_ce')}%, paper rule) and "
+                    f"{pm('acc_tilde_unbiased_autoattack')}% ({pm('acc_tilde_unbiased_autoattack_apgd_ce')}%, "
+                    f"validation-selected).")
+    return verdict
+
+
+def paper_scale_cost(dataset: str = "cifar10", robust: float = 0.45) -> str:
+    """One sentence: gradient evaluations of a Table 1 cell at the paper profile's sizes on ``dataset`` (Acc*
+    ``robust``) as this project runs Algorithm 1, against the authors' procedure
+    (:func:`semirobust.cost.grad_evals_at_scale`; also with their 10 trials, and with APGD-CE on the whole
+    validation and test sets after every epoch)."""
+    scale = grad_evals_at_scale("paper", dataset, robust)
+    scale10 = grad_evals_at_scale("paper", dataset, robust, trials=10)
+    whole = grad_evals_at_scale(dataclasses.replace(get_profile("paper"), eval_subset=None), dataset, robust)
+    return (f"At the paper profile's sizes on {DATASET_NAMES[dataset]} (Acc* {robust:.0%}), both procedures ending "
+            f"with the full standard AutoAttack on the whole test set: {scale['ours']:.3g} gradient evaluations as "
+            f"this project runs Algorithm 1 ({scale['trials']} trials of up to {scale['epochs']} epochs, APGD-CE on "
+            f"{scale['per_epoch_images']:,} validation and test images after every epoch) against "
+            f"{scale['authors']:.3g} for the authors' procedure: {scale['ratio']:.1f}x fewer ({scale10['ratio']:.1f}x "
+            f"with the authors' 10 trials; {whole['ratio']:.1f}x if APGD-CE ran on the whole validation and test sets "
+            f"after every epoch, {whole['stopping']:.3g} gradient evaluations for that alone; counted, not timed).")
+
+
 def display_table(frame: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     """A copy for display: numbers rounded, missing values (f_b too small, not reported) blank."""
     shown = frame.copy()
@@ -239,4 +309,4 @@ def display_table(frame: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
 
 __all__ = ["TABLE1_COLUMNS", "AUTOATTACK_COLUMNS", "RHO_OFFSETS", "RHO_COLUMNS", "rho_label", "rho_at", "table1_row", "table1_frame",
            "store_records", "attack_label", "stamp_line", "load_reported", "reported_rows", "reported_note", "compare_with_reported",
-           "display_table"]
+           "display_table", "record_lines", "table1_verdict", "paper_scale_cost"]

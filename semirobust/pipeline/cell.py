@@ -14,7 +14,9 @@ from semirobust.results import ResultsStore, describe_device
 from semirobust.utils import atomic_write_text
 
 
-def _paths(out_dir: Path, cell_id: str) -> dict:
+def cell_paths(out_dir: Path, cell_id: str) -> dict:
+    """Where one cell's files go under the sweep's ``out_dir``: executed notebook, log, working folder, the
+    partial notebook of a running attempt, and the failed notebook and its record."""
     return {"notebook": out_dir / f"{cell_id}.ipynb", "log": out_dir / "logs" / f"{cell_id}.log",
             "cwd": out_dir / "files" / cell_id,
             "partial": out_dir / ".partial" / f"{cell_id}.{os.getpid()}.ipynb",
@@ -26,7 +28,7 @@ def run_cell(spec: dict) -> dict:
     notebook error). ``spec``: notebook, notebook_id, parameters, cell_id, out_dir, results_root,
     attempt, kernel (or None), grid."""
     out_dir = Path(spec["out_dir"])
-    paths = _paths(out_dir, spec["cell_id"])
+    paths = cell_paths(out_dir, spec["cell_id"])
     for key in ("log", "partial", "failed"):
         paths[key].parent.mkdir(parents=True, exist_ok=True)
     paths["cwd"].mkdir(parents=True, exist_ok=True)  # relative outputs of the notebook (figures) land here
@@ -77,7 +79,7 @@ def _raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def _worker_main(argv: list[str]) -> int:
+def worker_main(argv: list[str]) -> int:
     """``python -m semirobust.pipeline.sweep SPEC.json OUTCOME.json``: the local executor's worker."""
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # so papermill shuts its kernel down
     spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
@@ -86,4 +88,4 @@ def _worker_main(argv: list[str]) -> int:
     return 0
 
 
-__all__ = ["run_cell"]
+__all__ = ["cell_paths", "run_cell", "worker_main"]

@@ -1,18 +1,20 @@
-"""A rough cost estimate of a sweep's cells (what ``--dry-run`` prints): counted FLOPs at an assumed throughput."""
+"""A rough cost estimate of a sweep's cells (what ``--dry-run`` prints): the gradient evaluations of
+:func:`semirobust.cost.sweep_grad_evals`, each about 3 counted forward FLOPs, at an assumed throughput."""
 from __future__ import annotations
 
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from semirobust.config import ARCHS, DATASET_SIZES, DATASETS, get_profile, parse_eps, parse_list
+from semirobust.cost import evaluation_attack_steps, sweep_grad_evals
+from semirobust.data import dataset_info
+from semirobust.models import build_model
 from semirobust.pipeline.grid import Cell
 
-#: training / test images of each data set (imagenette2-320; digits: the bundled 80/20 split).
-DATASET_SIZES = {"cifar10": (50000, 10000), "cifar100": (50000, 10000), "imagenette": (9469, 3925), "digits": (1437, 360)}
 #: assumed sustained training throughput, FLOP/s: a single modern GPU and a single CPU core-set.
 #: These are round numbers for a rough estimate, not measurements of any machine.
 ASSUMED_GPU_FLOPS = 2e13
 ASSUMED_CPU_FLOPS = 5e10
-#: gradient steps per image of an attack besides the iterative ones (which follow the paper schedule):
-#: FGSM one; C&W the 50 steps semirobust.attacks uses; AutoAttack (standard) an upper bound of
-#: APGD-CE 100 + APGD-T 9x100 + FAB-T 9x100 + Square 5000 forward queries (~1/3 step each).
-_FIXED_ATTACK_STEPS = {"fgsm": 1, "cw": 50, "autoattack": 100 + 900 + 900 + 5000 // 3}
 _FLOPS_CACHE: dict = {}
 
 
@@ -21,12 +23,6 @@ def forward_flops(arch: str, dataset: str, width: float) -> float:
     FlopCounterMode on the meta device (shapes only: no memory, no arithmetic)."""
     key = (arch, dataset, float(width))
     if key not in _FLOPS_CACHE:
-        import torch
-        from torch.utils.flop_counter import FlopCounterMode
-
-        from semirobust.data import dataset_info
-        from semirobust.models import build_model
-
         size = dataset_info(dataset).image_size  # outside the meta context: it may read the data
         with torch.device("meta"), torch.no_grad():
             model = build_model(arch, dataset, width=width).eval()
@@ -36,19 +32,9 @@ def forward_flops(arch: str, dataset: str, width: float) -> float:
     return _FLOPS_CACHE[key]
 
 
-def _attack_steps(attack: str, eps) -> int:
-    if attack in _FIXED_ATTACK_STEPS:
-        return _FIXED_ATTACK_STEPS[attack]
-    from semirobust.attacks import paper_schedule
-
-    return paper_schedule(eps)["steps"]
-
-
 def _algorithm1_runs(parameters: dict) -> list[tuple[str, str]] | None:
     """The (model, data set) of every Algorithm 1 run a cell does, one per f_b size: from
     ``model``/``dataset`` (Table 1) or the lists ``models``/``datasets``/``fb_sizes`` (Figures 1, 2)."""
-    from semirobust.experiments.table1 import parse_list
-
     models = parameters.get("models", parameters.get("model"))
     datasets = parameters.get("datasets", parameters.get("dataset"))
     if models is None or datasets is None or "profile" not in parameters:
@@ -60,43 +46,35 @@ def _algorithm1_runs(parameters: dict) -> list[tuple[str, str]] | None:
 
 def estimate_cost(parameters: dict) -> dict | None:
     """A ROUGH cost estimate of one cell running Algorithm 1 (once per model, data set and f_b size
-    it names), or None when the cell names no model/data set/profile. Model: forward FLOPs F of the
-    network (counted), each training or attack step ~3F per image; the full-network regular + PGD-10
-    adversarial training (shared by all runs of the same model, data set, profile and seed; it is
-    cached) costs epochs x n_train x (1 + 11) x 3F; each run adds, assuming no trial stops early,
-    trials x E x n_train x 11 x 3F of subnetwork PGD-10 training, (2 + trials x E) x n_eval x
-    attack steps x 3F of evaluation (Acc*, Acc_sr, then after every epoch) and trials x n_rho x
-    attack steps x 3F for the attacked test set on which rho is measured. Converted with
-    ASSUMED_GPU_FLOPS for the paper profile (GPU-hours) and ASSUMED_CPU_FLOPS otherwise
-    (CPU-minutes). AutoAttack's step count is an upper bound (every image stays robust through
-    all its sub-attacks). Compute only: small (smoke/cpu) runs are dominated by per-batch and
-    start-up overheads, so treat their numbers as lower bounds. Off by a factor of several
-    either way; use it to size a cluster request, not as a promise.
+    it names), or None when the cell names no model/data set/profile. Gradient evaluations from
+    :func:`semirobust.cost.sweep_grad_evals` (the profile's own training attack, PGD-``train_attack_steps``;
+    the evaluation attack's steps from :func:`semirobust.cost.evaluation_attack_steps`), each ~3F per image
+    with F the counted forward FLOPs of the network: the full-network regular + adversarial training is
+    shared by all runs of the same model, data set, profile and seed (it is cached); each run adds, assuming
+    no trial stops early, its subnetwork training, evaluation (Acc*, Acc_sr, then after every epoch) and the
+    attacked test set on which rho is measured. Converted with ASSUMED_GPU_FLOPS for the paper profile
+    (GPU-hours) and ASSUMED_CPU_FLOPS otherwise (CPU-minutes). AutoAttack's step count is an upper bound
+    (every image stays robust through all its sub-attacks). Compute only: small (smoke/offline) runs are
+    dominated by per-batch and start-up overheads, so treat their numbers as lower bounds. Off by a factor
+    of several either way; use it to size a cluster request, not as a promise.
     Returns ``{"unit", "cell": own cost, "shared": {(model, data set, profile, seed): cost}}``.
     """
-    from semirobust.config import ARCHS, DATASETS, get_profile
-    from semirobust.experiments.table1 import parse_eps
-
     runs = _algorithm1_runs(parameters)
     if not runs or any(m not in ARCHS or d not in DATASETS for m, d in runs):
         return None
     profile = get_profile(parameters["profile"], device="cpu" if parameters["profile"] == "auto" else None)
     trials = parameters.get("trials") or profile.trials
     epochs = parameters.get("epochs") or profile.sub_epochs
-    attack_steps = _attack_steps(parameters.get("attack", "autoattack"), parse_eps(parameters.get("eps", "8/255")))
+    attack_steps = evaluation_attack_steps(parameters.get("attack", "autoattack"),
+                                           parse_eps(parameters.get("eps", "8/255")))
     on_gpu = profile.name == "paper"
     scale, unit = (ASSUMED_GPU_FLOPS * 3600, "GPU-h") if on_gpu else (ASSUMED_CPU_FLOPS * 60, "CPU-min")
     own, shared = 0.0, {}
     for model, dataset in runs:
-        n_train_full, n_test_full = DATASET_SIZES[dataset]
-        n_train = min(n_train_full, profile.train_subset or n_train_full)
-        n_eval = min(n_test_full, profile.eval_subset or n_test_full)
-        n_rho = min(n_test_full, profile.rho_samples or n_test_full)
+        counts = sweep_grad_evals(profile, dataset, trials=trials, epochs=epochs, attack_steps=attack_steps)
         step = 3 * forward_flops(model, dataset, profile.width)
-        shared[(model, dataset, profile.name, parameters.get("seed", 0))] = \
-            profile.epochs * n_train * (1 + 11) * step / scale
-        own += (trials * epochs * n_train * 11 + (2 + trials * epochs) * n_eval * attack_steps
-                + trials * n_rho * attack_steps) * step / scale
+        shared[(model, dataset, profile.name, parameters.get("seed", 0))] = counts["full_networks"] * step / scale
+        own += counts["run"] * step / scale
     return {"unit": unit, "cell": own, "shared": shared}
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from semirobust.config import ARCHS, ATTACKS, DATASETS, PROFILES
 from semirobust.results import record_hash, to_jsonable
 from semirobust.utils import REPO_ROOT
 
@@ -116,8 +117,6 @@ def _notebook_id(notebook: Path) -> str:
 
 def _check_known_values(name: str, value, where: str) -> None:
     """Early check of values whose choices the library knows (model, dataset, attack, profile)."""
-    from semirobust.config import ARCHS, ATTACKS, DATASETS, PROFILES
-
     choices = {"model": ARCHS, "dataset": DATASETS, "attack": ATTACKS, "profile": PROFILES + ("auto",)}.get(name)
     if choices is not None and value not in choices:
         raise ValueError(f"{where}: unknown {name} {value!r}; valid values: {', '.join(choices)}.")

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from semirobust.config import check_int
 from semirobust.pipeline.cell import run_cell
 from semirobust.pipeline.grid import EXECUTORS, SLURM_KEYS
 from semirobust.utils import atomic_write_text
@@ -107,8 +108,8 @@ def slurm_parameters(grid_slurm: dict, overrides: dict, job_name: str) -> dict:
     if unknown:
         raise ValueError(f"Unknown slurm option(s) {unknown}; allowed: {', '.join(SLURM_KEYS)}.")
     for key in ("gpus_per_job", "cpus_per_job", "time_min", "array_parallelism"):
-        if key in merged and (isinstance(merged[key], bool) or not isinstance(merged[key], int) or merged[key] < (0 if key == "gpus_per_job" else 1)):
-            raise ValueError(f"slurm {key}={merged[key]!r} must be a whole number ({'>= 0' if key == 'gpus_per_job' else '>= 1'}).")
+        if key in merged:
+            check_int(f"slurm {key}", merged[key], low=0 if key == "gpus_per_job" else 1)
     if "mem_gb" in merged and (not isinstance(merged["mem_gb"], (int, float)) or merged["mem_gb"] <= 0):
         raise ValueError(f"slurm mem_gb={merged['mem_gb']!r} must be a positive number.")
     if "additional_parameters" in merged and not isinstance(merged["additional_parameters"], dict):

@@ -34,7 +34,8 @@ import sys
 import time
 from pathlib import Path
 
-from semirobust.pipeline.cell import _paths, _worker_main, run_cell
+from semirobust.config import check_int
+from semirobust.pipeline.cell import cell_paths, run_cell, worker_main
 from semirobust.pipeline.cost import (
     ASSUMED_CPU_FLOPS,
     ASSUMED_GPU_FLOPS,
@@ -61,7 +62,7 @@ def cell_state(cell: Cell, store: ResultsStore, out_dir: Path) -> str:
     """``done`` (finished record in the store), ``failed`` (last attempt failed) or ``pending``."""
     if store.read(CELL_KIND, cell.config) is not None:
         return "done"
-    return "failed" if _paths(out_dir, cell.cell_id)["failed"].exists() else "pending"
+    return "failed" if cell_paths(out_dir, cell.cell_id)["failed"].exists() else "pending"
 
 
 def plan(grid: Grid, store: ResultsStore, out_dir: Path) -> list[dict]:
@@ -73,7 +74,7 @@ def plan(grid: Grid, store: ResultsStore, out_dir: Path) -> list[dict]:
         if state == "done":
             row["record"] = store.read(CELL_KIND, cell.config)
         if state == "failed":
-            row["log"] = str(_paths(out_dir, cell.cell_id)["log"])
+            row["log"] = str(cell_paths(out_dir, cell.cell_id)["log"])
         rows.append(row)
     return rows
 
@@ -91,10 +92,8 @@ def run_sweep(grid: Grid, *, executor: str = "local", workers: int = 1, retries:
     times. Returns one summary row per cell (state done / finished / failed, attempts, paths)."""
     if executor not in EXECUTORS:
         raise ValueError(f"Unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}.")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers={workers!r} must be an integer >= 1.")
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise ValueError(f"retries={retries!r} must be an integer >= 0.")
+    check_int("workers", workers)
+    check_int("retries", retries, low=0)
     from tqdm import tqdm
 
     store = ResultsStore(results_root)
@@ -190,7 +189,7 @@ def format_summary(rows: list[dict]) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(_worker_main(sys.argv[1:]))
+    sys.exit(worker_main(sys.argv[1:]))
 
 
 __all__ = ["CELL_KIND", "EXECUTORS", "GRID_KEYS", "SLURM_KEYS", "Cell", "Grid", "notebook_parameters",

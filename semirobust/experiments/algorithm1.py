@@ -3,11 +3,12 @@
 For one :class:`~semirobust.config.RunConfig` (network, data set, evaluation attack, eps, f_b size,
 T trials, E epochs, k):
 
-1. regular and adversarial (PGD-10) training of the full network, giving (f_a, f_b) and
-   (f*_a, f*_b); both are cached (:func:`semirobust.training.get_trained_model`);
+1. regular and adversarial training of the full network (PGD at the evaluation eps with the profile's
+   ``train_attack_steps``: PGD-10 at the paper profile), giving (f_a, f_b) and (f*_a, f*_b); both are
+   cached (:func:`semirobust.training.get_trained_model`);
 2. Acc* = adversarial test accuracy of (f*_a, f*_b) and Acc_sr = that of the semirobust
    network (f*_a, f_b), under the *evaluation* attack (``config.attack`` at ``config.eps``);
-3. T trials; trial t starts again from (f*_a, f_b), adversarially trains f_b (PGD-10, f*_a
+3. T trials; trial t starts again from (f*_a, f_b), adversarially trains f_b (the same PGD, f*_a
    frozen, seed ``seed + t``) for up to E epochs and stops as soon as Acc* - Acc <= k, where Acc
    is the adversarial **test** accuracy after the epoch under the evaluation attack on
    ``profile.eval_subset`` test images. (The paper's prose says "training accuracy", but its
@@ -23,22 +24,23 @@ T trials, E epochs, k):
    that converged; if none converged, the largest over all trials. The rho of the best trial
    (the main text's wording) is recorded as well (``rho_best_trial``).
 
-After each epoch AutoAttack runs only its first attack, APGD-CE with the standard settings
-(:func:`evaluation_attack`; the full AutoAttack takes minutes per evaluation on a CPU and is most of
-the authors' cost on a GPU), unless the profile asks for ``full_autoattack``; the full standard
-AutoAttack then runs once per final network (:func:`final_autoattack`). Every record names the
-evaluation attack it used (``extra["eval_attack"]``).
+The images and the evaluation attack are :mod:`semirobust.experiments.evaluation`'s: after each epoch
+AutoAttack runs only its first attack, APGD-CE with the standard settings, unless the profile asks for
+``full_autoattack``; the full standard AutoAttack then runs once per final network. Every record names
+the evaluation attack it used (``extra["eval_attack"]``); its gradient evaluations are counted
+(``grad_evals``) beside the authors' procedure (:func:`semirobust.cost.authors_grad_evals`).
 
 The full networks' accuracies (Acc, Acc*) are recorded once per pair of trained networks (kind
 ``algorithm1_reference``) and shared by every f_b size. Every finished trial is written to the
 results store (kind ``algorithm1_trial``), so an interrupted run resumes at the next trial, and a
-trial interrupted mid-way resumes from its last epoch (checkpoint under the cache folder). The
-summary is written as kind ``table1``.
+trial interrupted mid-way resumes from its last epoch (checkpoint under the cache folder). Each seed is
+written as kind ``table1_seed`` (:func:`_run_seed`: reference networks, trials, record) and the cell's
+summary over its seeds as kind ``table1``, which :mod:`semirobust.experiments.tables` turns into Table 1.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
-import math
 import shutil
 import time
 import warnings
@@ -47,17 +49,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from semirobust.attacks import Attack, adversarial_accuracy, attack_tensors, clean_accuracy, make_attack
-from semirobust.config import RunConfig
+from semirobust.attacks import GradEvalCounter
+from semirobust.config import RunConfig, get_profile, mean_interval, parse_eps, parse_list
+from semirobust.cost import authors_grad_evals
+from semirobust.cuts import arch_cut_note
+from semirobust.data import load_dataset, train_val_split
+from semirobust.experiments.evaluation import Evaluation, best_checkpoint, final_autoattack
+from semirobust.models import combine_fa_fb
 from semirobust.results import ResultsStore
+from semirobust.training import get_trained_model, subnetwork_adversarial_training, train_attack
 from semirobust.utils import config_hash, default_cache_dir, resolve_device
 
 #: bump when the procedure changes so that stored trials and summaries are recomputed.
 ALGORITHM1_VERSION = "2"  # 2: best-epoch selection, validation split, seeds, train eps = eval eps
 TRIAL_KIND = "algorithm1_trial"
 REFERENCE_KIND = "algorithm1_reference"
-#: the AutoAttack attacks run after every trial epoch where the profile has no ``full_autoattack``.
-STOPPING_AUTOATTACK = ("apgd-ce",)
 SUMMARY_KIND = "table1"
 #: the final networks under the full standard AutoAttack (one record per network).
 AUTOATTACK_KIND = "algorithm1_autoattack"
@@ -66,50 +72,14 @@ SEED_KIND = "table1_seed"
 
 
 def _validated(config: RunConfig) -> RunConfig:
+    """``config`` as a RunConfig of its own (a copy of ``extra``); anything else is a clear error."""
     if not isinstance(config, RunConfig):
         raise ValueError(f"config must be a semirobust.config.RunConfig, got {type(config).__name__}.")
-    return dataclasses.replace(config, extra=dict(config.extra)).validate()
-
-
-def parse_eps(value) -> float:
-    """eps as a number: accepts numbers and strings such as ``"8/255"`` or ``"0.03"`` (papermill ``-p eps 8/255``);
-    None stays None (the profile's budget)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            if "/" in text:
-                numerator, denominator = text.split("/")
-                return float(numerator) / float(denominator)
-            return float(text)
-        except (ValueError, ZeroDivisionError):
-            raise ValueError(f"eps={value!r} is not a number or a fraction such as '8/255'.") from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"eps={value!r} must be a number (pixel scale, e.g. 8/255).")
-    return float(value)
-
-
-def parse_list(value, kind: str, cast=str) -> list:
-    """A comma-separated string (``"alexnet,vgg16"``) or a list as a non-empty list of ``cast`` values."""
-    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
-    items = [v for v in items if v != ""]
-    if not items:
-        raise ValueError(f"{kind} is empty; give at least one value (comma-separated).")
-    try:
-        return [cast(v) for v in items]
-    except (TypeError, ValueError):
-        raise ValueError(f"{kind}={value!r}: every entry must be a {cast.__name__}.") from None
-
-
-#: f_b sizes of the paper's Figure 2 (ResNet50 on CIFAR-10).
-FIGURE2_FB_SIZES = (4, 8, 12, 16)
+    return dataclasses.replace(config, extra=dict(config.extra))
 
 
 def figure2_fb_sizes(fb_sizes, profile: str):
     """``fb_sizes`` when given, else the paper's Figure 2 sizes (smallest and largest at smoke)."""
-    from semirobust.config import get_profile
-
     if fb_sizes is not None:
         return fb_sizes
     return list(get_profile(profile).figure2_fb_sizes)
@@ -125,7 +95,7 @@ def build_configs(models, datasets, fb_sizes=None, **common) -> list[RunConfig]:
     if "eps" in common:
         common["eps"] = parse_eps(common["eps"])
     sizes = [None] if fb_sizes is None else parse_list(fb_sizes, "fb_sizes", int)
-    return [RunConfig(arch=m, dataset=d, fb_layers=f, **common).validate()
+    return [RunConfig(arch=m, dataset=d, fb_layers=f, **common)
             for m in parse_list(models, "models") for d in parse_list(datasets, "datasets") for f in sizes]
 
 
@@ -194,16 +164,6 @@ def summarize_trials(trials: list[dict], acc_star: float, k: float) -> dict:
     }
 
 
-def pair_records(frame) -> list[dict]:
-    """The calibrated layer pairs of ``rho.layer_rhos`` as JSON-ready dicts (one per pair, network order)."""
-    records = []
-    for row in frame.to_dict("records"):
-        records.append({k: (bool(v) if isinstance(v, (bool,)) or type(v).__name__ == "bool_" else
-                            v if isinstance(v, (str, dict)) or v is None else float(v) if k != "n_samples" and
-                            not isinstance(v, (int,)) else int(v)) for k, v in row.items()})
-    return records
-
-
 def aggregate_pairs(per_seed: list[dict]) -> list[dict] | None:
     """Calibrated pairs over seeds: each number's mean, ``above_null`` only when every seed is above null,
     and ``<measure>_above_null_seeds`` the count of seeds that are."""
@@ -238,8 +198,6 @@ def aggregate_seeds(per_seed: list[dict], keys) -> dict:
     A ``_ci`` of None means one seed: no interval exists (see :func:`semirobust.config.mean_interval`).
     List-valued keys (rho) are averaged element-wise.
     """
-    from semirobust.config import mean_interval
-
     if not per_seed:
         raise ValueError("aggregate_seeds needs at least one seed.")
     out = {}
@@ -254,160 +212,11 @@ def aggregate_seeds(per_seed: list[dict], keys) -> dict:
     return out
 
 
-def evaluation_attack(model, attack: str, eps: float, profile) -> Attack:
-    """The evaluation attack against ``model``: ``make_attack(attack, model, eps)``, except AutoAttack at a
-    profile without ``full_autoattack`` (smoke, offline), which runs :data:`STOPPING_AUTOATTACK` only
-    (APGD-CE with the standard settings: Algorithm 1 evaluates after every epoch of every trial, and the
-    full AutoAttack takes minutes per evaluation on a CPU; it runs once per final network instead)."""
-    from semirobust.config import get_profile
-
-    if attack == "autoattack" and not get_profile(profile).full_autoattack:
-        return make_attack(attack, model, eps, attacks=list(STOPPING_AUTOATTACK))
-    return make_attack(attack, model, eps)
-
-
-def nested_subsets(targets, sizes: tuple[int | None, int | None], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Two stratified index sets of the given sizes (None: all), the smaller one inside the larger.
-
-    Used for the accuracy images and the rho images of the test split: the images attacked for a
-    trial's last accuracy are then reused for its rho instead of being attacked a second time.
-    """
-    from semirobust.data import stratified_indices
-
-    targets = np.asarray(targets)
-    everything = np.arange(len(targets))
-
-    def pick(pool, size):
-        return pool if size is None or size >= len(pool) else pool[stratified_indices(targets[pool], size, seed)]
-
-    order = sorted(range(2), key=lambda i: math.inf if sizes[i] is None else sizes[i])
-    chosen = [None, None]
-    chosen[order[1]] = pick(everything, sizes[order[1]])
-    chosen[order[0]] = pick(chosen[order[1]], sizes[order[0]])
-    return chosen[0], chosen[1]
-
-
-class _Evaluation:
-    """The test images of one run and the evaluation attack, shared by all steps."""
-
-    def __init__(self, config: RunConfig, profile, device: torch.device, progress: bool):
-        from torch.utils.data import Subset
-
-        from semirobust.data import dataset_tensors, load_dataset
-
-        self.config, self.profile, self.device, self.progress = config, profile, device, progress
-        self.clean = dataset_tensors(load_dataset(config.dataset, "test", root=config.data_root,
-                                                  subset=profile.test_subset, seed=config.seed))
-        test = load_dataset(config.dataset, "test", root=config.data_root)
-        eval_idx, rho_idx = nested_subsets(test.targets, (profile.eval_subset, profile.rho_samples), config.seed)
-        self.eval = dataset_tensors(Subset(test, eval_idx.tolist()))
-        self.rho = dataset_tensors(Subset(test, rho_idx.tolist()))
-        position = {int(i): p for p, i in enumerate(eval_idx)}
-        #: rho images that are accuracy images too (their position there) and the others
-        self.rho_from_eval = torch.as_tensor([position[int(i)] for i in rho_idx if int(i) in position], dtype=torch.long)
-        self.rho_extra = torch.as_tensor([p for p, i in enumerate(rho_idx) if int(i) not in position], dtype=torch.long)
-        self.batch_size = max(profile.batch_size, 256)
-        from semirobust.data import train_val_split
-
-        _, val = train_val_split(load_dataset(config.dataset, "train", root=config.data_root,
-                                              subset=profile.train_subset, seed=config.seed),
-                                 profile.val_fraction, config.seed)
-        if len(val) == 0:
-            raise ValueError(f"profile {profile.name!r} has val_fraction 0: Algorithm 1 stops and selects on a "
-                             "validation split; give it a positive val_fraction.")
-        self.val = dataset_tensors(val, limit=profile.eval_subset)
-
-    def attack(self, model) -> Attack:
-        return evaluation_attack(model, self.config.attack, self.config.eps, self.profile)
-
-    def final_images(self, n_images: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The images of the final full AutoAttack: a stratified ``n_images`` of the accuracy images, or
-        (None) every test image of the run, the paper's final evaluation on the whole test split."""
-        from semirobust.data import stratified_indices
-
-        if n_images is None:
-            return self.clean
-        X, y = self.eval
-        if n_images < len(y):
-            keep = torch.as_tensor(stratified_indices(y.numpy(), n_images, self.config.seed), dtype=torch.long)
-            X, y = X[keep], y[keep]
-        return X, y
-
-    def attacked(self, model, X, y) -> torch.Tensor:
-        return attack_tensors(model, X, y, self.attack(model), device=self.device, batch_size=self.batch_size,
-                              progress=self.progress)
-
-    def clean_accuracy(self, model) -> float:
-        return clean_accuracy(model, self.clean, device=self.device, batch_size=self.batch_size, progress=False)
-
-    def adversarial_accuracy(self, model) -> float:
-        return adversarial_accuracy(model, self.eval, self.attack(model), device=self.device,
-                                    batch_size=self.batch_size, progress=self.progress)
-
-    def val_accuracy(self, model) -> float:
-        """Adversarial accuracy on the validation images (stopping and unbiased selection)."""
-        return adversarial_accuracy(model, self.val, self.attack(model), device=self.device,
-                                    batch_size=self.batch_size, progress=False)
-
-    def attacked_accuracy(self, model) -> tuple[float, torch.Tensor]:
-        """Adversarial accuracy on the accuracy images, and those attacked images (for reuse by rho)."""
-        X_adv = self.attacked(model, *self.eval)
-        return clean_accuracy(model, (X_adv, self.eval[1]), device=self.device, batch_size=self.batch_size,
-                              progress=False), X_adv
-
-    def rhos(self, model, eval_adv: torch.Tensor | None = None) -> tuple[list[float], list[dict]]:
-        """rho_{a+1} .. rho_n of ``model`` on the attacked rho images, in network order (one value per
-        layer of f_b; when f_b is the whole network there is no f_a layer and the first pair is dropped).
-
-        ``eval_adv``: the accuracy images already attacked against this same model; the rho
-        images among them are reused and only the others are attacked.
-        """
-        from semirobust.models import trainable_layers
-        from semirobust.rho import layer_rhos
-
-        X, y = self.rho
-        if eval_adv is None:
-            X_adv = self.attacked(model, X, y)
-        else:
-            X_adv = torch.empty_like(X)
-            X_adv[: len(self.rho_from_eval)] = eval_adv[self.rho_from_eval]
-            y = torch.cat([self.eval[1][self.rho_from_eval], y[self.rho_extra]])
-            if len(self.rho_extra):
-                X_adv[len(self.rho_from_eval):] = self.attacked(model, X[self.rho_extra], y[len(self.rho_from_eval):])
-        pairs = min(self.config.fb_layers, len(trainable_layers(model)) - 1)
-        frame = layer_rhos(model, X_adv, y, pairs, batch_size=self.batch_size)
-        return [float(v) for v in frame["rho"]], pair_records(frame)
-
-
-def best_checkpoint(checkpoint_dir: Path, selection: str) -> Path:
-    """Where a trial keeps its best-epoch network: ``selection`` "test" (the paper's box) or "val"."""
-    return checkpoint_dir.parent / f"{checkpoint_dir.name}-best{'' if selection == 'test' else '-val'}.pt"
-
-
-def final_autoattack(model, evaluation: _Evaluation, n_images: int | None) -> tuple[dict, str]:
-    """Accuracy (percent) of ``model`` under the full standard AutoAttack on the final images
-    (:meth:`_Evaluation.final_images`), and under APGD-CE alone (AutoAttack's first attack, same settings
-    and seed) on the same images: their difference is what the rest of AutoAttack adds. Returns the
-    metrics and the description of the full attack."""
-    X, y = evaluation.final_images(n_images)
-    run = dict(device=evaluation.device, batch_size=evaluation.batch_size, progress=evaluation.progress)
-    eps = evaluation.config.eps
-    full, first = make_attack("autoattack", model, eps), make_attack("autoattack", model, eps, attacks=["apgd-ce"])
-    return ({"accuracy": adversarial_accuracy(model, (X, y), full, **run),
-             "apgd_ce_accuracy": adversarial_accuracy(model, (X, y), first, **run), "images": int(len(y))},
-            full.describe())
-
-
 def _run_trial(trial: int, config: RunConfig, profile, regular, robust, acc_star_val: float,
-               evaluation: _Evaluation, train_set, checkpoint_dir: Path, counter, progress: bool) -> dict:
+               evaluation: Evaluation, train_set, checkpoint_dir: Path, counter, progress: bool) -> dict:
     """One trial: adversarial training of f_b from (f*_a, f_b), evaluated after every epoch on the
     validation and the test images; stops when the validation accuracy is within k of Acc* (on
     validation); rho on the trial's best-test-epoch network (the paper's box)."""
-    import copy
-
-    from semirobust.models import combine_fa_fb
-    from semirobust.training import subnetwork_adversarial_training
-
     model = counter.attach(combine_fa_fb(robust, regular, config.fb_layers))
     best = {"test": (-1.0, None), "val": (-1.0, None)}
 
@@ -450,57 +259,6 @@ AGGREGATED = ("acc_regular_clean", "acc_regular_attacked", "acc_star", "acc_star
               "acc_star_autoattack_apgd_ce", "acc_tilde_autoattack_apgd_ce", "acc_tilde_unbiased_autoattack_apgd_ce")
 
 
-def authors_grad_evals(n_train: int, n_test: int, acc_star: float, trials: int = 10, epochs: int = 10) -> float:
-    """Gradient evaluations of one Table 1 cell as the authors' scripts run it (upper bound in epochs):
-    ``trials`` x ``epochs`` epochs of PGD-10 subnetwork training (11 per image: 10 attack steps and
-    the update) and, after every epoch, the standard AutoAttack on the whole test set."""
-    from semirobust.attacks import autoattack_grad_evals
-
-    return trials * epochs * (11 * n_train + autoattack_grad_evals(n_test, acc_star / 100))
-
-
-def grad_evals_at_scale(profile="paper", dataset: str = "cifar10", robust: float = 0.45,
-                        trials: int | None = None, apgd_steps: int = 100) -> dict:
-    """Gradient evaluations of one Table 1 cell as ``profile`` runs it on ``dataset``'s full sizes, against the
-    authors' procedure, both ending with the full standard AutoAttack on the whole test set (upper bounds:
-    every epoch runs, APGD-CE attacks every image; ``robust``: Acc* as a fraction, e.g. 0.45 on CIFAR-10).
-
-    Ours: ``trials`` x E epochs of PGD training of f_b, APGD-CE on the per-epoch validation and test images
-    after every epoch, the rho images not among those attacked once per trial, Acc*, Acc* on validation,
-    the regular network and Acc_sr once, and the full AutoAttack on the final images of 3 networks. The
-    authors': 10 trials of 10 epochs of PGD-10 training on the whole training split and the full AutoAttack
-    on the whole test set after every epoch (:func:`authors_grad_evals`). Returns every part and the ratio.
-    """
-    from semirobust.attacks import autoattack_grad_evals
-    from semirobust.config import get_profile
-    from semirobust.pipeline.cost import DATASET_SIZES
-
-    prof = get_profile(profile)
-    if dataset not in DATASET_SIZES:
-        raise ValueError(f"Unknown data set {dataset!r}; choose one of {sorted(DATASET_SIZES)}.")
-    if not 0 <= robust <= 1:
-        raise ValueError(f"robust={robust!r} is Acc* as a fraction: it must be in [0, 1].")
-    n_full, n_test = DATASET_SIZES[dataset]
-    n_full = min(n_full, prof.train_subset or n_full)
-    n_val = round(prof.val_fraction * n_full)
-    n_train, trials = n_full - n_val, trials or prof.trials
-    per_epoch = min(n_val, prof.eval_subset or n_val) + min(n_test, prof.eval_subset or n_test)
-    n_eval = min(n_test, prof.eval_subset or n_test)
-    n_rho = min(n_test, prof.rho_samples or n_test)
-    n_final = n_test if prof.final_autoattack_images is None else min(n_eval, prof.final_autoattack_images)
-    epochs = trials * prof.sub_epochs
-    parts = {"training": epochs * (prof.train_attack_steps + 1) * n_train,
-             "stopping": epochs * apgd_steps * per_epoch,
-             "rho": trials * apgd_steps * max(0, n_rho - n_eval),
-             "reference": apgd_steps * (3 * n_eval + min(n_val, prof.eval_subset or n_val)),
-             "final": 3 * autoattack_grad_evals(n_final, robust)}
-    ours = sum(parts.values())
-    authors = authors_grad_evals(n_full, n_test, 100 * robust)
-    return {**parts, "ours": ours, "authors": authors, "ratio": authors / ours, "trials": trials,
-            "epochs": prof.sub_epochs, "per_epoch_images": per_epoch, "final_images": n_final, "profile": prof.name,
-            "dataset": dataset}
-
-
 @dataclasses.dataclass(frozen=True)
 class _Cell:
     """What every step of one seed of one Table 1 cell shares: its settings, store, images and networks."""
@@ -508,7 +266,7 @@ class _Cell:
     config: RunConfig
     profile: object
     store: ResultsStore
-    evaluation: _Evaluation
+    evaluation: Evaluation
     regular: torch.nn.Module
     robust: torch.nn.Module
     models: tuple[str, str]  # config hashes of the regular and the robust network
@@ -529,10 +287,6 @@ def _final_autoattack_metrics(cell: _Cell, trial_hashes: list[str], selected: di
     final network (``profile.final_autoattack_images``); each result is its own record, so a rerun or
     another f_b cell sharing the robust network does not attack it again. Empty when not asked for.
     Where the per-epoch evaluation already is the full AutoAttack, the evaluation's values are returned."""
-    from semirobust.attacks import GradEvalCounter
-    from semirobust.models import combine_fa_fb
-    from semirobust.utils import config_hash
-
     config, profile, store, evaluation = cell.config, cell.profile, cell.store, cell.evaluation
     regular, robust, models, summary, cache = cell.regular, cell.robust, cell.models, cell.summary, cell.cache
     n = profile.final_autoattack_images
@@ -582,19 +336,11 @@ def _final_autoattack_metrics(cell: _Cell, trial_hashes: list[str], selected: di
     return {**out, "grad_evals": grad_evals}
 
 
-def _run_seed(config: RunConfig, store: ResultsStore, cache: Path, progress: bool,
-              final_autoattack_wanted: bool = True) -> dict:
-    """Algorithm 1 for one seed (``config.seed``): the ``table1_seed`` record, resumable per trial."""
-    from semirobust.attacks import GradEvalCounter
-    from semirobust.data import load_dataset, train_val_split
-    from semirobust.models import combine_fa_fb
-    from semirobust.training import get_trained_model, train_attack
-
-    summary = summary_config(config)
-    existing = store.read(SEED_KIND, summary)
-    if existing is not None:
-        return existing
-    t0 = time.perf_counter()
+def _reference_networks(config: RunConfig, store: ResultsStore, cache: Path, progress: bool,
+                        summary: dict) -> tuple[_Cell, dict, dict]:
+    """Step 1 of a seed: the regular and the robust network (trained, or read from the cache), the run's images,
+    and the full networks' accuracies (Acc, Acc*; measured once per network pair: they do not depend on f_b).
+    Returns the cell, the reference record and the two networks' training wall times."""
     profile = config.resolved_profile
     device = resolve_device(config.device)
     common = dict(profile=profile, seed=config.seed, data_root=config.data_root, device=device, cache_dir=cache,
@@ -602,10 +348,11 @@ def _run_seed(config: RunConfig, store: ResultsStore, cache: Path, progress: boo
     regular, regular_info = get_trained_model(config.arch, config.dataset, mode="standard", **common)
     robust, robust_info = get_trained_model(config.arch, config.dataset, mode="adversarial", train_eps=config.eps,
                                             **common)
-    evaluation = _Evaluation(config, profile, device, progress)
+    evaluation = Evaluation(config, profile, device, progress)
     models = (regular_info["config_hash"], robust_info["config_hash"])
+    cell = _Cell(config, profile, store, evaluation, regular, robust, models, summary, cache)
     reference = store.read(REFERENCE_KIND, reference_config(summary, *models))
-    if reference is None:  # the full networks' accuracies do not depend on f_b: measured once per network pair
+    if reference is None:
         start = time.perf_counter()
         accuracies = {"acc_regular_clean": evaluation.clean_accuracy(regular),
                       "acc_star_clean": evaluation.clean_accuracy(robust),
@@ -616,58 +363,85 @@ def _run_seed(config: RunConfig, store: ResultsStore, cache: Path, progress: boo
         reference = store.write(REFERENCE_KIND, reference_config(summary, *models), accuracies, profile=profile.name,
                                 seed=config.seed, device=device, wall_time_s=time.perf_counter() - start,
                                 extra={"eval_attack": evaluation.attack(robust).describe()})
-    acc_star, acc_star_val = reference["metrics"]["acc_star"], reference["metrics"]["acc_star_val"]
-    counter = GradEvalCounter()
-    semirobust = counter.attach(combine_fa_fb(robust, regular, config.fb_layers))
-    acc_sr = evaluation.adversarial_accuracy(semirobust)
-    grad_evals = counter.count
+    return cell, reference, {"regular": regular_info["wall_time_s"], "robust": robust_info["wall_time_s"]}
 
+
+def _run_trials(cell: _Cell, reference: dict, progress: bool) -> dict:
+    """Step 2 of a seed: the T trials from (f*_a, f_b), each read from the store or run and recorded (its
+    checkpoints removed once recorded). Returns the trials' metrics and record hashes, their wall time and
+    gradient evaluations, and the number of training images."""
+    config, profile, store, evaluation = cell.config, cell.profile, cell.store, cell.evaluation
+    acc_star, acc_star_val = reference["metrics"]["acc_star"], reference["metrics"]["acc_star_val"]
     train_set, _ = train_val_split(load_dataset(config.dataset, "train", root=config.data_root,
                                                 subset=profile.train_subset, seed=config.seed),
                                    profile.val_fraction, config.seed)
-    trials, trial_hashes, trials_wall = [], [], 0.0
+    out = {"trials": [], "hashes": [], "wall_time_s": 0.0, "grad_evals": 0, "train_images": len(train_set)}
     for t in range(config.resolved_trials):
-        tconfig = trial_config(summary, t, *models)
+        tconfig = trial_config(cell.summary, t, *cell.models)
         record = store.read(TRIAL_KIND, tconfig)
         if record is None:
-            start, counter.count = time.perf_counter(), 0
-            checkpoint_dir = cache / "algorithm1" / config_hash(tconfig)
-            metrics = _run_trial(t, config, profile, regular, robust, acc_star_val, evaluation, train_set,
+            start, counter = time.perf_counter(), GradEvalCounter()
+            checkpoint_dir = cell.cache / "algorithm1" / config_hash(tconfig)
+            metrics = _run_trial(t, config, profile, cell.regular, cell.robust, acc_star_val, evaluation, train_set,
                                  checkpoint_dir, counter, progress)
             metrics["grad_evals"] = counter.count
             counter.detach()
             record = store.write(TRIAL_KIND, tconfig, metrics, profile=profile.name, seed=config.seed + t,
-                                 device=device, wall_time_s=time.perf_counter() - start,
+                                 device=evaluation.device, wall_time_s=time.perf_counter() - start,
                                  extra={"acc_star": acc_star, "acc_star_val": acc_star_val})
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
-        trials.append(record["metrics"])
-        trial_hashes.append(record["config_hash"])
-        trials_wall += record["wall_time_s"]
-        grad_evals += record["metrics"].get("grad_evals", 0)
+        out["trials"].append(record["metrics"])
+        out["hashes"].append(record["config_hash"])
+        out["wall_time_s"] += record["wall_time_s"]
+        out["grad_evals"] += record["metrics"].get("grad_evals", 0)
+    return out
 
-    summary_metrics = summarize_trials(trials, acc_star, config.k)
-    cell = _Cell(config, profile, store, evaluation, regular, robust, models, summary, cache)
-    finals = _final_autoattack_metrics(cell, trial_hashes, summary_metrics, reference["metrics"],
-                                       wanted=final_autoattack_wanted)
-    grad_evals += finals.pop("grad_evals", 0)
-    metrics = {**reference["metrics"], "acc_sr": acc_sr, **summary_metrics, **finals,
-               "diff_unbiased": summary_metrics["acc_tilde_unbiased"] - acc_star,
-               "grad_evals": grad_evals,
-               "grad_evals_authors": authors_grad_evals(len(train_set), len(evaluation.clean[1]), acc_star),
-               "trials": trials}
+
+def _training_attack_spec(config: RunConfig, profile) -> str:
+    """The training attack (full network and f_b) as the record names it."""
     attack = train_attack(config.eps, profile.train_attack_steps)
-    spec = (f"pgd-{attack['steps']}, eps {attack['eps'] * 255:g}/255, step {attack['alpha'] * 255:g}/255, "
+    return (f"pgd-{attack['steps']}, eps {attack['eps'] * 255:g}/255, step {attack['alpha'] * 255:g}/255, "
             "random start")
-    extra = {"profile_settings": profile.as_dict(), "regular_model": models[0], "robust_model": models[1],
+
+
+def _run_seed(config: RunConfig, store: ResultsStore, cache: Path, progress: bool,
+              final_autoattack_wanted: bool = True) -> dict:
+    """Algorithm 1 for one seed (``config.seed``): the ``table1_seed`` record, resumable per trial.
+
+    Steps: the reference networks and their accuracies (:func:`_reference_networks`), Acc_sr of the
+    semirobust network, the trials (:func:`_run_trials`), the selection rules (:func:`summarize_trials`),
+    the final AutoAttack (:func:`_final_autoattack_metrics`), and the record."""
+    summary = summary_config(config)
+    existing = store.read(SEED_KIND, summary)
+    if existing is not None:
+        return existing
+    t0 = time.perf_counter()
+    cell, reference, training_wall = _reference_networks(config, store, cache, progress, summary)
+    profile, evaluation, acc_star = cell.profile, cell.evaluation, reference["metrics"]["acc_star"]
+    counter = GradEvalCounter()
+    acc_sr = evaluation.adversarial_accuracy(counter.attach(combine_fa_fb(cell.robust, cell.regular,
+                                                                          config.fb_layers)))
+    counter.detach()
+    run = _run_trials(cell, reference, progress)
+    selected = summarize_trials(run["trials"], acc_star, config.k)
+    finals = _final_autoattack_metrics(cell, run["hashes"], selected, reference["metrics"],
+                                       wanted=final_autoattack_wanted)
+    grad_evals = counter.count + run["grad_evals"] + finals.pop("grad_evals", 0)
+    metrics = {**reference["metrics"], "acc_sr": acc_sr, **selected, **finals,
+               "diff_unbiased": selected["acc_tilde_unbiased"] - acc_star,
+               "grad_evals": grad_evals,
+               "grad_evals_authors": authors_grad_evals(run["train_images"], len(evaluation.clean[1]), acc_star),
+               "trials": run["trials"]}
+    extra = {"profile_settings": profile.as_dict(), "regular_model": cell.models[0], "robust_model": cell.models[1],
              "eval_images": int(evaluation.eval[1].shape[0]), "val_images": int(evaluation.val[1].shape[0]),
              "rho_images": int(evaluation.rho[1].shape[0]), "clean_images": int(evaluation.clean[1].shape[0]),
-             "training_attack": spec, "train_eps": float(config.eps),
+             "training_attack": _training_attack_spec(config, profile), "train_eps": float(config.eps),
              "stopping": "validation accuracy under the evaluation attack within k of Acc* on validation",
-             "eval_attack": evaluation.attack(robust).describe(),
+             "eval_attack": evaluation.attack(cell.robust).describe(),
              "final_autoattack_images": cell.final_autoattack_images(final_autoattack_wanted),
-             "trial_records": trial_hashes, "trials_wall_time_s": trials_wall,
-             "training_wall_time_s": {"regular": regular_info["wall_time_s"], "robust": robust_info["wall_time_s"]}}
-    record = store.write(SEED_KIND, summary, metrics, profile=profile.name, seed=config.seed, device=device,
+             "trial_records": run["hashes"], "trials_wall_time_s": run["wall_time_s"],
+             "training_wall_time_s": training_wall}
+    record = store.write(SEED_KIND, summary, metrics, profile=profile.name, seed=config.seed, device=evaluation.device,
                          wall_time_s=time.perf_counter() - t0, extra=extra)
     print(f"[semirobust] Algorithm 1 {config.arch} f_b={config.fb_layers} seed {config.seed}: Acc* {acc_star:.1f}, "
           f"Acc_sr {acc_sr:.1f}, Acc~ {metrics['acc_tilde']:.1f} (unbiased {metrics['acc_tilde_unbiased']:.1f}) "
@@ -685,8 +459,6 @@ def run_algorithm1(config: RunConfig, *, results_dir=None, cache_dir=None, progr
     seeds and trials are always reused from the store.
     """
     config = _validated(config)
-    from semirobust.cuts import arch_cut_note
-
     note = arch_cut_note(config.arch, config.dataset, config.fb_layers)
     if note:  # a residual cut or sibling pairs: rho is not measured along a chain there
         warnings.warn(note, UserWarning, stacklevel=2)
@@ -714,8 +486,6 @@ def run_algorithm1(config: RunConfig, *, results_dir=None, cache_dir=None, progr
                        device=resolve_device(config.device), wall_time_s=time.perf_counter() - t0, extra=extra)
 
 
-__all__ = ["run_algorithm1", "summarize_trials", "summary_config", "trial_config", "build_configs", "parse_eps",
-           "parse_list", "reference_config", "evaluation_attack", "STOPPING_AUTOATTACK", "ALGORITHM1_VERSION",
-           "TRIAL_KIND", "REFERENCE_KIND", "SUMMARY_KIND", "AUTOATTACK_KIND", "best_checkpoint",
-           "final_autoattack", "grad_evals_at_scale", "SEED_KIND", "aggregate_seeds", "best_epoch",
-           "authors_grad_evals", "pair_records", "aggregate_pairs"]
+__all__ = ["run_algorithm1", "summarize_trials", "summary_config", "trial_config", "reference_config",
+           "build_configs", "figure2_fb_sizes", "ALGORITHM1_VERSION", "TRIAL_KIND", "REFERENCE_KIND", "SUMMARY_KIND",
+           "AUTOATTACK_KIND", "SEED_KIND", "AGGREGATED", "aggregate_seeds", "best_epoch", "aggregate_pairs"]
