@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from semirobust.config import check_int
+from semirobust.config import check_eps, check_int
 from semirobust.experiments.algorithm_s1 import (
     CONSTRUCTIONS,
     LayerFeatures,
@@ -132,8 +132,7 @@ def fit_readouts(layers: Sequence[np.ndarray], y, alpha="cv") -> list[np.ndarray
 
 def check_pgd(eps, steps, restarts) -> None:
     """The PGD minimiser's settings: eps in [0, 1] (0: the clean value), steps and restarts >= 0."""
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 <= eps <= 1:
-        raise ValueError(f"eps={eps!r} must be a number in [0, 1] (pixel scale, e.g. 8/255).")
+    check_eps(eps, allow_zero=True)
     check_int("steps", steps, low=0)
     check_int("restarts", restarts, low=0)
 

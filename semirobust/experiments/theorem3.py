@@ -27,6 +27,7 @@ from torch import nn
 from semirobust.config import (
     ARCHS,
     DATASETS,
+    FIGURE2_FB_SIZES,
     LAYER_COUNTS,
     PAPER_FB_LAYERS,
     Profile,
@@ -66,7 +67,7 @@ from semirobust.experiments.linear_network import (
 from semirobust.models import trainable_layers
 from semirobust.results import ResultsStore
 from semirobust.training import get_trained_model
-from semirobust.utils import default_cache_dir, eval_mode, model_device, seed_everything
+from semirobust.utils import default_cache_dir, eval_mode, frozen, model_device, seed_everything
 
 # the exactly linear network's pieces stay importable from here, where the tests and notebooks have found them
 __all__ = ["binary_labels", "LinearlyConnectedNetwork", "build_linear_network", "standardized_base",
@@ -91,8 +92,6 @@ def theorem3_bound(n_layers: int, fa_layers: int) -> dict:
 
 def paper_splits() -> tuple:
     """(network, trainable layers, f_b sizes) the paper uses: Table 1, Figure 2 (ResNet50), Table S1 (ResNet-18)."""
-    from semirobust.experiments.table1 import FIGURE2_FB_SIZES
-
     return (("alexnet (Table 1)", LAYER_COUNTS["alexnet"], (PAPER_FB_LAYERS["alexnet"],)),
             ("vgg16 (Table 1)", LAYER_COUNTS["vgg16"], (PAPER_FB_LAYERS["vgg16"],)),
             ("resnet50 (Table 1, Figure 2)", LAYER_COUNTS["resnet50"],
@@ -140,7 +139,6 @@ def semirobustness_check(model: nn.Module, X_fit: torch.Tensor, y_fit, X_eval: t
     if set(np.unique(np.concatenate([y_fit, y_eval]))) - {-1.0, 1.0}:
         raise ValueError("binary labels must be -1 or +1 (see binary_labels).")
     device = model_device(model)
-    flags = [(p, p.requires_grad) for p in model.parameters()]
     X_eval, X_fit_d = X_eval.to(device), X_fit.to(device)
 
     def measure(objective_fn, offset):
@@ -150,70 +148,64 @@ def semirobustness_check(model: nn.Module, X_fit: torch.Tensor, y_fit, X_eval: t
             clean = objective_fn(X_eval).double().cpu().numpy().T * y_eval[None, :]
         return gamma_readings(inf, clean, readout_scale(objective_fn, X_fit_d))
 
-    with eval_mode(model):
-        try:
-            for p, _ in flags:
-                p.requires_grad_(False)  # only input gradients are needed
-            extractor = LayerFeatures(model, n - 1, reduction=reduction, seed=seed)
-            layers = measure(layer_objectives(extractor, X_fit, y_fit, n - 1, alpha), 0)
+    with eval_mode(model), frozen(model):  # only input gradients are needed
+        extractor = LayerFeatures(model, n - 1, reduction=reduction, seed=seed)
+        layers = measure(layer_objectives(extractor, X_fit, y_fit, n - 1, alpha), 0)
 
-            lemma_net = build_linear_network(extractor, X_fit, y_fit, n - 1, n, construction=construction, alpha=alpha)
-            lam_in = [lemma_net.lambda_in(i)[:, 0].to(device) for i in range(1, n)]
+        lemma_net = build_linear_network(extractor, X_fit, y_fit, n - 1, n, construction=construction, alpha=alpha)
+        lam_in = [lemma_net.lambda_in(i)[:, 0].to(device) for i in range(1, n)]
 
-            def lemma_objectives(x):
-                out = lemma_net(x)
-                return torch.stack([out[-1][:, 0]] + [out[i] @ lam for i, lam in enumerate(lam_in)], dim=1)
+        def lemma_objectives(x):
+            out = lemma_net(x)
+            return torch.stack([out[-1][:, 0]] + [out[i] @ lam for i, lam in enumerate(lam_in)], dim=1)
 
-            lemma = measure(lemma_objectives, 1)
-            result = {
-                "n_layers": n, "construction": construction, "reduction": reduction, "eps": eps, "steps": steps,
-                "restarts": restarts, "n_fit": int(len(y_fit)), "n_eval": int(len(y_eval)),
-                "gamma_layers": layers["normalized"].tolist(), "gamma_layers_clean": layers["normalized_clean"].tolist(),
-                "gamma_layers_raw": layers["raw"].tolist(), "gamma_layers_raw_clean": layers["raw_clean"].tolist(),
-                "gamma_layers_sign": layers["sign"].tolist(), "gamma_layers_sign_clean": layers["sign_clean"].tolist(),
-                "lemma2": {
-                    **{f"gamma_n{key}": float(lemma[reading][0]) for reading, key in
-                       (("normalized", ""), ("raw", "_raw"), ("sign", "_sign"), ("normalized_clean", "_clean"),
-                        ("raw_clean", "_raw_clean"))},
-                    "lemma2_sum_gamma_layers": float(layers["normalized"].sum()),
-                    "lemma2_sum_gamma_layers_raw": float(layers["raw"].sum()),
-                    "lemma2_sum_gamma_layers_sign": float(layers["sign"].sum()),
-                    "first_step_terms": lemma["raw"][1:].tolist(),
-                    "first_step_terms_clean": lemma["raw_clean"][1:].tolist(),
-                    "first_step_sum": float(lemma["raw"][1:].sum()),
-                },
-                "theorem3": [],
-            }
-            for a in sorted(set(fa_sizes), reverse=True):
-                if a == n - 1:
-                    fb = {key: values[:1] for key, values in lemma.items()}
-                else:
-                    net = build_linear_network(extractor, X_fit, y_fit, a, n, construction=construction, alpha=alpha,
-                                               seed=seed)
-                    with torch.no_grad():
-                        fit_layers = [t.double().cpu().numpy() for t in net(X_fit_d)]
-                    fb_readouts = [torch.as_tensor(g, dtype=torch.float32, device=device)
-                                   for g in fit_readouts(fit_layers[a:n - 1], y_fit, alpha)]
+        lemma = measure(lemma_objectives, 1)
+        result = {
+            "n_layers": n, "construction": construction, "reduction": reduction, "eps": eps, "steps": steps,
+            "restarts": restarts, "n_fit": int(len(y_fit)), "n_eval": int(len(y_eval)),
+            "gamma_layers": layers["normalized"].tolist(), "gamma_layers_clean": layers["normalized_clean"].tolist(),
+            "gamma_layers_raw": layers["raw"].tolist(), "gamma_layers_raw_clean": layers["raw_clean"].tolist(),
+            "gamma_layers_sign": layers["sign"].tolist(), "gamma_layers_sign_clean": layers["sign_clean"].tolist(),
+            "lemma2": {
+                **{f"gamma_n{key}": float(lemma[reading][0]) for reading, key in
+                   (("normalized", ""), ("raw", "_raw"), ("sign", "_sign"), ("normalized_clean", "_clean"),
+                    ("raw_clean", "_raw_clean"))},
+                "lemma2_sum_gamma_layers": float(layers["normalized"].sum()),
+                "lemma2_sum_gamma_layers_raw": float(layers["raw"].sum()),
+                "lemma2_sum_gamma_layers_sign": float(layers["sign"].sum()),
+                "first_step_terms": lemma["raw"][1:].tolist(),
+                "first_step_terms_clean": lemma["raw_clean"][1:].tolist(),
+                "first_step_sum": float(lemma["raw"][1:].sum()),
+            },
+            "theorem3": [],
+        }
+        for a in sorted(set(fa_sizes), reverse=True):
+            if a == n - 1:
+                fb = {key: values[:1] for key, values in lemma.items()}
+            else:
+                net = build_linear_network(extractor, X_fit, y_fit, a, n, construction=construction, alpha=alpha,
+                                           seed=seed)
+                with torch.no_grad():
+                    fit_layers = [t.double().cpu().numpy() for t in net(X_fit_d)]
+                fb_readouts = [torch.as_tensor(g, dtype=torch.float32, device=device)
+                               for g in fit_readouts(fit_layers[a:n - 1], y_fit, alpha)]
 
-                    def fb_objectives(x, net=net, fb_readouts=fb_readouts, a=a):
-                        out = net(x)
-                        cols = [out[j] @ g for j, g in zip(range(a, n - 1), fb_readouts)]  # G_j f^(j), a < j < n
-                        return torch.stack(cols + [out[-1][:, 0]], dim=1)  # ..., f^(n)
+                def fb_objectives(x, net=net, fb_readouts=fb_readouts, a=a):
+                    out = net(x)
+                    cols = [out[j] @ g for j, g in zip(range(a, n - 1), fb_readouts)]  # G_j f^(j), a < j < n
+                    return torch.stack(cols + [out[-1][:, 0]], dim=1)  # ..., f^(n)
 
-                    fb = measure(fb_objectives, 2 + a)
-                bound = theorem3_bound(n, a)
-                entry = {**bound, "gamma_fb_layers": fb["normalized"].tolist(),
-                         "gamma_fb_layers_clean": fb["normalized_clean"].tolist()}
-                for reading, key in (("normalized", ""), ("sign", "_sign"), ("raw", "_raw")):
-                    entry[f"gamma_a{key}"] = float(layers[reading][a - 1])
-                    entry[f"gamma_b{key}"] = float(fb[reading][-1])
-                    entry[f"predicted{key}"] = entry[f"gamma_a{key}"] * bound["factor"]
-                entry["gamma_a_sum"] = float(layers["normalized"][:a].sum())
-                result["theorem3"].append(entry)
-            return result
-        finally:
-            for p, flag in flags:
-                p.requires_grad_(flag)
+                fb = measure(fb_objectives, 2 + a)
+            bound = theorem3_bound(n, a)
+            entry = {**bound, "gamma_fb_layers": fb["normalized"].tolist(),
+                     "gamma_fb_layers_clean": fb["normalized_clean"].tolist()}
+            for reading, key in (("normalized", ""), ("sign", "_sign"), ("raw", "_raw")):
+                entry[f"gamma_a{key}"] = float(layers[reading][a - 1])
+                entry[f"gamma_b{key}"] = float(fb[reading][-1])
+                entry[f"predicted{key}"] = entry[f"gamma_a{key}"] * bound["factor"]
+            entry["gamma_a_sum"] = float(layers["normalized"][:a].sum())
+            result["theorem3"].append(entry)
+        return result
 
 
 # ---------------------------------------------------------------- the run
