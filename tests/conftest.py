@@ -22,16 +22,16 @@
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections import OrderedDict
 from pathlib import Path
 
 import pytest
 import torch
+from tiny import make_tiny_profile
 from torch import nn
 
-from semirobust.config import Profile, get_profile
+from semirobust.config import Profile
 from semirobust.models import Normalize, build_model
 from semirobust.utils import seed_everything
 
@@ -62,16 +62,10 @@ def semirobust_results(_session_results_dir, monkeypatch) -> Path:
     monkeypatch.setenv("SEMIROBUST_RESULTS", str(_session_results_dir))
     return _session_results_dir
 
-#: What makes the smoke profile tiny: 100 training images, one epoch, 60 test images of which 40 are
-#: attacked, 120 images for rho (>= 10 per class, EDGE's minimum) and the final AutoAttack on 16.
-TINY = dict(train_subset=100, test_subset=60, eval_subset=40, rho_samples=120, epochs=1, milestones=(),
-            final_autoattack_images=16)
-
-
 @pytest.fixture(scope="session")
 def tiny_profile() -> Profile:
-    """The smoke profile with :data:`TINY`'s sizes (a frozen Profile: vary it with ``dataclasses.replace``)."""
-    return dataclasses.replace(get_profile("smoke"), **TINY)
+    """The smoke profile with ``tiny.TINY``'s sizes (a frozen Profile: vary it with ``dataclasses.replace``)."""
+    return make_tiny_profile()
 
 
 @pytest.fixture(scope="session")

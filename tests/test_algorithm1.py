@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tiny import TINY, make_tiny_profile
 
 from semirobust import config
 from semirobust.config import RunConfig
@@ -18,15 +19,10 @@ from semirobust.experiments import evaluation as harness
 from semirobust.results import ResultsStore
 from semirobust.utils import REPO_ROOT
 
-#: A smaller smoke profile so that the full procedure (two trainings, trials, rho) runs in seconds;
-#: rho_samples keeps >= 10 images per class (EDGE's minimum per class).
-TINY = dict(train_subset=100, test_subset=60, eval_subset=40, rho_samples=120, epochs=1, milestones=(),
-            final_autoattack_images=16)
-
 
 def _config(**overrides):
     base = dict(arch="alexnet", dataset="digits", attack="fgsm", fb_layers=2, trials=2, epochs=2, k=100.0,
-                profile=dataclasses.replace(config.get_profile("smoke"), **TINY), seed=0, device="cpu")
+                profile=make_tiny_profile(), seed=0, device="cpu")
     return RunConfig(**{**base, **overrides})
 
 
