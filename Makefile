@@ -6,7 +6,7 @@ PROFILE ?= offline
 DATASET ?= digits
 DEVICE  ?= auto
 
-.PHONY: book test venv browser-deps clean-book
+.PHONY: book test venv browser-deps data-deps clean-book
 
 # constraints.txt pins every package, so even the pip bundled with Python 3.11 resolves in one pass.
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -22,10 +22,17 @@ browser-deps:
 	  { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
-book: $(VENV)/.installed
+# Fashion-MNIST's IDX files from Debian's package (no download: the offline data set); skipped when present.
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz
+data-deps:
+	@test -f $(FASHION_MNIST) || \
+	  { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null; }
+
+book: $(VENV)/.installed data-deps
 	$(PY) -m semirobust.pipeline.book --profile $(PROFILE) --dataset $(DATASET) --device $(DEVICE)
 
-test: $(VENV)/.installed browser-deps
+test: $(VENV)/.installed browser-deps data-deps
 	$(PY) -m pytest tests -p no:cacheprovider
 
 clean-book:

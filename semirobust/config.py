@@ -47,12 +47,16 @@ ARCH_SPECS = MappingProxyType({spec.name: spec for spec in (
     ArchSpec("resnet50", "ResNet50", layers=54, paper_fb_layers=16, builder="make_resnet50"),
 )})
 # Widely used per-channel statistics of the training splits (CIFAR: computed on the 50k training images;
-# Imagenette: the ImageNet statistics torchvision's pretrained models use; digits: computed when loaded).
+# Imagenette: the ImageNet statistics torchvision's pretrained models use; digits: computed when loaded;
+# Fashion-MNIST: computed on its padded training split).
 DATASET_SPECS = MappingProxyType({spec.name: spec for spec in (
     DatasetSpec("cifar10", "CIFAR-10", 10, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), 50000, 10000),
     DatasetSpec("cifar100", "CIFAR-100", 100, 32, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 50000, 10000),
     DatasetSpec("imagenette", "Imagenette", 10, 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 9469, 3925),
     DatasetSpec("digits", "digits", 10, 32, None, None, 1437, 360),
+    # 28x28 grey images zero-padded to 32x32 (the background is 0, so padding adds no content) and repeated
+    # over 3 channels; statistics of the padded 60,000 training images (tests/test_data.py recomputes them).
+    DatasetSpec("fashion-mnist", "Fashion-MNIST", 10, 32, (0.2190,) * 3, (0.3318,) * 3, 60000, 10000),
 )})
 
 # Read-only views of the records, for the many callers that need one fact.

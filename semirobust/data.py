@@ -3,11 +3,18 @@
 CIFAR-10, CIFAR-100 and Imagenette load through torchvision's own data set classes (with
 download where the machine has internet); ``digits`` is scikit-learn's bundled handwritten digits,
 resized to 32x32 RGB, so CI and the offline book build need no download at all.
+
+Fashion-MNIST loads through torchvision's own ``FashionMNIST`` class too. Offline, its files come from
+Debian's package ``dataset-fashion-mnist`` (the standard gzipped IDX files under
+``/usr/share/datasets/fashion-mnist``): they are decompressed once into the layout torchvision reads,
+``<data root>/FashionMNIST/raw`` (a copy, since torchvision reads the uncompressed files), so no download is
+needed; with internet and without the package, torchvision downloads the same files.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
+import gzip
 import os
 from pathlib import Path
 
@@ -17,7 +24,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from semirobust.config import DATASET_SPECS, DATASETS, DatasetSpec, check_choice, check_int
-from semirobust.utils import default_data_root
+from semirobust.utils import atomic_write_bytes, default_data_root
 
 SPLITS = ("train", "test")
 
@@ -78,6 +85,55 @@ def dataset_info(name: str) -> DatasetInfo:
     statistics that are computed from the data (digits) filled in."""
     check_choice("dataset", name, DATASETS)
     return _digits_stats() if DATASET_SPECS[name].mean is None else DATASET_SPECS[name]
+
+
+#: where Debian's ``dataset-fashion-mnist`` installs the gzipped IDX files.
+FASHION_MNIST_SOURCE = Path("/usr/share/datasets/fashion-mnist")
+#: the four IDX files torchvision's FashionMNIST reads (uncompressed, under ``<root>/FashionMNIST/raw``).
+FASHION_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                       "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+FASHION_MNIST_HELP = ("install Debian's package with `apt-get install dataset-fashion-mnist` (`make book` and "
+                      "`make test` do this), or, on a machine with internet, let torchvision download the files: "
+                      "load_dataset('fashion-mnist', split, download=True)")
+
+
+def prepare_fashion_mnist(root, source=None) -> Path:
+    """Decompress the Debian package's IDX files once into ``root/FashionMNIST/raw``; returns that folder.
+
+    Files already there are kept (a no-op on later calls); each is written atomically. Returns the folder
+    even when the package is absent, so torchvision can look (and download, where allowed) on its own.
+    """
+    source = Path(source) if source is not None else FASHION_MNIST_SOURCE
+    raw = Path(root) / "FashionMNIST" / "raw"
+    for name in FASHION_MNIST_FILES:
+        packed = source / f"{name}.gz"
+        if not (raw / name).exists() and packed.exists():
+            with gzip.open(packed, "rb") as fh:
+                atomic_write_bytes(raw / name, fh.read())
+    return raw
+
+
+def fashion_mnist_images(raw_images: torch.Tensor) -> torch.Tensor:
+    """uint8 ``(N, 28, 28)`` -> float ``(N, 3, 32, 32)`` in [0, 1]: zero-padded by 2 pixels on each side
+    (the background is 0, so the padding adds nothing; a resize would blur the 28x28 pixels) and one channel
+    repeated three times (a view, not three copies), the input shape every network of the paper takes."""
+    padded = F.pad(raw_images.to(torch.float32).div_(255.0), (2, 2, 2, 2)).unsqueeze(1)
+    return padded.expand(-1, 3, -1, -1)
+
+
+def _load_fashion_mnist(split: str, root: Path, download: bool) -> TensorImageDataset:
+    import torchvision
+
+    raw = prepare_fashion_mnist(root)
+    try:
+        dataset = torchvision.datasets.FashionMNIST(str(root), train=split == "train", download=download)
+    except Exception as exc:  # RuntimeError (files missing, download=False) or a network error
+        fetch = "could not be downloaded" if download else "download=False was given"
+        raise FileNotFoundError(
+            f"Data set 'fashion-mnist' was not found under {raw}, Debian's files are not in {FASHION_MNIST_SOURCE}, "
+            f"and it {fetch} ({type(exc).__name__}: {exc}). To provide it: {FASHION_MNIST_HELP}. "
+            "Offline alternative: dataset='digits' (bundled with scikit-learn, no download).") from exc
+    return TensorImageDataset(fashion_mnist_images(dataset.data), dataset.targets.clone())
 
 
 def _missing_dataset_error(name: str, root: Path, cause: Exception, download: bool) -> FileNotFoundError:
@@ -176,15 +232,17 @@ def load_dataset(name: str, split: str, root=None, subset: int | None = None, se
     ``subset`` keeps that many images, stratified by class with a fixed ``seed``. The returned
     data set has a ``targets`` attribute. A missing data set that cannot be downloaded raises
     ``FileNotFoundError`` naming the path looked at, how to provide the files and the offline
-    ``digits`` option.
+    ``digits`` option (for ``fashion-mnist``: the Debian package to install).
     """
     check_choice("dataset", name, DATASETS)
     check_choice("split", split, SPLITS)
     check_int("subset", subset, allow_none=True)
+    root_path = Path(root) if root is not None else default_data_root()
     if name == "digits":
         dataset = _load_digits(split)
+    elif name == "fashion-mnist":
+        dataset = _load_fashion_mnist(split, root_path, download)
     else:
-        root_path = Path(root) if root is not None else default_data_root()
         dataset = _load_torchvision(name, split, root_path, download, imagenette_size)
     if subset is None or subset >= len(dataset):
         return dataset
@@ -238,6 +296,7 @@ def iterate_batches(data, batch_size: int):
     raise ValueError(f"data must be a Dataset, a DataLoader or an (X, y) tuple of tensors, got {type(data).__name__}.")
 
 
-__all__ = ["SPLITS", "DatasetInfo", "TensorImageDataset", "dataset_info", "stratified_indices",
+__all__ = ["SPLITS", "DatasetInfo", "TensorImageDataset", "dataset_info", "FASHION_MNIST_SOURCE", "FASHION_MNIST_FILES",
+           "prepare_fashion_mnist", "fashion_mnist_images", "stratified_indices",
            "dataset_targets", "train_val_split", "load_dataset", "default_num_workers", "make_loader",
            "dataset_tensors", "iterate_batches"]

@@ -366,3 +366,116 @@ def test_split_sizes_of_the_digits_record_are_the_loaded_ones():
     spec = DATASET_SPECS["digits"]
     assert (len(load_dataset("digits", "train")), len(load_dataset("digits", "test"))) == (spec.train_size, spec.test_size)
     assert dataset_info("digits").train_size == spec.train_size and dataset_info("digits").mean is not None
+
+
+# --- Fashion-MNIST (Debian's dataset-fashion-mnist, read through torchvision's FashionMNIST) ----------
+
+def _read_idx(path) -> np.ndarray:
+    """The test's own IDX reader (not torchvision's): big-endian header, magic 0x0000 08 <ndim>, then uint8."""
+    import gzip
+    import struct
+
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        raw = fh.read()
+    zero, dtype, ndim = struct.unpack(">HBB", raw[:4])
+    assert (zero, dtype) == (0, 0x08), f"{path} is not an unsigned-byte IDX file"
+    shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def _write_idx(path, array: np.ndarray) -> None:
+    import gzip
+    import struct
+
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as fh:
+        fh.write(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
+
+
+@pytest.fixture
+def tiny_fashion_mnist(tmp_path, monkeypatch):
+    """A Debian-like source folder of gzipped IDX files written here (30 train, 20 test images, 10 classes)."""
+    source = tmp_path / "debian"
+    source.mkdir()
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for prefix, n in (("train", 30), ("t10k", 20)):
+        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        labels = np.arange(n, dtype=np.uint8) % 10
+        _write_idx(source / f"{prefix}-images-idx3-ubyte.gz", images)
+        _write_idx(source / f"{prefix}-labels-idx1-ubyte.gz", labels)
+        arrays[prefix] = (images, labels)
+    monkeypatch.setattr(data, "FASHION_MNIST_SOURCE", source)
+    return source, arrays
+
+
+def _assert_converted(dataset, images: np.ndarray, labels: np.ndarray) -> None:
+    """Labels in file order; pixels = the file's bytes / 255, zero-padded 28 -> 32, the same in 3 channels."""
+    X, y = dataset_tensors(dataset)
+    assert X.shape == (len(labels), 3, 32, 32) and X.dtype == torch.float32
+    assert np.array_equal(y.numpy(), labels.astype(np.int64))
+    assert torch.equal(X[:, 0], X[:, 1]) and torch.equal(X[:, 0], X[:, 2])
+    inner = X[:, 0, 2:30, 2:30].numpy()
+    assert np.allclose(inner, images.astype(np.float32) / 255.0, atol=1e-7)
+    border = X[:, 0].clone()
+    border[:, 2:30, 2:30] = 0
+    assert float(border.abs().max()) == 0.0
+
+
+def test_fashion_mnist_loads_the_idx_files_through_torchvision(tiny_fashion_mnist, tmp_path):
+    source, arrays = tiny_fashion_mnist
+    root = tmp_path / "data"
+    train = load_dataset("fashion-mnist", "train", root=root, download=False)
+    test = load_dataset("fashion-mnist", "test", root=root, download=False)
+    _assert_converted(train, *arrays["train"])
+    _assert_converted(test, *arrays["t10k"])
+    # decompressed once into the layout torchvision's FashionMNIST reads
+    raw = root / "FashionMNIST" / "raw"
+    assert sorted(p.name for p in raw.iterdir()) == sorted(data.FASHION_MNIST_FILES)
+    assert np.array_equal(_read_idx(raw / "t10k-labels-idx1-ubyte"), arrays["t10k"][1])
+    stamp = (raw / "train-images-idx3-ubyte").stat().st_mtime_ns
+    load_dataset("fashion-mnist", "train", root=root, download=False)
+    assert (raw / "train-images-idx3-ubyte").stat().st_mtime_ns == stamp  # not rewritten
+
+
+def test_fashion_mnist_subset_is_stratified(tiny_fashion_mnist, tmp_path):
+    subset = load_dataset("fashion-mnist", "train", root=tmp_path / "data", subset=20, download=False)
+    assert np.bincount(subset.targets, minlength=10).tolist() == [2] * 10
+
+
+def test_missing_fashion_mnist_names_the_debian_package(tmp_path, monkeypatch, no_network):
+    monkeypatch.setattr(data, "FASHION_MNIST_SOURCE", tmp_path / "no-package")
+    for download in (False, True):
+        with pytest.raises(FileNotFoundError) as info:
+            load_dataset("fashion-mnist", "train", root=tmp_path / "data", download=download)
+        message = str(info.value)
+        assert "apt-get install dataset-fashion-mnist" in message and "download=True" in message
+        assert str(tmp_path / "data" / "FashionMNIST" / "raw") in message and "digits" in message
+    assert no_network  # with download=True torchvision tried to fetch the files
+
+
+REAL_FASHION_MNIST = data.FASHION_MNIST_SOURCE
+
+
+@pytest.mark.skipif(not (REAL_FASHION_MNIST / "t10k-labels-idx1-ubyte.gz").exists(),
+                    reason="Debian's dataset-fashion-mnist is not installed (`make test` installs it)")
+def test_fashion_mnist_real_files_counts_order_pixels_and_statistics(tmp_path):
+    root = tmp_path / "data"
+    train = load_dataset("fashion-mnist", "train", root=root, download=False)
+    test = load_dataset("fashion-mnist", "test", root=root, download=False)
+    assert (len(train), len(test)) == (60000, 10000)
+    assert np.bincount(train.targets).tolist() == [6000] * 10
+    assert np.bincount(test.targets).tolist() == [1000] * 10
+    for prefix, dataset in (("train", train), ("t10k", test)):
+        images = _read_idx(REAL_FASHION_MNIST / f"{prefix}-images-idx3-ubyte.gz")
+        labels = _read_idx(REAL_FASHION_MNIST / f"{prefix}-labels-idx1-ubyte.gz")
+        assert np.array_equal(np.asarray(dataset.targets), labels)
+        for rows in (slice(0, 500), slice(len(labels) - 500, None)):  # both ends of the file, in file order
+            X = dataset.images[rows, 0, 2:30, 2:30].numpy()
+            assert np.allclose(X, images[rows].astype(np.float32) / 255.0, atol=1e-7)
+    info = dataset_info("fashion-mnist")
+    assert (info.num_classes, info.image_size, info.train_size, info.test_size) == (10, 32, 60000, 10000)
+    padded = train.images[:, 0].double()
+    assert np.allclose(info.mean, float(padded.mean()), atol=1e-4)
+    assert np.allclose(info.std, float(padded.std()), atol=1e-4)
