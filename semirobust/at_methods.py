@@ -1,0 +1,115 @@
+"""The adversarial-training methods a user would weigh against Algorithm 1's PGD, as plain tensor functions.
+
+* FGSM with random start ("Fast is better than free", Wong et al., ICLR 2020): a uniform start in the
+  eps-ball, one signed gradient step of ``1.25 eps``, projected back to the ball and to [0, 1].
+* TRADES (Zhang et al., ICML 2019): cross-entropy on clean inputs plus ``beta`` times the KL divergence
+  between the clean and the adversarial predictions; its inner attack maximises that KL with PGD.
+* ATTA (Zheng et al., CVPR 2020): each training image keeps its perturbation from one epoch to the next
+  (the attack starts where it ended), reset to a fresh random start every ``reset_every`` epochs.
+
+Images are in [0, 1] and the model normalizes (docs/conventions.md); attacks run with the model in eval
+mode and leave no weight gradient behind.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from semirobust.config import check_eps, check_int
+from semirobust.utils import eval_mode, frozen
+
+#: TRADES's trade-off: beta = 6, Zhang et al.'s CIFAR-10 setting (the supplementary names TRADES, not its beta).
+TRADES_BETA = 6.0
+
+
+def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
+    """``x_adv`` clipped to the L-inf ball of radius ``eps`` around ``x`` and to the pixel range [0, 1]."""
+    return torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0.0, 1.0)
+
+
+def _input_gradient(model: nn.Module, loss_fn, x_adv: torch.Tensor) -> torch.Tensor:
+    x_adv = x_adv.detach().requires_grad_(True)
+    with eval_mode(model), frozen(model), torch.enable_grad():
+        loss = loss_fn(model(x_adv))
+        (grad,) = torch.autograd.grad(loss, x_adv)
+    return grad
+
+
+def fgsm_rs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float | None = None,
+            generator: torch.Generator | None = None) -> torch.Tensor:
+    """FGSM with a uniform random start in ``[-eps, eps]`` and one signed step of ``alpha`` (None: 1.25 eps)."""
+    eps = check_eps(eps)
+    alpha = 1.25 * eps if alpha is None else check_eps(alpha, "alpha")
+    start = (torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) * 2 - 1) * eps
+    x_start = (x + start).clamp(0.0, 1.0)
+    grad = _input_gradient(model, lambda logits: F.cross_entropy(logits, y), x_start)
+    return project(x_start + alpha * grad.sign(), x, eps).detach()
+
+
+def trades_loss(logits_clean: torch.Tensor, logits_adv: torch.Tensor, y: torch.Tensor,
+                beta: float = TRADES_BETA) -> torch.Tensor:
+    """``CE(clean, y) + beta * KL(p_clean || p_adv)``, the KL averaged over the batch."""
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or beta < 0:
+        raise ValueError(f"beta={beta!r} must be a non-negative number.")
+    kl = F.kl_div(F.log_softmax(logits_adv, dim=1), F.softmax(logits_clean, dim=1), reduction="batchmean")
+    return F.cross_entropy(logits_clean, y) + beta * kl
+
+
+def trades_perturbation(model: nn.Module, x: torch.Tensor, eps: float, steps: int = 10, alpha: float | None = None,
+                        generator: torch.Generator | None = None) -> torch.Tensor:
+    """TRADES's inner maximisation: PGD on ``KL(p_clean || p_adv)`` from a small Gaussian start (0.001 sd)."""
+    eps = check_eps(eps)
+    check_int("steps", steps)
+    alpha = 2.5 * eps / steps if alpha is None else check_eps(alpha, "alpha")
+    with torch.no_grad(), eval_mode(model):
+        p_clean = F.softmax(model(x), dim=1)
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    x_adv = project(x + 0.001 * noise, x, eps)
+    for _ in range(steps):
+        grad = _input_gradient(
+            model, lambda logits: F.kl_div(F.log_softmax(logits, dim=1), p_clean, reduction="sum"), x_adv)
+        x_adv = project(x_adv + alpha * grad.sign(), x, eps).detach()
+    return x_adv
+
+
+class AttaPerturbations:
+    """ATTA's perturbations carried across epochs, one per training image, reset every ``reset_every`` epochs.
+
+    ``start(indices, x, epoch)`` gives the attack's starting point for those images: the stored
+    perturbation (projected to the ball around the current, possibly augmented, ``x``), or a uniform random
+    start in epochs where the schedule resets and for images not seen yet. ``store(indices, x, x_adv)``
+    keeps ``x_adv - x`` (inside the ball) for the next epoch.
+    """
+
+    def __init__(self, n_images: int, image_shape: tuple[int, ...], eps: float, reset_every: int = 10,
+                 generator: torch.Generator | None = None):
+        check_int("n_images", n_images)
+        check_int("reset_every", reset_every)
+        self.eps = check_eps(eps)
+        self.reset_every = reset_every
+        self.generator = generator
+        self.delta = torch.zeros((n_images, *image_shape))
+        self.seen = torch.zeros(n_images, dtype=torch.bool)
+
+    def resets(self, epoch: int) -> bool:
+        """Whether ``epoch`` (counted from 0) starts from fresh random perturbations."""
+        check_int("epoch", epoch, low=0)
+        return epoch % self.reset_every == 0
+
+    def start(self, indices: torch.Tensor, x: torch.Tensor, epoch: int) -> torch.Tensor:
+        indices = torch.as_tensor(indices, dtype=torch.long)
+        random = (torch.rand(x.shape, generator=self.generator, dtype=x.dtype) * 2 - 1).to(x.device) * self.eps
+        if self.resets(epoch):
+            self.seen[indices] = False
+        carried = self.seen[indices].to(x.device).view(-1, *([1] * (x.dim() - 1)))
+        delta = torch.where(carried, self.delta[indices].to(x.device, x.dtype), random)
+        return project(x + delta, x, self.eps)
+
+    def store(self, indices: torch.Tensor, x: torch.Tensor, x_adv: torch.Tensor) -> None:
+        indices = torch.as_tensor(indices, dtype=torch.long)
+        self.delta[indices] = (project(x_adv, x, self.eps) - x).detach().to(self.delta.device, self.delta.dtype)
+        self.seen[indices] = True
+
+
+__all__ = ["TRADES_BETA", "project", "fgsm_rs", "trades_loss", "trades_perturbation", "AttaPerturbations"]

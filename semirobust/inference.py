@@ -1,0 +1,195 @@
+"""The statistics behind a verdict: paired differences, equivalence (two one-sided tests), cluster bootstrap, Holm.
+
+A verdict compares arms run on the same seeds, so differences are paired by seed; "within k" is an
+equivalence question, answered by two one-sided t-tests (TOST) at a stated margin, which may say
+"undecided at this power"; estimates from trials nested in seeds nested in networks are resampled by
+cluster, never as if every trial were independent; many exploratory readings are corrected with Holm's
+step-down procedure. The functions take plain numbers, so they are tested against hand calculations.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from semirobust.config import check_int
+
+#: the three answers of :func:`equivalence_test`.
+EQUIVALENCE_ANSWERS = ("equivalent", "not equivalent", "undecided")
+
+
+def _finite_array(values, name: str) -> np.ndarray:
+    array = np.asarray([v for v in values if v is not None], dtype=float)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} holds a NaN or an infinite value: {array.tolist()}.")
+    return array
+
+
+def _check_level(level: float, name: str = "level") -> None:
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+        raise ValueError(f"{name}={level!r} must be a number in (0, 1), e.g. 0.95.")
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Mean of per-seed differences ``a - b`` with its two-sided Student-t interval."""
+
+    mean: float
+    low: float
+    high: float
+    sd: float  # standard deviation of the per-seed differences
+    n: int  # number of pairs (seeds)
+    level: float
+
+    @property
+    def covers_zero(self) -> bool:
+        return self.low <= 0 <= self.high
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> PairedDifference:
+    """``a[i] - b[i]`` per seed, averaged, with a t-interval on ``n - 1`` degrees of freedom.
+
+    Raises when fewer than two pairs are given (no interval exists) or when the lengths differ.
+    """
+    _check_level(level)
+    a, b = _finite_array(a, "a"), _finite_array(b, "b")
+    if a.shape != b.shape:
+        raise ValueError(f"paired values need the same seeds: {a.size} against {b.size} values.")
+    if a.size < 2:
+        raise ValueError(f"a paired interval needs at least 2 seeds, got {a.size}; run more seeds.")
+    diff = a - b
+    mean, sd = float(diff.mean()), float(diff.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + level / 2, diff.size - 1)) * sd / math.sqrt(diff.size)
+    return PairedDifference(mean, mean - half, mean + half, sd, int(diff.size), level)
+
+
+@dataclass(frozen=True)
+class Equivalence:
+    """Two one-sided tests of ``|mean difference| < margin`` (Schuirmann 1987) and the reading."""
+
+    answer: str  # one of EQUIVALENCE_ANSWERS
+    mean: float
+    low: float  # the (1 - 2 alpha) interval the decision reads
+    high: float
+    margin: float
+    p_lower: float  # H0: difference <= -margin
+    p_upper: float  # H0: difference >= +margin
+    n: int
+    alpha: float
+    seeds_to_decide: int | None  # seeds at which this spread would give an interval of width < 2 * margin
+
+
+def seeds_for_equivalence(sd: float, margin: float, mean: float = 0.0, alpha: float = 0.05,
+                          max_seeds: int = 10_000) -> int | None:
+    """Smallest n whose (1 - 2 alpha) t-interval around ``mean`` fits inside ``(-margin, margin)`` at this sd.
+
+    None when no n does (``|mean| >= margin``: the estimate itself lies outside the margin).
+    """
+    if abs(mean) >= margin:
+        return None
+    if sd == 0:
+        return 2
+    for n in range(2, max_seeds + 1):
+        half = float(stats.t.ppf(1 - alpha, n - 1)) * sd / math.sqrt(n)
+        if abs(mean) + half < margin:
+            return n
+    return None
+
+
+def equivalence_test(differences: Sequence[float], margin: float, alpha: float = 0.05) -> Equivalence:
+    """TOST on per-seed differences at ``margin`` (in the differences' units, e.g. accuracy points).
+
+    * "equivalent": both one-sided tests reject, i.e. the (1 - 2 alpha) interval lies inside (-margin, margin);
+    * "not equivalent": the interval lies entirely outside [-margin, margin] (the difference is beyond the
+      margin at the same level);
+    * "undecided": neither: at this power the data cannot tell; ``seeds_to_decide`` says how many seeds
+      the same spread would need for the interval to fit inside the margin.
+    """
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin > 0:
+        raise ValueError(f"margin={margin!r} must be a positive number.")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 0.5:
+        raise ValueError(f"alpha={alpha!r} must be a number in (0, 0.5).")
+    d = _finite_array(differences, "differences")
+    if d.size < 2:
+        raise ValueError(f"an equivalence test needs at least 2 seeds, got {d.size}; run more seeds.")
+    n, mean, sd = int(d.size), float(d.mean()), float(d.std(ddof=1))
+    se = sd / math.sqrt(n)
+    df = n - 1
+    if se == 0:
+        p_lower = 0.0 if mean > -margin else 1.0
+        p_upper = 0.0 if mean < margin else 1.0
+        low = high = mean
+    else:
+        p_lower = float(stats.t.sf((mean + margin) / se, df))
+        p_upper = float(stats.t.cdf((mean - margin) / se, df))
+        half = float(stats.t.ppf(1 - alpha, df)) * se
+        low, high = mean - half, mean + half
+    if p_lower < alpha and p_upper < alpha:
+        answer = "equivalent"
+    elif low > margin or high < -margin:
+        answer = "not equivalent"
+    else:
+        answer = "undecided"
+    to_decide = None if answer != "undecided" else seeds_for_equivalence(sd, margin, mean, alpha)
+    return Equivalence(answer, mean, low, high, float(margin), p_lower, p_upper, n, float(alpha), to_decide)
+
+
+def cluster_bootstrap(values: Sequence[float], clusters: Sequence, statistic: Callable[[np.ndarray], float] = np.mean,
+                      n_resamples: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """(estimate, low, high): a percentile interval that resamples whole clusters with replacement.
+
+    Trials within one seed (or seeds within one network) are not independent draws: resampling them
+    one by one understates the spread. Each resample draws as many clusters as there are, with
+    replacement, and keeps every value of each drawn cluster.
+    """
+    check_int("n_resamples", n_resamples)
+    _check_level(level)
+    values = _finite_array(values, "values")
+    clusters = np.asarray(clusters)
+    if values.shape[0] != clusters.shape[0]:
+        raise ValueError(f"{values.shape[0]} values but {clusters.shape[0]} cluster labels.")
+    labels = np.unique(clusters)
+    if labels.size < 2:
+        raise ValueError("a cluster bootstrap needs at least 2 clusters; with one there is nothing to resample.")
+    members = [np.flatnonzero(clusters == label) for label in labels]
+    rng = np.random.default_rng(seed)
+    draws = np.empty(n_resamples)
+    for i in range(n_resamples):
+        chosen = rng.integers(0, labels.size, size=labels.size)
+        draws[i] = statistic(values[np.concatenate([members[c] for c in chosen])])
+    tail = 100 * (1 - level) / 2
+    low, high = np.nanpercentile(draws, [tail, 100 - tail])
+    return float(statistic(values)), float(low), float(high)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (family-wise error), in the order given."""
+    p = _finite_array(p_values, "p_values")
+    if np.any((p < 0) | (p > 1)):
+        raise ValueError(f"p-values must lie in [0, 1]: {p.tolist()}.")
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[index]))
+        adjusted[index] = running
+    return adjusted.tolist()
+
+
+def interval_reading(low: float, high: float, positive: str, negative: str, none: str) -> str:
+    """The reading an interval allows: ``positive`` only when it excludes 0 on the positive side,
+    ``negative`` only when it excludes 0 on the negative side, ``none`` (e.g. "no effect shown at this
+    power") whenever it covers 0. A sentence built on this never claims an effect its interval does not show."""
+    if low > 0:
+        return positive
+    if high < 0:
+        return negative
+    return none
+
+
+__all__ = ["EQUIVALENCE_ANSWERS", "PairedDifference", "paired_difference", "Equivalence", "seeds_for_equivalence",
+           "equivalence_test", "cluster_bootstrap", "holm", "interval_reading"]

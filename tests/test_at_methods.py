@@ -1,0 +1,96 @@
+"""FGSM-RS, TRADES and ATTA against hand computations on tiny models."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from semirobust.at_methods import AttaPerturbations, fgsm_rs, project, trades_loss, trades_perturbation
+
+
+def _linear_model(weight: torch.Tensor) -> nn.Module:
+    model = nn.Linear(weight.shape[1], weight.shape[0], bias=False)
+    with torch.no_grad():
+        model.weight.copy_(weight)
+    return model
+
+
+def test_fgsm_rs_matches_a_hand_computation_on_a_linear_model():
+    # two classes, logits = W x; the CE gradient w.r.t. x is W^T (softmax - onehot), its sign known per pixel
+    weight = torch.tensor([[1.0, -2.0, 0.5, 0.0], [-1.0, 2.0, -0.5, 3.0]])
+    model = _linear_model(weight)
+    x = torch.tensor([[0.5, 0.01, 0.99, 0.5]])
+    y = torch.tensor([0])
+    eps = 8 / 255
+    generator = torch.Generator().manual_seed(3)
+    x_adv = fgsm_rs(model, x, y, eps, generator=generator)
+    # the same start by hand, then the step, the ball and [0, 1]
+    start = (torch.rand(x.shape, generator=torch.Generator().manual_seed(3)) * 2 - 1) * eps
+    assert float(start.abs().max()) <= eps  # the start lies inside the ball
+    x0 = (x + start).clamp(0, 1)
+    p = torch.softmax(x0 @ weight.T, dim=1)
+    grad = (p - F.one_hot(y, 2).float()) @ weight
+    stepped = x0 + 1.25 * eps * grad.sign()
+    expected = torch.min(torch.max(stepped, x - eps), x + eps).clamp(0, 1)
+    assert torch.allclose(x_adv, expected, atol=1e-7)
+    assert float((x_adv - x).abs().max()) <= eps + 1e-7 and float(x_adv.min()) >= 0 and float(x_adv.max()) <= 1
+    assert x_adv[0, 1] >= 0 and x_adv[0, 2] <= 1  # the pixels near 0 and 1 were clipped to the range
+    assert all(p.grad is None for p in model.parameters())  # no weight gradient left behind
+
+
+def test_project_clips_to_the_ball_and_the_pixel_range():
+    x = torch.tensor([0.0, 0.5, 1.0])
+    assert torch.allclose(project(torch.tensor([-1.0, 0.9, 2.0]), x, 0.1), torch.tensor([0.0, 0.6, 1.0]))
+
+
+def test_trades_loss_against_a_hand_computation():
+    clean = torch.tensor([[2.0, 0.0, -1.0]])
+    adv = torch.tensor([[0.5, 1.0, -1.0]])
+    y = torch.tensor([0])
+    p = [math.exp(v) for v in (2.0, 0.0, -1.0)]
+    p = [v / sum(p) for v in p]
+    q = [math.exp(v) for v in (0.5, 1.0, -1.0)]
+    q = [v / sum(q) for v in q]
+    ce = -math.log(p[0])
+    kl = sum(pi * math.log(pi / qi) for pi, qi in zip(p, q))
+    assert float(trades_loss(clean, adv, y, beta=6.0)) == pytest.approx(ce + 6.0 * kl, rel=1e-6)
+    assert float(trades_loss(clean, clean, y, beta=6.0)) == pytest.approx(ce, rel=1e-6)  # KL(p||p) = 0
+    with pytest.raises(ValueError, match="beta"):
+        trades_loss(clean, adv, y, beta=-1)
+
+
+def test_trades_perturbation_stays_in_the_ball_and_raises_the_kl():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+    x = torch.rand(8, 3, 2, 2)
+    eps = 8 / 255
+    x_adv = trades_perturbation(model, x, eps, steps=5, generator=torch.Generator().manual_seed(0))
+    assert float((x_adv - x).abs().max()) <= eps + 1e-7 and 0 <= float(x_adv.min()) and float(x_adv.max()) <= 1
+    with torch.no_grad():
+        p = F.softmax(model(x), 1)
+        kl = lambda z: float(F.kl_div(F.log_softmax(model(z), 1), p, reduction="sum"))  # noqa: E731
+        assert kl(x_adv) > kl(project(x + 0.001 * torch.randn(x.shape), x, eps))
+
+
+def test_atta_carries_perturbations_inside_the_ball_and_resets_on_schedule():
+    eps = 8 / 255
+    store = AttaPerturbations(6, (1, 2, 2), eps, reset_every=3, generator=torch.Generator().manual_seed(0))
+    x = torch.rand(6, 1, 2, 2) * 0.8 + 0.1
+    idx = torch.arange(6)
+    assert [store.resets(e) for e in range(7)] == [True, False, False, True, False, False, True]
+    first = store.start(idx, x, epoch=0)  # fresh random start
+    assert float((first - x).abs().max()) <= eps + 1e-7
+    pushed = x + 5 * eps  # an attack that went beyond the ball: stored projected
+    store.store(idx, x, pushed)
+    for epoch in (1, 2):  # carried: the start is where the last attack ended, inside the ball
+        start = store.start(idx, x, epoch)
+        assert torch.allclose(start, project(pushed, x, eps), atol=1e-7)
+        store.store(idx, x, start)
+    reset = store.start(idx, x, epoch=3)  # reset on schedule: a fresh random start, not the carried one
+    assert not torch.allclose(reset, project(pushed, x, eps))
+    assert float((reset - x).abs().max()) <= eps + 1e-7
+    other = store.start(torch.tensor([0]), x[:1] + 0.05, epoch=4)  # an augmented image: projected to its ball
+    assert float((other - (x[:1] + 0.05)).abs().max()) <= eps + 1e-7

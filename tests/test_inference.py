@@ -1,0 +1,106 @@
+"""The verdict statistics against hand calculations with scipy's t distribution."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from semirobust.inference import (
+    cluster_bootstrap,
+    equivalence_test,
+    holm,
+    interval_reading,
+    paired_difference,
+    seeds_for_equivalence,
+)
+
+
+def _hand_tost(d, margin, alpha=0.05):
+    d = np.asarray(d, dtype=float)
+    n, mean, sd = d.size, d.mean(), d.std(ddof=1)
+    se = sd / math.sqrt(n)
+    q = stats.t.ppf(1 - alpha, n - 1)
+    return mean, mean - q * se, mean + q * se, stats.t.sf((mean + margin) / se, n - 1), \
+        stats.t.cdf((mean - margin) / se, n - 1)
+
+
+def test_paired_difference_is_the_t_interval_of_the_differences():
+    a, b = [82.0, 85.5, 80.1, 84.0, 83.2], [81.0, 86.0, 79.0, 82.5, 83.0]
+    d = np.subtract(a, b)
+    half = stats.t.ppf(0.975, 4) * d.std(ddof=1) / math.sqrt(5)
+    result = paired_difference(a, b)
+    assert result.mean == pytest.approx(d.mean())
+    assert (result.low, result.high) == (pytest.approx(d.mean() - half), pytest.approx(d.mean() + half))
+    assert result.n == 5 and result.covers_zero
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        paired_difference([1.0], [2.0])
+    with pytest.raises(ValueError, match="same seeds"):
+        paired_difference([1.0, 2.0], [1.0, 2.0, 3.0])
+
+
+@pytest.mark.parametrize("differences, answer", [
+    ([0.5, -0.3, 0.8, 0.1, -0.2], "equivalent"),  # small and tight: inside +-2 at the 90% level
+    ([5.1, 4.8, 5.5, 5.0, 5.3], "not equivalent"),  # tight around 5: entirely beyond the margin
+    ([3.0, -3.0, 2.0, -1.0, 0.5], "undecided"),  # centred near 0 but too spread to tell
+])
+def test_equivalence_reaches_each_answer_as_the_hand_calculation_does(differences, answer):
+    mean, low, high, p_lower, p_upper = _hand_tost(differences, margin=2.0)
+    result = equivalence_test(differences, margin=2.0)
+    assert result.answer == answer
+    assert (result.mean, result.low, result.high) == (pytest.approx(mean), pytest.approx(low), pytest.approx(high))
+    assert (result.p_lower, result.p_upper) == (pytest.approx(p_lower), pytest.approx(p_upper))
+    hand = ("equivalent" if max(p_lower, p_upper) < 0.05 else
+            "not equivalent" if low > 2.0 or high < -2.0 else "undecided")
+    assert hand == answer
+    if answer == "undecided":
+        sd = np.std(differences, ddof=1)
+        n = result.seeds_to_decide
+        assert n is not None and n > len(differences)
+        fits = lambda k: abs(mean) + stats.t.ppf(0.95, k - 1) * sd / math.sqrt(k) < 2.0  # noqa: E731
+        assert fits(n) and not fits(n - 1)
+    else:
+        assert result.seeds_to_decide is None
+
+
+def test_equivalence_checks_its_input():
+    with pytest.raises(ValueError, match="margin"):
+        equivalence_test([0.1, 0.2], margin=0)
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        equivalence_test([0.1], margin=2)
+    with pytest.raises(ValueError, match="NaN"):
+        equivalence_test([0.1, float("nan")], margin=2)
+    assert seeds_for_equivalence(sd=1.0, margin=2.0, mean=2.5) is None  # the estimate itself is outside
+
+
+def test_cluster_bootstrap_is_wider_than_a_pooled_one_when_clusters_share_an_effect():
+    rng = np.random.default_rng(1)
+    cluster_means = rng.normal(0.0, 1.0, size=6)  # e.g. six seeds, each its own network
+    values = np.concatenate([m + rng.normal(0.0, 0.1, size=20) for m in cluster_means])
+    clusters = np.repeat(np.arange(6), 20)
+    estimate, low, high = cluster_bootstrap(values, clusters, n_resamples=1000)
+    _, pooled_low, pooled_high = cluster_bootstrap(values, np.arange(values.size), n_resamples=1000)
+    assert estimate == pytest.approx(values.mean())
+    assert (high - low) > 3 * (pooled_high - pooled_low)  # the pooled interval is overconfident
+    with pytest.raises(ValueError, match="at least 2 clusters"):
+        cluster_bootstrap(values, np.zeros(values.size))
+
+
+def test_holm_against_a_hand_calculation():
+    # sorted 0.005, 0.01, 0.03, 0.04 -> 4*0.005=0.02, 3*0.01=0.03, 2*0.03=0.06, max(0.06, 1*0.04)=0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        holm([1.5])
+
+
+def test_an_interval_that_covers_zero_never_reads_as_an_effect():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        low, high = np.sort(rng.normal(0, 1, size=2))
+        reading = interval_reading(low, high, "supports", "contradicts", "undecided at this power")
+        if low <= 0 <= high:
+            assert reading == "undecided at this power"
+        else:
+            assert reading == ("supports" if low > 0 else "contradicts")
