@@ -116,7 +116,7 @@ def test_theorem2_bound_reads_table1_rho_or_says_in_words_that_none_is_stored(tm
     bound = theorem2.theorem2_bound(0.25, rho["rho"])
     assert bound["sum_rho_bits"] == pytest.approx(24.5) and bound["bound"] == pytest.approx(24.75) and bound["exceeds"]
     values = theorem2.theorem2_glue_values(record, rho)
-    assert values["theorem2_bound_sum_rho_bits"] == "24.5"
+    assert values["theorem2_bound_sum_rho_bits"] == "24.5 bits"
     assert "24.8" in values["theorem2_statement"] and "unattainable" in values["theorem2_statement"]
     assert values["a2_summed_margin_impossible"] == 8 and values["a2_summed_margin_splits"] == 9
     # trained pairs j = 2..15 each rise by 0.1, the linear f_b of a = 4 by -0.1 then 0: none reaches 1

@@ -160,7 +160,7 @@ def theorem2_glue_values(record: dict, rho: dict | None) -> dict:
         "a2_margin_pairs_met": int(margins.met.sum()),
         "a2_margin_pairs": len(margins),
         "a2_margin_largest": f"{margins.margin.max():.3g}" if len(margins) else "n/a",
-        "theorem2_bound_sum_rho_bits": f"{bound['sum_rho_bits']:.3g}" if bound else missing,
+        "theorem2_bound_sum_rho_bits": f"{bound['sum_rho_bits']:.3g} bits" if bound else missing,
         "theorem2_bound": (f"{bound['bound']:.3g} ({bound['times_label_max']:.3g} times the largest gamma_b possible)"
                            if bound else missing),
         "theorem2_statement": theorem2_statements(record, rho)[-1],
