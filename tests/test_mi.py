@@ -415,3 +415,11 @@ def test_ranking_and_bias_sentences_say_what_the_numbers_show():
     assert "N = 250" in text and "N = 10,000" in text and "+0.1 and +0.18" in text and "did not shrink" in text
     runs["edge"] = [truth + 0.3, truth + 0.3, truth + 0.01, truth + 0.01]
     assert "the bias shrank" in closed_form.bias_sentence(runs, "noshad")
+
+
+def test_correlation_table_puts_the_presets_beside_the_truth():
+    frame = pd.DataFrame({"preset": ["authors", "noshad"] * 2, "dim": 1, "r": [0.5, 0.5, 0.8, 0.8],
+                          "true": [true_mi(0.5)] * 2 + [true_mi(0.8)] * 2, "edge": [0.3, 0.35, 0.9, 0.95]})
+    table = closed_form.correlation_table(frame)
+    assert list(table.columns) == ["dim", "r", "true", "edge (authors)", "edge (noshad)"]
+    assert table.loc[table.r == 0.8, "edge (noshad)"].iloc[0] == 0.95 and len(table) == 2

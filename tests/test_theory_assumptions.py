@@ -222,6 +222,7 @@ def test_distance_gap_trend_spearman_and_exact_permutation_p():
     assert flat["r"] is None and "undefined" in weight_bound_report.trend_sentence(flat)
     values = weight_bound_report.weight_bound_glue_values(record)
     assert values["weight_distance_gap_r"].startswith(("+", "-")) and values["weight_distance_aligned_gap_r"] != "nan"
+    assert "lowered the distance by at most 50%" in values["weight_distance_alignment_note"]  # aligned = half
     fig = weight_bound_report.plot_distance_gap(record)
     assert len(fig.axes) == 2 and all(ax.get_xlabel() for ax in fig.axes)
     plt.close(fig)

@@ -206,3 +206,11 @@ def test_the_rules_allow_names_references_budgets_years_math_code_glue_and_cited
 def test_no_book_page_types_a_number(page):
     found = typed_numbers(page)
     assert not found, "typed numbers (glue them, put them in math, or cite their source):\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("page", _pages(), ids=lambda p: str(p.relative_to(BOOK)))
+def test_every_glue_from_another_page_names_its_format(page):
+    """MyST-NB splits ``{glue:text}`path::key:fmt``` at its last colon, so without a format (``:s`` for text,
+    ``:d`` for a count) the key would be read as the format and the value would not show."""
+    bare = re.findall(r"\{glue:text\}`([^`]*::[A-Za-z0-9_]+)`", page.read_text(encoding="utf-8"))
+    assert not bare, f"add a format spec (:s, :d, :.2f) to: {bare}"

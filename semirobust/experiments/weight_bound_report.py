@@ -20,7 +20,7 @@ from semirobust.experiments.display import as_sentence
 
 __all__ = ["CONDITIONS", "NO_GAP", "ratio_text", "weight_bound_frame", "taylor_frame", "reference_frame",
            "reference_caption", "missing_factors_frame", "smallest_ratio", "bound_failures", "distance_gap_trend",
-           "trend_sentence", "premise_sentence", "weight_bound_statements", "weight_bound_glue_values",
+           "trend_sentence", "alignment_note", "premise_sentence", "weight_bound_statements", "weight_bound_glue_values",
            "plot_bound_ratios", "plot_weight_bound", "plot_distance_gap"]
 
 #: the record's evaluation conditions: clean test images and images attacked against each network.
@@ -142,6 +142,19 @@ def trend_sentence(trend: dict) -> str:
             f"association r is near 0, and the exact permutation p-value is {trend['p']:.2g})")
 
 
+def alignment_note(record: dict) -> str:
+    """How much matching the hidden units changed the weight distance along fine-tuning."""
+    rows = [r for r in record["metrics"]["trajectory"] if r.get("delta_fb_norm_aligned") is not None]
+    if not rows:
+        return "the permutation-aligned distance was not computed (f_b is not a chain of layers, or an older record)"
+    change = max((r["delta_fb_norm"] - r["delta_fb_norm_aligned"]) / r["delta_fb_norm"] if r["delta_fb_norm"] else 0.0
+                 for r in rows)
+    if change <= 1e-9:
+        return ("matching the hidden units left the distance unchanged at every epoch: the units of f~_b already "
+                "corresponded to those of f*_b")
+    return f"matching the hidden units lowered the distance by at most {100 * change:.3g}% over the epochs"
+
+
 def premise_sentence(record: dict) -> str:
     """The premise grad l(w*) = 0 of the second-order bound, as measured at w*."""
     ref = record["metrics"]["reference"]
@@ -230,6 +243,7 @@ def weight_bound_statements(record: dict) -> list[str]:
         aligned = distance_gap_trend(record, name, "delta_fb_norm_aligned")
         if aligned["points"]:
             lines.append(as_sentence(trend_sentence(aligned)))
+    lines.append(as_sentence(alignment_note(record)))
     lines.append("Tested: the loss at fixed evaluation images (on attacked data at examples crafted against each network "
                  "for the trajectory, at the examples crafted against F* for the Taylor runs); not tested: the robust "
                  "loss's Hessian (Danskin covers only its gradient), and the Frobenius bound with its missing factors "
@@ -284,6 +298,7 @@ def weight_bound_glue_values(record: dict) -> dict:
     values["weight_distance_aligned_gap_r"] = "not computed" if aligned["points"] == 0 else (
         "undefined" if aligned["r"] is None else f"{aligned['r']:+.2f}")
     values["weight_distance_aligned_sentence"] = as_sentence(trend_sentence(aligned))
+    values["weight_distance_alignment_note"] = as_sentence(alignment_note(record))
     return values
 
 
