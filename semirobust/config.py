@@ -176,7 +176,7 @@ _PROFILE_TABLE = {
                        final_autoattack_images=40, final_autoattack_seeds=1,
                        figure2_fb_sizes=(4, 16), train_attack_steps=5,
                        gamma_images=200, gamma_steps=20, gamma_restarts=1, s1_apgd_steps=50,
-                       s1_attacks=("none", "fgsm", "pgd"), study_ns=(50, 100, 1000), study_dims=(64, 512, 2048, 16384),
+                       s1_attacks=("none", "fgsm", "pgd"), study_ns=(20, 50, 100, 1000), study_dims=(64, 512, 2048, 16384),
                        hessian_images=100,
                        mi_checks=dict(n=5000, rs=(0.0, 0.1, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99),
                                       ns=(250, 500, 1000, 2000, 5000, 10000), seeds=5, dims=(1, 2, 3, 4, 6, 8, 12, 16),

@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pytest
 
+from semirobust.config import get_profile
 from semirobust.experiments import dependence_study as study
 
 
@@ -27,3 +28,11 @@ def test_cka_study_detects_dependent_pairs_and_not_independent_ones():
     assert "cka was above its permutation null" in study.verdict(study.detection_summary(frame))
     with pytest.raises(ValueError, match="Unknown profile"):
         study.run_study("huge")
+
+
+def test_the_offline_study_reaches_down_to_the_samples_per_class_behind_the_offline_rho():
+    per_class = study.rho_samples_per_class("offline", "digits")
+    assert per_class == get_profile("offline").rho_samples // 10  # digits has 10 classes
+    assert min(get_profile("offline").study_ns) <= per_class
+    assert study.rho_samples_per_class("paper") is None  # every test image
+    assert study.sizes_text((20, 50, 1000)) == "20, 50 and 1,000" and study.sizes_text((50,)) == "50"

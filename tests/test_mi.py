@@ -10,12 +10,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.neighbors import NearestNeighbors
 
 from semirobust import mi
-from semirobust.mi import gaussian_pair, true_mi
+from semirobust.mi import closed_form, gaussian_pair, true_mi
 
 sys.path.insert(0, str(Path(__file__).parent))
 from edge_reference import reference_bucket_mi  # noqa: E402
@@ -383,3 +384,42 @@ def test_calibrated_edge_detects_a_strong_low_dimensional_dependence():
     y = 0.9 * x + math.sqrt(1 - 0.81) * rng.standard_normal((200, 2))
     labels = np.repeat([0, 1], 100)
     assert all(mi.calibrated_mi(x, y, labels, seed=s)["above_null"] for s in range(3))
+
+
+# ---------------------------------------------------------------- the notebook's closed-form checks, both presets
+
+def test_closed_form_checks_run_both_presets_on_the_same_data():
+    frame = closed_form.by_correlation(1500, (0.0, 0.5, 0.8), dims=(1,), seed=0)
+    assert sorted(set(frame.preset)) == ["authors", "noshad"] and len(frame) == 6
+    x, y = gaussian_pair(1500, 0.8, 1, seed=2)  # r = 0.8 is the third correlation: seed + 2
+    row = frame[(frame.preset == "authors") & (frame.r == 0.8)].iloc[0]
+    assert row.edge == mi.edge_mi(x, y, preset="authors", seed=0) and row.true == pytest.approx(true_mi(0.8))
+    authors = frame[frame.preset == "authors"]
+    assert closed_form.max_abs_error(frame, "authors") == pytest.approx((authors.edge - authors.true).abs().max())
+    with pytest.raises(ValueError, match="no row"):
+        closed_form.max_abs_error(frame, "authors", dim=4)
+    with pytest.raises(ValueError, match="presets"):
+        closed_form.by_correlation(100, (0.5,), presets=("kraskov",))
+
+
+def test_ranking_and_bias_sentences_say_what_the_numbers_show():
+    frame = pd.DataFrame({"preset": "authors", "dim": [1, 1, 1, 4, 4, 4], "r": [0.1, 0.5, 0.9] * 2,
+                          "true": 0.0, "edge": [0.0, 0.2, 1.1, 9.0, 9.9, 9.8]})
+    text = closed_form.ranking_sentence(frame, "authors")
+    assert "does not rise" in text and "4 pair(s)" in text and "9.9 to 9.8" in text and "1 pair" not in text
+    assert "rises with the correlation at every dimension" in closed_form.ranking_sentence(frame[frame.dim == 1], "authors")
+    truth = true_mi(0.8)
+    runs = pd.DataFrame({"preset": "noshad", "N": [250, 250, 10_000, 10_000], "seed": [0, 1, 0, 1], "r": 0.8,
+                         "edge": [truth + 0.1, truth + 0.1, truth + 0.18, truth + 0.18]})
+    text = closed_form.bias_sentence(runs, "noshad")
+    assert "N = 250" in text and "N = 10,000" in text and "+0.1 and +0.18" in text and "did not shrink" in text
+    runs["edge"] = [truth + 0.3, truth + 0.3, truth + 0.01, truth + 0.01]
+    assert "the bias shrank" in closed_form.bias_sentence(runs, "noshad")
+
+
+def test_correlation_table_puts_the_presets_beside_the_truth():
+    frame = pd.DataFrame({"preset": ["authors", "noshad"] * 2, "dim": 1, "r": [0.5, 0.5, 0.8, 0.8],
+                          "true": [true_mi(0.5)] * 2 + [true_mi(0.8)] * 2, "edge": [0.3, 0.35, 0.9, 0.95]})
+    table = closed_form.correlation_table(frame)
+    assert list(table.columns) == ["dim", "r", "true", "edge (authors)", "edge (noshad)"]
+    assert table.loc[table.r == 0.8, "edge (noshad)"].iloc[0] == 0.95 and len(table) == 2

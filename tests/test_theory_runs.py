@@ -19,7 +19,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from semirobust.config import get_profile  # noqa: E402
-from semirobust.experiments import theorem3, theorem3_report, weight_bound, weight_bound_report  # noqa: E402
+from semirobust.experiments import theorem2, theorem3, theorem3_report, weight_bound, weight_bound_report  # noqa: E402
 from semirobust.utils import REPO_ROOT  # noqa: E402
 
 #: smoke, smaller: 100 training images, one epoch, PGD-2 adversarial training and one epoch of f_b fine-tuning.
@@ -130,14 +130,19 @@ def test_theorem3_report_frames_sentences_glue_and_plots(theorem3_run):
     lines = theorem3_report.theorem3_statements(record)
     assert len(lines) == 2 + len(settings.fa_sizes) and all(isinstance(line, str) and line for line in lines)
     values = theorem3_report.theorem3_glue_values(record)
-    assert _book_glue_names("theorem3_linear.ipynb") <= set(values)
+    theorem2_values = theorem2.theorem2_glue_values(record, None)  # no table1 record in this store
+    assert _book_glue_names("theorem3_linear.ipynb") <= set(values) | set(theorem2_values) | {"s1_adaptive_fig"}
+    assert "not computed" in theorem2_values["theorem2_statement"]
+    margins = theorem2.a2_margins(record["metrics"]["semirobustness"])
+    assert len(margins) == 6 + 4 and theorem2_values["a2_margin_pairs"] == len(margins)  # trained j = 2..7, linear a = 4
+    assert values["s1_adaptive_sentence"].endswith(".") and "a = 7 = n-1 is trivial" in values["s1_adaptive_sentence"]
     assert values["theorem3_model"] == "alexnet" and values["theorem3_fa_layers"] == 7 and values["theorem3_a"] == 4
     assert values["theorem3_acc_star_autoattack"] == "n/a"  # left out of this run
     assert float(values["theorem3_acc_star_pgd"]) == pytest.approx(
         next(r["acc_star"] for r in record["metrics"]["table_s1"] if (r["attack"], r["fa_layers"]) == ("pgd", 7)),
         abs=0.05)
     assert values["theorem3_tested"] == 1 and isinstance(values["theorem3_table"], pd.DataFrame)
-    for plot in (theorem3_report.plot_table_s1, theorem3_report.plot_gammas):
+    for plot in (theorem3_report.plot_table_s1, theorem3_report.plot_gammas, theorem3_report.plot_s1_adaptive):
         fig = plot(record)
         assert fig.axes and all(ax.get_xlabel() for ax in fig.axes)
         plt.close(fig)
@@ -154,6 +159,7 @@ def test_run_weight_bound_has_a_point_per_epoch_and_leaves_f_a_alone(weight_boun
     for row in trajectory:
         assert row["delta_fa_norm"] == 0  # f*_a frozen during the fine-tuning of f_b
         assert row["delta_fb_norm"] > 0  # f_b starts from the regularly trained network
+        assert 0 <= row["delta_fb_norm_aligned"] <= row["delta_fb_norm"] * 1.5  # AlexNet is a chain: aligned
         for name in ("clean", "adv"):
             for key in ("eig_bound", "norm_bound", "output_diff", "eq14_bound"):
                 assert math.isfinite(row[f"{key}_{name}"]) and row[f"{key}_{name}"] >= 0, (key, name)
@@ -176,14 +182,16 @@ def test_weight_bound_report_frames_sentences_glue_and_plots(weight_bound_run):
     assert "bn_scale_fa" in weight_bound_report.missing_factors_frame(record).index
     assert all(isinstance(line, str) and line for line in weight_bound_report.weight_bound_statements(record))
     values = weight_bound_report.weight_bound_glue_values(record)
-    assert _book_glue_names("weight_bound.ipynb") <= set(values)
+    assert _book_glue_names("weight_bound.ipynb") <= set(values) | {"weight_distance_fig"}
     assert (values["weight_bound_fb_layers"], values["weight_bound_epochs"]) == (settings.fb_layers, EPOCHS)
-    assert values["weight_bound_taylor_radius"] == min(weight_bound.TAYLOR_RADII)
+    assert values["weight_bound_taylor_radius"] == f"{min(weight_bound.TAYLOR_RADII):g}"
     for key in ("bound_ratio", "frobenius_ratio", "eq14_ratio"):
         glued = values[f"weight_bound_{key}_clean"]
         defined = [r[f"{key}_clean"] for r in record["metrics"]["trajectory"] if r[f"{key}_clean"] is not None]
-        assert glued == min(defined) if defined else math.isnan(glued)
-    for plot in (weight_bound_report.plot_weight_bound, weight_bound_report.plot_bound_ratios):
+        assert glued == (weight_bound_report.ratio_text(min(defined)) if defined else weight_bound_report.NO_GAP)
+    assert all(not isinstance(v, float) or math.isfinite(v) for v in values.values())
+    for plot in (weight_bound_report.plot_weight_bound, weight_bound_report.plot_bound_ratios,
+                 weight_bound_report.plot_distance_gap):
         fig = plot(record)
         assert fig.axes and all(ax.get_xlabel() for ax in fig.axes)
         plt.close(fig)

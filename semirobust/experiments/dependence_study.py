@@ -12,7 +12,9 @@ Each measure (EDGE at a preset, KSG on PCA, linear CKA) is run through
 :func:`semirobust.mi.calibrated_mi`, so every estimate comes with its permutation null, and a
 dependent pair counts as *detected* only when it is above that null. The sizes are those where the
 paper measured rho: 100 (CIFAR-100), ~390 (Imagenette) and 1000 (CIFAR-10) test images per class,
-and layer widths from a narrow linear layer to a flattened early convolution.
+down to what this book's own rho uses (the offline profile's ``rho_samples`` over the classes of
+``digits``: :func:`rho_samples_per_class`), and layer widths from a narrow linear layer to a flattened
+early convolution.
 """
 from __future__ import annotations
 
@@ -23,9 +25,11 @@ import numpy as np
 import pandas as pd
 
 from semirobust.config import get_profile
+from semirobust.data import dataset_info
 from semirobust.mi import calibrated_mi, gaussian_pair, true_mi
 
-__all__ = ["KINDS", "make_pair", "run_study", "detection_summary", "truth_table", "plot_study", "verdict"]
+__all__ = ["KINDS", "make_pair", "run_study", "detection_summary", "truth_table", "plot_study", "verdict",
+           "rho_samples_per_class", "sizes_text"]
 
 KINDS = ("gaussian", "relu", "independent")
 #: Correlation of each Gaussian coordinate pair.
@@ -127,3 +131,16 @@ def verdict(summary: pd.DataFrame) -> str:
              f"dependent pairs and {r.false_alarms} of {r.independent_cells} independent ones"
              for r in summary.itertuples()]
     return "; ".join(parts) + "."
+
+
+def rho_samples_per_class(profile: str = "offline", dataset: str = "digits") -> int | None:
+    """The attacked test images per class behind each rho of ``profile`` on ``dataset`` (``rho_samples`` over the
+    number of classes); None when the profile uses every test image (``rho_samples=None``)."""
+    samples = get_profile(profile).rho_samples
+    return None if samples is None else samples // dataset_info(dataset).num_classes
+
+
+def sizes_text(values) -> str:
+    """``(20, 50, 100)`` as "20, 50 and 100" (thousands separated)."""
+    items = [f"{v:,}" for v in values]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

@@ -13,9 +13,12 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
+from semirobust.experiments.display import as_sentence
+
 __all__ = ["REPORTED_TABLE_S1", "GLUE_ATTACKS", "GLUE_S1_COLUMNS", "load_reported_table_s1", "with_reported_table_s1", "table_s1_frame",
            "paper_bounds_frame", "theorem3_frame", "lemma2_frame", "lemma2_caption", "theorem3_statements",
-           "theorem3_glue_values", "plot_table_s1", "plot_gammas"]
+           "theorem3_glue_values", "plot_table_s1", "plot_gammas", "s1_adaptive_frame", "s1_adaptive_sentence",
+           "plot_s1_adaptive"]
 
 #: the supplementary's Table S1, copied into the package (source: data_files/README.md).
 REPORTED_TABLE_S1 = Path(__file__).resolve().parent.parent / "data_files" / "reported_table_s1.csv"
@@ -193,6 +196,7 @@ def theorem3_glue_values(record: dict) -> dict:
     values["theorem3_impossible"] = sum(not v["possible"] for v in verdict["theorem3"])
     values["theorem3_tested"] = len(nontrivial)
     values["theorem3_premise_failed"] = sum(not v["trivial"] and not v["premise_met"] for v in verdict["theorem3"])
+    values["s1_adaptive_sentence"] = as_sentence(s1_adaptive_sentence(record))
     values["theorem3_table_s1"] = table_s1_frame(record).round(2)
     values["theorem3_table"] = theorem3_frame(record).round(4)
     return values
@@ -240,4 +244,80 @@ def plot_gammas(record: dict):
     axes[0].set_ylabel("gamma_j = E inf y G_j(F^(j)(X+delta))")
     axes[1].legend(fontsize=7)
     fig.tight_layout()
+    return fig
+
+
+def s1_adaptive_frame(record: dict) -> pd.DataFrame:
+    """Per attacked input and split a: Acc*, the linear read-out's transfer and adaptive accuracy, the gap
+    between them, and whether the row is the trivial a = n-1 (f_b is the last layer alone, which a linear
+    read-out of f*_a reproduces exactly)."""
+    n = record["metrics"]["semirobustness"]["n_layers"]
+    frame = pd.DataFrame(record["metrics"]["table_s1"])
+    frame = frame[(frame.attack != "none") & frame.acc_tilde_adaptive.notna()].copy()
+    frame["transfer_minus_adaptive"] = frame.acc_tilde_transfer - frame.acc_tilde_adaptive.astype(float)
+    frame["trivial"] = frame.fa_layers == n - 1
+    return frame[["attack", "fa_layers", "fb_layers", "trivial", "acc_star", "acc_tilde_transfer",
+                  "acc_tilde_adaptive", "transfer_minus_adaptive", "agreement"]].sort_values(
+        ["attack", "fa_layers"], ascending=[True, False]).reset_index(drop=True)
+
+
+def _strongest_attack(frame: pd.DataFrame) -> str | None:
+    for name in ("autoattack", "pgd", "fgsm"):
+        if (frame.attack == name).any():
+            return name
+    return None
+
+
+def s1_adaptive_sentence(record: dict) -> str:
+    """What the adaptive attack shows, from the record: the linear read-out's adaptive against transfer accuracy
+    at every non-trivial split under the strongest attack run, and the trivial a = n-1 row named as such."""
+    frame = s1_adaptive_frame(record)
+    name = _strongest_attack(frame)
+    if name is None:
+        return "no attacked Table S1 row with an adaptive attack is in this record"
+    part = frame[frame.attack == name]
+    rows, trivial = part[~part.trivial], part[part.trivial]
+    label = "PGD and APGD-CE" if name != "fgsm" else "FGSM"
+    text = f"attacked directly ({label} on the linear predictor, {name} row), the linear read-out of the robust f*_a "
+    if len(rows):
+        text += ("falls to " + ", ".join(f"{r.acc_tilde_adaptive:.1f}% (a = {r.fa_layers})" for r in rows.itertuples())
+                 + " against transfer accuracies of "
+                 + ", ".join(f"{r.acc_tilde_transfer:.1f}%" for r in rows.itertuples())
+                 + f", while the network keeps Acc* = {rows.acc_star.iloc[0]:.1f}%; transfer accuracy overstates the "
+                 f"read-out's robustness by up to {rows.transfer_minus_adaptive.max():.1f} points")
+    else:
+        text += "has no non-trivial split in this run"
+    if len(trivial):
+        r = trivial.iloc[0]
+        text += (f". The row a = {r.fa_layers} = n-1 is trivial: f_b is the final layer alone, which a linear read-out "
+                 f"reproduces (agreement {r.agreement:.1f}%), and it keeps {r.acc_tilde_adaptive:.1f}%")
+    return text
+
+
+def plot_s1_adaptive(record: dict):
+    """Transfer against adaptive accuracy of the linear read-out, per attacked input, across every split a;
+    Acc* for reference and the trivial a = n-1 marked."""
+    frame = s1_adaptive_frame(record)
+    attacks = list(dict.fromkeys(frame.attack))
+    n = record["metrics"]["semirobustness"]["n_layers"]
+    fig, axes = plt.subplots(1, max(1, len(attacks)), figsize=(3.6 * max(1, len(attacks)), 3.3), sharey=True,
+                             squeeze=False)
+    for ax, name in zip(axes[0], attacks):
+        part = frame[frame.attack == name].sort_values("fa_layers")
+        ax.plot(part.fa_layers, part.acc_star, "k--", lw=1, label="Acc* (network)")
+        ax.plot(part.fa_layers, part.acc_tilde_transfer, "o-", label="linear read-out, transfer")
+        ax.plot(part.fa_layers, part.acc_tilde_adaptive.astype(float), "v-", label="linear read-out, adaptive")
+        if part.trivial.any():
+            ax.axvspan(n - 1.4, n - 0.6, color="0.9", zorder=0)
+            ax.annotate("a = n-1:\ntrivial", (n - 1, 50), ha="center", fontsize=7, color="0.35")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("a (layers of f*_a read out)")
+        ax.set_ylim(-3, 103)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0][0].set_ylabel("accuracy (%)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7, frameon=False)
+    fig.suptitle(f"Algorithm S1, transfer against adaptive: {record['config']['arch']} on {record['config']['dataset']} "
+                 f"(profile={record['profile']})", fontsize=9)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig

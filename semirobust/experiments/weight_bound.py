@@ -60,6 +60,7 @@ from semirobust.config import (
 )
 from semirobust.data import dataset_tensors, load_dataset
 from semirobust.experiments._common import check_device, resolve_profile, start_run
+from semirobust.experiments.weight_alignment import aligned_distance
 from semirobust.hessian import METHODS, HessianOperator, flatten, top_eigenvalue, unflatten
 from semirobust.models import combine_fa_fb, fa_fb_module_names, trainable_layers
 from semirobust.results import ResultsStore
@@ -72,7 +73,7 @@ __all__ = ["TAYLOR_DIRECTIONS", "TAYLOR_RADII", "WEIGHT_BOUND_VERSION", "WeightB
            "weight_bound_settings"]
 
 #: bump when the computation changes so that cached trajectories are recomputed.
-WEIGHT_BOUND_VERSION = "2"
+WEIGHT_BOUND_VERSION = "3"  # 3: the permutation-aligned distance delta_fb_norm_aligned
 
 
 def _modules(model: nn.Module, names: Sequence[str]) -> list[nn.Module]:
@@ -205,7 +206,9 @@ class WeightBound:
         return out
 
     def evaluate(self, model_tilde: nn.Module, inputs: dict | None = None) -> dict:
-        """Excess loss (and d = -excess), the Taylor terms and both bounds for F~ = ``model_tilde``.
+        """Excess loss (and d = -excess), the Taylor terms and both bounds for F~ = ``model_tilde``, and the
+        weight distance before and after aligning f~_b's hidden units with f*_b's (``delta_fb_norm_aligned``,
+        :mod:`semirobust.experiments.weight_alignment`; None for a residual network).
 
         ``inputs[name]`` are the batches F~'s loss is measured on (e.g. examples crafted against
         F~); by default the condition's reference batches. Keys are ``<quantity>_<condition>``.
@@ -217,7 +220,8 @@ class WeightBound:
         delta_a = float((part_vector(model_tilde, self.fb_layers, "fa") - self.w_star_a).norm())
         delta = part_vector(model_tilde, self.fb_layers, "fb") - self.w_star_b
         sq = float(delta @ delta)
-        out = {"delta_fb_norm": math.sqrt(sq), "delta_fa_norm": delta_a}
+        out = {"delta_fb_norm": math.sqrt(sq), "delta_fa_norm": delta_a,
+               "delta_fb_norm_aligned": aligned_distance(model_tilde, self.star, self.fb_layers, part_vector)}
         for name, ref in self.reference.items():
             op = ref["operator"]
             loss_tilde = mean_loss(model_tilde, inputs.get(name, self.conditions[name]))

@@ -7,18 +7,51 @@ and computes nothing new, as :mod:`semirobust.experiments.tables` and
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
+from scipy.stats import spearmanr
 
-__all__ = ["CONDITIONS", "weight_bound_frame", "taylor_frame", "reference_frame", "reference_caption",
-           "missing_factors_frame", "smallest_ratio", "weight_bound_statements", "weight_bound_glue_values",
-           "plot_bound_ratios", "plot_weight_bound"]
+from semirobust.experiments.display import as_sentence
+
+__all__ = ["CONDITIONS", "NO_GAP", "ratio_text", "weight_bound_frame", "taylor_frame", "reference_frame",
+           "reference_caption", "missing_factors_frame", "smallest_ratio", "bound_failures", "distance_gap_trend",
+           "trend_sentence", "alignment_note", "premise_sentence", "weight_bound_statements", "weight_bound_glue_values",
+           "plot_bound_ratios", "plot_weight_bound", "plot_distance_gap"]
 
 #: the record's evaluation conditions: clean test images and images attacked against each network.
 CONDITIONS = ("clean", "adv")
+#: what a page says where a bound / loss-gap ratio is undefined (the record holds None there).
+NO_GAP = "the loss gap is not positive here"
+#: the same for the gradient-free ratio (gap minus g.dw) and for eq. (14) against the output difference.
+NO_GAP_GRADFREE = "the loss gap minus g.dw is not positive here"
+NO_OUTPUT_DIFF = "the output difference is zero here"
+#: the ratio columns of the frames and the words shown where the record holds None.
+_UNDEFINED = {"bound_ratio": NO_GAP, "frobenius_ratio": NO_GAP, "eq14_ratio": NO_GAP, "taylor_ratio": NO_GAP,
+              "eq14_output_ratio": NO_OUTPUT_DIFF, "bound_ratio_gradfree": NO_GAP_GRADFREE}
+#: random permutations of the trend's p-value above the size where all are enumerated.
+TREND_PERMUTATIONS = 10_000
+
+
+def ratio_text(value, undefined: str = NO_GAP, digits: int = 3) -> str:
+    """A ratio as text: ``digits`` significant digits, or ``undefined`` where it is None or not finite."""
+    if value is None or not math.isfinite(float(value)):
+        return undefined
+    return f"{float(value):.{digits}g}"
+
+
+def _words_for_undefined(frame: pd.DataFrame) -> pd.DataFrame:
+    """Ratio columns with None/NaN replaced by the words saying why (never "nan" on a page)."""
+    frame = frame.copy()
+    for column in frame.columns:
+        key = next((k for k in sorted(_UNDEFINED, key=len, reverse=True) if column.startswith(k)), None)
+        if key is not None:
+            frame[column] = [ratio_text(v, _UNDEFINED[key]) for v in frame[column]]
+    return frame
 
 
 def weight_bound_frame(record: dict) -> pd.DataFrame:
@@ -28,14 +61,17 @@ def weight_bound_frame(record: dict) -> pd.DataFrame:
         columns += [f"excess_loss_{name}", f"first_order_{name}", f"second_order_{name}", f"eig_bound_{name}",
                     f"output_diff_{name}", f"norm_bound_{name}", f"eq14_bound_{name}", f"bound_ratio_{name}",
                     f"frobenius_ratio_{name}", f"eq14_ratio_{name}", f"eq14_output_ratio_{name}"]
-    return pd.DataFrame(record["metrics"]["trajectory"])[columns]
+    frame = pd.DataFrame(record["metrics"]["trajectory"])
+    if "delta_fb_norm_aligned" in frame:
+        columns.insert(2, "delta_fb_norm_aligned")
+    return _words_for_undefined(frame[columns])
 
 
 def taylor_frame(record: dict) -> pd.DataFrame:
     """The Taylor-regime runs: one row per (condition, direction, radius)."""
     columns = ["condition", "direction", "radius", "delta_fb_norm", "excess_loss", "first_order", "second_order",
                "eig_bound", "taylor_ratio", "bound_ratio", "bound_ratio_gradfree"]
-    return pd.DataFrame(record["metrics"]["taylor_regime"])[columns]
+    return _words_for_undefined(pd.DataFrame(record["metrics"]["taylor_regime"])[columns])
 
 
 def _ratio_text(values) -> str:
@@ -43,6 +79,88 @@ def _ratio_text(values) -> str:
     if not finite:
         return "undefined at every point (loss gap <= 0, where any non-negative bound holds trivially)"
     return f"{min(finite):.3g} to {max(finite):.3g} over {len(finite)} of {len(values)} points with a positive loss gap"
+
+
+def bound_failures(record: dict) -> list[str]:
+    """Every point where the second-order bound fell below the loss gap (bound / gap < 1), along fine-tuning
+    and in the Taylor regime, as short phrases (empty when it never failed)."""
+    found = []
+    for r in record["metrics"]["trajectory"]:
+        for name in CONDITIONS:
+            ratio = r.get(f"bound_ratio_{name}")
+            if ratio is not None and ratio < 1:
+                found.append(f"epoch {r['epoch']} ({name}, ratio {ratio:.3g})")
+    for r in record["metrics"].get("taylor_regime", []):
+        if r["bound_ratio"] is not None and r["bound_ratio"] < 1:
+            found.append(f"r = {r['radius']:g} along the {r['direction'].replace('_', ' ')} ({r['condition']}, "
+                         f"ratio {r['bound_ratio']:.3g})")
+    return found
+
+
+def _permutation_p(x: np.ndarray, y: np.ndarray, observed: float, seed: int = 0) -> float:
+    """Two-sided permutation p-value of Spearman's r: the share of orderings of y whose |r| reaches |observed|
+    (all orderings up to 8 points, else :data:`TREND_PERMUTATIONS` random ones plus the observed)."""
+    n = len(x)
+    if n <= 8:
+        perms = list(itertools.permutations(range(n)))
+    else:
+        rng = np.random.default_rng(seed)
+        perms = [tuple(range(n))] + [tuple(rng.permutation(n)) for _ in range(TREND_PERMUTATIONS)]
+    hits = sum(abs(spearmanr(x, y[list(p)]).statistic) >= abs(observed) - 1e-12 for p in perms)
+    return hits / len(perms)
+
+
+def distance_gap_trend(record: dict, condition: str = "clean", distance: str = "delta_fb_norm") -> dict:
+    """Along fine-tuning, Spearman's r between the weight distance (``distance``) and the excess loss on
+    ``condition``, its exact permutation p-value (no association: r near 0), and the first and last values.
+    ``r`` is None where it is undefined (fewer than three points, or a constant series)."""
+    traj = [row for row in record["metrics"]["trajectory"] if row.get(distance) is not None]
+    x = np.array([row[distance] for row in traj], dtype=float)
+    y = np.array([row[f"excess_loss_{condition}"] for row in traj], dtype=float)
+    out = {"condition": condition, "distance": distance, "points": len(traj), "r": None, "p": None}
+    if len(traj):
+        out.update(distance_first=float(x[0]), distance_last=float(x[-1]), gap_first=float(y[0]), gap_last=float(y[-1]))
+    if len(traj) >= 3 and np.ptp(x) > 0 and np.ptp(y) > 0:
+        r = float(spearmanr(x, y).statistic)
+        out.update(r=r, p=_permutation_p(x, y, r))
+    return out
+
+
+def trend_sentence(trend: dict) -> str:
+    """What the trend of the weight distance against the loss gap shows, in one sentence."""
+    label = "permutation-aligned distance" if trend["distance"].endswith("aligned") else "weight distance"
+    if trend["points"] == 0:
+        return f"the {label} was not recorded along fine-tuning"
+    moves = (f"along fine-tuning the {label} ||w~_b - w*_b|| went from {trend['distance_first']:.3g} to "
+             f"{trend['distance_last']:.3g} while the {trend['condition']} excess loss went from "
+             f"{trend['gap_first']:.3g} to {trend['gap_last']:.3g}")
+    if trend["r"] is None:
+        return moves + f"; a rank correlation is undefined over {trend['points']} point(s)"
+    direction = ("so the gap fell as the weights moved away from w*_b, the opposite of the bounds' reading"
+                 if trend["r"] < 0 else "the direction the bounds suggest" if trend["r"] > 0 else "with no rank order")
+    return (moves + f"; Spearman's r = {trend['r']:+.2f} over {trend['points']} epochs ({direction}; under no "
+            f"association r is near 0, and the exact permutation p-value is {trend['p']:.2g})")
+
+
+def alignment_note(record: dict) -> str:
+    """How much matching the hidden units changed the weight distance along fine-tuning."""
+    rows = [r for r in record["metrics"]["trajectory"] if r.get("delta_fb_norm_aligned") is not None]
+    if not rows:
+        return "the permutation-aligned distance was not computed (f_b is not a chain of layers, or an older record)"
+    change = max((r["delta_fb_norm"] - r["delta_fb_norm_aligned"]) / r["delta_fb_norm"] if r["delta_fb_norm"] else 0.0
+                 for r in rows)
+    if change <= 1e-9:
+        return ("matching the hidden units left the distance unchanged at every epoch: the units of f~_b already "
+                "corresponded to those of f*_b")
+    return f"matching the hidden units lowered the distance by at most {100 * change:.3g}% over the epochs"
+
+
+def premise_sentence(record: dict) -> str:
+    """The premise grad l(w*) = 0 of the second-order bound, as measured at w*."""
+    ref = record["metrics"]["reference"]
+    return (f"the second-order bound assumes grad l(w*) = 0; at w* the gradient norm was "
+            f"{ref['clean']['grad_norm_star']:.3g} on clean and {ref['adv']['grad_norm_star']:.3g} on attacked data, "
+            f"so the first-order term g.dw that the bound drops is reported beside it")
 
 
 def _taylor_label(ratio: float | None) -> str:
@@ -114,9 +232,18 @@ def weight_bound_statements(record: dict) -> list[str]:
     for row in record["metrics"].get("taylor_regime", []):
         ratio = row["bound_ratio"]
         lines.append(f"Taylor regime ({row['condition']}, {row['direction']}, r = {row['radius']:g}): second-order bound / "
-                     f"loss gap = {'undefined (gap <= 0)' if ratio is None else f'{ratio:.3g}'}"
-                     f"{_taylor_label(ratio)}; "
-                     f"(g.dw + 1/2 dw^T H dw) / gap = {row['taylor_ratio'] if row['taylor_ratio'] is None else round(row['taylor_ratio'], 3)}.")
+                     f"loss gap = {ratio_text(ratio)}{_taylor_label(ratio)}; "
+                     f"(g.dw + 1/2 dw^T H dw) / gap = {ratio_text(row['taylor_ratio'])}.")
+    failures = bound_failures(record)
+    lines.append("The second-order bound failed (bound / gap below 1) at " + "; ".join(failures) + "."
+                 if failures else "The second-order bound never fell below the loss gap.")
+    lines.append(as_sentence(premise_sentence(record)))
+    for name in CONDITIONS:
+        lines.append(as_sentence(trend_sentence(distance_gap_trend(record, name))))
+        aligned = distance_gap_trend(record, name, "delta_fb_norm_aligned")
+        if aligned["points"]:
+            lines.append(as_sentence(trend_sentence(aligned)))
+    lines.append(as_sentence(alignment_note(record)))
     lines.append("Tested: the loss at fixed evaluation images (on attacked data at examples crafted against each network "
                  "for the trajectory, at the examples crafted against F* for the Taylor runs); not tested: the robust "
                  "loss's Hessian (Danskin covers only its gradient), and the Frobenius bound with its missing factors "
@@ -128,7 +255,8 @@ def weight_bound_glue_values(record: dict) -> dict:
     """The numbers and the table the book pages glue from the weight_bound notebook, by glue name.
 
     The ratios are the smallest over the trajectory (:func:`smallest_ratio`); the Taylor-regime ones are
-    those of the smallest radius along the top eigenvector on clean data (NaN where the gap is <= 0).
+    those of the smallest radius along the top eigenvector on clean data. Every ratio is text
+    (:func:`ratio_text`), with :data:`NO_GAP` where it is undefined, so no glued value is NaN.
     """
     config, metrics = record["config"], record["metrics"]
     checks, ref = metrics["checks"], metrics["reference"]
@@ -145,12 +273,32 @@ def weight_bound_glue_values(record: dict) -> dict:
     values["weight_bound_table"] = weight_bound_frame(record)
     for name in CONDITIONS:
         for key in ("bound_ratio", "frobenius_ratio", "eq14_ratio"):
-            values[f"weight_bound_{key}_{name}"] = smallest_ratio([r[f"{key}_{name}"] for r in metrics["trajectory"]])
+            values[f"weight_bound_{key}_{name}"] = ratio_text(
+                smallest_ratio([r[f"{key}_{name}"] for r in metrics["trajectory"]]))
     eig_rows = [r for r in metrics["taylor_regime"] if r["direction"] == "top_eigenvector" and r["condition"] == "clean"]
     smallest = min(eig_rows, key=lambda r: r["radius"])
-    values["weight_bound_taylor_radius"] = smallest["radius"]
-    for key, glued in (("bound_ratio", "taylor_bound_ratio"), ("bound_ratio_gradfree", "taylor_gradfree_ratio")):
-        values[f"weight_bound_{glued}"] = math.nan if smallest[key] is None else float(smallest[key])
+    values["weight_bound_taylor_radius"] = f"{smallest['radius']:g}"
+    for key, glued, words in (("bound_ratio", "taylor_bound_ratio", NO_GAP),
+                              ("bound_ratio_gradfree", "taylor_gradfree_ratio", NO_GAP_GRADFREE)):
+        values[f"weight_bound_{glued}"] = ratio_text(smallest[key], words)
+    defined = [r for r in eig_rows if r["bound_ratio"] is not None]
+    tightest = min(defined, key=lambda r: abs(math.log(r["bound_ratio"]))) if defined else None
+    values["weight_bound_taylor_best"] = (
+        f"{tightest['bound_ratio']:.3g} at r = {tightest['radius']:g}" if tightest else NO_GAP)
+    failures = bound_failures(record)
+    values["weight_bound_failures"] = ("; ".join(failures) if failures else
+                                       "nowhere: the second-order bound never fell below the loss gap")
+    values["weight_bound_failure_count"] = len(failures)
+    values["weight_bound_premise"] = as_sentence(premise_sentence(record))
+    trend = distance_gap_trend(record)
+    values["weight_distance_gap_r"] = "undefined" if trend["r"] is None else f"{trend['r']:+.2f}"
+    values["weight_distance_gap_p"] = "undefined" if trend["p"] is None else f"{trend['p']:.2g}"
+    values["weight_distance_gap_sentence"] = as_sentence(trend_sentence(trend))
+    aligned = distance_gap_trend(record, distance="delta_fb_norm_aligned")
+    values["weight_distance_aligned_gap_r"] = "not computed" if aligned["points"] == 0 else (
+        "undefined" if aligned["r"] is None else f"{aligned['r']:+.2f}")
+    values["weight_distance_aligned_sentence"] = as_sentence(trend_sentence(aligned))
+    values["weight_distance_alignment_note"] = as_sentence(alignment_note(record))
     return values
 
 
@@ -196,4 +344,26 @@ def plot_weight_bound(record: dict):
     fig.suptitle(f"Section 2.2 bounds: {record['config']['arch']} on {record['config']['dataset']}, "
                  f"f_b = {record['config']['fb_layers']} layers (profile={record['profile']})", fontsize=9)
     fig.tight_layout(rect=(0, 0.12, 1, 1))
+    return fig
+
+
+def plot_distance_gap(record: dict):
+    """The excess loss against the weight distance along fine-tuning (each point an epoch), clean and attacked,
+    with the permutation-aligned distance where the record has it."""
+    frame = pd.DataFrame(record["metrics"]["trajectory"])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for ax, name in zip(axes, CONDITIONS):
+        for column, style, label in (("delta_fb_norm", "o-", "||w~_b - w*_b||"),
+                                     ("delta_fb_norm_aligned", "s--", "aligned (hidden units matched)")):
+            if column not in frame or frame[column].isna().all():
+                continue
+            ax.plot(frame[column], frame[f"excess_loss_{name}"], style, label=label)
+            for x, y, epoch in zip(frame[column], frame[f"excess_loss_{name}"], frame["epoch"]):
+                ax.annotate(str(epoch), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.set_yscale("symlog", linthresh=1e-2)
+        ax.set_xlabel("weight distance to w*_b (labels: epoch)")
+        ax.set_title(name, fontsize=9)
+    axes[0].set_ylabel("excess loss L(F~) - L(F*)")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
     return fig
