@@ -1,5 +1,6 @@
 """The book: the pipeline (reuse, failure naming the cell, presentation), the committed results
-(not stale), a fresh-clone `jupyter-book build book`, and the reader's view in headless Chromium."""
+(not stale), a fresh-clone `jupyter-book build book`, the notebooks under nbval at the smoke profile,
+the reproducibility summary, and the reader's view in headless Chromium."""
 from __future__ import annotations
 
 import functools
@@ -25,11 +26,12 @@ from semirobust.utils import REPO_ROOT
 #: Jupyter Book 1.x even with launch buttons off) writes its `const THEBE_JS_URL` script twice,
 #: and pydata-sphinx-theme logs its theme-mode reset on a fresh profile. Anything else fails.
 KNOWN_UPSTREAM_MESSAGES = ("Identifier 'THEBE_JS_URL' has already been declared", "Got invalid theme mode")
-#: Reader widths: a laptop and a phone.
-WIDTHS = {"desktop": 1366, "phone": 390}
-#: Text that must never reach a reader: tracebacks, warnings, paths of a build machine.
+#: Reader widths: a laptop (its article column is 752 px, 688 px inside the padding) and a phone.
+WIDTHS = {"desktop": 1280, "phone": 390}
+#: Text that must never reach a reader: tracebacks, warnings, paths of a build machine, raw reprs and log lines.
 FORBIDDEN_TEXT = ("Traceback (most recent call last)", "Warning:", "UserWarning", "FutureWarning",
-                  "DeprecationWarning", "/tmp/", "/root/", "/work/", "/home/", "site-packages")
+                  "DeprecationWarning", "/tmp/", "/root/", "/work/", "/home/", "site-packages",
+                  "RunConfig(", "[semirobust]", "<Figure size", "object>")
 SCREENSHOTS = Path(os.environ.get("SEMIROBUST_SCREENSHOTS", REPO_ROOT / "screenshots"))
 
 
@@ -116,6 +118,93 @@ def test_executed_page_hides_code_drops_warnings_and_paths(sandbox):
     assert "saved to figures/a.png" in text and str(REPO_ROOT) not in text and "/tmp/" not in text
 
 
+def _executed(outputs, resolved=None):
+    """An executed notebook as papermill leaves it: parameters, injected parameters, one cell with ``outputs``."""
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("model = 'vgg16'\neps = None\nfb_layers = None\ntrials = None\nk = None\n"
+                                       "apgd_steps = None\nfoo = None\ndevice = 'auto'\nresults_dir = None")
+    params.metadata["tags"] = ["parameters"]
+    injected = nbformat.v4.new_code_cell("profile = 'smoke'\nmodel = 'alexnet'")
+    injected.metadata["tags"] = ["injected-parameters"]
+    cell = nbformat.v4.new_code_cell("run()")
+    cell.outputs = [nbformat.from_dict(o) for o in outputs]
+    nb.cells = [nbformat.v4.new_markdown_cell("# Title"), params, injected, cell]
+    if resolved is not None:
+        glue = nbformat.v4.new_code_cell("glue('resolved_parameters', ...)")
+        glue.outputs = [nbformat.from_dict({
+            "output_type": "display_data", "metadata": {"scrapbook": {"name": "resolved_parameters",
+                                                                      "mime_prefix": "application/papermill.record/"}},
+            "data": {"application/papermill.record/text/plain": repr(resolved)}})]
+        nb.cells.append(glue)
+    return nb
+
+
+_PROVENANCE = {"profile": "smoke", "dataset": "digits", "device": "cpu (x86_64)", "commit": "0123456789abcdef",
+               "executed_at": "2026-12-02T10:00:00+00:00", "seconds": 12.0}
+
+
+def test_present_notebook_leaves_no_raw_output_and_moves_log_lines_to_the_box():
+    """Issue 26: no raw reprs, log lines in the provenance box, printed sentences as paragraphs, tables kept aligned."""
+    from semirobust.pipeline.presentation import present_notebook
+
+    stream = ("[semirobust] trained alexnet standard on digits (smoke, seed 0): 1 epochs in 4 s\n"
+              "record theorem3/31bc6522ad0344e0 written; 300 s on cpu (x86_64)\n"
+              "Computed at profile=smoke on dataset=digits with f*_a sizes [15, 11]\n")
+    outputs = [{"output_type": "stream", "name": "stdout", "text": stream},
+               {"output_type": "stream", "name": "stdout", "text": "   a   b\n0  1   2\n"},
+               {"output_type": "stream", "name": "stderr", "text": "[semirobust] seed 0: trial 1 of 2; 3 min left\n"},
+               {"output_type": "execute_result", "execution_count": 1, "metadata": {},
+                "data": {"text/plain": "RunConfig(arch='vgg16', eps=0.06274509803921569)"}},
+               {"output_type": "display_data", "metadata": {},
+                "data": {"text/markdown": "**held**", "text/plain": "<IPython.core.display.Markdown object>"}},
+               {"output_type": "display_data", "metadata": {}, "data": {"text/plain": "<Figure size 640x400 with 1 Axes>"}},
+               {"output_type": "display_data", "metadata": {}, "data": {"text/plain": "a number: 4"}}]
+    nb = present_notebook(_executed(outputs, resolved={"trials": 2}), _PROVENANCE)
+    nbformat.validate(nbformat.reads(nbformat.writes(nb), as_version=4))  # a valid notebook again
+    box, shown = nb.cells[1].source, json.dumps(nb.cells[2].outputs)
+    for raw in ("RunConfig(", "object>", "<Figure size", "[semirobust]", "record theorem3", "3 min left"):
+        assert raw not in shown, raw
+    assert [o.get("data", {}).get("text/markdown") for o in nb.cells[2].outputs][0] == (
+        "Computed at profile=smoke on dataset=digits with f\\*\\_a sizes \\[15, 11\\]")
+    assert nb.cells[2].outputs[1]["text"] == "   a   b\n0  1   2\n", "a printed table keeps its alignment"
+    assert "a number: 4" in shown and "**held**" in shown
+    assert "| `model` | `alexnet` |" in box and "| `profile` | `smoke` |" in box  # papermill's values win
+    assert "| `trials` | profile default: 2 |" in box, "a glued resolved value is the value used"
+    assert "| `eps` | profile default: 8/255 |" in box and "| `k` | profile default: 1 |" in box
+    assert "| `fb_layers` | profile default: 4 |" in box and "| `apgd_steps` | profile default: " in box
+    assert "| `foo` | profile default |" in box and "results_dir" not in box
+    assert "| `device` | `auto` (ran on cpu (x86\\_64)) |" in box
+    assert "trained alexnet standard on digits" in box and "record theorem3/31bc6522ad0344e0 written" in box
+    assert "[semirobust]" not in box
+
+
+def test_progress_lines_go_to_stderr_with_the_time_left(capsys, monkeypatch):
+    """The card's command shows life: each network and trial announces itself on stderr (what papermill's
+    --log-output shows; the pages drop stderr), with the time left estimated per kind of unit."""
+    from semirobust import progress
+    from semirobust.config import RunConfig
+
+    clock = iter([0.0, 10.0, 10.0, 10.0, 10.0, 40.0, 40.0])
+    monkeypatch.setattr(progress, "perf_counter", lambda: next(clock))
+    countdown = progress.Countdown("cell", {"net": ("network", 1.0), "net2": ("network", 2.0),
+                                           "t1": ("trial", 1.0), "t2": ("trial", 1.0)})
+    countdown.timed("net", lambda: None)
+    countdown.timed("net2", lambda: "cached", cached=lambda out: out == "cached")
+    countdown.start("t1")
+    countdown.finish("t1")
+    countdown.start("t2")
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.splitlines()
+    assert lines[0] == "[semirobust] cell: (1/4) net; time left: estimated once the first unit has been computed"
+    assert lines[1] == "[semirobust] cell: net done in 10 s"
+    assert lines[2] == "[semirobust] cell: (2/4) net2; about 40 s left (rough until a trial has been timed)"
+    assert lines[-1] == "[semirobust] cell: (4/4) t2; about 30 s left"
+    units = progress.algorithm1_countdown(RunConfig(arch="vgg16", dataset="digits", profile="smoke"), [0, 1]).units
+    assert list(units)[:3] == ["seed 0: regular network", "seed 0: robust network", "seed 0: trial 1 of 2"]
+    assert len(units) == 2 * (2 + 2) and {kind for kind, _ in units.values()} == {"network", "trial"}
+
+
 def test_only_declared_parameters_are_passed(sandbox):
     src, _ = sandbox
     _write_notebook(src / "tiny.ipynb", "pass")
@@ -178,13 +267,22 @@ def test_fresh_clone_build_renders_every_page_of_the_toc(fresh_clone_book):
         assert "cell_output" in html, f"results/{name}.html shows no executed output"
 
 
+@pytest.fixture(scope="module")
+def smoke_stores(tmp_path_factory):
+    """Temporary results store and training cache at the smoke profile, shared by the smoke build and nbval, so
+    that what one computes the other reuses; PYTHONPATH makes every kernel import this checkout."""
+    root = tmp_path_factory.mktemp("smoke")
+    env = {**os.environ, "SEMIROBUST_RESULTS": str(root / "results"), "SEMIROBUST_CACHE": str(root / "cache"),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    return root, env
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(3600)  # every notebook at the smoke profile, training included: longer than one test's 1800 s
-def test_smoke_build_executes_every_notebook_strictly(tmp_path_factory):
+def test_smoke_build_executes_every_notebook_strictly(smoke_stores):
     """The README's book build at the smoke profile, in a copy of the book with temporary stores; ``--force``
     re-executes every notebook even where the committed copy is up to date, so each one really runs."""
-    root = tmp_path_factory.mktemp("smoke")
-    env = {**os.environ, "SEMIROBUST_RESULTS": str(root / "results"), "SEMIROBUST_CACHE": str(root / "cache")}
+    root, env = smoke_stores
     result = subprocess.run([sys.executable, "-m", "semirobust.pipeline.book", "--profile", "smoke", "--dataset",
                              "digits", "--book-dir", str(root / "book"), "--force"], cwd=REPO_ROOT, env=env,
                             capture_output=True, text=True)
@@ -194,6 +292,43 @@ def test_smoke_build_executes_every_notebook_strictly(tmp_path_factory):
     for name in book_pipeline.NOTEBOOKS:
         assert book_pipeline.read_provenance(root / "book" / "results", name)["profile"] == "smoke"
     assert (root / "book" / "_build" / "html" / "index.html").exists()
+    assert "[semirobust]" in result.stderr, "no progress line reached the console"
+    summary = (root / "book" / "_generated" / "summary.md").read_text()
+    assert "profile smoke on data set digits" in summary and "| claim of the paper | status |" in summary
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_notebooks_pass_nbval_at_the_smoke_profile(smoke_stores):
+    """The design card's nbval: every notebook executed at the smoke profile by papermill into a temporary
+    folder (stores shared with the smoke build, so stored runs are reused), then ``pytest --nbval-lax`` executes
+    each executed copy again: every cell must run without error, and the cells tagged ``nbval-check-output``
+    (tables and glued values computed from the run's own records) must give the same output again."""
+    import papermill
+
+    root, env = smoke_stores
+    if subprocess.run([sys.executable, "-c", "import nbval"], env=env).returncode != 0:
+        pytest.fail("nbval is required (the test extra: pip install -c constraints.txt -e '.[test]')")
+    out = root / "nbval"
+    out.mkdir(exist_ok=True)
+    executed = []
+    with pytest.MonkeyPatch.context() as patch:
+        for key in ("SEMIROBUST_RESULTS", "SEMIROBUST_CACHE", "PYTHONPATH"):
+            patch.setenv(key, env[key])
+        for name in book_pipeline.NOTEBOOKS:
+            source = REPO_ROOT / "notebooks" / f"{name}.ipynb"
+            params = book_pipeline.notebook_parameters(source, "smoke", "digits", "cpu")
+            papermill.execute_notebook(str(source), str(out / f"{name}.ipynb"), parameters=params, cwd=str(out),
+                                       kernel_name="python3", progress_bar=False)
+            executed.append(str(out / f"{name}.ipynb"))
+    result = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p",
+                             "no:cacheprovider", "-q", "-o", "addopts=", *executed], cwd=out, env=env,
+                            capture_output=True, text=True, timeout=3000)
+    assert result.returncode == 0, f"nbval failed:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}"
+    assert " passed" in result.stdout and "failed" not in result.stdout
+    checked = sum("nbval-check-output" in c.metadata.get("tags", []) for path in executed
+                  for c in nbformat.read(path, as_version=4).cells)
+    assert checked >= 10, f"only {checked} cells have their outputs compared"
 
 
 # --- the reader's view --------------------------------------------------------------------------
@@ -261,8 +396,40 @@ return {
       e => !e.closest('pre, code, .highlight') && /(^|[^\\\\])\\$[^$\\s][^$]*\\$/.test(e.innerText)).length,
   mathjax: main.querySelectorAll('mjx-container').length,
   unresolvedGlue: (main.innerHTML.match(/\\{glue:[a-z]+\\}/g) || []).length,
+  ...columnFacts(),
 };
+function columnFacts() {  // the article's text column, and what on a results page is wider than it or too narrow
+  const article = document.querySelector('article.bd-article') || main;
+  const style = getComputedStyle(article);
+  const column = article.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  const wide = [];
+  for (const el of article.querySelectorAll('table, div.cell_output')) {
+    const width = el.tagName === 'TABLE' ? el.getBoundingClientRect().width : el.scrollWidth;  // a table, or what scrolls
+    if (width > column + 1) wide.push(el.tagName + ' ' + Math.round(width) + ': ' + el.innerText.slice(0, 40));
+  }
+  return {
+    column: column, wide: wide,
+    figures: Array.from(article.querySelectorAll('div.cell_output img, figure img')).map(
+        i => [i.currentSrc.split('/').pop(), Math.round(i.getBoundingClientRect().width)]),
+    verdicts: Array.from(article.querySelectorAll('div.admonition.verdict')).map(v => v.innerText),
+  };
+}
 """
+
+
+def _results_page_problems(facts: dict, width: str) -> list[str]:
+    """What a results page must not do (issue 26): outputs or tables wider than the column at the desktop
+    width (on a phone a table may scroll in its own box), a figure narrower than 90% of the column, no
+    verdict box holding a number."""
+    found = []
+    if width == "desktop" and facts["wide"]:
+        found.append(f"wider than the {facts['column']:.0f} px column: {facts['wide'][:4]}")
+    narrow = [(src, w) for src, w in facts["figures"] if w < 0.9 * facts["column"]]
+    if narrow:
+        found.append(f"figures under 90% of the {facts['column']:.0f} px column: {narrow[:4]}")
+    if not any(re.search(r"\d+(\.\d+)?", text.split("\n", 1)[-1]) for text in facts["verdicts"]):
+        found.append(f"no verdict box holding a number ({len(facts['verdicts'])} verdict boxes)")
+    return found
 
 
 def _pages() -> list[str]:
@@ -295,6 +462,8 @@ def test_every_page_reads_cleanly_at_desktop_and_phone_width(browser, server, wi
         if facts["unresolvedGlue"]:
             found.append("unresolved glue role")
         found += [f"console: {e}" for e in errors]
+        if page.startswith("results/"):
+            found += _results_page_problems(facts, width)
         if found:
             problems[page] = found
     assert not problems, json.dumps(problems, indent=1)
@@ -339,3 +508,67 @@ def test_fresh_clone_build_keeps_the_committed_status_page(tmp_path, monkeypatch
     committed = (book.BOOK_DIR / "_generated" / "status.md").read_text()
     assert (target / "_generated" / "status.md").read_text() == committed
     assert "results store is empty" not in committed
+
+
+# --- the reproducibility summary ----------------------------------------------------------------
+
+def _glue_output(name: str, value) -> dict:
+    return {"output_type": "display_data", "metadata": {"scrapbook": {"name": name,
+                                                                      "mime_prefix": "application/papermill.record/"}},
+            "data": {"application/papermill.record/text/plain": repr(value)}}
+
+
+def test_summary_lists_each_glued_claim_with_its_status_profile_and_page(tmp_path):
+    """The landing page's summary (ML Reproducibility Challenge form): scope from the runs' provenance, each
+    claim a notebook glued (by glue reference, so the words are the page's), the statuses counted."""
+    from semirobust.experiments.verdicts import claim_values
+    from semirobust.pipeline import status
+
+    runs = {"figure1": [("rho_predicts_success", "confirmed"), ("rho_by_dataset", "not testable at this scale")],
+            "efficiency": [("cheaper_step", "undecided")], "weight_bound": []}
+    for name, claims in runs.items():
+        nb = nbformat.v4.new_notebook()
+        cell = nbformat.v4.new_code_cell("glue(...)")
+        cell.outputs = [nbformat.from_dict(_glue_output(key, value)) for claim_id, state in claims
+                        for key, value in claim_values(claim_id, f"claim {claim_id}", state, "r = -0.5").items()]
+        nb.cells = [cell]
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+        (tmp_path / f"{name}.provenance.json").write_text(json.dumps({**_PROVENANCE, "notebook": name}))
+    path = status.write_summary(tmp_path / "summary.md", executed_dir=tmp_path)
+    text = path.read_text()
+    assert text.startswith("## Reproducibility summary")
+    for part in ("**Scope.**", "**What was easy.**", "**What was hard.**", "**Claims.**"):
+        assert part in text, part
+    assert "profile smoke on data set digits" in text and "not the paper's scale" in text
+    assert "1 confirmed, 1 undecided, 1 not testable at this scale" in text
+    rows = [line for line in text.splitlines() if line.startswith("| {glue:text}")]
+    assert [r.split("::claim_")[1].split("_text")[0] for r in rows] == ["rho_predicts_success", "rho_by_dataset",
+                                                                        "cheaper_step"]  # the book's page order
+    assert ("{glue:text}`results/figure1.ipynb::claim_rho_predicts_success_status:s`" in rows[0]
+            and "{doc}`/results/figure1`" in rows[0] and "(profile smoke, digits)" in rows[0])
+    assert "grad_evals_paper_scale" not in text, "quoted only when the Table 1 page glued it"
+
+
+# --- citing -------------------------------------------------------------------------------------
+
+def test_citation_file_names_the_companion_and_prefers_the_paper():
+    cff = yaml.safe_load((REPO_ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["type"] == "software" and cff["authors"]
+    paper = cff["preferred-citation"]
+    assert paper["title"] == ("Does the half adversarial robustness represent the whole? A theoretical perspective "
+                              "of subnetwork robustness")
+    assert paper["year"] == 2023 and paper["url"].startswith("https://openreview.net/")
+    assert any("2307.03803" in ref.get("url", "") for ref in cff["references"])
+
+
+def test_bibliography_holds_every_work_the_pages_cite():
+    """Every {cite} key of the pages and notebooks is in references.bib, and the methods the pages name are cited."""
+    bib = (REPO_ROOT / "book" / "references.bib").read_text()
+    entries = set(re.findall(r"^@\w+\{([^,]+),", bib, flags=re.M))
+    sources = [*(REPO_ROOT / "book").rglob("*.md"), *(REPO_ROOT / "notebooks").glob("*.ipynb")]
+    cited = {key.strip() for path in sources if "_build" not in path.parts
+             for group in re.findall(r"\{cite[a-z:]*\}`([^`]+)`", path.read_text()) for key in group.split(",")}
+    assert cited and not cited - entries, f"cited but not in references.bib: {sorted(cited - entries)}"
+    for key in ("madry2018towards", "croce2020reliable", "noshad2019scalable", "kraskov2004estimating",
+                "kornblith2019similarity", "shafahi2020adversarially", "wong2020fast"):
+        assert key in cited, f"{key} is not cited by any page"

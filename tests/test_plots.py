@@ -1,4 +1,5 @@
-"""Figures 1 and 2 and the trial curves: labelled axes, legends, saved files."""
+"""Figures 1 and 2 and the trial curves: labelled axes, legends, saved files, legible in the book's column
+(as wide as the column, at most three panels a row, no text under 9 pt there), captions that say what is drawn."""
 from __future__ import annotations
 
 import matplotlib
@@ -6,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from semirobust.experiments import figures as plots  # noqa: E402
@@ -37,11 +39,10 @@ def test_figure1_one_panel_per_model_one_line_per_dataset(tmp_path):
     fig = plots.figure1(records, models=["alexnet", "vgg16"])
     axes = fig.axes
     assert len(axes) == 2
-    for ax in axes:
-        assert ax.get_xlabel() == plots.X_LABEL and ax.get_ylabel() == plots.MEASURE_LABELS["rho"]
-    assert sorted(_legend_texts(axes[0])) == ["CIFAR-10", "digits"]
+    assert fig.get_supxlabel() == plots.X_LABEL and axes[0].get_ylabel() == plots.MEASURE_LABELS["rho"]
+    assert sorted(t.get_text() for t in fig.legends[0].get_texts()) == ["CIFAR-10", "digits"]
     assert "f_b$ = 12" in axes[1].get_title()  # the largest f_b of VGG16 is drawn
-    assert _legend_texts(axes[1]) == ["digits"]
+    assert [line.get_label() for line in axes[1].lines if not line.get_label().startswith("_")] == ["digits"]
     assert max(axes[1].lines[0].get_xdata()) == 11
     path = plots.save_figure(fig, tmp_path / "figure1.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 1000
@@ -69,7 +70,7 @@ def test_trial_curves_show_each_trial_and_the_target():
     assert ax.get_xlabel().startswith("epoch") and "accuracy" in ax.get_ylabel()
     assert _legend_texts(ax)[:2] == ["0", "1"]
     assert any(list(line.get_ydata()) == [37.0, 37.0] for line in ax.lines)  # the Acc* reference line
-    assert any(t.startswith("Acc*") for t in _legend_texts(ax))
+    assert any(t.startswith("Acc$^*$") for t in _legend_texts(ax))
     plt.close(fig)
 
 
@@ -83,21 +84,29 @@ def _calibrated(record, above):
     return record
 
 
-def test_calibrated_figures_draw_null_band_ceiling_and_one_row_per_measure():
+def test_calibrated_figures_draw_null_band_ceiling_and_one_figure_per_measure():
     record = _calibrated(_record("vgg16", "digits", 4), above=lambda j: j % 2 == 0)
     frame = plots.rho_depth_frame([record])
     assert {"rho_null_mean", "rho_ceiling", "cka", "cka_above_null"} <= set(frame.columns)
     fig = plots.figure1([record], models=["vgg16"])
-    assert [ax.get_ylabel() for ax in fig.axes] == [plots.MEASURE_LABELS["rho"], plots.MEASURE_LABELS["cka"]]
+    assert [ax.get_ylabel() for ax in fig.axes] == [plots.MEASURE_LABELS["rho"]]
     rho_ax = fig.axes[0]
     assert rho_ax.collections, "no shaded null band"
     assert any(list(line.get_ydata()) == [10.0] * 4 for line in rho_ax.lines), "no ceiling line"
     hollow = [line for line in rho_ax.lines if line.get_markerfacecolor() == "white"]
     assert hollow and len(hollow[0].get_xdata()) == 2, "pairs not above null must be drawn hollow"
     plt.close(fig)
+    cka = plots.figure1([record], models=["vgg16"], measure="cka")
+    assert cka.axes[0].get_ylabel() == plots.MEASURE_LABELS["cka"]
+    assert not any(line.get_linestyle() == ":" for line in cka.axes[0].lines), "CKA has no log2 N ceiling"
+    plt.close(cka)
     fig2 = plots.figure2([record], measures=["rho"])
     assert len(fig2.axes) == 1
     plt.close(fig2)
+    controls = plots.figure2([record], measures=("ksg", "cka"))  # KSG missing: its panel says so
+    assert [ax.get_ylabel() for ax in controls.axes] == [plots.MEASURE_LABELS["ksg"], plots.MEASURE_LABELS["cka"]]
+    assert [t.get_text() for t in controls.axes[0].texts] == ["not measured"]
+    plt.close(controls)
 
 
 def test_error_bars_come_from_the_seeds_rho_pairs():
@@ -147,3 +156,66 @@ def test_figure_verdicts_read_the_records():
     assert plots.figure2_verdict(records, "smaller f_b gives higher rho") == (
         "Smaller f_b gives higher rho. Accuracies under attack: f_b = 4: Acc* 37.0, Acc~ 36.2; "
         "f_b = 16: Acc* 37.0, Acc~ 35.0.")
+
+
+# --- legible in the book's column ------------------------------------------------------------------
+
+def _all_figures():
+    from semirobust.experiments import rho_success
+
+    calibrated = [_calibrated(_record(arch, "digits", fb), above=lambda j: j % 2 == 0)
+                  for arch, fb in (("alexnet", 4), ("vgg16", 12), ("resnet50", 16))]
+    for r in calibrated:
+        for pair in r["metrics"]["rho_pairs"]:
+            pair.update(ksg=1.0, ksg_null_mean=0.5, ksg_null_sd=0.1, ksg_ceiling=6.0, ksg_above_null=True)
+    sizes = [_calibrated(_record("resnet50", "digits", fb), above=lambda j: True) for fb in (4, 8, 12, 16)]
+    trials = pd.DataFrame([{"model": m, "dataset": "digits", "fb_layers": 4, "seed": 0, "trial": t, "pair": 0,
+                            "from_fa": True, "shortfall": float(t), "converged": t == 0, "rho": 1.0 + t,
+                            "rho_null_mean": 0.5, "rho_excess": 0.5 + t, "rho_above_null": True, "cka": 0.5,
+                            "cka_null_mean": 0.1, "cka_excess": 0.4, "cka_above_null": t > 0}
+                           for m in ("AlexNet", "VGG16") for t in range(3)])
+    return {
+        **{f"figure1 {m}": plots.figure1(calibrated, models=["alexnet", "vgg16", "resnet50"], measure=m)
+           for m in ("rho", "ksg", "cka")},
+        "figure1 four models": plots.figure1(calibrated * 2, models=["alexnet", "vgg16", "resnet50", "alexnet"]),
+        "figure2": plots.figure2(sizes), "figure2 controls": plots.figure2(sizes, measures=("ksg", "cka")),
+        "trial curves": plots.trial_curves(_record("vgg16", "digits", 12)),
+        "rho success": rho_success.plot_success(trials),
+    }
+
+
+def test_every_figure_reads_in_the_column():
+    """As wide as the column (752 px at a 1280 px window), at most three panels a row, no text under 9 pt."""
+    figures = _all_figures()
+    problems = {name: plots.legibility_problems(fig) for name, fig in figures.items()}
+    for fig in figures.values():
+        plt.close(fig)
+    assert not any(problems.values()), {k: v[:5] for k, v in problems.items() if v}
+
+
+def test_legibility_check_catches_small_text_wide_figures_and_crowded_rows():
+    fig, axes = plt.subplots(1, 4, figsize=(13.8, 3))
+    axes[0].set_title("tiny", fontsize=7)
+    problems = plots.legibility_problems(fig)
+    assert any("wide" in p for p in problems) and any("panels in a row" in p for p in problems)
+    assert any("'tiny'" in p for p in problems)
+    plt.close(fig)
+    fig, axes = plots.book_figure(5)
+    assert axes.shape == (2, 3) and fig.get_figwidth() == pytest.approx(plots.COLUMN_INCHES)
+    plt.close(fig)
+
+
+def test_captions_say_what_is_drawn_what_the_marks_are_and_n():
+    record = _calibrated(_record("vgg16", "digits", 4), above=lambda j: True)
+    record.update(profile="offline", extra={"rho_images": 200, "eval_images": 200})
+    record["config"]["seeds"] = [0, 1, 2]
+    caption = plots.figure1_caption([record])
+    for words in ("EDGE rho", "permutation null", "mean ± 2 sd", "95% t-interval", "3 seeds", "n = 200",
+                  "profile offline", "data set digits"):
+        assert words in caption, words
+    one_seed = {**record, "config": {**record["config"], "seeds": [0]}}
+    assert "No error bars: one seed" in plots.figure1_caption([one_seed], "cka")
+    assert "ceiling" not in plots.figure1_caption([one_seed], "cka")
+    assert "one line per f_b size (4 layers)" in plots.figure2_caption([record])
+    curves = plots.trial_curves_caption(record)
+    assert "n = 200 attacked test images" in curves and "Acc* - k" in curves

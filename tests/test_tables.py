@@ -145,8 +145,10 @@ def test_several_seeds_show_mean_plus_minus_interval_and_one_seed_shows_the_mean
     record["metrics"].update({"acc_star_ci": 1.25, "acc_sr_ci": 0.5, "acc_tilde_ci": None, "diff_ci": 2.0})
     shown = tables.display_table(tables.table1_frame([record, _record(arch="alexnet", fb_layers=4)]))
     vgg, alex = shown[shown.Model == "VGG16"].iloc[0], shown[shown.Model == "AlexNet"].iloc[0]
-    assert (vgg["Acc*"], vgg["Acc_sr"], vgg["Acc~"], vgg["Diff"]) == ("40.00 ± 1.25", "20.00 ± 0.50", "38.50", "-1.50 ± 2.00")
-    assert vgg["seeds"] == "3" and alex["Acc*"] == "40.00" and alex["seeds"] == ""
+    nbsp = "\u00a0"  # "mean ± half" never breaks inside a table cell
+    assert (vgg["Acc*"], vgg["Acc_sr"], vgg["Acc~"], vgg["Diff"]) == (
+        f"40.0{nbsp}±{nbsp}1.2", f"20.0{nbsp}±{nbsp}0.5", "38.5", f"-1.5{nbsp}±{nbsp}2.0")  # accuracies to one decimal
+    assert vgg["seeds"] == "3" and alex["Acc*"] == "40.0" and alex["seeds"] == ""
     assert not any(c.endswith(" ci") for c in shown.columns)
 
 
@@ -158,7 +160,9 @@ def test_final_autoattack_columns_appear_only_when_the_epochs_used_a_cheaper_att
     row = tables.table1_row(record)
     assert (row["Acc* (full AA)"], row["Acc~ (full AA)"]) == (40.0, 35.0) and math.isnan(row["Acc~ val. (full AA)"])
     shown = tables.display_table(tables.table1_frame([record]))
-    assert shown["Acc* (full AA)"].iloc[0] == "40.00" and shown["Acc~ val. (full AA)"].iloc[0] == ""
+    assert shown["Acc* (full AA)"].iloc[0] == "40.0" and shown["Acc~ val. (full AA)"].iloc[0] == ""
+    assert list(tables.table1_parts(tables.table1_frame([record]))["autoattack"].columns) == [
+        "Model", "Dataset", "f_b layers", *tables.AUTOATTACK_COLUMNS]
 
 
 def _verdict_record(final_autoattack=True):
@@ -203,3 +207,114 @@ def test_record_lines_and_the_cost_at_the_papers_scale():
     assert sentence.startswith("At the paper profile's sizes on CIFAR-10 (Acc* 45%), both procedures ending")
     assert "APGD-CE on 2,000 validation and test images after every epoch" in sentence
     assert "15.0x fewer (9.6x with the authors' 10 trials; 6.3x if APGD-CE ran on the whole" in sentence
+
+
+def test_table1_parts_fit_the_column_and_mark_rho_below_its_null():
+    """Table 1 split into an accuracy table and a rho table, neither wider than the column allows."""
+    record = _record(fb_layers=4)
+    pairs = [{"rho": float(j), "rho_null_mean": 1.0, "rho_above_null": j % 2 == 0} for j in range(1, 5)]
+    record["metrics"]["rho_pairs"] = pairs
+    parts = tables.table1_parts(tables.compare_with_reported([record]))
+    assert list(parts["accuracy"].columns) == ["Source", "Model", "Dataset", "f_b layers", "Acc*", "Acc_sr", "Acc~", "Diff"]
+    rho = parts["rho"]
+    assert list(rho.columns) == ["Source", "Model", "Dataset", "f_b layers", "rho_n", "rho_{n-3}", "pairs above null"]
+    assert rho["rho_n"].iloc[0] == "4.00" and rho["rho_{n-3}"].iloc[0] == "1.00" + tables.NOT_ABOVE_NULL
+    assert "autoattack" not in parts
+    assert all(len(part.columns) <= 10 for part in parts.values())
+
+
+def test_profile_stamp_names_profile_data_set_and_scale():
+    assert tables.profile_stamp("offline", "digits") == ("profile offline, data set digits: a small-scale check, "
+                                                          "not the paper's scale")
+    assert tables.profile_stamp("paper", ["cifar100", "cifar10"]).endswith("data sets CIFAR-10, CIFAR-100: the paper's scale")
+
+
+@pytest.mark.parametrize("diff, half, status", [(-0.5, 0.3, "confirmed"), (-3.0, 0.5, "not confirmed"),
+                                                (-0.5, 2.0, "undecided"), (0.2, None, "undecided")])
+def test_table1_claim_reads_the_interval_of_the_validation_selected_diff(diff, half, status):
+    record = _verdict_record()
+    record["metrics"].update(diff_unbiased=diff, diff_unbiased_ci=half, diff_ci=0.4)
+    result, found, reading = tables.table1_claim(record)
+    assert found == status
+    assert f"Acc~ - Acc* = {diff:+.1f}" in result and "VGG16, f_b = 12, 3 seeds" in result
+    assert "supports" not in reading and "supports" not in result
+    if half is None:
+        assert reading == "No interval (one seed): undecided."
+    elif status == "undecided":
+        assert "contains -k = -1 point" in reading
+
+
+# --- verdict boxes: statuses from intervals, never "supports" when the interval covers no effect -------------
+
+@pytest.mark.parametrize("low, high, predicts, status", [
+    (-0.9, -0.2, "below", "confirmed"), (0.1, 0.5, "below", "not confirmed"), (-0.5, 0.4, "below", "undecided"),
+    (0.2, 0.9, "above", "confirmed"), (-0.9, -0.1, "above", "not confirmed"), (None, None, "below", "undecided"),
+    (float("nan"), 0.3, "above", "undecided"),
+])
+def test_interval_status(low, high, predicts, status):
+    from semirobust.experiments.verdicts import interval_status
+
+    assert interval_status(low, high, 0.0, predicts) == status
+
+
+def test_readings_never_say_supports_and_claims_glue_under_fixed_names():
+    from semirobust.experiments import verdicts
+
+    for status in verdicts.STATUSES:
+        for predicts in ("below", "above"):
+            assert "support" not in verdicts.reading(status, "0", predicts)
+    assert verdicts.reading("undecided", "0, the value of no effect") == (
+        "The interval contains 0, the value of no effect: undecided, this run cannot tell the claim from its opposite.")
+    assert verdicts.claim_values("x_y", "claim", "undecided", "r = 0.1") == {
+        "claim_x_y_text": "claim", "claim_x_y_status": "undecided", "claim_x_y_evidence": "r = 0.1"}
+    with pytest.raises(ValueError, match="Unknown status"):
+        verdicts.claim_values("x", "claim", "supported", "")
+
+
+def _correlations(low, high, n=12):
+    return pd.DataFrame([{"pairs": "rho_{a+1} (junction pair)", "measure": "rho", "n": n, "r": (low + high) / 2,
+                          "low": low, "high": high, "p_value": 0.05},
+                         {"pairs": "rho_{a+1} within cells", "measure": "rho", "n": n, "r": 0.0, "low": -0.5,
+                          "high": 0.5, "p_value": 0.9}])
+
+
+@pytest.mark.parametrize("low, high, status", [(-0.9, -0.3, "confirmed"), (-0.6, 0.2, "undecided"),
+                                               (0.1, 0.7, "not confirmed")])
+def test_every_page_verdict_holds_back_when_the_interval_covers_no_effect(low, high, status):
+    """The Figure 1 box (rho predicts success), Figure 2 (smaller f_b, higher rho) and the efficiency box read
+    their intervals; none says "supports", and an interval over the value of no effect is undecided."""
+    from semirobust.experiments import efficiency, figures, rho_success
+
+    result, found, reading = rho_success.success_claim(_correlations(low, high))
+    assert found == status and f"{low:+.2f} to {high:+.2f}" in result
+    texts = [result, reading, rho_success.success_verdict(_correlations(low, high))]
+    table = pd.DataFrame({"x": [0, 1, 2], "smallest minus largest": [-high, -(low + high) / 2, -low],
+                          "largest null sd": [0.01] * 3})
+    records = [{"config": {"fb_layers": fb}} for fb in (4, 16)]
+    f2 = figures.figure2_claim(records, table)
+    texts += list(f2)
+    report = {"device": "cpu", "cases": [{"shape": "cifar10", "arch": "vgg16", "ratios": [
+        {"fb_layers": 12, "precision": "fp32", "throughput_frozen_over_full": 1.0, "memory_frozen_over_full": 0.9,
+         "throughput_frozen_over_authors": 1.1, "memory_frozen_over_authors": 0.9}],
+        "analytic": {"12": {"throughput_frozen_over_full": 1.03, "full_over_plain": 7.7, "fp32_state_saved_mb": 0.1}},
+        "measurements": [{"variant": "full", "fb_layers": None, "precision": "fp32", "step_s": 2.0,
+                          "step_s_all": [2.0, 2.0 * (1 + low) / (1 + (low + high) / 2), 2.0 * (1 + high) / (1 + (low + high) / 2)],
+                          "multiple_of_plain": 7.0, "memory_mb": 10.0},
+                         {"variant": "frozen", "fb_layers": 12, "precision": "fp32", "step_s": 2.0,
+                          "step_s_all": [2.0], "multiple_of_plain": 7.0, "memory_mb": 9.0}]}]}
+    texts += list(efficiency.efficiency_claim(report))
+    for text in texts:
+        assert "supports" not in text or "interval lies below 0" in text, text
+    undecided = [text for text in texts if "contains" in text]
+    if status == "undecided":
+        assert undecided and f2[1] == "undecided"
+
+
+def test_claims_that_this_scale_cannot_measure_say_so():
+    from semirobust.experiments import figures, rho_success
+
+    result, status, reading = rho_success.success_claim(_correlations(float("nan"), float("nan"), n=2))
+    assert status == "not testable at this scale" and "2 trials" in result
+    records = [{"config": {"arch": "vgg16", "dataset": "digits", "fb_layers": 12}, "metrics": {"rho": [1.0]}}]
+    assert figures.dataset_claim(records)[1] == "not testable at this scale"
+    assert figures.figure2_claim(records, pd.DataFrame())[1] == "not testable at this scale"

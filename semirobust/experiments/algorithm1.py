@@ -56,6 +56,7 @@ from semirobust.cuts import arch_cut_note
 from semirobust.data import load_dataset, train_val_split
 from semirobust.experiments.evaluation import Evaluation, best_checkpoint, final_autoattack
 from semirobust.models import combine_fa_fb
+from semirobust.progress import Countdown, algorithm1_countdown, announce, network_unit, trial_unit
 from semirobust.results import ResultsStore
 from semirobust.training import get_trained_model, subnetwork_adversarial_training, train_attack
 from semirobust.utils import config_hash, default_cache_dir, resolve_device
@@ -337,7 +338,7 @@ def _final_autoattack_metrics(cell: _Cell, trial_hashes: list[str], selected: di
 
 
 def _reference_networks(config: RunConfig, store: ResultsStore, cache: Path, progress: bool,
-                        summary: dict) -> tuple[_Cell, dict, dict]:
+                        summary: dict, countdown: Countdown) -> tuple[_Cell, dict, dict]:
     """Step 1 of a seed: the regular and the robust network (trained, or read from the cache), the run's images,
     and the full networks' accuracies (Acc, Acc*; measured once per network pair: they do not depend on f_b).
     Returns the cell, the reference record and the two networks' training wall times."""
@@ -345,9 +346,11 @@ def _reference_networks(config: RunConfig, store: ResultsStore, cache: Path, pro
     device = resolve_device(config.device)
     common = dict(profile=profile, seed=config.seed, data_root=config.data_root, device=device, cache_dir=cache,
                   progress=progress)
-    regular, regular_info = get_trained_model(config.arch, config.dataset, mode="standard", **common)
-    robust, robust_info = get_trained_model(config.arch, config.dataset, mode="adversarial", train_eps=config.eps,
-                                            **common)
+    regular, regular_info = countdown.timed(network_unit(config.seed, "regular"), lambda: get_trained_model(
+        config.arch, config.dataset, mode="standard", **common), cached=lambda out: out[1]["from_cache"])
+    robust, robust_info = countdown.timed(network_unit(config.seed, "robust"), lambda: get_trained_model(
+        config.arch, config.dataset, mode="adversarial", train_eps=config.eps, **common),
+        cached=lambda out: out[1]["from_cache"])
     evaluation = Evaluation(config, profile, device, progress)
     models = (regular_info["config_hash"], robust_info["config_hash"])
     cell = _Cell(config, profile, store, evaluation, regular, robust, models, summary, cache)
@@ -366,7 +369,7 @@ def _reference_networks(config: RunConfig, store: ResultsStore, cache: Path, pro
     return cell, reference, {"regular": regular_info["wall_time_s"], "robust": robust_info["wall_time_s"]}
 
 
-def _run_trials(cell: _Cell, reference: dict, progress: bool) -> dict:
+def _run_trials(cell: _Cell, reference: dict, progress: bool, countdown: Countdown) -> dict:
     """Step 2 of a seed: the T trials from (f*_a, f_b), each read from the store or run and recorded (its
     checkpoints removed once recorded). Returns the trials' metrics and record hashes, their wall time and
     gradient evaluations, and the number of training images."""
@@ -380,6 +383,7 @@ def _run_trials(cell: _Cell, reference: dict, progress: bool) -> dict:
         tconfig = trial_config(cell.summary, t, *cell.models)
         record = store.read(TRIAL_KIND, tconfig)
         if record is None:
+            countdown.start(trial_unit(config.seed, t, config.resolved_trials))
             start, counter = time.perf_counter(), GradEvalCounter()
             checkpoint_dir = cell.cache / "algorithm1" / config_hash(tconfig)
             metrics = _run_trial(t, config, profile, cell.regular, cell.robust, acc_star_val, evaluation, train_set,
@@ -390,6 +394,7 @@ def _run_trials(cell: _Cell, reference: dict, progress: bool) -> dict:
                                  device=evaluation.device, wall_time_s=time.perf_counter() - start,
                                  extra={"acc_star": acc_star, "acc_star_val": acc_star_val})
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
+            countdown.finish(trial_unit(config.seed, t, config.resolved_trials))
         out["trials"].append(record["metrics"])
         out["hashes"].append(record["config_hash"])
         out["wall_time_s"] += record["wall_time_s"]
@@ -405,7 +410,7 @@ def _training_attack_spec(config: RunConfig, profile) -> str:
 
 
 def _run_seed(config: RunConfig, store: ResultsStore, cache: Path, progress: bool,
-              final_autoattack_wanted: bool = True) -> dict:
+              final_autoattack_wanted: bool, countdown: Countdown) -> dict:
     """Algorithm 1 for one seed (``config.seed``): the ``table1_seed`` record, resumable per trial.
 
     Steps: the reference networks and their accuracies (:func:`_reference_networks`), Acc_sr of the
@@ -416,13 +421,13 @@ def _run_seed(config: RunConfig, store: ResultsStore, cache: Path, progress: boo
     if existing is not None:
         return existing
     t0 = time.perf_counter()
-    cell, reference, training_wall = _reference_networks(config, store, cache, progress, summary)
+    cell, reference, training_wall = _reference_networks(config, store, cache, progress, summary, countdown)
     profile, evaluation, acc_star = cell.profile, cell.evaluation, reference["metrics"]["acc_star"]
     counter = GradEvalCounter()
     acc_sr = evaluation.adversarial_accuracy(counter.attach(combine_fa_fb(cell.robust, cell.regular,
                                                                           config.fb_layers)))
     counter.detach()
-    run = _run_trials(cell, reference, progress)
+    run = _run_trials(cell, reference, progress, countdown)
     selected = summarize_trials(run["trials"], acc_star, config.k)
     finals = _final_autoattack_metrics(cell, run["hashes"], selected, reference["metrics"],
                                        wanted=final_autoattack_wanted)
@@ -443,9 +448,9 @@ def _run_seed(config: RunConfig, store: ResultsStore, cache: Path, progress: boo
              "training_wall_time_s": training_wall}
     record = store.write(SEED_KIND, summary, metrics, profile=profile.name, seed=config.seed, device=evaluation.device,
                          wall_time_s=time.perf_counter() - t0, extra=extra)
-    print(f"[semirobust] Algorithm 1 {config.arch} f_b={config.fb_layers} seed {config.seed}: Acc* {acc_star:.1f}, "
-          f"Acc_sr {acc_sr:.1f}, Acc~ {metrics['acc_tilde']:.1f} (unbiased {metrics['acc_tilde_unbiased']:.1f}) "
-          f"in {record['wall_time_s']:.0f} s", flush=True)
+    announce(f"Algorithm 1 {config.arch} f_b={config.fb_layers} seed {config.seed}: Acc* {acc_star:.1f}, "
+             f"Acc_sr {acc_sr:.1f}, Acc~ {metrics['acc_tilde']:.1f} (unbiased {metrics['acc_tilde_unbiased']:.1f}) "
+             f"in {record['wall_time_s']:.0f} s; {countdown.left_text()}")
     return record
 
 
@@ -473,8 +478,9 @@ def run_algorithm1(config: RunConfig, *, results_dir=None, cache_dir=None, progr
     t0 = time.perf_counter()
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     limit = profile.final_autoattack_seeds
-    records = [_run_seed(dataclasses.replace(config, seed=s), store, cache, progress,
-                         final_autoattack_wanted=limit is None or i < limit) for i, s in enumerate(seeds)]
+    countdown = algorithm1_countdown(config, seeds)  # progress lines on stderr, with the time left
+    records = [_run_seed(dataclasses.replace(config, seed=s), store, cache, progress, limit is None or i < limit,
+                         countdown) for i, s in enumerate(seeds)]
     per_seed = [r["metrics"] for r in records]
     metrics = {**aggregate_seeds(per_seed, AGGREGATED), "seeds": seeds, "eps": float(config.eps),
                "train_eps": float(config.eps), "per_seed": per_seed,

@@ -27,8 +27,14 @@ _GREEK = {"rho": "&rho;", "gamma": "&gamma;", "lambda": "&lambda;", "pi": "&pi;"
 _SYMBOL = re.compile(r"^(rho|gamma|lambda|pi)_\{?([^}\s]+?)\}?(?P<rest>(?:[ _].*)?)$")
 
 
+#: the paper's symbols inside any header: f_a, f_b, Acc_sr, Acc_rand, Acc~ (read after HTML escaping).
+_TOKENS = ((re.compile(r"\bf_([ab])\b"), r"f<sub>\1</sub>"), (re.compile(r"\bAcc_(sr|rand)\b"), r"Acc<sub>\1</sub>"),
+           (re.compile(r"\bAcc~"), "Acc<sup>~</sup>"))
+
+
 def column_label(name) -> str:
-    """The HTML header for a column name: ``rho_{n-3}`` -> rho<sub>n&minus;3</sub>, ``acc_sr`` -> Acc<sub>sr</sub>."""
+    """The HTML header for a column name: ``rho_{n-3}`` -> rho<sub>n&minus;3</sub>, ``acc_sr`` and ``Acc_sr`` ->
+    Acc<sub>sr</sub>, ``f_b layers`` -> f<sub>b</sub> layers; other underscores become spaces."""
     text = str(name)
     if text in LABELS:
         return LABELS[text]
@@ -36,9 +42,16 @@ def column_label(name) -> str:
     if match:
         symbol, sub, rest = match.group(1), match.group(2), match.group("rest") or ""
         sub = html.escape(sub).replace("-", "&minus;")
-        rest = html.escape(rest.replace("_", " "))
-        return f"{_GREEK[symbol]}<sub>{sub}</sub>{rest}"
-    return html.escape(text.replace("_", " "))
+        return f"{_GREEK[symbol]}<sub>{sub}</sub>{_with_tokens(rest)}"
+    return _with_tokens(text)
+
+
+def _with_tokens(text: str) -> str:
+    """``text`` escaped, with the paper's symbols as HTML and the remaining underscores as spaces."""
+    out = html.escape(text)
+    for pattern, replacement in _TOKENS:
+        out = pattern.sub(replacement, out)
+    return re.sub(r"_(?![^<]*>)", " ", out)
 
 
 def html_table(frame: pd.DataFrame, *, caption: str | None = None, index: bool = False):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import torch
 from torch import nn
 
@@ -31,6 +32,7 @@ from semirobust.cost import (
     step_forwards,
     training_grad_evals,
 )
+from semirobust.experiments.verdicts import interval_status, reading
 from semirobust.models import split_fa_fb, trainable_layers
 from semirobust.utils import REPO_ROOT
 
@@ -188,6 +190,71 @@ def book_values(report: dict, shape: str = "cifar10", arch: str = "vgg16", fb_la
     return values
 
 
+#: the ratio table's columns as the page shows them (short, so that the table fits the column).
+RATIO_HEADERS = {"fb_layers": "f_b layers", "precision": "precision", "throughput_frozen_over_full": "speed frozen/full",
+                 "throughput_frozen_over_authors": "speed frozen/authors", "memory_frozen_over_full": "memory frozen/full",
+                 "memory_frozen_over_authors": "memory frozen/authors", "analytic": "model frozen/full"}
+STEP_HEADERS = {"variant": "step", "fb_layers": "f_b layers", "precision": "precision", "images_per_s": "images/s",
+                "step_s": "seconds", "memory_mb": "memory (MB)", "multiple_of_plain": "plain steps"}
+
+
+def ratio_table(report: dict) -> pd.DataFrame:
+    """The measured ratios of one report as the page shows them: one row per (case, f_b, precision), speed
+    (throughput) and memory of the frozen step over the full and over the authors' loop, and the analytic
+    model's speed ratio; two decimals."""
+    rows = []
+    for case in report["cases"]:
+        for r in case["ratios"]:
+            rows.append({**r, "analytic": case["analytic"][str(r["fb_layers"])]["throughput_frozen_over_full"]})
+    frame = pd.DataFrame(rows, columns=list(RATIO_HEADERS))
+    return frame.rename(columns=RATIO_HEADERS).round(2)
+
+
+def step_table(report: dict) -> pd.DataFrame:
+    """Every measured step of one report as the page shows it (step time, memory, multiple of a plain step)."""
+    frame = pd.DataFrame(step_rows(report)).reindex(columns=list(STEP_HEADERS))
+    frame["fb_layers"] = ["" if pd.isna(v) else str(int(v)) for v in frame["fb_layers"]]
+    return frame.rename(columns=STEP_HEADERS).round({"images/s": 1, "seconds": 3, "memory (MB)": 1, "plain steps": 2})
+
+
+def missed_sentences(report: dict) -> list[str]:
+    """Each missed throughput target of :func:`missed_targets` as one sentence."""
+    out = []
+    for row in missed_targets(report):
+        spread = "" if row["repeat_spread"] is None else f"; the repeats spread by {row['repeat_spread']:.2f}"
+        out.append(f"{row['target']}: measured {row['measured']:.2f} against {row['wanted']}, short by "
+                   f"{row['short_by']:.2f}{spread}: {row['reading']} (the analytic model gives {row['analytic']:.2f})")
+    return out
+
+
+def speed_range(report: dict, shape: str, arch: str, fb_layers: int, precision: str = "fp32") -> dict:
+    """The frozen step's speed over the full step's (full step time over frozen step time): the ratio of the
+    medians, and its range over the repeats (slowest frozen against fastest full, and the other way)."""
+    case = next(c for c in report["cases"] if c["shape"] == shape and c["arch"] == arch)
+    steps = {(m["variant"], m["fb_layers"]): m for m in case["measurements"]
+             if m["precision"] == precision and not m.get("skipped")}
+    full, frozen = steps[("full", None)], steps[("frozen", fb_layers)]
+    full_all, frozen_all = full.get("step_s_all") or [full["step_s"]], frozen.get("step_s_all") or [frozen["step_s"]]
+    return {"ratio": full["step_s"] / frozen["step_s"], "low": min(full_all) / max(frozen_all),
+            "high": max(full_all) / min(frozen_all), "repeats": min(len(full_all), len(frozen_all))}
+
+
+def efficiency_claim(report: dict, shape: str = "cifar10", arch: str = "vgg16", fb_layers: int = 12,
+                     precision: str = "fp32") -> tuple[str, str, str]:
+    """The efficiency verdict box: (result, status, reading). The claim (Section 2.1): training the subnetwork
+    needs less computation, i.e. a frozen-f_a step is faster than a full one (speed ratio above 1); read on the
+    range over the timing repeats."""
+    speed = speed_range(report, shape, arch, fb_layers, precision)
+    main = summary(report, shape, arch, fb_layers, precision)
+    result = (f"Frozen-f_a PGD-{PGD_STEPS} step against the full one, {arch} with f_b = {fb_layers} on "
+              f"{shape}-shaped images ({report['device']}): speed {speed['ratio']:.2f}x (range over {speed['repeats']} "
+              f"repeats {speed['low']:.2f} to {speed['high']:.2f}; the analytic model {main['analytic_throughput_ratio']:.2f}), "
+              f"memory {main['memory_frozen_over_full']:.2f}x.")
+    why = "one timing repeat" if speed["repeats"] < 2 else ""
+    status = "undecided" if why else interval_status(speed["low"], speed["high"], 1.0, "above")
+    return result, status, reading(status, "1, the same speed", "above", no_interval=why)
+
+
 def settings_text(report: dict) -> str:
     """One line naming the device and the reduced settings a report was measured with."""
     case = report["cases"][0]
@@ -199,4 +266,5 @@ def settings_text(report: dict) -> str:
 
 
 __all__ = ["missed_targets", "RESULTS_DIR", "PGD_STEPS", "layer_macs", "analytic_costs", "load_check", "step_rows",
-           "ratio_rows", "summary", "algorithm1_cost", "book_values", "settings_text"]
+           "ratio_rows", "summary", "algorithm1_cost", "book_values", "settings_text", "RATIO_HEADERS", "STEP_HEADERS",
+           "ratio_table", "step_table", "missed_sentences", "speed_range", "efficiency_claim"]

@@ -2,10 +2,17 @@
 
 The x axis is x in rho_{n-x}: x = 0 is the last pair of layers of f_b (rho_n) and
 x = |f_b| - 1 the pair that joins f*_a to f_b (rho_{a+1}), as in the paper's figures.
-Figure 1 draws one panel per model and one line per data set; Figure 2 one line per f_b size.
+Figure 1 draws one panel per model and one line per data set, one figure per measure (EDGE rho, the
+paper's, then the KSG and CKA controls); Figure 2 one line per f_b size.
+
+Every figure is drawn for the book's article column (:data:`COLUMN_INCHES` wide, at most
+:data:`MAX_PANELS_PER_ROW` panels a row, no text under :data:`MIN_FONT_PT` at the column's width:
+:func:`legibility_problems` checks it); what the marks mean and the sample sizes go into a caption
+(:func:`figure1_caption`, :func:`figure2_caption`, :func:`trial_curves_caption`), not onto the figure.
 """
 from __future__ import annotations
 
+import functools
 import io
 import math
 from pathlib import Path
@@ -13,10 +20,13 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from matplotlib.text import Text
+from matplotlib.ticker import MaxNLocator
 
 from semirobust.config import DATASET_NAMES, MODEL_NAMES, mean_interval
 from semirobust.experiments.display import as_sentence
 from semirobust.experiments.tables import attack_label
+from semirobust.experiments.verdicts import interval_status, reading
 from semirobust.utils import atomic_write_bytes
 
 X_LABEL = r"$x$ (layer pair $\rho_{n-x}$ of $f_b$; 0 = last pair)"
@@ -27,6 +37,61 @@ MEASURE_LABELS = {"rho": r"$\rho$, EDGE (bits)", "ksg": "KSG on PCA (bits)", "ck
 _CALIBRATION = ("null_mean", "null_sd", "ceiling", "above_null")
 #: the measures' names in running text (sentences are glued as plain text, so no LaTeX)
 _PLAIN_NAMES = {"rho": "EDGE rho", "ksg": "KSG estimate", "cka": "linear CKA"}
+#: the width of the book's text column: the article is 752 CSS px at a 1280 px window, 688 px of it inside its
+#: padding, which figures fill; 96 px to the inch.
+COLUMN_INCHES = 688 / 96
+#: the smallest text a figure may show at the column's width, and the most panels in one row.
+MIN_FONT_PT = 9.0
+MAX_PANELS_PER_ROW = 3
+#: matplotlib settings of the book's figures: nothing under 9 pt when the figure is the column's width.
+BOOK_RC = {"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "xtick.labelsize": 9,
+           "ytick.labelsize": 9, "legend.fontsize": 9, "legend.title_fontsize": 9, "figure.titlesize": 10,
+           "figure.labelsize": 10}
+
+
+def book_style(draw):
+    """Decorator: ``draw`` runs under :data:`BOOK_RC`, so every text it adds (titles, labels, legends) gets
+    the book's sizes whatever the caller's matplotlib settings."""
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs):
+        with plt.rc_context(BOOK_RC):
+            return draw(*args, **kwargs)
+    return wrapper
+
+
+def book_figure(panels: int = 1, height: float = 3.0) -> tuple[plt.Figure, object]:
+    """A figure as wide as the book's column holding ``panels`` panels, at most three a row; returns the
+    figure and its axes as a 2-d array (rows x columns). ``height`` is per row, in inches. Draw on it inside
+    :func:`book_style` (or ``plt.rc_context(BOOK_RC)``) so that later text keeps the book's sizes."""
+    if panels < 1:
+        raise ValueError(f"panels={panels} must be at least 1.")
+    ncols = min(panels, MAX_PANELS_PER_ROW)
+    nrows = math.ceil(panels / ncols)
+    with plt.rc_context(BOOK_RC):
+        return plt.subplots(nrows, ncols, figsize=(COLUMN_INCHES, height * nrows), squeeze=False,
+                            layout="constrained")
+
+
+def legibility_problems(fig: plt.Figure, column_inches: float = COLUMN_INCHES, min_pt: float = MIN_FONT_PT) -> list[str]:
+    """What keeps ``fig`` from reading well in the book's column: a width other than the column's (it is
+    scaled to the column), more than three panels in a row, text under ``min_pt`` at the column's width."""
+    problems = []
+    width = fig.get_figwidth()
+    if not 0.9 * column_inches <= width <= 1.1 * column_inches:
+        problems.append(f"figure is {width:.2f} in wide, not the column's {column_inches:.2f} in")
+    rows = {}
+    for ax in fig.axes:
+        spec = ax.get_subplotspec() if ax.get_visible() else None
+        if spec is not None:
+            rows.setdefault(spec.rowspan.start, set()).add(spec.colspan.start)
+    if any(len(cols) > MAX_PANELS_PER_ROW for cols in rows.values()):
+        problems.append(f"more than {MAX_PANELS_PER_ROW} panels in a row")
+    fig.canvas.draw()
+    scale = column_inches / width
+    for text in fig.findobj(Text):
+        if text.get_visible() and text.get_text().strip() and text.get_fontsize() * scale < min_pt - 1e-6:
+            problems.append(f"text {text.get_text()[:30]!r} at {text.get_fontsize() * scale:.1f} pt")
+    return problems
 
 
 def rho_depth_frame(records: list[dict]) -> pd.DataFrame:
@@ -70,95 +135,108 @@ def _seed_intervals(per_seed: list[dict], n_pairs: int) -> list[dict]:
     return out
 
 
-def _draw(ax, frame: pd.DataFrame, hue: str, title: str, legend_title: str, hue_order=None,
-          measure: str = "rho") -> None:
+def _draw(ax, frame: pd.DataFrame, hue: str, hue_order=None, measure: str = "rho") -> None:
     """One panel: a measure against x, one line per value of ``hue``; where calibrated, the
     permutation null (mean +- 2 sd, shaded) and the log2 N ceiling (dotted), and pairs that are
-    not above their null drawn hollow."""
-    if frame.empty or measure not in frame:
-        ax.text(0.5, 0.5, "no records", ha="center", va="center", transform=ax.transAxes)
-    else:
-        palette = dict(zip(hue_order or list(dict.fromkeys(frame[hue])), sns.color_palette("colorblind")))
-        for key, group in frame.groupby(hue, sort=False):
-            group = group.sort_values("x")
-            color = palette.get(key, "black")
-            ax.plot(group["x"], group[measure], "-", color=color, label=str(key))
-            ci = group.get(f"{measure}_ci")
-            if ci is not None and ci.notna().any():  # mean over seeds +- 95% t half-width
-                ax.errorbar(group["x"], group[measure], yerr=ci.astype(float), fmt="none", ecolor=color,
-                            capsize=3, lw=1)
-            above = group.get(f"{measure}_above_null")
-            if above is not None and above.notna().any():
-                flags = above.fillna(False).astype(bool)
-                ax.plot(group["x"][flags], group[measure][flags], "o", color=color)
-                ax.plot(group["x"][~flags], group[measure][~flags], "o", mfc="white", color=color)
-                mean, sd = group[f"{measure}_null_mean"].astype(float), group[f"{measure}_null_sd"].astype(float)
-                ax.fill_between(group["x"], mean - 2 * sd, mean + 2 * sd, color=color, alpha=0.15, lw=0)
-                if measure != "cka":
-                    ax.plot(group["x"], group[f"{measure}_ceiling"].astype(float), ":", color=color, lw=1)
-            else:
-                ax.plot(group["x"], group[measure], "o", color=color)
-        handles, labels = ax.get_legend_handles_labels()
-        if hue_order:
-            order = [labels.index(str(h)) for h in hue_order if str(h) in labels]
-            handles, labels = [handles[i] for i in order], [labels[i] for i in order]
-        ax.legend(handles, labels, title=legend_title, fontsize=7)
-        ax.set_xticks(sorted(frame["x"].unique()))
-    ax.set_title(title, fontsize=9)
-    ax.set_xlabel(X_LABEL)
-    ax.set_ylabel(MEASURE_LABELS.get(measure, measure))
+    not above their null drawn hollow. The legend is the caller's (one per figure)."""
+    if frame.empty or measure not in frame or frame[measure].isna().all():
+        ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes)
+        return
+    palette = dict(zip(hue_order or list(dict.fromkeys(frame[hue])), sns.color_palette("colorblind")))
+    for key, group in frame.groupby(hue, sort=False):
+        group = group.sort_values("x")
+        color = palette.get(key, "black")
+        ax.plot(group["x"], group[measure], "-", color=color, label=str(key))
+        ci = group.get(f"{measure}_ci")
+        if ci is not None and ci.notna().any():  # mean over seeds +- 95% t half-width
+            ax.errorbar(group["x"], group[measure], yerr=ci.astype(float), fmt="none", ecolor=color,
+                        capsize=3, lw=1)
+        above = group.get(f"{measure}_above_null")
+        if above is not None and above.notna().any():
+            flags = above.fillna(False).astype(bool)
+            ax.plot(group["x"][flags], group[measure][flags], "o", color=color)
+            ax.plot(group["x"][~flags], group[measure][~flags], "o", mfc="white", color=color)
+            mean, sd = group[f"{measure}_null_mean"].astype(float), group[f"{measure}_null_sd"].astype(float)
+            ax.fill_between(group["x"], mean - 2 * sd, mean + 2 * sd, color=color, alpha=0.15, lw=0)
+            if measure != "cka":
+                ax.plot(group["x"], group[f"{measure}_ceiling"].astype(float), ":", color=color, lw=1)
+        else:
+            ax.plot(group["x"], group[measure], "o", color=color)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
 
 
 def _measures(frame: pd.DataFrame, measures) -> list[str]:
-    """The measures to draw: those asked for (default all present), in a fixed order."""
+    """The measures to draw: those asked for (default all present), in a fixed order; each one asked for is
+    drawn even when missing (its panel then says "not measured")."""
     present = [m for m in MEASURE_LABELS if m in frame]
-    chosen = present if measures is None else [m for m in measures if m in present]
+    chosen = present if measures is None else [m for m in MEASURE_LABELS if m in measures]
     return chosen or ["rho"]
 
 
-def figure1(records: list[dict], models: list[str] | None = None, subtitle: str = "", measures=None) -> plt.Figure:
-    """Figure 1: one column per model (in ``models`` order), one line per data set, one row per measure.
+def _ordered_legend(axes, hue_order=None) -> tuple[list, list]:
+    """The lines' handles and labels over ``axes``, each label once, in ``hue_order`` when given."""
+    found = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            found.setdefault(label, handle)
+    labels = [str(h) for h in hue_order if str(h) in found] if hue_order else list(found)
+    return [found[label] for label in labels], labels
 
-    Each model is drawn at the largest f_b size among its records, as the paper does.
-    """
+
+@book_style
+def figure1(records: list[dict], models: list[str] | None = None, subtitle: str = "", measure: str = "rho") -> plt.Figure:
+    """Figure 1 for one measure (EDGE rho, the paper's; or the KSG and CKA controls): one panel per model (in
+    ``models`` order, at most three a row), one line per data set, each model at its largest f_b size."""
     frame = rho_depth_frame(records)
     names = [MODEL_NAMES.get(m, m) for m in models] if models else list(dict.fromkeys(frame["Model"]))
     if not names:
         raise ValueError("figure1 needs at least one model (no records and no models given).")
-    rows = _measures(frame, measures)
-    fig, axes = plt.subplots(len(rows), len(names), figsize=(4.6 * len(names), 3.3 * len(rows)), squeeze=False)
-    for r, measure in enumerate(rows):
-        for ax, name in zip(axes[r], names):
-            panel = frame[frame["Model"] == name]
-            if not panel.empty:
-                largest = panel["f_b layers"].max()
-                panel = panel[panel["f_b layers"] == largest]
-                title = f"{name}, $f_b$ = {largest} layers"
-            else:
-                title = name
-            _draw(ax, panel, "Dataset", title, "Data set", measure=measure)
-    fig.suptitle("Dependence of consecutive layers of $f_b$ (bars: 95% interval over seeds; shaded: permutation "
-                 "null; dotted: log2 N ceiling; hollow: not above null)" + (f"\n{subtitle}" if subtitle else ""), fontsize=9)
-    fig.tight_layout()
+    fig, axes = book_figure(len(names), height=2.6)
+    for ax, name in zip(axes.flat, names):
+        panel = frame[frame["Model"] == name]
+        if not panel.empty:
+            largest = panel["f_b layers"].max()
+            panel = panel[panel["f_b layers"] == largest]
+            ax.set_title(f"{name}, $f_b$ = {largest}")
+        else:
+            ax.set_title(name)
+        _draw(ax, panel, "Dataset", measure=measure)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    for row in axes:
+        row[0].set_ylabel(MEASURE_LABELS.get(measure, measure))
+    fig.supxlabel(X_LABEL)
+    handles, labels = _ordered_legend(axes.flat)
+    if handles:
+        fig.legend(handles, labels, title="Data set", loc="outside upper center", ncols=min(len(labels), 4))
+    if subtitle:
+        fig.suptitle(subtitle)
     return fig
 
 
-def figure2(records: list[dict], subtitle: str = "", measures=None) -> plt.Figure:
-    """Figure 2: one line per f_b size (records of one model and data set), one panel per measure."""
+@book_style
+def figure2(records: list[dict], subtitle: str = "", measures=("rho",)) -> plt.Figure:
+    """Figure 2: one line per f_b size (records of one model and data set), one panel per measure (at most
+    three; the paper's Figure 2 is EDGE rho alone)."""
     frame = rho_depth_frame(records)
     if frame[["Model", "Dataset"]].drop_duplicates().shape[0] > 1:
         raise ValueError("figure2 draws one model on one data set; the records mix "
                          f"{frame[['Model', 'Dataset']].drop_duplicates().values.tolist()}.")
     frame = frame.assign(**{"f_b layers": frame["f_b layers"].astype(str)})
-    rows = _measures(frame, measures)
-    fig, axes = plt.subplots(1, len(rows), figsize=(5.6 * len(rows), 4.0), squeeze=False)
-    title = "" if frame.empty else f"{frame['Model'].iloc[0]} on {frame['Dataset'].iloc[0]}"
+    chosen = _measures(frame, measures)
+    fig, axes = book_figure(len(chosen), height=3.0 if len(chosen) > 1 else 3.4)
     order = [str(v) for v in sorted({int(v) for v in frame["f_b layers"]})]
-    for ax, measure in zip(axes[0], rows):
-        _draw(ax, frame, "f_b layers", title, "$f_b$ layers", hue_order=order, measure=measure)
+    for ax, measure in zip(axes.flat, chosen):
+        _draw(ax, frame, "f_b layers", hue_order=order, measure=measure)
+        ax.set_ylabel(MEASURE_LABELS.get(measure, measure))
+        ax.set_xlabel(X_LABEL if len(chosen) == 1 else "")
+    if len(chosen) > 1:
+        fig.supxlabel(X_LABEL)
+    handles, labels = _ordered_legend(axes.flat, order)
+    if handles:
+        axes.flat[0].legend(handles, labels, title="$f_b$ layers", ncols=2 if len(labels) > 3 else 1)
     if subtitle:
-        fig.suptitle(subtitle, fontsize=9)
-    fig.tight_layout()
+        fig.suptitle(subtitle)
     return fig
 
 
@@ -190,6 +268,127 @@ def size_comparison(records: list[dict], measure: str = "rho") -> tuple[pd.DataF
     return table, sentence
 
 
+def size_interval(table: pd.DataFrame) -> dict:
+    """The Figure 2 claim's quantity from :func:`size_comparison`'s table: the mean of smallest-minus-largest
+    f_b over the shared pairs, its 95% t-interval over the pairs (NaN with fewer than two) and how many pairs
+    differ by more than twice the null's sd."""
+    if table.empty:
+        return {"pairs": 0, "mean": math.nan, "low": math.nan, "high": math.nan, "beyond_null": 0}
+    diffs = table["smallest minus largest"].astype(float).tolist()
+    mean, half = mean_interval(diffs) if len(diffs) > 1 else (diffs[0], math.nan)
+    beyond = int((table["smallest minus largest"] > 2 * table.get("largest null sd", 0)).sum())
+    return {"pairs": len(diffs), "mean": mean, "low": mean - half, "high": mean + half, "beyond_null": beyond}
+
+
+def figure2_claim(records: list[dict], table: pd.DataFrame) -> tuple[str, str, str]:
+    """The Figure 2 verdict box: (result, status, reading). The claim: a smaller f_b gives a higher rho for a
+    given layer pair, i.e. smallest minus largest f_b above 0 at the shared pairs."""
+    sizes = sorted({int(r["config"]["fb_layers"]) for r in records})
+    if len(sizes) < 2 or table.empty:
+        why = f"only f_b = {', '.join(map(str, sizes)) or 'none'} was run, two sizes are needed"
+        return f"Not measured: {why}.", "not testable at this scale", reading("not testable at this scale", "", no_interval=why)
+    found = size_interval(table)
+    result = (f"EDGE rho at f_b = {sizes[0]} minus f_b = {sizes[-1]}, over the {found['pairs']} layer pairs both share: "
+              f"mean {found['mean']:+.3f} bits")
+    if math.isfinite(found["low"]):
+        result += f" (95% t-interval over the pairs {found['low']:+.3f} to {found['high']:+.3f})"
+    result += f"; beyond twice the permutation null's sd at {found['beyond_null']} of {found['pairs']}."
+    status = interval_status(found["low"], found["high"], 0.0, "above")
+    why = "one shared pair" if found["pairs"] < 2 else ""
+    return result, status, reading(status, "0, no difference between the sizes", "above", no_interval=why)
+
+
+def dataset_claim(records: list[dict]) -> tuple[str, str, str]:
+    """The paper's data-set reading of Figure 1 (rho lowest on CIFAR-100, highest on Imagenette): (result,
+    status, reading). Not testable unless both data sets were run; with both, each model's mean EDGE rho per
+    data set is reported, and the status stays undecided: no interval is computed for this comparison."""
+    present = sorted({r["config"]["dataset"] for r in records})
+    names = ", ".join(DATASET_NAMES.get(d, d) for d in present) or "no data set"
+    if not {"cifar100", "imagenette"} <= set(present):
+        why = f"only {names} was run; the claim compares CIFAR-100 with Imagenette"
+        return f"Not measured: {why}.", "not testable at this scale", reading("not testable at this scale", "",
+                                                                             no_interval=why)
+    frame = rho_depth_frame(records)
+    means = frame.groupby(["Model", "Dataset"])["rho"].mean().unstack()
+    result = "; ".join(f"{model}: " + ", ".join(f"{d} {v:.2f}" for d, v in row.dropna().items())
+                       for model, row in means.iterrows())
+    why = "no interval is computed for this comparison"
+    return f"Mean EDGE rho over the pairs of f_b, bits: {result}.", "undecided", reading("undecided", "",
+                                                                                       no_interval=why)
+
+
+def _profile_words(records: list[dict]) -> str:
+    """``profile offline, data set digits`` for the records (several values joined)."""
+    profiles = sorted({str(r.get("profile") or r["config"].get("profile", "?")) for r in records})
+    datasets = sorted({DATASET_NAMES.get(r["config"]["dataset"], r["config"]["dataset"]) for r in records})
+    return f"profile {', '.join(profiles)}, data set {', '.join(datasets)}"
+
+
+def _seed_words(records: list[dict]) -> str:
+    """What the error bars are: a 95% t-interval over the seeds where a network has several, else none."""
+    groups = {}
+    for record in records:
+        seeds = len(record["config"].get("seeds") or [record["config"].get("seed", 0)])
+        groups.setdefault(seeds, []).append(MODEL_NAMES.get(record["config"]["arch"], record["config"]["arch"]))
+    if list(groups) == [1]:
+        return "No error bars: one seed per network"
+    parts = [f"{', '.join(dict.fromkeys(names))}: {n} seeds" if n > 1 else f"{', '.join(dict.fromkeys(names))}: one seed, no bars"
+             for n, names in sorted(groups.items(), reverse=True)]
+    return "Error bars: 95% t-interval of the mean over the seeds (" + "; ".join(parts) + ")"
+
+
+def _sample_words(records: list[dict]) -> str:
+    """n behind each estimate and the attack that made its inputs."""
+    images = sorted({r.get("extra", {}).get("rho_images") for r in records} - {None})
+    eps = sorted({round(float(r["config"]["eps"]) * 255, 4) for r in records if "eps" in r["config"]})
+    attacks = sorted({attack_label(r) for r in records if "attack" in r["config"]})
+    n = f"n = {', '.join(map(str, images))} attacked test images per estimate" if images else "n not recorded"
+    attack = f" ({', '.join(attacks)} at eps {', '.join(f'{e:g}' for e in eps)}/255)" if attacks and eps else ""
+    return n + attack
+
+
+_MARKS = ("Filled markers: above the permutation null in every seed; hollow: not above it. Shaded band: the "
+          "permutation null, mean ± 2 sd (the same estimate with one layer's activations shuffled within each class)")
+_MEASURE_WORDS = {"rho": "EDGE rho in bits (the paper's measure)", "ksg": "the KSG estimate on PCA-reduced activations "
+                  "in bits (a control)", "cka": "linear CKA, from 0 to 1 (a control)"}
+
+
+def _marks_words(records: list[dict], measure: str) -> str:
+    calibrated = any(r["metrics"].get("rho_pairs") for r in records)
+    marks = _MARKS + ("" if measure == "cka" else "; dotted line: the ceiling log2 N of the estimate") if calibrated else ""
+    return ". ".join(filter(None, [marks, _seed_words(records)]))
+
+
+def figure1_caption(records: list[dict], measure: str = "rho") -> str:
+    """The caption of Figure 1 for ``measure``: what is plotted, what the marks, band and bars are, and n."""
+    what = _MEASURE_WORDS.get(measure, measure)
+    return (f"{what[0].upper()}{what[1:]} between each pair of consecutive layers of f_b, "
+            "against x (0: the last pair, rho_n), one panel per network at its largest f_b, one line per data set. "
+            f"{_marks_words(records, measure)}. {_sample_words(records)}; {_profile_words(records)}.")
+
+
+def figure2_caption(records: list[dict], measures=("rho",)) -> str:
+    """The caption of Figure 2 (``measures`` as drawn): what is plotted, marks, band, bars, n."""
+    model = ", ".join(dict.fromkeys(MODEL_NAMES.get(r["config"]["arch"], r["config"]["arch"]) for r in records))
+    sizes = ", ".join(str(s) for s in sorted({int(r["config"]["fb_layers"]) for r in records}))
+    what = " and ".join(_MEASURE_WORDS.get(m, m) for m in measures)
+    return (f"{model}: {what} between each pair of consecutive layers of f_b against x (0: the last pair), one line per "
+            f"f_b size ({sizes} layers). {_marks_words(records, measures[0])}. {_sample_words(records)}; "
+            f"{_profile_words(records)}.")
+
+
+def trial_curves_caption(record: dict) -> str:
+    """The caption of :func:`trial_curves`: what each line is, the reference lines, n and the profile."""
+    config, extra = record["config"], record.get("extra", {})
+    seeds = record["metrics"].get("seeds") or [config.get("seed", 0)]
+    n = extra.get("eval_images")
+    return (f"Accuracy under attack of (f*_a, f_b) after each epoch of each of the {len(record['metrics']['trials'])} "
+            f"trials of seed {seeds[0]} (epoch 0: the semirobust network, Acc_sr). Dashed: Acc*; dotted: Acc* - k, "
+            f"where a trial stops. {f'n = {n} attacked test images' if n else 'n not recorded'} "
+            f"({attack_label(record)} at eps {float(config['eps']) * 255:g}/255); {_profile_words([record])}.")
+
+
+@book_style
 def trial_curves(record: dict) -> plt.Figure:
     """Adversarial test accuracy of (f*_a, f_b) per epoch of each trial of a ``table1`` record,
     starting from Acc_sr at epoch 0, with Acc* and the stopping threshold Acc* - k."""
@@ -199,18 +398,19 @@ def trial_curves(record: dict) -> plt.Figure:
         rows.append({"Trial": str(trial["trial"]), "epoch": 0, "acc": metrics["acc_sr"]})
         rows.extend({"Trial": str(trial["trial"]), "epoch": p["epoch"], "acc": p["adv_acc"]} for p in trial["curve"])
     frame = pd.DataFrame(rows, columns=["Trial", "epoch", "acc"])
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, axes = book_figure(1, height=3.2)
+    ax = axes[0, 0]
     sns.lineplot(data=frame, x="epoch", y="acc", hue="Trial", style="Trial", markers=True, dashes=False,
                  palette="colorblind", ax=ax)
-    ax.axhline(metrics["acc_star"], color="black", linestyle="--", label="Acc* (f*_a, f*_b)")
-    ax.axhline(metrics["acc_star"] - config["k"], color="grey", linestyle=":", label=f"Acc* - k (k = {config['k']:g})")
+    ax.axhline(metrics["acc_star"], color="black", linestyle="--", label=r"Acc$^*$ of $(f^*_a, f^*_b)$")
+    ax.axhline(metrics["acc_star"] - config["k"], color="grey", linestyle=":",
+               label=rf"Acc$^*$ $-$ $k$ ($k$ = {config['k']:g})")
     ax.set_xticks(sorted(frame["epoch"].unique()))
-    ax.set_xlabel("epoch of subnetwork adversarial training (0 = (f*_a, f_b), Acc_sr)")
-    ax.set_ylabel(f"adversarial test accuracy (%), {attack_label(record)}")
+    ax.set_xlabel("epoch of subnetwork adversarial training (0: the semirobust network, Acc$_{sr}$)")
+    ax.set_ylabel("accuracy under attack (%)")
     ax.set_title(f"{MODEL_NAMES.get(config['arch'], config['arch'])} on "
                  f"{DATASET_NAMES.get(config['dataset'], config['dataset'])}, $f_b$ = {config['fb_layers']} layers")
-    ax.legend(title="Trial")
-    fig.tight_layout()
+    ax.legend(title="Trial", loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig
 
 
@@ -239,4 +439,6 @@ def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 150) -> Path:
 
 
 __all__ = ["rho_depth_frame", "figure1", "figure2", "trial_curves", "size_comparison", "save_figure", "figure1_verdict",
-           "figure2_verdict", "X_LABEL", "Y_LABEL", "MEASURE_LABELS"]
+           "figure2_verdict", "X_LABEL", "Y_LABEL", "MEASURE_LABELS", "COLUMN_INCHES", "MIN_FONT_PT", "MAX_PANELS_PER_ROW",
+           "BOOK_RC", "book_style", "book_figure", "legibility_problems", "size_interval", "figure2_claim",
+           "figure1_caption", "figure2_caption", "trial_curves_caption", "dataset_claim"]

@@ -13,10 +13,14 @@ from __future__ import annotations
 import math
 import warnings
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 
 from semirobust.config import MODEL_NAMES
+from semirobust.experiments.figures import BOOK_RC, book_figure
+from semirobust.experiments.verdicts import interval_status, reading
 
 #: measures whose calibrated pairs are read (``rho``: EDGE bits; ``cka``: linear CKA).
 MEASURES = ("rho", "cka")
@@ -151,32 +155,58 @@ def success_verdict(correlations: pd.DataFrame, measure: str = "rho") -> str:
 
 
 def plot_success(frame: pd.DataFrame, measures=MEASURES):
-    """Shortfall against each measure at the junction pair, one marker per model; hollow: not above null."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
+    """Shortfall against each measure at the junction pair, one marker per model; hollow: not above null.
+    Drawn for the book's column (``figures.book_figure``); the caption (:func:`success_caption`) says what the
+    marks are."""
     junction = frame[frame.from_fa]
     measures = [m for m in measures if m in junction and junction[m].notna().any()]
-    fig, axes = plt.subplots(1, max(len(measures), 1), figsize=(4.6 * max(len(measures), 1), 3.6), squeeze=False)
-    palette = dict(zip(dict.fromkeys(junction.model), sns.color_palette("colorblind")))
-    for ax, measure in zip(axes[0], measures):
-        for model, group in junction.groupby("model", sort=False):
-            above = group[f"{measure}_above_null"].fillna(False).astype(bool)
-            ax.plot(group[measure][above], group.shortfall[above], "o", color=palette[model],
-                    label=model if above.any() else None)
-            ax.plot(group[measure][~above], group.shortfall[~above], "o", mfc="white", color=palette[model],
-                    label=None if above.any() else model)  # one legend entry per model
-        null = junction[f"{measure}_null_mean"].mean()
-        if np.isfinite(null):
-            ax.axvline(null, color="0.5", ls="--", lw=1, label="mean permutation null")
-        ax.axhline(0, color="0.8", lw=1)
-        ax.set_xlabel({"rho": r"$\rho_{a+1}$ (EDGE, bits)", "cka": "linear CKA at the junction"}.get(measure, measure))
-        ax.set_ylabel(r"Acc$^*$ $-$ trial accuracy (points)")
-        ax.legend(fontsize=7)
-    fig.suptitle("Does the junction pair's dependence predict a trial's success? (hollow: not above null)",
-                 fontsize=9)
-    fig.tight_layout()
+    with plt.rc_context(BOOK_RC):
+        fig, axes = book_figure(max(len(measures), 1), height=3.0)
+        palette = dict(zip(dict.fromkeys(junction.model), sns.color_palette("colorblind")))
+        for ax, measure in zip(axes[0], measures):
+            for model, group in junction.groupby("model", sort=False):
+                above = group[f"{measure}_above_null"].fillna(False).astype(bool)
+                ax.plot(group[measure][above], group.shortfall[above], "o", color=palette[model],
+                        label=model if above.any() else None)
+                ax.plot(group[measure][~above], group.shortfall[~above], "o", mfc="white", color=palette[model],
+                        label=None if above.any() else model)  # one legend entry per model
+            null = junction[f"{measure}_null_mean"].mean()
+            if np.isfinite(null):
+                ax.axvline(null, color="0.5", ls="--", lw=1, label="mean null")
+            ax.axhline(0, color="0.8", lw=1)
+            ax.set_xlabel({"rho": r"$\rho_{a+1}$ (EDGE, bits)", "cka": "linear CKA at the junction"}.get(measure, measure))
+            ax.set_ylabel(r"Acc$^*$ $-$ trial accuracy")
+        if measures:
+            axes[0][0].legend()
     return fig
+
+
+def success_caption(frame: pd.DataFrame) -> str:
+    """The caption of :func:`plot_success`: what each point is, the marks, n and the runs behind it."""
+    junction = frame[frame.from_fa]
+    cells = junction[["model", "dataset", "fb_layers"]].drop_duplicates().shape[0]
+    return (f"Each point is one trial ({len(junction)} trials of {cells} Table 1 cells, every seed): the dependence "
+            "of the junction pair (rho_{a+1}, EDGE in bits, left; linear CKA, right) of the trial's best-epoch network "
+            "against its shortfall Acc* minus the trial's accuracy under attack, in points. Filled: above the "
+            "permutation null; hollow: not. Dashed: the mean permutation null over the trials; grey: no shortfall.")
+
+
+def success_claim(correlations: pd.DataFrame, measure: str = "rho") -> tuple[str, str, str]:
+    """The Figure 1 verdict box on the claim "rho predicts success": (result, status, reading). The claim
+    predicts Spearman's r between rho_{a+1} and the shortfall below 0; with fewer than four trials (or no
+    spread) nothing can be read."""
+    values = success_values(correlations, measure)
+    if not np.isfinite(values["r"]):
+        why = f"{values['n']} trials, or no spread in rho or in the shortfall"
+        return (f"No rank correlation can be read ({why}).", "not testable at this scale",
+                reading("not testable at this scale", "", no_interval=why))
+    result = (f"Spearman's r between rho_{{a+1}} and Acc* minus the trial's accuracy: {values['r']:+.2f} over "
+              f"{values['n']} trials (95% bootstrap interval {values['low']:+.2f} to {values['high']:+.2f})")
+    if np.isfinite(values["within_r"]):
+        result += (f"; within cells {values['within_r']:+.2f} ({values['within_low']:+.2f} to "
+                   f"{values['within_high']:+.2f})")
+    status = interval_status(values["low"], values["high"], 0.0, "below")
+    return result + ".", status, reading(status, "0, the value of no effect", "below")
 
 
 def cells_within(records: list[dict], k: float) -> dict:
@@ -214,4 +244,5 @@ def success_values(correlations: pd.DataFrame, measure: str = "rho") -> dict:
 
 
 __all__ = ["WITHIN_CELLS", "within_cells", "MEASURES", "TRIAL_COLUMNS", "trial_frame", "rank_correlation", "success_correlations",
-           "success_verdict", "plot_success", "cells_within", "cells_within_sentence", "success_values"]
+           "success_verdict", "plot_success", "success_caption", "success_claim", "cells_within", "cells_within_sentence",
+           "success_values"]

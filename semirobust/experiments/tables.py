@@ -19,6 +19,7 @@ import pandas as pd
 
 from semirobust.config import DATASET_NAMES, MODEL_NAMES, get_profile  # the names the supplementary's CSV uses too
 from semirobust.cost import grad_evals_at_scale
+from semirobust.experiments.verdicts import interval_status, reading
 from semirobust.rho import TABLE1_OFFSETS
 
 #: rho columns of Table 1: rho_{n-x} for these x (rho_n is the last pair of layers of f_b).
@@ -221,7 +222,8 @@ def compare_with_reported(records: list[dict]) -> pd.DataFrame:
         rows.append({"Source": "this run", **table1_row(record)})
         reported = reported_rows(config["arch"], config["dataset"], config["attack"], config["eps"], config["fb_layers"])
         rows.extend(reported.to_dict("records"))
-    return pd.DataFrame(rows, columns=["Source", *TABLE1_COLUMNS])
+    extra = [c for row in rows for c in row if c not in ("Source", *TABLE1_COLUMNS)]  # seeds, intervals, nulls
+    return pd.DataFrame(rows, columns=["Source", *TABLE1_COLUMNS, *dict.fromkeys(extra)])
 
 
 def record_lines(record: dict) -> list[str]:
@@ -290,16 +292,21 @@ def paper_scale_cost(dataset: str = "cifar10", robust: float = 0.45) -> str:
             f"after every epoch, {whole['stopping']:.3g} gradient evaluations for that alone; counted, not timed).")
 
 
-def display_table(frame: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
-    """A copy for display: numbers rounded, missing values (f_b too small, not reported) blank."""
+def display_table(frame: pd.DataFrame, digits: int = 1, rho_digits: int = 2) -> pd.DataFrame:
+    """A copy for display: accuracies to ``digits`` decimals with their 95% half-widths over seeds as
+    "mean ± half" (joined by no-break spaces: a table cell never breaks inside it), rho to ``rho_digits``,
+    missing values (f_b too small, not reported) blank."""
     shown = frame.copy()
     accuracies = ACC_COLUMNS + tuple(AUTOATTACK_COLUMNS)
-    for column in accuracies + RHO_COLUMNS + tuple(f"{c} null" for c in RHO_COLUMNS):
+    for column in accuracies:
         if column in shown:
             shown[column] = [("" if pd.isna(v) else f"{v:.{digits}f}") for v in shown[column]]
+    for column in RHO_COLUMNS + tuple(f"{c} null" for c in RHO_COLUMNS):
+        if column in shown:
+            shown[column] = [("" if pd.isna(v) else f"{v:.{rho_digits}f}") for v in shown[column]]
     for column in accuracies:  # "mean ± 95% half-width" where the row has several seeds
         if f"{column} ci" in shown:
-            shown[column] = [text if pd.isna(ci) or text == "" else f"{text} ± {ci:.{digits}f}"
+            shown[column] = [text if pd.isna(ci) or text == "" else f"{text}\u00a0±\u00a0{ci:.{digits}f}"
                              for text, ci in zip(shown[column], shown[f"{column} ci"])]
             shown = shown.drop(columns=f"{column} ci")
     if "seeds" in shown:
@@ -307,6 +314,69 @@ def display_table(frame: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     return shown
 
 
+#: the marker of a rho that is not above its permutation null in every seed (explained in the caption).
+NOT_ABOVE_NULL = "†"
+
+
+def table1_parts(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Table 1 (from :func:`table1_frame` or :func:`compare_with_reported`) split into tables that fit the
+    book's column, formatted for display: ``accuracy`` (Acc*, Acc_sr, Acc~, Diff, seeds), ``rho`` (rho_n,
+    rho_{n-3}, ... with :data:`NOT_ABOVE_NULL` on a value not above its null, and the pairs above null) and,
+    where measured, ``autoattack`` (the final networks under the full standard AutoAttack)."""
+    shown = display_table(frame)
+    keys = [c for c in ("Source", *KEY_COLUMNS) if c in shown]
+    if "Source" in shown:
+        shown["Source"] = [s.replace("reported (Table ", "paper (") for s in shown["Source"]]
+    parts = {"accuracy": shown[keys + [c for c in (*ACC_COLUMNS, "seeds") if c in shown]]}
+    rho = shown[keys + [c for c in RHO_COLUMNS if c in shown]].copy()
+    for column in RHO_COLUMNS:
+        flags = shown.get(f"{column} above null")
+        if column in rho and flags is not None:
+            rho[column] = [f"{v}{NOT_ABOVE_NULL}" if flag == "no" and v else v for v, flag in zip(rho[column], flags)]
+    if "pairs above null" in shown:
+        rho["pairs above null"] = shown["pairs above null"].fillna("")
+    parts["rho"] = rho[[c for c in rho.columns if c in keys or (rho[c].fillna("") != "").any()]]
+    autoattack = [c for c in AUTOATTACK_COLUMNS if c in shown]
+    if autoattack and (shown[autoattack] != "").any().any():
+        parts["autoattack"] = shown[keys + autoattack]
+    return parts
+
+
+def profile_stamp(profile: str, datasets) -> str:
+    """The verdict boxes' line on the scale: ``profile offline, data set digits: a small-scale check, not the
+    paper's scale`` (or ``... the paper's scale`` at the paper profile)."""
+    names = [datasets] if isinstance(datasets, str) else sorted(set(datasets))
+    shown = ", ".join(DATASET_NAMES.get(d, d) for d in names) or "(none)"
+    plural = "s" if len(names) > 1 else ""
+    scale = "the paper's scale" if profile == "paper" else "a small-scale check, not the paper's scale"
+    return f"profile {profile}, data set{plural} {shown}: {scale}"
+
+
+def table1_claim(record: dict) -> tuple[str, str, str]:
+    """The Table 1 verdict box: (result, status, reading). The claim: adversarially training only f_b on the
+    frozen f*_a brings the accuracy under attack back to within k of Acc*, i.e. Acc~ - Acc* above -k. Read on
+    the validation-selected Acc~ (the paper's rule selects on the test set), with its 95% interval over seeds."""
+    config, m = record["config"], record["metrics"]
+    k = float(config["k"])
+    diff = m.get("diff_unbiased")
+    if diff is None and m.get("acc_tilde_unbiased") is not None:
+        diff = m["acc_tilde_unbiased"] - m["acc_star"]
+    if diff is None:
+        return "Acc~ was not measured.", "not testable at this scale", reading("not testable at this scale", "")
+    half = m.get("diff_unbiased_ci")
+    seeds = m.get("seeds") or [config.get("seed", 0)]
+    interval = f" ± {half:.1f}" if half is not None else ""
+    result = (f"Acc~ - Acc* = {diff:+.1f}{interval} points validation-selected (paper's test-selected rule: "
+              f"{_plus_minus(m, 'diff')}), Acc* {_plus_minus(m, 'acc_star')}%: {MODEL_NAMES.get(config['arch'], config['arch'])}, "
+              f"f_b = {config['fb_layers']}, {len(seeds)} seed{'s' if len(seeds) > 1 else ''}, {attack_label(record)} "
+              f"at eps {float(config['eps']) * 255:g}/255.")
+    low, high = (diff - half, diff + half) if half is not None else (None, None)
+    status = interval_status(low, high, -k, "above")
+    return result, status, reading(status, f"-k = {-k:g} point{'s' if k != 1 else ''}", "above",
+                                   no_interval="one seed" if half is None else "")
+
+
 __all__ = ["TABLE1_COLUMNS", "AUTOATTACK_COLUMNS", "RHO_OFFSETS", "RHO_COLUMNS", "rho_label", "rho_at", "table1_row", "table1_frame",
            "store_records", "attack_label", "stamp_line", "load_reported", "reported_rows", "reported_note", "compare_with_reported",
-           "display_table", "record_lines", "table1_verdict", "paper_scale_cost"]
+           "display_table", "record_lines", "table1_verdict", "paper_scale_cost", "NOT_ABOVE_NULL", "table1_parts",
+           "profile_stamp", "table1_claim"]

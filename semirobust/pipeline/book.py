@@ -5,11 +5,13 @@
 1. each source notebook in ``notebooks/`` is executed with the chosen profile and data set into
    ``<book>/results/<name>.ipynb``; an executed copy is reused when the notebook's source, its
    parameters and the library code are unchanged (a rebuild without changes reruns nothing);
-2. the executed copy is *presented* (:func:`present_notebook`): code inputs hidden behind a
-   toggle, the parameter cells replaced by a small table with the run's provenance, warnings and
-   progress bars dropped, machine paths removed; its provenance (commit, profile, data set,
+2. the executed copy is *presented* (:func:`semirobust.pipeline.presentation.present_notebook`): code
+   inputs hidden behind a toggle, the parameter cells replaced by one box with the values the run
+   used and its provenance and log lines, warnings, progress bars and raw reprs dropped, printed
+   text turned into paragraphs, machine paths removed; its provenance (commit, profile, data set,
    date, device) is written beside it as ``<name>.provenance.json``;
-3. the reproduction-status page is generated from the provenance files and the results store;
+3. the reproduction-status page and the reproducibility summary are generated from the provenance
+   files, the executed notebooks' glued claims and the results store;
 4. ``jupyter-book build`` renders the HTML strictly (warnings are errors, nitpicky references).
 
 The executed notebooks of the default profile are committed, so ``jupyter-book build book`` on a
@@ -31,6 +33,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from semirobust.pipeline.presentation import present_notebook, unquote_glued_text
 from semirobust.utils import REPO_ROOT, atomic_write_text
 
 __all__ = ["NOTEBOOKS", "BOOK_DIR", "SOURCE_DIR", "NotebookFailed", "library_fingerprint", "code_cells_digest",
@@ -43,8 +46,6 @@ BOOK_DIR = REPO_ROOT / "book"
 SOURCE_DIR = REPO_ROOT / "notebooks"
 #: Where executed notebooks go inside a book folder.
 RESULTS_SUBDIR = "results"
-#: Output MIME types that only make sense in a live kernel (tqdm and other widgets).
-_LIVE_ONLY_MIME = ("application/vnd.jupyter.widget-view+json", "application/vnd.jupyter.widget-state+json")
 
 
 class NotebookFailed(RuntimeError):
@@ -118,116 +119,6 @@ def _device_label(device: str) -> str:
     return describe_device(resolve_device(device))
 
 
-def _parameter_table(notebook, provenance: dict) -> str:
-    """Markdown: the run's parameters (defaults and papermill's overrides) and its provenance."""
-    import ast
-
-    values = {}
-    for cell in notebook.cells:
-        tags = cell.metadata.get("tags", [])
-        if cell.cell_type == "code" and ("parameters" in tags or "injected-parameters" in tags):
-            for node in ast.parse(cell.source).body:
-                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                    text = ast.get_source_segment(cell.source, node.value)
-                    try:
-                        value = ast.literal_eval(node.value)
-                        text = value if isinstance(value, str) else repr(value)
-                    except ValueError:
-                        pass  # an expression such as 8 / 255: shown as written
-                    values[node.targets[0].id] = text
-    hidden = {"results_dir", "figures_dir", "data_root", "cache_dir"}
-    rows = [f"| `{k}` | `{v}` |" for k, v in values.items() if k not in hidden]
-    commit = provenance["commit"]
-    lines = ["```{admonition} Parameters and provenance of this run", ":class: note", "",
-             "| parameter | value |", "|---|---|", *rows, "",
-             f"Executed {provenance['executed_at'][:16].replace('T', ' ')} UTC on {provenance['device']} "
-             f"at profile `{provenance['profile']}`, data set `{provenance['dataset']}`, from commit "
-             f"`{commit[:10]}{'+changes' if commit.endswith('+changes') else ''}` "
-             f"in {provenance['seconds']:.0f} s.", "```"]
-    return "\n".join(lines)
-
-
-def present_notebook(notebook, provenance: dict, scrub: tuple[str, ...] = ()):
-    """Turn an executed notebook into the page a reader gets (in place; returns it).
-
-    Parameter cells are removed and replaced by a table; every other code cell keeps its outputs
-    with the input hidden behind a toggle (``hide-input``; ``remove-input`` for a cell that shows
-    nothing, such as one that only glues values); stderr streams (warnings, progress
-    bars) and live-only widget outputs are dropped; the strings in ``scrub`` (the build machine's
-    folders) are removed from text outputs.
-    """
-    import nbformat
-
-    cells, table_added = [], False
-    for cell in notebook.cells:
-        tags = list(cell.metadata.get("tags", []))
-        if cell.cell_type == "code":
-            if "parameters" in tags or "injected-parameters" in tags:
-                if not table_added:
-                    cells.append(nbformat.v4.new_markdown_cell(_parameter_table(notebook, provenance)))
-                    table_added = True
-                continue  # the table above shows them
-            outputs = []
-            for output in map(unquote_glued_text, cell.get("outputs", [])):
-                if output.get("output_type") == "stream" and output.get("name") == "stderr":
-                    continue
-                if "data" in output:
-                    for mime in _LIVE_ONLY_MIME:
-                        output["data"].pop(mime, None)
-                    if not output["data"]:
-                        continue
-                outputs.append(_scrubbed(output, scrub))
-            cell["outputs"] = outputs
-            if not {"remove-cell", "remove-input", "hide-input"} & set(tags):
-                # a cell that shows nothing (no output, or only glued values) gets no empty toggle
-                tags.append("hide-input" if any(_visible(o) for o in outputs) else "remove-input")
-            cell.metadata["tags"] = tags
-        cells.append(cell)
-    notebook.cells = cells
-    notebook.metadata.pop("widgets", None)
-    return notebook
-
-
-def unquote_glued_text(output):
-    """A glued Python string shows on the page without its quotes (``'held'`` -> ``held``).
-
-    myst-nb's ``{glue:text}`` inserts the ``text/plain`` repr, which for a ``str`` is a quoted literal.
-    """
-    import ast
-
-    key = "application/papermill.record/text/plain"
-    value = output.get("data", {}).get(key)
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        try:
-            text = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            return output
-        if isinstance(text, str):
-            output["data"][key] = text
-    return output
-
-
-def _visible(output) -> bool:
-    """Whether an output shows anything on the page (glued values are read elsewhere, not shown)."""
-    if output.get("output_type") == "stream":
-        return bool(str(output.get("text", "")).strip())
-    return any(not mime.startswith("application/papermill.record/") for mime in output.get("data", {}))
-
-
-def _scrubbed(output, scrub: tuple[str, ...]):
-    def clean(text: str) -> str:
-        for prefix in scrub:
-            text = text.replace(prefix.rstrip("/") + "/", "").replace(prefix, ".")
-        return text
-
-    if "text" in output:
-        output["text"] = clean(output["text"] if isinstance(output["text"], str) else "".join(output["text"]))
-    for mime, value in output.get("data", {}).items():
-        if mime.startswith("text/") and isinstance(value, (str, list)):
-            output["data"][mime] = clean(value if isinstance(value, str) else "".join(value))
-    return output
-
-
 def execute_notebook(name: str, profile: str, dataset: str, device: str, force: bool = False,
                      executed_dir: Path | None = None) -> str:
     """Execute and present one notebook unless an up-to-date copy exists; returns 'ran' or 'reused'."""
@@ -253,7 +144,7 @@ def execute_notebook(name: str, profile: str, dataset: str, device: str, force: 
     try:
         papermill.execute_notebook(str(source), str(partial), parameters=params, cwd=str(executed_dir),
                                    kernel_name="python3", progress_bar=False,
-                                   stdout_file=sys.stdout)  # the notebook's progress lines reach the console
+                                   stdout_file=sys.stdout, stderr_file=sys.stderr)  # progress lines reach the console
     except PapermillExecutionError as exc:
         target.unlink(missing_ok=True)
         raise NotebookFailed(
@@ -301,7 +192,7 @@ def build_book(profile: str = "offline", dataset: str = "digits", device: str = 
                force: bool = False, html: bool = True, book_dir: Path | None = None) -> dict:
     """Execute the notebooks, write the status page and render the book; returns per-notebook timings."""
     from semirobust.config import DATASETS, PROFILES, check_choice
-    from semirobust.pipeline.status import write_status_page
+    from semirobust.pipeline.status import write_status_page, write_summary
 
     check_choice("profile", profile, PROFILES)
     check_choice("dataset", dataset, DATASETS)
@@ -327,6 +218,7 @@ def build_book(profile: str = "offline", dataset: str = "digits", device: str = 
         print("[book] every notebook reused and the results store is empty: the committed status page is kept")
     else:
         write_status_page(status, executed_dir=executed_dir, notebooks=NOTEBOOKS)
+    write_summary(book_dir / "_generated" / "summary.md", executed_dir=executed_dir)
     if html:
         index = build_html(book_dir)
         print(f"[book] built {index}")

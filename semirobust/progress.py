@@ -1,0 +1,119 @@
+"""Progress lines of long runs, on stderr: what starts, what finished, and an estimate of the time left.
+
+A Table 1 cell trains two networks per seed and then runs its trials; executed by papermill, these lines
+are the only sign of life in the terminal. They go to stderr: ``papermill --log-output`` shows the
+kernel's output as it comes (``--stderr-file /dev/stderr`` shows stderr alone, unprefixed), and the book's
+pages never show stderr. Nothing here touches what is computed.
+"""
+from __future__ import annotations
+
+import sys
+from time import perf_counter
+
+from semirobust.cost import training_grad_evals
+
+__all__ = ["announce", "duration_text", "Countdown", "network_unit", "trial_unit", "algorithm1_countdown"]
+
+
+def announce(message: str) -> None:
+    """One progress line on stderr, prefixed ``[semirobust]`` and flushed at once."""
+    print(f"[semirobust] {message}", file=sys.stderr, flush=True)
+
+
+def duration_text(seconds: float) -> str:
+    """``42 s``, ``7 min``, ``2.5 h``: a duration as a reader estimates one."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class Countdown:
+    """Units of one run, each with a kind ("network", "trial") and a relative cost (e.g. epochs times
+    gradient evaluations per image).
+
+    :meth:`start` announces a unit with the time left: the cost not yet done times the seconds per unit of
+    cost measured on the computed units of the same kind (a kind not timed yet borrows the rate of the
+    others, and the estimate says it is rough). :meth:`finish` records a unit (one read from a cache costs
+    no time and does not enter the rates); :meth:`timed` does both around a call. Units read from the
+    results store are never started, and trials may stop early: the estimate is then too high.
+    """
+
+    def __init__(self, title: str, units: dict[str, tuple[str, float]]):
+        if any(cost < 0 for _, cost in units.values()):
+            raise ValueError("unit costs must not be negative.")
+        self.title, self.units = title, dict(units)
+        self.done: set[str] = set()
+        self.timing: dict[str, list[float]] = {}  # kind -> [seconds, cost] of its computed units
+        self._started: dict[str, float] = {}
+
+    def left_text(self) -> str:
+        """The time left in words, or why there is no estimate yet."""
+        if not self.timing:
+            return "time left: estimated once the first unit has been computed"
+        overall = sum(s for s, _ in self.timing.values()) / max(sum(c for _, c in self.timing.values()), 1e-12)
+        left, rough = 0.0, set()
+        for unit, (kind, cost) in self.units.items():
+            if unit in self.done:
+                continue
+            if kind in self.timing and self.timing[kind][1] > 0:
+                left += cost * self.timing[kind][0] / self.timing[kind][1]
+            else:
+                left += cost * overall
+                rough.add(kind)
+        note = f" (rough until a {' and a '.join(sorted(rough))} has been timed)" if rough else ""
+        return f"about {duration_text(left)} left{note}"
+
+    def start(self, unit: str) -> None:
+        """Announce ``unit`` as starting, with its position and the time left."""
+        position = list(self.units).index(unit) + 1
+        self._started[unit] = perf_counter()
+        announce(f"{self.title}: ({position}/{len(self.units)}) {unit}; {self.left_text()}")
+
+    def finish(self, unit: str, computed: bool = True) -> None:
+        """Record ``unit`` as done; a computed one is announced with its time and enters the rates."""
+        now = perf_counter()
+        seconds = now - self._started.pop(unit, now)
+        self.done.add(unit)
+        if computed:
+            kind, cost = self.units[unit]
+            timing = self.timing.setdefault(kind, [0.0, 0.0])
+            timing[0] += seconds
+            timing[1] += cost
+            announce(f"{self.title}: {unit} done in {duration_text(seconds)}")
+
+    def timed(self, unit: str, call, cached=lambda result: False):
+        """``call()`` announced as ``unit``: started, then finished (computed unless ``cached(result)``)."""
+        self.start(unit)
+        result = call()
+        self.finish(unit, computed=not cached(result))
+        return result
+
+
+def network_unit(seed: int, which: str) -> str:
+    """The progress unit of a seed's ``which`` ("regular" or "robust") full network."""
+    return f"seed {seed}: {which} network"
+
+
+def trial_unit(seed: int, trial: int, trials: int) -> str:
+    """The progress unit of trial ``trial`` (0-based) of a seed's ``trials``."""
+    return f"seed {seed}: trial {trial + 1} of {trials}"
+
+
+def algorithm1_countdown(config, seeds) -> Countdown:
+    """The progress units of one Table 1 cell (a ``RunConfig``) over ``seeds``, costed in gradient evaluations
+    per training image: the regular network (1 per step) and the robust one (PGD steps + 1), kind "network";
+    each trial (PGD steps + 1 per step, at most E epochs; its evaluations after every epoch make its rate
+    its own), kind "trial"."""
+    profile = config.resolved_profile
+    adversarial = training_grad_evals(profile.train_attack_steps)
+    units = {}
+    for seed in seeds:
+        units[network_unit(seed, "regular")] = ("network", profile.epochs * training_grad_evals(0))
+        units[network_unit(seed, "robust")] = ("network", profile.epochs * adversarial)
+        for t in range(config.resolved_trials):
+            units[trial_unit(seed, t, config.resolved_trials)] = ("trial", config.resolved_epochs * adversarial)
+    title = (f"Table 1 cell {config.arch}, f_b = {config.fb_layers}, {config.dataset}, profile {profile.name}, "
+             f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}")
+    return Countdown(title, units)
