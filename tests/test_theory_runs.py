@@ -6,7 +6,6 @@ adversarially trained network is shared: both runs ask for the same one, so the 
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 
@@ -17,14 +16,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from tiny import make_tiny_profile  # noqa: E402
 
 from semirobust.config import get_profile  # noqa: E402
 from semirobust.experiments import theorem2, theorem3, theorem3_report, weight_bound, weight_bound_report  # noqa: E402
 from semirobust.utils import REPO_ROOT  # noqa: E402
 
 #: smoke, smaller: 100 training images, one epoch, PGD-2 adversarial training and one epoch of f_b fine-tuning.
-TINY = dataclasses.replace(get_profile("smoke"), train_subset=100, test_subset=40, eval_subset=20, epochs=1,
-                           milestones=(), sub_epochs=1, train_attack_steps=2)
+TINY = make_tiny_profile(test_subset=40, eval_subset=20, sub_epochs=1, train_attack_steps=2)
 ATTACKS = ("none", "fgsm", "pgd")
 FB_SIZES = (1, 4)  # a = 7 (Theorem 3's trivial case, a = n-1) and a = 4
 GAMMA_IMAGES = 8
