@@ -3,7 +3,7 @@
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 PROFILE ?= offline
-DATASET ?= digits
+DATASET ?= fashion-mnist
 DEVICE  ?= auto
 
 .PHONY: book test venv browser-deps data-deps clean-book

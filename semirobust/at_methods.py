@@ -73,6 +73,20 @@ def trades_perturbation(model: nn.Module, x: torch.Tensor, eps: float, steps: in
     return x_adv
 
 
+def pgd_from(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_start: torch.Tensor, eps: float, steps: int,
+             alpha: float | None = None) -> torch.Tensor:
+    """PGD on the cross-entropy from a given start ``x_start`` (ATTA's carried perturbation): ``steps`` signed
+    steps of ``alpha`` (None: 2.5 eps / steps), each projected to the ``eps``-ball around ``x`` and to [0, 1]."""
+    eps = check_eps(eps)
+    check_int("steps", steps)
+    alpha = 2.5 * eps / steps if alpha is None else check_eps(alpha, "alpha")
+    x_adv = project(x_start, x, eps)
+    for _ in range(steps):
+        grad = _input_gradient(model, lambda logits: F.cross_entropy(logits, y), x_adv)
+        x_adv = project(x_adv + alpha * grad.sign(), x, eps).detach()
+    return x_adv
+
+
 class AttaPerturbations:
     """ATTA's perturbations carried across epochs, one per training image, reset every ``reset_every`` epochs.
 
@@ -106,10 +120,18 @@ class AttaPerturbations:
         delta = torch.where(carried, self.delta[indices].to(x.device, x.dtype), random)
         return project(x + delta, x, self.eps)
 
+    def state_dict(self) -> dict:
+        """The carried perturbations and which images have one (a resumed run goes on from them)."""
+        return {"delta": self.delta.clone(), "seen": self.seen.clone()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.delta.copy_(state["delta"])
+        self.seen.copy_(state["seen"])
+
     def store(self, indices: torch.Tensor, x: torch.Tensor, x_adv: torch.Tensor) -> None:
         indices = torch.as_tensor(indices, dtype=torch.long)
         self.delta[indices] = (project(x_adv, x, self.eps) - x).detach().to(self.delta.device, self.delta.dtype)
         self.seen[indices] = True
 
 
-__all__ = ["TRADES_BETA", "project", "fgsm_rs", "trades_loss", "trades_perturbation", "AttaPerturbations"]
+__all__ = ["TRADES_BETA", "project", "fgsm_rs", "trades_loss", "trades_perturbation", "pgd_from", "AttaPerturbations"]

@@ -28,7 +28,8 @@ AutoAttack: ``backend="pyautoattack"`` (default, the maintained fork of Croce & 
 code) or ``backend="torchattacks"`` (``torchattacks.AutoAttack``); both run the standard version
 (APGD-CE, APGD-T, FAB-T, Square) unless ``version`` is overridden. ``attacks=["apgd-ce"]`` runs a
 subset of the standard version's attacks with its settings (pyautoattack backend; a cheap
-stopping attack: ``make_attack("autoattack", m, eps, attacks=["apgd-ce"])``).
+stopping attack: ``make_attack("autoattack", m, eps, attacks=["apgd-ce"])``); ``apgd_iters`` shortens that
+APGD-CE from the standard 100 iterations (the per-epoch stopping attack of a profile that asks for it).
 
 While attacking, the model is in eval mode (BatchNorm uses running statistics) and its parameters
 do not require gradients (only the input gradient is needed); both are restored afterwards. Both
@@ -58,7 +59,7 @@ _DEFAULTS = {
     "pgd": {"alpha": None, "steps": None, "random_start": True},
     "cw": {"c": 1.0, "kappa": 0.0, "steps": 50, "lr": 0.01, "l2_eps": None},
     "autoattack": {"backend": "pyautoattack", "version": "standard", "norm": "Linf", "seed": 0, "n_classes": None,
-                   "attacks": None},
+                   "attacks": None, "apgd_iters": None},
 }
 #: the attacks of the standard AutoAttack, in the order it runs them (a subset keeps this order).
 AUTOATTACK_STANDARD = ("apgd-ce", "apgd-t", "fab-t", "square")
@@ -99,6 +100,10 @@ def _resolve_params(name: str, eps: float, overrides: dict) -> dict:
                 raise ValueError("attacks=[...] picks from the standard version with the pyautoattack backend; "
                                  "leave backend and version at their defaults.")
             params["attacks"] = [a for a in AUTOATTACK_STANDARD if a in chosen]
+        if params["apgd_iters"] is not None:
+            check_int("apgd_iters", params["apgd_iters"])
+            if params["attacks"] != ["apgd-ce"]:
+                raise ValueError("apgd_iters shortens APGD-CE alone; give it with attacks=['apgd-ce'].")
     if name == "cw" and params["l2_eps"] is not None and not params["l2_eps"] >= 0:
         raise ValueError(f"l2_eps={params['l2_eps']!r} must be >= 0 or None.")
     return params
@@ -142,6 +147,8 @@ class Attack:
                                          seed=p["seed"], device=device)
         if p["attacks"] is not None:  # a subset of the standard attacks, with the standard settings
             runner.attacks_to_run = list(p["attacks"])
+        if p["apgd_iters"] is not None:  # a cheaper APGD-CE (the per-epoch stopping attack of a profile)
+            runner.apgd.n_iter = p["apgd_iters"]
         runner.verbose = False
         return lambda x, y: runner.run_standard_evaluation(x, y, batch_size=x.shape[0])[0]
 

@@ -1,8 +1,8 @@
 """Run configuration and scale profiles, validated before any compute.
 
 One code path, three sizes (docs/conventions.md, Scale profiles): ``smoke`` (CI, any CPU, minutes),
-``offline`` (this 2-core machine, the default: all of ``digits``, networks that learn, several seeds;
-``cpu`` is an alias of it) and ``paper`` (GPU, the supplementary's settings).
+``offline`` (this 2-core machine, the default: Fashion-MNIST, networks that learn, controls, five seeds in
+the primary cell; ``digits`` as Figure 1's second data set; ``cpu`` is an alias of it) and ``paper`` (GPU, the supplementary's settings).
 ``auto`` picks ``paper`` on CUDA and ``smoke`` otherwise, and says so.
 """
 from __future__ import annotations
@@ -25,6 +25,9 @@ class ArchSpec:
     layers: int  # trainable (Conv2d/Linear) layers, at any width
     paper_fb_layers: int  # f_b size of Table 1 (Section 3.2)
     builder: str  # the function of semirobust.models that builds the bare network (named: config imports no model code)
+    #: built with channels-last weights on the CPU, where that was measured faster (benchmarks/bench_cpu_formats.py:
+    #: an attack iteration of VGG16 at width 0.125 1.4x, AlexNet at 0.25 1.7x; ResNet50 at 0.0625 4% slower)
+    cpu_channels_last: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,8 @@ class DatasetSpec:
 
 
 ARCH_SPECS = MappingProxyType({spec.name: spec for spec in (
-    ArchSpec("alexnet", "AlexNet", layers=8, paper_fb_layers=4, builder="make_alexnet"),
-    ArchSpec("vgg16", "VGG16", layers=16, paper_fb_layers=12, builder="make_vgg16"),
+    ArchSpec("alexnet", "AlexNet", layers=8, paper_fb_layers=4, builder="make_alexnet", cpu_channels_last=True),
+    ArchSpec("vgg16", "VGG16", layers=16, paper_fb_layers=12, builder="make_vgg16", cpu_channels_last=True),
     ArchSpec("resnet50", "ResNet50", layers=54, paper_fb_layers=16, builder="make_resnet50"),
 )})
 # Widely used per-channel statistics of the training splits (CIFAR: computed on the 50k training images;
@@ -90,7 +93,7 @@ class Profile:
     test_subset: int | None  # test images used for clean accuracy and rho
     eval_subset: int | None  # test images attacked for adversarial accuracy
     width: float  # channel multiplier of the networks
-    epochs: int  # epochs of regular and adversarial full-network training
+    epochs: int  # epochs of adversarial (and, unless standard_epochs says otherwise, regular) full-network training
     sub_epochs: int  # E: epochs per trial of subnetwork adversarial training
     trials: int  # T: trials of Algorithm 1
     batch_size: int
@@ -130,18 +133,89 @@ class Profile:
     mi_checks: dict = field(default_factory=lambda: dict(
         n=10000, rs=(0.0, 0.1, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99), ns=(250, 500, 1000, 2000, 5000, 10000, 50000),
         seeds=10, dims=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64), timing_ns=(1000, 10000, 50000, 100000), timing_dim=4096))
+    #: validation images of the per-epoch stopping and selection attack (None: ``eval_subset`` of them)
+    val_subset: int | None = None
+    #: stratified test images on which every selected network (the regular one, Acc*, Acc_sr and each arm's
+    #: Acc~) is scored once under the evaluation attack; they contain the per-epoch ``eval_subset`` images.
+    #: None: the ``eval_subset`` images themselves
+    test_scored: int | None = None
+    #: epochs of the regular (standard) full-network training when they differ from ``epochs`` (None: ``epochs``);
+    #: its learning-rate milestones are scaled to them
+    standard_epochs: int | None = None
+    #: APGD-CE iterations of the attack after every trial epoch (stopping and selection; None: the standard
+    #: 100)
+    stopping_apgd_iters: int | None = None
+    #: APGD-CE iterations of the scores (Acc*, Acc_sr, each selected network, rho's attacked images; None: the
+    #: standard 100); the final full AutoAttack and Tables S2-S4's APGD-CE always run the standard 100
+    score_apgd_iters: int | None = None
+    #: the arms run in a Table 1 cell (the paper's f_b size of the architecture), paired by seed; other f_b
+    #: sizes run Algorithm 1's arm only (see semirobust.experiments.arms)
+    arms: tuple[str, ...] = ("algorithm1",)
+    #: data sets added to the book's one as further lines of Figure 1 (the offline profile: digits)
+    figure1_extra_datasets: tuple[str, ...] = ()
+    #: data set of the theory notebooks (Theorem 3, Section 2.2) when the book's is not wanted there (None: the book's)
+    theory_dataset: str | None = None
+    #: seeds of the primary cell whose networks the cost-robustness frontier (the ``pays`` notebook) compares
+    pays_seeds: tuple[int, ...] = (0,)
+    #: f_b training methods of Table S5 (semirobust.training.MODES: "adversarial" is the profile's PGD) and the
+    #: seeds of the primary cell they run on
+    table_s5_methods: tuple[str, ...] = ("adversarial", "atta", "trades")
+    table_s5_seeds: tuple[int, ...] = (0,)
+    #: seeds of the primary cell whose final networks face the supplementary's attacks and budgets (Tables S2-S4)
+    budget_table_seeds: tuple[int, ...] = (0,)
+    #: test images of that table: a stratified subset of the scored images (None: all of them)
+    budget_images: int | None = None
+    #: (architecture, data set) cells of Figure 1 that the book leaves out at this profile (the build's time)
+    figure1_left_out: tuple[tuple[str, str], ...] = ()
+    #: the data set of Figure 2 at this profile (None: the book's)
+    figure2_dataset: str | None = None
     #: per-architecture replacements of the fields above, e.g. {"resnet50": {"width": 0.125}}
     arch_overrides: dict = field(default_factory=dict)
+    #: per-data-set replacements (applied before ``arch_overrides``; may hold an ``arch_overrides`` of their own)
+    dataset_overrides: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def training_dict(self) -> dict:
+        """The fields a trained full network depends on (:data:`TRAINING_FIELDS`): its cache key, so that a
+        change to an evaluation setting never retrains a network."""
+        return {name: getattr(self, name) for name in TRAINING_FIELDS}
+
+    def algorithm1_dict(self) -> dict:
+        """The fields Algorithm 1's records depend on: every field but the theory checks', the dependence
+        study's and the later evaluations' (:data:`NOT_ALGORITHM1_FIELDS`), so adding one of those to a profile
+        never reruns a trial."""
+        return {k: v for k, v in self.as_dict().items() if k not in NOT_ALGORITHM1_FIELDS}
+
     def for_arch(self, arch: str) -> Profile:
-        """This profile with ``arch``'s overrides applied (and none left, so cache keys hold only what is used)."""
+        """This profile with ``arch``'s overrides applied (and none left, so cache keys hold only what is used).
+        Apply :meth:`for_dataset` first: a data set may bring architecture overrides of its own."""
         if not self.arch_overrides:
             return self
         return dataclasses.replace(self, **self.arch_overrides.get(arch, {}), arch_overrides={})
 
+    def for_dataset(self, dataset: str) -> Profile:
+        """This profile with ``dataset``'s overrides applied (and none left)."""
+        if not self.dataset_overrides:
+            return self
+        return dataclasses.replace(self, **self.dataset_overrides.get(dataset, {}), dataset_overrides={})
+
+    def for_run(self, arch: str, dataset: str) -> Profile:
+        """The concrete settings of one network on one data set: data-set, then architecture overrides."""
+        return self.for_dataset(dataset).for_arch(arch)
+
+
+#: what a trained full network depends on (its cache key; semirobust.training.training_config)
+TRAINING_FIELDS = ("name", "train_subset", "width", "epochs", "standard_epochs", "batch_size", "lr", "momentum",
+                   "weight_decay", "milestones", "augment", "val_fraction", "train_attack_steps")
+#: profile fields that no Algorithm 1 record depends on (theory checks, the dependence study, which notebooks
+#: run which data sets, and the evaluations after the fact)
+NOT_ALGORITHM1_FIELDS = ("gamma_images", "gamma_steps", "gamma_restarts", "s1_apgd_steps", "s1_attacks",
+                         "hessian_images", "study_ns", "study_dims", "study_permutations", "mi_checks",
+                         "figure2_fb_sizes", "figure1_extra_datasets", "theory_dataset", "pays_seeds",
+                         "table_s5_methods", "table_s5_seeds", "budget_table_seeds",
+                         "budget_images", "figure1_left_out", "figure2_dataset")
 
 _PROFILE_TABLE = {
     # CI: every code path runs in minutes on 2 CPU cores; nothing is learnt to a conclusion. The final full
@@ -151,40 +225,75 @@ _PROFILE_TABLE = {
                      epochs=4, sub_epochs=1, trials=2, batch_size=32, lr=0.05, momentum=0.9,
                      weight_decay=5e-4, milestones=(3,), rho_samples=200, augment=False,
                      seeds=(0,), eps255=8, full_autoattack=False, final_autoattack_images=0,
-                     figure2_fb_sizes=(4, 16),
+                     figure2_fb_sizes=(4, 16), test_scored=100, stopping_apgd_iters=10, budget_images=50,
+                     arms=("algorithm1", "random_fa", "standard_fb"),  # CI time: the other arms are unit-tested
+                     figure1_extra_datasets=(),
                      gamma_images=50, gamma_steps=20, gamma_restarts=1, s1_apgd_steps=20,
                      s1_attacks=("none", "fgsm", "pgd"), study_ns=(50,), study_dims=(64, 512),
                      mi_checks=dict(n=2000, rs=(0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95), ns=(250, 500, 1000, 2000, 4000),
                                     seeds=3, dims=(1, 2, 4, 8, 16), timing_ns=(1000, 2000, 5000, 10000), timing_dim=64)),
-    # This 2-core machine, the default: all of digits (1,437 training images, a fifth held out for
-    # validation; 360 test images), networks that reach >= 90% clean; 16/255 because at 8/255 a
-    # regular network keeps ~80% under attack on digits (robustness is free there). No flips or
-    # crops: they change a digit's class. The evaluation after every trial epoch is APGD-CE (the first
-    # attack of AutoAttack) on validation and test images; the full standard AutoAttack runs once per
-    # final network (Acc*, both Acc~) of the first seed, on 40 of those test images, with APGD-CE on the
-    # same 40 beside it: Square's 5,000 queries per robust image cost ~5 s per image for VGG16 here
-    # (measured: one forward pass of 170 images 104 ms), so 200 images would take ~14 min per network.
-    # The hour also sets PGD-5 for adversarial training (one epoch costs ~6 standard ones, not ~11),
-    # VGG16 gets three seeds, AlexNet one; ResNet50 (54 layers, ~7x VGG16's cost per epoch at width
-    # 0.25) runs at width 0.0625 for 10 epochs (6 left it at 72-87% clean; 10 reached 95%), one seed,
-    # trials of 2 epochs, and no final AutoAttack (APGD-CE alone, after every epoch): its 5 networks (robust, 2 f_b
-    # sizes x 2 selection rules) took 913 s on 40 images in a cold build, the hour's largest part, and this round's
-    # cold build (after the refactor, on a machine shared with other jobs) could not afford it.
-    "offline": Profile("offline", train_subset=None, test_subset=None, eval_subset=200, width=0.25,
-                       epochs=8, sub_epochs=3, trials=2, batch_size=64, lr=0.05, momentum=0.9,
+    # This 2-core machine, the default: Fashion-MNIST at the paper's budget 8/255 (the regular network keeps
+    # ~20% under APGD-CE there, the robust one far more: the budget is informative), VGG16 (the primary cell)
+    # with five seeds and the controls of semirobust.experiments.arms, paired by seed. The power goes to the
+    # test side: the same 1,000 stratified test images for every seed and arm (a binomial standard error of
+    # ~1.3 points). Every selected network (the regular one, Acc*, Acc_sr, each arm's validation-selected Acc~)
+    # is scored once on them, and after every trial epoch the same attack runs on them (the paper's
+    # test-selected Acc~, the cost-robustness curves) and on 300 validation images (stopping and the
+    # validation-selected Acc~): APGD-CE with 20 iterations. On the first robust networks it read 74.3% and 72.6%
+    # where the standard 100 iterations read 74.1% and 72.5%, at a fifth of the cost; the standard 100 run on
+    # seed 0's final networks in the attack-and-budget table (Tables S2-S4) and inside the final AutoAttack, so
+    # the book shows the gap on every network it matters for. The time sets the rest (measured on this
+    # machine, 2 threads, channels-last weights: VGG16 at width 0.125 ~0.6 ms per image per standard step, ~2 ms
+    # per PGD-5 step, ~0.28 ms per attack iteration; width 0.25 costs 2.6x for 87.4% against 86.7% clean):
+    # 10,000 training images (a fifth held out for validation), width 0.125, PGD-5 adversarial training for
+    # 8 epochs, regular training for 16 (8 reached 86.7% clean on the 10,000 test images, 16 reached 88.1%),
+    # T = 1 trial of E = 2 epochs per arm. AlexNet's and ResNet50's Fashion-MNIST settings (arch_overrides:
+    # AlexNet at width 0.25, 87.8% clean against ~82% at 0.125; ResNet50 at width 0.0625, 54 layers, ~3.5x
+    # VGG16's cost per attack iteration, 5,000 training images, 500 scored) are kept for runs outside the book. The full standard AutoAttack runs once on 50 of the scored images per final network
+    # of the primary cell's first seed (Square's 5,000 queries per robust image dominate it). The cost frontier
+    # (pays) compares seeds 0-2; Table S5's ATTA and TRADES run on seed 0, and the supplementary's attacks and
+    # budgets (Tables S2-S4) face seed 0's final networks on 300 of the scored images (13 attacks and budgets
+    # per network: on all 1,000 they alone would take ~25 minutes of the build). AlexNet and ResNet50 run on
+    # digits only (Figure 1's digits line; Figure 2 on digits): measured at one thread, ResNet50's training on
+    # 4,000 Fashion-MNIST images and two f_b sizes would take ~45 minutes of one core and AlexNet's ~15, more
+    # than the cold build has left after the primary cell's five seeds and the studies.
+    # digits (dataset_overrides) keeps the settings of the previous rounds: it is Figure 1's second line.
+    "offline": Profile("offline", train_subset=10000, test_subset=None, eval_subset=1000, width=0.125,
+                       epochs=8, standard_epochs=16, sub_epochs=2, trials=1, batch_size=64, lr=0.02, momentum=0.9,
                        weight_decay=5e-4, milestones=(6,), rho_samples=200, augment=False,
-                       seeds=(0, 1, 2), eps255=16, k=1.0, trial_lr=0.01, full_autoattack=False,
-                       final_autoattack_images=40, final_autoattack_seeds=1,
-                       figure2_fb_sizes=(4, 16), train_attack_steps=5,
+                       seeds=(0, 1, 2, 3, 4), eps255=8, k=1.0, trial_lr=0.01, full_autoattack=False,
+                       final_autoattack_images=50, final_autoattack_seeds=1,
+                       figure2_fb_sizes=(4, 16), train_attack_steps=5, val_subset=300, test_scored=1000,
+                       stopping_apgd_iters=20, score_apgd_iters=20,
+                       arms=("algorithm1", "random_fa", "regular_fa", "standard_fb", "full_finetune"),
+                       figure1_extra_datasets=("digits",), theory_dataset="digits",
+                       pays_seeds=(0, 1, 2), table_s5_methods=("adversarial", "atta", "trades"),
+                       table_s5_seeds=(0,), budget_table_seeds=(0,), budget_images=300,
+                       figure1_left_out=(("resnet50", "fashion-mnist"), ("alexnet", "fashion-mnist")),
+                       figure2_dataset="digits",
                        gamma_images=200, gamma_steps=20, gamma_restarts=1, s1_apgd_steps=50,
                        s1_attacks=("none", "fgsm", "pgd"), study_ns=(20, 50, 100, 1000), study_dims=(64, 512, 2048, 16384),
                        hessian_images=100,
                        mi_checks=dict(n=5000, rs=(0.0, 0.1, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99),
                                       ns=(250, 500, 1000, 2000, 5000, 10000), seeds=5, dims=(1, 2, 3, 4, 6, 8, 12, 16),
                                       timing_ns=(1000, 5000, 10000, 20000), timing_dim=256),
-                       arch_overrides={"alexnet": {"seeds": (0,)},
-                                       "resnet50": {"width": 0.0625, "seeds": (0,), "epochs": 10, "milestones": (8,),
-                                                    "sub_epochs": 2, "final_autoattack_images": 0}}),
+                       arch_overrides={"alexnet": {"seeds": (0,), "width": 0.25, "arms": ("algorithm1",),
+                                                   "final_autoattack_images": 0},
+                                       "resnet50": {"width": 0.0625, "seeds": (0,), "train_subset": 5000, "epochs": 10,
+                                                    "milestones": (8,), "arms": ("algorithm1",), "eval_subset": 500,
+                                                    "test_scored": 500, "final_autoattack_images": 0}},
+                       # digits: all 1,437 training images (a fifth held out), 360 test images of which 200 are
+                       # attacked after every epoch and scored; 16/255 because at 8/255 a regular network keeps ~80%
+                       # under attack on digits (robustness is free there); no flips or crops (they change a digit's
+                       # class); one seed per network, Algorithm 1's arm alone (T = 1 trial of E = 2 epochs, as on
+                       # Fashion-MNIST), APGD-CE with 20 iterations after every epoch, no final AutoAttack.
+                       dataset_overrides={"digits": {
+                           "train_subset": None, "width": 0.25, "lr": 0.05, "standard_epochs": None, "sub_epochs": 2,
+                           "trials": 1, "seeds": (0,), "eval_subset": 200, "val_subset": None,
+                           "eps255": 16, "test_scored": None, "stopping_apgd_iters": 20, "arms": ("algorithm1",),
+                           "final_autoattack_images": 0,
+                           "arch_overrides": {"resnet50": {"width": 0.0625, "epochs": 10, "milestones": (8,),
+                                                           "sub_epochs": 2}}}}),
     # The supplementary's settings (III.A): SGD 0.9, 120 epochs, lr 0.01 /10 at 40 and 80,
     # weight decay 5e-4, batch 512; up to 10 epochs per trial of Algorithm 1. Trials as the
     # authors ran them: constant lr 0.01 (their StepLR never fires), k as small as possible (1e-16).
@@ -324,7 +433,7 @@ class RunConfig:
     """
 
     arch: str = "vgg16"
-    dataset: str = "digits"
+    dataset: str = "fashion-mnist"
     attack: str = "autoattack"
     eps: float | None = None  # None: the profile's budget (profile.eps255 / 255)
     fb_layers: int | None = None  # None: the paper's size for the architecture
@@ -348,7 +457,7 @@ class RunConfig:
             raise ValueError(f"device={self.device!r}: use 'auto', 'cpu' or 'cuda[:i]'.")
         if str(self.device).startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"device={self.device!r} but CUDA is not available here; use 'auto' or 'cpu'.")
-        profile = get_profile(self.profile, self.device)
+        profile = get_profile(self.profile, self.device).for_run(self.arch, self.dataset)
         if self.eps is None:
             fill("eps", profile.eps255 / 255)
         check_eps(self.eps)
@@ -367,7 +476,7 @@ class RunConfig:
 
     @property
     def resolved_profile(self) -> Profile:
-        return get_profile(self.profile, self.device).for_arch(self.arch)
+        return get_profile(self.profile, self.device).for_run(self.arch, self.dataset)
 
     @property
     def resolved_trials(self) -> int:
@@ -379,6 +488,17 @@ class RunConfig:
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def training_dict(self) -> dict:
+        """The fields a trained full network depends on (:data:`TRAINING_FIELDS`): its cache key, so that a
+        change to an evaluation setting never retrains a network."""
+        return {name: getattr(self, name) for name in TRAINING_FIELDS}
+
+    def algorithm1_dict(self) -> dict:
+        """The fields Algorithm 1's records depend on: every field but the theory checks', the dependence
+        study's and the later evaluations' (:data:`NOT_ALGORITHM1_FIELDS`), so adding one of those to a profile
+        never reruns a trial."""
+        return {k: v for k, v in self.as_dict().items() if k not in NOT_ALGORITHM1_FIELDS}
 
 
 __all__ = ["ArchSpec", "DatasetSpec", "ARCH_SPECS", "DATASET_SPECS", "ARCHS", "MODEL_NAMES", "DATASET_NAMES",

@@ -19,8 +19,14 @@ authors' is PGD-10 (supplementary III.A).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
 from semirobust.attacks import autoattack_grad_evals, paper_schedule
-from semirobust.config import DATASET_SPECS, Profile, check_choice, get_profile
+from semirobust.config import DATASET_SPECS, Profile, check_choice, check_int, get_profile
+from semirobust.models import trainable_layers
 
 #: PGD steps of the authors' adversarial training (supplementary III.A).
 PAPER_TRAIN_ATTACK_STEPS = 10
@@ -44,6 +50,129 @@ def step_forwards(attack_steps: int, fb_fraction: float = 1.0) -> float:
     PGD, the forward pass F and the weight-gradient backward 2F through f_b (``fb_fraction`` = F_b / F;
     1 for the full network: 3F for a standard step, 2K + 3 for PGD-K)."""
     return 2.0 * attack_steps + 1.0 + 2.0 * fb_fraction
+
+
+# ---------------------------------------------------------------- per-layer passes, weighted by FLOPs
+
+
+def layer_flops(model: nn.Module, input_shape: tuple[int, ...] = (3, 32, 32)) -> list[float]:
+    """Multiply-accumulates of one image's forward pass through each trainable layer (Conv2d, Linear), in
+    network order: the weights of the layer-pass model below."""
+    flops, handles = {}, []
+
+    def hook(module, inputs, output):
+        if isinstance(module, nn.Conv2d):
+            per_output = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+        else:
+            per_output = module.in_features
+        flops[id(module)] = float(output[0].numel() * per_output)
+
+    layers = [m for _, m in trainable_layers(model)]
+    for layer in layers:
+        handles.append(layer.register_forward_hook(hook))
+    training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            device = next(model.parameters()).device
+            model(torch.zeros((1, *input_shape), device=device))
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(training)
+    return [flops[id(layer)] for layer in layers]
+
+
+@dataclass(frozen=True)
+class LayerPasses:
+    """Passes of one image through each trainable layer in one training step: forwards, backwards that compute
+    the layer's input gradient, and backwards that compute its weight gradient (lists in network order)."""
+
+    forward: list[float]
+    input_grad: list[float]
+    weight_grad: list[float]
+
+    def cost(self, flops: list[float]) -> float:
+        """The step's cost in forward passes of the whole network (F): every pass weighted by its layer's FLOPs
+        (a backward pass costs one forward pass for the input gradient and one for the weight gradient)."""
+        total = sum(flops)
+        return sum(f * (a + b + c) for f, a, b, c in zip(flops, self.forward, self.input_grad, self.weight_grad)) / total
+
+
+def step_layer_passes(n_layers: int, fb_layers: int | None, attack_steps: int, branches: int = 1,
+                      clean_forwards: int = 0) -> LayerPasses:
+    """The layer passes of one training step per image (what :class:`LayerPassCounter` counts).
+
+    An attack of ``attack_steps`` gradient steps runs a forward and an input-gradient backward through every
+    layer per step (the weights are frozen while attacking). The update runs ``branches`` forward passes
+    (TRADES: 2, the clean and the attacked batch) and one backward each that stops where no gradient is needed:
+    weight gradients for the trained layers (the last ``fb_layers``, or all with ``fb_layers`` None) and input
+    gradients for every trained layer but the first (its input, the image or f_a's frozen output, needs none).
+    ``clean_forwards``: forward-only passes (TRADES's clean prediction before its attack)."""
+    check_int("n_layers", n_layers)
+    trained = n_layers if fb_layers is None else check_int("fb_layers", fb_layers, high=n_layers)
+    first = n_layers - trained
+    forward = [float(attack_steps + branches + clean_forwards)] * n_layers
+    input_grad = [float(attack_steps + (branches if i > first else 0)) for i in range(n_layers)]
+    weight_grad = [float(branches if i >= first else 0) for i in range(n_layers)]
+    return LayerPasses(forward, input_grad, weight_grad)
+
+
+#: gradient steps of each training mode's attack (None: the profile's ``train_attack_steps``), the update's
+#: branches and its forward-only passes (semirobust.training.method_spec)
+MODE_PASSES = {"standard": (0, 1, 0), "adversarial": (None, 1, 0), "fgsm_rs": (1, 1, 0), "atta": (3, 1, 0),
+               "trades": (None, 2, 1)}
+
+
+def mode_layer_passes(mode: str, n_layers: int, fb_layers: int | None, train_attack_steps: int) -> LayerPasses:
+    """:func:`step_layer_passes` of one step of training ``mode`` (:data:`MODE_PASSES`)."""
+    check_choice("training mode", mode, tuple(MODE_PASSES))
+    steps, branches, clean = MODE_PASSES[mode]
+    return step_layer_passes(n_layers, fb_layers, train_attack_steps if steps is None else steps, branches, clean)
+
+
+def training_cost(model: nn.Module, mode: str, fb_layers: int | None, images: int, train_attack_steps: int,
+                  input_shape: tuple[int, ...] = (3, 32, 32)) -> float:
+    """Cost of training ``images`` image-steps of ``mode`` in full-network gradient evaluations (one image's
+    forward and full backward, 3F): the layer passes of :func:`mode_layer_passes` weighted by
+    :func:`layer_flops`, so a frozen f_a's missing weight and input gradients are not counted."""
+    passes = mode_layer_passes(mode, len(trainable_layers(model)), fb_layers, train_attack_steps)
+    return images * passes.cost(layer_flops(model, input_shape)) / 3.0
+
+
+class LayerPassCounter:
+    """Counts, per trainable layer, the images sent forward through it, the images whose input gradient and
+    whose weight gradient it computed (the measured side of :func:`step_layer_passes`)."""
+
+    def __init__(self, model: nn.Module):
+        self.layers = [m for _, m in trainable_layers(model)]
+        self.forward = [0] * len(self.layers)
+        self.input_grad = [0] * len(self.layers)
+        self.weight_grad = [0] * len(self.layers)
+        self._handles = [layer.register_forward_hook(self._hook(i)) for i, layer in enumerate(self.layers)]
+
+    def _hook(self, i: int):
+        def on_forward(module, inputs, output):
+            n = output.shape[0]
+            self.forward[i] += n
+            if not output.requires_grad:
+                return
+            needs_input, needs_weight = inputs[0].requires_grad, module.weight.requires_grad
+
+            def on_backward(grad):
+                self.input_grad[i] += n if needs_input else 0
+                self.weight_grad[i] += n if needs_weight else 0
+            output.register_hook(on_backward)
+        return on_forward
+
+    def passes(self, images: int) -> LayerPasses:
+        """The counts per image (divided by ``images``)."""
+        return LayerPasses(*([c / images for c in counts] for counts in (self.forward, self.input_grad, self.weight_grad)))
+
+    def close(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
 
 
 def evaluation_attack_steps(attack: str, eps: float) -> int:
@@ -108,16 +237,17 @@ def grad_evals_at_scale(profile="paper", dataset: str = "cifar10", robust: float
     and the full AutoAttack on the whole test set after every epoch (:func:`authors_grad_evals`). Returns every
     part and the ratio.
     """
-    prof = get_profile(profile)
     if dataset not in DATASET_SPECS:
         raise ValueError(f"Unknown data set {dataset!r}; choose one of {sorted(DATASET_SPECS)}.")
+    prof = get_profile(profile).for_dataset(dataset)
     if not 0 <= robust <= 1:
         raise ValueError(f"robust={robust!r} is Acc* as a fraction: it must be in [0, 1].")
     spec = DATASET_SPECS[dataset]
     n_full, n_test = _at_most(spec.train_size, prof.train_subset), spec.test_size
     n_val = round(prof.val_fraction * n_full)
     n_train, trials = n_full - n_val, trials or prof.trials
-    n_eval, n_val_eval = _at_most(n_test, prof.eval_subset), _at_most(n_val, prof.eval_subset)
+    n_eval = _at_most(n_test, prof.eval_subset)
+    n_val_eval = _at_most(n_val, prof.val_subset if prof.val_subset is not None else prof.eval_subset)
     per_epoch = n_val_eval + n_eval
     n_rho = _at_most(n_test, prof.rho_samples)
     n_final = n_test if prof.final_autoattack_images is None else min(n_eval, prof.final_autoattack_images)
@@ -141,7 +271,7 @@ def sweep_grad_evals(profile: str | Profile, dataset: str, *, trials: int, epoch
     ``epochs`` epochs of f_b training, the evaluation attack on the accuracy images twice (Acc*, Acc_sr)
     and after every epoch, and on the rho images once per trial."""
     check_choice("dataset", dataset, tuple(DATASET_SPECS))
-    prof, spec = get_profile(profile), DATASET_SPECS[dataset]
+    prof, spec = get_profile(profile).for_dataset(dataset), DATASET_SPECS[dataset]
     n_train = _at_most(spec.train_size, prof.train_subset)
     n_eval, n_rho = _at_most(spec.test_size, prof.eval_subset), _at_most(spec.test_size, prof.rho_samples)
     adversarial = training_grad_evals(prof.train_attack_steps)
@@ -150,6 +280,7 @@ def sweep_grad_evals(profile: str | Profile, dataset: str, *, trials: int, epoch
                     + trials * n_rho * attack_steps)}
 
 
-__all__ = ["PAPER_TRAIN_ATTACK_STEPS", "AUTHORS_TRIALS", "AUTHORS_EPOCHS", "FIXED_ATTACK_STEPS", "training_grad_evals",
+__all__ = ["layer_flops", "LayerPasses", "step_layer_passes", "MODE_PASSES", "mode_layer_passes", "training_cost",
+           "LayerPassCounter", "PAPER_TRAIN_ATTACK_STEPS", "AUTHORS_TRIALS", "AUTHORS_EPOCHS", "FIXED_ATTACK_STEPS", "training_grad_evals",
            "step_forwards", "evaluation_attack_steps", "algorithm1_epochs", "algorithm1_cost", "authors_grad_evals",
            "grad_evals_at_scale", "sweep_grad_evals"]

@@ -252,10 +252,17 @@ def load_dataset(name: str, split: str, root=None, subset: int | None = None, se
     return sub
 
 
+def base_dataset(dataset: Dataset) -> Dataset:
+    """The data set under any number of ``Subset`` wrappers (a subset of the training split, then its
+    train/validation split)."""
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    return dataset
+
+
 def default_num_workers(dataset: Dataset) -> int:
     """No worker processes for in-memory tensors; up to 4 for data sets decoded from files."""
-    base = dataset.dataset if isinstance(dataset, Subset) else dataset
-    if isinstance(base, TensorImageDataset):
+    if isinstance(base_dataset(dataset), TensorImageDataset):
         return 0
     return min(4, os.cpu_count() or 1)
 
@@ -296,7 +303,7 @@ def iterate_batches(data, batch_size: int):
     raise ValueError(f"data must be a Dataset, a DataLoader or an (X, y) tuple of tensors, got {type(data).__name__}.")
 
 
-__all__ = ["SPLITS", "DatasetInfo", "TensorImageDataset", "dataset_info", "FASHION_MNIST_SOURCE", "FASHION_MNIST_FILES",
+__all__ = ["SPLITS", "DatasetInfo", "TensorImageDataset", "base_dataset", "dataset_info", "FASHION_MNIST_SOURCE", "FASHION_MNIST_FILES",
            "prepare_fashion_mnist", "fashion_mnist_images", "stratified_indices",
            "dataset_targets", "train_val_split", "load_dataset", "default_num_workers", "make_loader",
            "dataset_tensors", "iterate_batches"]

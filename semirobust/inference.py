@@ -137,20 +137,21 @@ def equivalence_test(differences: Sequence[float], margin: float, alpha: float =
     return Equivalence(answer, mean, low, high, float(margin), p_lower, p_upper, n, float(alpha), to_decide)
 
 
-def cluster_bootstrap(values: Sequence[float], clusters: Sequence, statistic: Callable[[np.ndarray], float] = np.mean,
-                      n_resamples: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
-    """(estimate, low, high): a percentile interval that resamples whole clusters with replacement.
+def cluster_bootstrap_draws(values, clusters: Sequence, statistic: Callable[[np.ndarray], float] = np.mean,
+                            n_resamples: int = 2000, seed: int = 0) -> np.ndarray:
+    """``n_resamples`` values of ``statistic`` on resamples of whole clusters (with replacement).
 
-    Trials within one seed (or seeds within one network) are not independent draws: resampling them
-    one by one understates the spread. Each resample draws as many clusters as there are, with
-    replacement, and keeps every value of each drawn cluster.
+    ``values`` is 1-d (one number per unit) or 2-d (one row per unit, e.g. the paired (x, y) of a
+    correlation: ``statistic`` then receives the resampled rows). Each resample draws as many clusters as
+    there are, with replacement, and keeps every unit of each drawn cluster. A resample on which the
+    statistic is undefined (NaN, e.g. a correlation of constant values) stays NaN.
     """
     check_int("n_resamples", n_resamples)
-    _check_level(level)
     values = _finite_array(values, "values")
     clusters = np.asarray(clusters)
-    if values.shape[0] != clusters.shape[0]:
-        raise ValueError(f"{values.shape[0]} values but {clusters.shape[0]} cluster labels.")
+    if values.ndim not in (1, 2) or values.shape[0] != clusters.shape[0]:
+        raise ValueError(f"{values.shape[0] if values.ndim else 0} values but {clusters.shape[0]} cluster labels "
+                         "(values must be 1-d, or 2-d with one row per unit).")
     labels = np.unique(clusters)
     if labels.size < 2:
         raise ValueError("a cluster bootstrap needs at least 2 clusters; with one there is nothing to resample.")
@@ -160,9 +161,38 @@ def cluster_bootstrap(values: Sequence[float], clusters: Sequence, statistic: Ca
     for i in range(n_resamples):
         chosen = rng.integers(0, labels.size, size=labels.size)
         draws[i] = statistic(values[np.concatenate([members[c] for c in chosen])])
+    return draws
+
+
+def cluster_bootstrap(values: Sequence[float], clusters: Sequence, statistic: Callable[[np.ndarray], float] = np.mean,
+                      n_resamples: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """(estimate, low, high): a percentile interval that resamples whole clusters with replacement.
+
+    Trials within one seed (or seeds within one network) are not independent draws: resampling them
+    one by one understates the spread. Each resample draws as many clusters as there are, with
+    replacement, and keeps every value of each drawn cluster (:func:`cluster_bootstrap_draws`; ``values``
+    may be 2-d, one row per unit, for a statistic of paired values such as a rank correlation).
+    """
+    _check_level(level)
+    draws = cluster_bootstrap_draws(values, clusters, statistic, n_resamples, seed)
     tail = 100 * (1 - level) / 2
-    low, high = np.nanpercentile(draws, [tail, 100 - tail])
-    return float(statistic(values)), float(low), float(high)
+    if not np.isfinite(draws).any():
+        low = high = math.nan
+    else:
+        low, high = np.nanpercentile(draws, [tail, 100 - tail])
+    return float(statistic(_finite_array(values, "values"))), float(low), float(high)
+
+
+def bootstrap_p_value(draws, null: float = 0.0) -> float:
+    """Two-sided p-value of ``null`` from bootstrap draws: twice the smaller share of draws on either side of
+    it, with one added to each count (so never 0), at most 1. It is the smallest ``1 - level`` at which the
+    percentile interval of the same draws excludes ``null``; NaN draws are left out (NaN when all are)."""
+    draws = np.asarray(draws, dtype=float)
+    draws = draws[np.isfinite(draws)]
+    if draws.size == 0:
+        return math.nan
+    below, above = int((draws <= null).sum()), int((draws >= null).sum())
+    return float(min(1.0, 2 * (min(below, above) + 1) / (draws.size + 1)))
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -192,4 +222,5 @@ def interval_reading(low: float, high: float, positive: str, negative: str, none
 
 
 __all__ = ["EQUIVALENCE_ANSWERS", "PairedDifference", "paired_difference", "Equivalence", "seeds_for_equivalence",
-           "equivalence_test", "cluster_bootstrap", "holm", "interval_reading"]
+           "equivalence_test", "cluster_bootstrap", "cluster_bootstrap_draws", "bootstrap_p_value", "holm",
+           "interval_reading"]

@@ -96,24 +96,29 @@ def network_unit(seed: int, which: str) -> str:
     return f"seed {seed}: {which} network"
 
 
-def trial_unit(seed: int, trial: int, trials: int) -> str:
-    """The progress unit of trial ``trial`` (0-based) of a seed's ``trials``."""
-    return f"seed {seed}: trial {trial + 1} of {trials}"
+def trial_unit(seed: int, trial: int, trials: int, arm: str = "algorithm1") -> str:
+    """The progress unit of trial ``trial`` (0-based) of a seed's ``trials`` in ``arm`` (named unless Algorithm 1's)."""
+    return f"seed {seed}: {'' if arm == 'algorithm1' else arm + ' '}trial {trial + 1} of {trials}"
 
 
-def algorithm1_countdown(config, seeds) -> Countdown:
+def algorithm1_countdown(config, seeds, arms: dict | None = None) -> Countdown:
     """The progress units of one Table 1 cell (a ``RunConfig``) over ``seeds``, costed in gradient evaluations
     per training image: the regular network (1 per step) and the robust one (PGD steps + 1), kind "network";
-    each trial (PGD steps + 1 per step, at most E epochs; its evaluations after every epoch make its rate
-    its own), kind "trial"."""
+    each trial of each arm (``arms``: name -> True when it trains adversarially; None: Algorithm 1 alone) at
+    PGD steps + 1 per step (1 without an attack), at most E epochs; its evaluations after every epoch make
+    its rate its own, kind "trial"."""
     profile = config.resolved_profile
     adversarial = training_grad_evals(profile.train_attack_steps)
+    arms = {"algorithm1": True} if arms is None else arms
     units = {}
     for seed in seeds:
-        units[network_unit(seed, "regular")] = ("network", profile.epochs * training_grad_evals(0))
+        units[network_unit(seed, "regular")] = ("network", (profile.standard_epochs or profile.epochs)
+                                                 * training_grad_evals(0))
         units[network_unit(seed, "robust")] = ("network", profile.epochs * adversarial)
-        for t in range(config.resolved_trials):
-            units[trial_unit(seed, t, config.resolved_trials)] = ("trial", config.resolved_epochs * adversarial)
+        for arm, attacked in arms.items():
+            for t in range(config.resolved_trials):
+                units[trial_unit(seed, t, config.resolved_trials, arm)] = (
+                    "trial", config.resolved_epochs * (adversarial if attacked else training_grad_evals(0)))
     title = (f"Table 1 cell {config.arch}, f_b = {config.fb_layers}, {config.dataset}, profile {profile.name}, "
              f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}")
     return Countdown(title, units)

@@ -4,6 +4,9 @@
 * ``mode="adversarial"``: Madry et al.'s min-max training with PGD-10, eps 8/255, step 2/255,
   random start (supplementary III.A). The PGD examples are generated with the model in eval mode
   (BatchNorm running statistics, docs/conventions.md); the weight update runs in train mode.
+* ``mode="fgsm_rs"``, ``"trades"``, ``"atta"``: the cheaper or other adversarial-training methods of
+  :mod:`semirobust.at_methods` (FGSM with random start; TRADES's loss with its KL attack of the profile's
+  PGD steps; ATTA's 3-step PGD from perturbations carried across epochs, reset every 10), at the same eps.
 * ``fb_layers=k``: subnetwork training. ``split_fa_fb`` freezes f_a (no gradient, BatchNorm in
   eval mode) and only f_b's parameters are given to the optimizer, so every f_a tensor stays
   bit-identical. PGD still back-propagates through f_a to reach the input.
@@ -38,12 +41,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from semirobust.at_methods import TRADES_BETA, AttaPerturbations, fgsm_rs, pgd_from, trades_loss, trades_perturbation
 from semirobust.attacks import make_attack
 from semirobust.config import ARCHS, DATASETS, Profile, check_choice, check_int, get_profile
-from semirobust.data import TensorImageDataset, dataset_tensors, load_dataset, make_loader, train_val_split
+from semirobust.data import (
+    TensorImageDataset,
+    base_dataset,
+    dataset_tensors,
+    load_dataset,
+    make_loader,
+    train_val_split,
+)
 from semirobust.models import build_model, split_fa_fb, trainable_layers
 from semirobust.utils import (
     atomic_torch_save,
@@ -54,7 +65,11 @@ from semirobust.utils import (
     source_fingerprint,
 )
 
-MODES = ("standard", "adversarial")
+MODES = ("standard", "adversarial", "fgsm_rs", "trades", "atta")
+#: the modes whose attack or loss comes from semirobust.at_methods (their cache keys include that module)
+AT_METHOD_MODES = ("fgsm_rs", "trades", "atta")
+#: ATTA as the supplementary runs it: 3 PGD steps per attack, perturbations reset every 10 epochs
+ATTA_STEPS, ATTA_RESET_EVERY = 3, 10
 #: the attack of adversarial training (supplementary III.A), for full networks and f_b alike, at 8/255;
 #: other budgets keep step eps/4 (:func:`train_attack`).
 TRAIN_ATTACK = {"name": "pgd", "eps": 8 / 255, "alpha": 2 / 255, "steps": 10, "random_start": True}
@@ -67,13 +82,36 @@ def train_attack(eps: float | None = None, steps: int = 10) -> dict:
         return dict(TRAIN_ATTACK)
     eps = TRAIN_ATTACK["eps"] if eps is None else float(eps)
     return {**TRAIN_ATTACK, "eps": eps, "alpha": 2.5 * eps / steps, "steps": int(steps)}
+def method_spec(mode: str, eps: float | None = None, steps: int = 10) -> dict | None:
+    """What training ``mode`` attacks with, as records and cache keys name it (None: standard training).
+
+    ``adversarial``: :func:`train_attack` (PGD-``steps``); ``fgsm_rs``: one step of 1.25 eps from a uniform
+    start (Wong et al. 2020); ``trades``: the KL attack of ``steps`` steps of 2.5 eps / steps and beta 6
+    (Zhang et al. 2019); ``atta``: :data:`ATTA_STEPS` PGD steps of 2.5 eps / 3 from the carried perturbation,
+    reset every :data:`ATTA_RESET_EVERY` epochs (Zheng et al. 2020, as the supplementary runs it)."""
+    check_choice("training mode", mode, MODES)
+    if mode == "standard":
+        return None
+    if mode == "adversarial":
+        return train_attack(eps, steps)
+    eps = TRAIN_ATTACK["eps"] if eps is None else float(eps)
+    if mode == "fgsm_rs":
+        return {"name": "fgsm_rs", "eps": eps, "alpha": 1.25 * eps, "steps": 1, "random_start": True}
+    if mode == "trades":
+        return {"name": "trades", "eps": eps, "alpha": 2.5 * eps / steps, "steps": int(steps), "beta": TRADES_BETA}
+    return {"name": "atta", "eps": eps, "alpha": 2.5 * eps / ATTA_STEPS, "steps": ATTA_STEPS,
+            "reset_every": ATTA_RESET_EVERY}
+
+
 #: modules whose code a trained network depends on; their fingerprint is part of every cache key.
 TRAINING_MODULES = ("semirobust.models", "semirobust.training", "semirobust.data", "semirobust.attacks")
 
 
-def training_code_fingerprint() -> str:
-    """Fingerprint of the code in :data:`TRAINING_MODULES` (see ``utils.source_fingerprint``)."""
-    return source_fingerprint(*TRAINING_MODULES)
+def training_code_fingerprint(mode: str = "standard") -> str:
+    """Fingerprint of the code in :data:`TRAINING_MODULES`, and of :mod:`semirobust.at_methods` for the
+    modes that use it (see ``utils.source_fingerprint``)."""
+    extra = ("semirobust.at_methods",) if mode in AT_METHOD_MODES else ()
+    return source_fingerprint(*TRAINING_MODULES, *extra)
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
@@ -116,8 +154,7 @@ class TrainingBatches:
 
     def __init__(self, dataset: Dataset, batch_size: int, seed: int):
         self.dataset, self.batch_size, self.seed = dataset, batch_size, seed
-        base = dataset.dataset if isinstance(dataset, Subset) else dataset
-        self.tensors = dataset_tensors(dataset) if isinstance(base, TensorImageDataset) else None
+        self.tensors = dataset_tensors(dataset) if isinstance(base_dataset(dataset), TensorImageDataset) else None
 
     def epoch_seed(self, epoch: int) -> int:
         """The seed of epoch ``epoch`` (0-based): its shuffling, and (+1) its augmentation."""
@@ -125,15 +162,35 @@ class TrainingBatches:
 
     def epoch(self, epoch: int):
         """The batches ``(x, y)`` of epoch ``epoch`` (0-based), on the CPU."""
+        for _, x, y in self.indexed_epoch(epoch):
+            yield x, y
+
+    def indexed_epoch(self, epoch: int):
+        """The batches of epoch ``epoch`` as ``(indices, x, y)``, ``indices`` the images' positions in the
+        data set (ATTA keeps one perturbation per image)."""
         seed = self.epoch_seed(epoch)
         if self.tensors is not None:
             X, y = self.tensors
             order = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(seed))
             for i in range(0, X.shape[0], self.batch_size):
                 idx = order[i:i + self.batch_size]
-                yield X[idx], y[idx]
+                yield idx, X[idx], y[idx]
         else:
-            yield from make_loader(self.dataset, self.batch_size, shuffle=True, seed=seed)
+            yield from make_loader(_Indexed(self.dataset), self.batch_size, shuffle=True, seed=seed)
+
+
+class _Indexed(Dataset):
+    """``(index, x, y)`` items of a data set, for the DataLoader path of :class:`TrainingBatches`."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        x, y = self.dataset[index]
+        return index, x, y
 
 
 # ---------------------------------------------------------------- schedule and precision
@@ -229,27 +286,30 @@ def _check_train_args(mode, fb_layers, epochs, lr, profile, model):
 
 def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer, *,
                   attack: Callable | None = None, precision: Precision | None = None,
-                  scaler: torch.amp.GradScaler | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                  scaler: torch.amp.GradScaler | None = None, trades_beta: float | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimisation step of :func:`train` on the batch ``(x, y)`` (on the model's device).
 
     channels_last input when ``precision`` asks for it; the training ``attack`` (if any) replaces
     ``x`` under autocast (an :class:`~semirobust.attacks.Attack` runs in eval mode); then the model
     in train mode (a frozen f_a of ``split_fa_fb`` stays in eval mode), cross-entropy under
-    autocast, backward (through ``scaler`` when given) and the optimizer's step. Only the
+    autocast (with ``trades_beta``: TRADES's loss, cross-entropy on the clean batch plus beta times the KL
+    to the attacked one), backward (through ``scaler`` when given) and the optimizer's step. Only the
     parameters given to ``optimizer`` move; ``precision`` None is fp32. Returns the loss and the
-    logits, detached.
+    logits (of the attacked batch), detached.
     """
     precision = precision or Precision()
     if precision.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     autocast = precision.autocast(x.device.type)
+    clean = x
     if attack is not None:
         with autocast:
             x = attack(x, y)
     model.train()
     with autocast:
         logits = model(x)
-        loss = F.cross_entropy(logits, y)
+        loss = F.cross_entropy(logits, y) if trades_beta is None else trades_loss(model(clean), logits, y, trades_beta)
     optimizer.zero_grad(set_to_none=True)
     if scaler is None:
         loss.backward()
@@ -280,16 +340,17 @@ def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: str =
     lr = profile.lr if lr is None else float(lr)
     device = resolve_device(device)
     precision = resolve_precision(device, amp, channels_last)
+    spec = method_spec(mode, train_eps, profile.train_attack_steps)
     fingerprint = {"mode": mode, "fb_layers": fb_layers, "epochs": epochs, "lr": lr, "seed": seed,
-                   "profile": profile.as_dict(), "n_train": len(train_set), "code": training_code_fingerprint(),
-                   "train_attack": train_attack(train_eps, profile.train_attack_steps) if mode == "adversarial" else None,
-                   "constant_lr": constant_lr}
+                   "profile": profile.training_dict(), "n_train": len(train_set),
+                   "code": training_code_fingerprint(mode), "train_attack": spec, "constant_lr": constant_lr}
 
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
     checkpoint = _load_checkpoint(ckpt_path, fingerprint) if ckpt_path is not None else None
 
     seed_everything(seed)
     model.to(device)
+    built_channels_last = _channels_last(model)
     if precision.channels_last:
         model.to(memory_format=torch.channels_last)
     split = split_fa_fb(model, fb_layers) if fb_layers is not None else None
@@ -298,11 +359,19 @@ def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: str =
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, [] if constant_lr else scaled_milestones(profile, epochs),
                                                      gamma=0.1)
     scaler = precision.grad_scaler()
-    attack = None
+    attack, atta = None, None
     if mode == "adversarial":
-        spec = train_attack(train_eps, profile.train_attack_steps)
         attack = make_attack("pgd", model, spec["eps"], alpha=spec["alpha"], steps=spec["steps"],
                              random_start=spec["random_start"])
+    elif mode == "fgsm_rs":
+        attack = lambda x, y: fgsm_rs(model, x, y, spec["eps"], alpha=spec["alpha"])  # noqa: E731
+    elif mode == "trades":
+        attack = lambda x, y: trades_perturbation(model, x, spec["eps"], steps=spec["steps"],  # noqa: E731
+                                                  alpha=spec["alpha"])
+    elif mode == "atta":
+        first_x, _ = train_set[0]
+        atta = AttaPerturbations(len(train_set), tuple(first_x.shape), spec["eps"], reset_every=spec["reset_every"])
+    trades_beta = spec["beta"] if mode == "trades" else None
 
     history, start, stopped = [], 0, False
     if checkpoint is not None:
@@ -312,6 +381,8 @@ def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: str =
         scaler.load_state_dict(checkpoint["scaler"])
         _set_rng_state(checkpoint["rng"], device)
         history, start, stopped = checkpoint["history"], checkpoint["epoch"], checkpoint["stopped_early"]
+        if atta is not None:
+            atta.load_state_dict(checkpoint["atta"])
 
     batches = TrainingBatches(train_set, profile.batch_size, seed)
     try:
@@ -323,12 +394,14 @@ def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: str =
             aug_gen = torch.Generator().manual_seed(batches.epoch_seed(epoch) + 1)
             current_lr = optimizer.param_groups[0]["lr"]
             loss_sum, correct, seen, t0 = 0.0, 0, 0, time.perf_counter()
-            for x, y in batches.epoch(epoch):
+            for idx, x, y in batches.indexed_epoch(epoch):
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 if profile.augment:
                     x = augment(x, aug_gen)
+                if atta is not None:
+                    attack = _atta_attack(model, atta, idx, epoch, spec)
                 loss, logits = training_step(model, x, y, optimizer, attack=attack, precision=precision,
-                                             scaler=scaler)
+                                             scaler=scaler, trades_beta=trades_beta)
                 loss_sum += loss.item() * y.shape[0]
                 correct += (logits.argmax(1) == y).sum().item()
                 seen += y.shape[0]
@@ -346,17 +419,34 @@ def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: str =
                 atomic_torch_save({"fingerprint": fingerprint, "epoch": epoch + 1, "model": model.state_dict(),
                                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                                    "scaler": scaler.state_dict(), "rng": _rng_state(device),
-                                   "history": history, "stopped_early": stopped}, ckpt_path)
+                                   "history": history, "stopped_early": stopped,
+                                   "atta": atta.state_dict() if atta is not None else None}, ckpt_path)
             bar.set_postfix(loss=f"{record['train_loss']:.3f}", acc=f"{record['train_acc']:.1f}")
         bar.close()
     finally:
         optimizer.zero_grad(set_to_none=True)  # no stale gradients left on the returned model
         if split is not None:
             split.undo()
-        if precision.channels_last:
+        if precision.channels_last and not built_channels_last:
             model.to(memory_format=torch.contiguous_format)
         model.eval()
     return TrainResult(model=model, history=history, epochs_run=len(history), stopped_early=stopped)
+
+
+def _channels_last(model: nn.Module) -> bool:
+    """Whether the model's first 4-d weight is stored channels-last (see ``build_model``)."""
+    weight = next((p for p in model.parameters() if p.dim() == 4), None)
+    return weight is not None and weight.is_contiguous(memory_format=torch.channels_last) and \
+        not weight.is_contiguous()
+
+
+def _atta_attack(model: nn.Module, atta: AttaPerturbations, indices: torch.Tensor, epoch: int, spec: dict) -> Callable:
+    """The ATTA attack of one batch: PGD from the images' carried perturbations, stored back for the next epoch."""
+    def attack(x, y):
+        x_adv = pgd_from(model, x, y, atta.start(indices, x, epoch), spec["eps"], spec["steps"], alpha=spec["alpha"])
+        atta.store(indices, x, x_adv)
+        return x_adv
+    return attack
 
 
 def subnetwork_adversarial_training(model: nn.Module, fb_layers: int, train_set: Dataset, *, profile: Profile,
@@ -375,9 +465,27 @@ def training_config(arch: str, dataset: str, mode: str, profile: Profile, seed: 
     The device and the amp/channels_last switches are recorded next to the model but are not part
     of the hash, so a model trained on a GPU can be reused on a CPU.
     """
-    attack = train_attack(train_eps, profile.train_attack_steps) if mode == "adversarial" else None
-    return {"arch": arch, "dataset": dataset, "mode": mode, "profile": profile.as_dict(), "seed": seed,
-            "code": training_code_fingerprint(), "train_attack": attack}
+    attack = method_spec(mode, train_eps, profile.train_attack_steps)
+    return {"arch": arch, "dataset": dataset, "mode": mode, "profile": profile.training_dict(), "seed": seed,
+            "code": training_code_fingerprint(mode), "train_attack": attack}
+
+
+def snapshot_paths(model_path) -> list[Path]:
+    """The per-epoch weights kept beside a cached adversarially trained network (``<name>.epochs/``), in
+    epoch order: the network's own training curve can be evaluated after the fact."""
+    folder = Path(model_path).with_suffix(".epochs")
+    return sorted(folder.glob("epoch-*.pt"))
+
+
+def _snapshot_fn(model_path: Path) -> Callable:
+    """An ``eval_fn`` for :func:`train` that keeps every epoch's weights (atomically) beside the cached network."""
+    folder = Path(model_path).with_suffix(".epochs")
+
+    def save(model, epoch):
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        atomic_torch_save(state, folder / f"epoch-{epoch:03d}.pt")
+        return {}
+    return save
 
 
 def get_trained_model(arch: str, dataset: str, *, mode: str = "standard", profile, seed: int = 0,
@@ -396,7 +504,7 @@ def get_trained_model(arch: str, dataset: str, *, mode: str = "standard", profil
         profile = get_profile(profile, device)
     if not isinstance(profile, Profile):
         raise ValueError(f"profile must be a profile name or a Profile, got {type(profile).__name__}.")
-    profile = profile.for_arch(arch)
+    profile = profile.for_run(arch, dataset)
     device = resolve_device(device)
     config = training_config(arch, dataset, mode, profile, seed, train_eps)
     digest = config_hash(config)
@@ -416,9 +524,11 @@ def get_trained_model(arch: str, dataset: str, *, mode: str = "standard", profil
                                                 seed=seed), profile.val_fraction, seed)
     checkpoint_dir = root / "checkpoints" / digest
     t0 = time.perf_counter()
-    result = train(model, train_set, profile=profile, mode=mode, device=device, seed=seed,
+    epochs = profile.standard_epochs if mode == "standard" and profile.standard_epochs else None
+    # adversarial networks keep their per-epoch weights: the cost-robustness frontier evaluates their curve
+    result = train(model, train_set, profile=profile, mode=mode, epochs=epochs, device=device, seed=seed,
                    checkpoint_dir=checkpoint_dir, amp=amp, channels_last=channels_last, progress=progress,
-                   train_eps=train_eps)
+                   train_eps=train_eps, eval_fn=None if mode == "standard" else _snapshot_fn(path))
     wall = time.perf_counter() - t0
     precision = resolve_precision(device, amp, channels_last)
     info = {"config": config, "config_hash": digest, "history": result.history, "wall_time_s": wall,
@@ -435,7 +545,8 @@ def get_trained_model(arch: str, dataset: str, *, mode: str = "standard", profil
     return model, {**info, "from_cache": False, "path": str(path)}
 
 
-__all__ = ["MODES", "TRAIN_ATTACK", "train_attack", "TRAINING_MODULES", "training_code_fingerprint",
+__all__ = ["MODES", "AT_METHOD_MODES", "ATTA_STEPS", "ATTA_RESET_EVERY", "method_spec", "TRAIN_ATTACK", "train_attack",
+           "TRAINING_MODULES", "training_code_fingerprint", "snapshot_paths",
            "CHECKPOINT_NAME", "TrainResult", "augment", "TrainingBatches", "scaled_milestones", "Precision",
            "resolve_precision", "training_step", "train",
            "subnetwork_adversarial_training", "training_config", "get_trained_model"]

@@ -7,7 +7,8 @@
 * ``semirobust_cache`` / ``semirobust_results``: opt-in fixtures that point the environment
   variables ``SEMIROBUST_CACHE`` / ``SEMIROBUST_RESULTS`` at temporary folders shared by the
   whole test session (so a checkpoint trained by one test can be reused by the next), and
-  restore them after each test. Tests that do not ask for them see the environment unchanged.
+  restore them after each test. Tests that ask for neither still never write into the checkout's stores:
+  an autouse fixture points both variables at the same session folders when they are unset.
   A test that needs an empty results folder of its own should use ``tmp_path`` with
   ``monkeypatch.setenv`` instead.
 * ``tiny_profile``: the smoke profile cut to the smallest run that still exercises every step of
@@ -47,6 +48,15 @@ def _session_cache_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def _session_results_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("semirobust_results")
+
+
+@pytest.fixture(autouse=True)
+def _never_the_checkouts_stores(_session_cache_dir, _session_results_dir, monkeypatch):
+    """No test writes into the checkout's ``results/`` or ``.cache/semirobust/`` (a book build may be using
+    them): where a test sets neither variable, both point at the session's temporary folders."""
+    for name, folder in (("SEMIROBUST_CACHE", _session_cache_dir), ("SEMIROBUST_RESULTS", _session_results_dir)):
+        if name not in os.environ:
+            monkeypatch.setenv(name, str(folder))
 
 
 @pytest.fixture

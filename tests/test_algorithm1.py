@@ -302,8 +302,9 @@ def test_final_autoattack_attacks_a_network_both_rules_picked_once(same, tmp_pat
 
     monkeypatch.setattr(algorithm1, "final_autoattack", fake_attack)
     cell = algorithm1._Cell(cfg, cfg.resolved_profile, ResultsStore(tmp_path / "results"),
-                            SimpleNamespace(device="cpu"), regular, robust, models, summary, tmp_path / "cache")
-    out = algorithm1._final_autoattack_metrics(cell, ["trial-0", "trial-1"], selected, {})
+                            SimpleNamespace(device="cpu"), regular, robust, regular, models, summary, tmp_path / "cache")
+    runs = {"algorithm1": {"selected": selected, "hashes": ["trial-0", "trial-1"]}}
+    out = algorithm1._final_autoattack_metrics(cell, runs)
     assert len(attacked) == (2 if same else 3)  # the robust network, then one or two selected networks
     assert out["acc_tilde_autoattack"] == out["acc_tilde_unbiased_autoattack"] == 50.0
     assert out["grad_evals"] == 2 * len(attacked)  # a record serving both rules is counted once

@@ -214,6 +214,25 @@ def test_only_declared_parameters_are_passed(sandbox):
     assert params == {"profile": "offline"}
 
 
+def test_the_offline_book_leaves_out_what_its_profile_says_and_runs_figure2_where_it_says():
+    from semirobust.experiments.algorithm1 import figure1_configs, left_out_sentence
+    from semirobust.pipeline.prefetch import book_configs
+
+    run, left_out = figure1_configs("alexnet,vgg16,resnet50", "fashion-mnist,digits", profile="offline")
+    assert [(c.arch, c.dataset) for c in left_out] == [("alexnet", "fashion-mnist"), ("resnet50", "fashion-mnist")]
+    assert ("resnet50", "digits") in [(c.arch, c.dataset) for c in run] and len(run) == 4
+    assert "AlexNet on Fashion-MNIST, ResNet50 on Fashion-MNIST" in left_out_sentence(left_out)
+    assert left_out_sentence([]) == ""
+    assert len(figure1_configs("resnet50", "fashion-mnist", profile="offline", all_cells=True)[0]) == 1
+    assert not figure1_configs("alexnet,vgg16,resnet50", "digits", profile="smoke")[1]  # smoke leaves out nothing
+    cells = {(c.arch, c.dataset, c.fb_layers) for c in book_configs("offline", "fashion-mnist", "cpu")}
+    assert ("resnet50", "digits", 4) in cells and not any(a == "resnet50" and d == "fashion-mnist" for a, d, _ in cells)
+    figure2 = book_pipeline.notebook_parameters(book_pipeline.SOURCE_DIR / "figure2.ipynb", "offline", "fashion-mnist", "cpu")
+    assert figure2["dataset"] == "digits"
+    table1 = book_pipeline.notebook_parameters(book_pipeline.SOURCE_DIR / "table1.ipynb", "offline", "fashion-mnist", "cpu")
+    assert table1["dataset"] == "fashion-mnist"
+
+
 def test_bad_profile_is_rejected_before_running_anything():
     with pytest.raises(ValueError, match="profile"):
         book_pipeline.build_book(profile="huge", html=False)
@@ -279,15 +298,22 @@ def smoke_stores(tmp_path_factory):
     return root, env
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(3600)  # every notebook at the smoke profile, training included: longer than one test's 1800 s
-def test_smoke_build_executes_every_notebook_strictly(smoke_stores):
+@pytest.fixture(scope="module")
+def smoke_build(smoke_stores):
     """The README's book build at the smoke profile, in a copy of the book with temporary stores; ``--force``
-    re-executes every notebook even where the committed copy is up to date, so each one really runs."""
+    re-executes every notebook even where the committed copy is up to date, so each one really runs. Each
+    notebook is also kept as papermill executed it (``--raw-dir``), for nbval."""
     root, env = smoke_stores
     result = subprocess.run([sys.executable, "-m", "semirobust.pipeline.book", "--profile", "smoke", "--dataset",
-                             "digits", "--book-dir", str(root / "book"), "--force"], cwd=REPO_ROOT, env=env,
-                            capture_output=True, text=True)
+                             "digits", "--book-dir", str(root / "book"), "--force", "--raw-dir", str(root / "raw")],
+                            cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    return root, env, result
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)  # every notebook at the smoke profile, training included: longer than one test's 1800 s
+def test_smoke_build_executes_every_notebook_strictly(smoke_build):
+    root, env, result = smoke_build
     warned = [line for line in (result.stdout + result.stderr).splitlines() if "WARNING:" in line]
     assert result.returncode == 0, (f"smoke book build failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}\n"
                                     "Sphinx warnings:\n" + "\n".join(warned[:20]))
@@ -301,28 +327,18 @@ def test_smoke_build_executes_every_notebook_strictly(smoke_stores):
 
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
-def test_notebooks_pass_nbval_at_the_smoke_profile(smoke_stores):
-    """The design card's nbval: every notebook executed at the smoke profile by papermill into a temporary
-    folder (stores shared with the smoke build, so stored runs are reused), then ``pytest --nbval-lax`` executes
-    each executed copy again: every cell must run without error, and the cells tagged ``nbval-check-output``
-    (tables and glued values computed from the run's own records) must give the same output again."""
-    import papermill
-
-    root, env = smoke_stores
+def test_notebooks_pass_nbval_at_the_smoke_profile(smoke_build):
+    """The design card's nbval: every notebook as the smoke build's papermill executed it (stores shared, so
+    stored runs are reused), executed again by ``pytest --nbval-lax``: every cell must run without error, and
+    the cells tagged ``nbval-check-output`` (tables and glued values computed from the run's own records) must
+    give the same output again."""
+    root, env, result = smoke_build
+    assert result.returncode == 0, "the smoke build failed (see test_smoke_build_executes_every_notebook_strictly)"
     if subprocess.run([sys.executable, "-c", "import nbval"], env=env).returncode != 0:
         pytest.fail("nbval is required (the test extra: pip install -c constraints.txt -e '.[test]')")
-    out = root / "nbval"
-    out.mkdir(exist_ok=True)
-    executed = []
-    with pytest.MonkeyPatch.context() as patch:
-        for key in ("SEMIROBUST_RESULTS", "SEMIROBUST_CACHE", "PYTHONPATH"):
-            patch.setenv(key, env[key])
-        for name in book_pipeline.NOTEBOOKS:
-            source = REPO_ROOT / "notebooks" / f"{name}.ipynb"
-            params = book_pipeline.notebook_parameters(source, "smoke", "digits", "cpu")
-            papermill.execute_notebook(str(source), str(out / f"{name}.ipynb"), parameters=params, cwd=str(out),
-                                       kernel_name="python3", progress_bar=False)
-            executed.append(str(out / f"{name}.ipynb"))
+    out = root / "raw"
+    executed = [str(out / f"{name}.ipynb") for name in book_pipeline.NOTEBOOKS]
+    assert all(Path(path).exists() for path in executed), sorted(p.name for p in out.iterdir())
     # a warning names the kernel's temporary cell file (/tmp/ipykernel_<pid>/<hash>.py), different in every run
     sanitize = out / "sanitize.cfg"
     sanitize.write_text("[kernel cell files]\nregex: /tmp/ipykernel_\\d+/\\d+\\.py\nreplace: IPYKERNEL-CELL\n")
@@ -551,8 +567,8 @@ def test_summary_lists_each_glued_claim_with_its_status_profile_and_page(tmp_pat
     assert [r.split("::claim_")[1].split("_text")[0] for r in rows] == ["rho_predicts_success", "rho_by_dataset",
                                                                         "cheaper_step"]  # the book's page order
     assert ("{glue:text}`results/figure1.ipynb::claim_rho_predicts_success_status:s`" in rows[0]
-            and "{doc}`/results/figure1`" in rows[0] and "(profile smoke, digits)" in rows[0])
-    assert "grad_evals_paper_scale" not in text, "quoted only when the Table 1 page glued it"
+            and "{doc}`Figure 1 </results/figure1>`" in rows[0] and "(profile smoke, digits)" in rows[0])
+    assert "pays_verdict" not in text, "quoted only when the pays page glued it"
 
 
 # --- citing -------------------------------------------------------------------------------------

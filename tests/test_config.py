@@ -1,6 +1,7 @@
 """Run configuration, scale profiles and the small helpers in ``semirobust.utils``."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -40,7 +41,7 @@ def test_fb_layers_at_both_ends_are_valid(arch):
 
 def test_defaults_validate_and_resolve_from_the_profile():
     cfg = RunConfig()
-    profile = get_profile(cfg.profile)
+    profile = cfg.resolved_profile
     assert cfg.attack in ATTACKS and cfg.dataset in DATASETS
     assert cfg.resolved_trials == profile.trials
     assert cfg.resolved_epochs == profile.sub_epochs
@@ -119,9 +120,24 @@ def test_named_profiles(name):
 
 def test_profiles_grow_from_smoke_to_paper():
     smoke, cpu, paper = (get_profile(n) for n in ("smoke", "offline", "paper"))
-    assert smoke.train_subset < 1437 and cpu.train_subset is None and paper.train_subset is None  # offline: all of digits
-    assert smoke.width < cpu.width < paper.width == 1.0
+    fashion, digits = cpu.for_run("vgg16", "fashion-mnist"), cpu.for_run("vgg16", "digits")
+    assert smoke.train_subset < 1437 and digits.train_subset is None and paper.train_subset is None  # all of digits
+    assert 1437 < fashion.train_subset < 60000  # a subset of Fashion-MNIST's training split
+    assert smoke.width <= fashion.width < paper.width == 1.0 and smoke.width < digits.width
     assert smoke.epochs < cpu.epochs < paper.epochs
+
+
+def test_offline_profile_powers_the_primary_cell():
+    """The design's power (issue: at least five seeds, every arm on the same >= 1,000 test images, the paper's
+    budget on Fashion-MNIST), and what a trained network's cache key depends on."""
+    primary = get_profile("offline").for_run("vgg16", "fashion-mnist")
+    assert len(primary.seeds) >= 5 and primary.test_scored >= 1000 and primary.eps255 == 8
+    assert {"algorithm1", "random_fa", "regular_fa", "standard_fb", "full_finetune"} <= set(primary.arms)
+    assert set(primary.pays_seeds) <= set(primary.seeds) and len(primary.pays_seeds) >= 3
+    changed = dataclasses.replace(primary, s1_apgd_steps=7, pays_seeds=(0,), test_scored=500)
+    assert changed.training_dict() == primary.training_dict()  # evaluation settings never retrain a network
+    assert changed.algorithm1_dict() != primary.algorithm1_dict()  # but the scored images are Algorithm 1's
+    assert dataclasses.replace(primary, pays_seeds=(0,)).algorithm1_dict() == primary.algorithm1_dict()
 
 
 def test_paper_profile_follows_the_supplementary():

@@ -42,18 +42,24 @@ def test_training_step_counts_and_layer_passes():
 
 
 def test_offline_profile_counts_its_own_pgd5_training():
-    """Hand count at the offline profile on digits (PGD-5 training: 6 passes per image and step)."""
+    """Hand count at the offline profile on digits, with digits' own settings (PGD-5 training: 6 passes per
+    image and step)."""
     offline = config.get_profile("offline")
     assert offline.train_attack_steps == 5
     count = cost.grad_evals_at_scale("offline", "digits", robust=0.5)
     # 1,437 training images, 287 held out for validation (a fifth, rounded): 1,150 trained on; 2 trials x 3
-    # epochs; APGD-CE on 200 validation + 200 test images per epoch; the 200 rho images are the accuracy images
+    # epochs; APGD-CE on 200 validation + 200 test images per epoch; the 200 rho images are the accuracy images;
+    # digits runs no final AutoAttack
     assert count["training"] == 2 * 3 * 6 * 1_150
     assert count["stopping"] == 2 * 3 * 100 * 400 and count["rho"] == 0 and count["reference"] == 100 * (3 * 200 + 200)
-    assert count["final"] == 3 * 40 * (100 + 0.5 * 1_800) and count["final_images"] == 40
+    assert count["final"] == 0 and count["final_images"] == 0
     assert count["authors"] == 10 * 10 * (11 * 1_437 + 360 * (100 + 0.5 * 1_800))  # the authors train with PGD-10
     pgd10 = cost.grad_evals_at_scale(dataclasses.replace(offline, train_attack_steps=10), "digits", robust=0.5)
     assert pgd10["training"] == 2 * 3 * 11 * 1_150 and pgd10["stopping"] == count["stopping"]
+    # Fashion-MNIST, the primary data set: 8,000 of the 10,000-image subset trained on, 1 trial of 2 epochs,
+    # the per-epoch attack on 300 validation and 1,000 test images
+    fashion = cost.grad_evals_at_scale("offline", "fashion-mnist", robust=0.5)
+    assert fashion["training"] == 1 * 2 * 6 * 8_000 and fashion["stopping"] == 1 * 2 * 100 * (300 + 1_000)
 
 
 def test_sweep_count_reads_the_profiles_training_attack():
@@ -62,7 +68,7 @@ def test_sweep_count_reads_the_profiles_training_attack():
     assert smoke["full_networks"] == 4 * 600 * (1 + 11)
     assert smoke["run"] == 2 * 1 * 600 * 11 + (2 + 2) * 64 * 10 + 2 * 200 * 10
     offline = cost.sweep_grad_evals("offline", "digits", trials=2, epochs=3, attack_steps=20)  # offline: PGD-5
-    assert offline["full_networks"] == 8 * 1_437 * (1 + 6)
+    assert offline["full_networks"] == 8 * 1_437 * (1 + 6)  # digits: all 1,437 training images
     assert offline["run"] == 2 * 3 * 1_437 * 6 + (2 + 6) * 200 * 20 + 2 * 200 * 20
     with pytest.raises(ValueError, match="Unknown dataset"):
         cost.sweep_grad_evals("smoke", "mnist", trials=1, epochs=1, attack_steps=1)
@@ -71,6 +77,6 @@ def test_sweep_count_reads_the_profiles_training_attack():
 def test_algorithm1_epochs_and_cost_in_epochs_of_adversarial_training():
     paper = cost.algorithm1_epochs("paper")
     assert (paper["regular"], paper["adversarial"], paper["subnetwork"]) == (120, 120, 5 * 10)
-    assert cost.algorithm1_epochs("offline", trials=4)["subnetwork"] == 4 * 3
+    assert cost.algorithm1_epochs("offline", trials=4)["subnetwork"] == 4 * config.get_profile("offline").sub_epochs
     c = cost.algorithm1_cost(0.9, 0.1, epochs=120, trials=5, sub_epochs=10)
     assert c["algorithm1_total"] == pytest.approx(120 * 0.1 + 120 + 50 * 0.9)

@@ -90,6 +90,6 @@ def test_algorithm1_cost():
 @pytest.mark.slow
 def test_book_values(tiny_report):
     values = efficiency.book_values(tiny_report)
-    assert values["frozen_over_full"] > 0 and values["alg1_over_full_at"] > 1
+    assert values["frozen_over_full"] > 0 and "alg1_over_full_at" not in values  # end to end: the pays page
     assert "autoattack_ms_per_image" not in values  # skipped under --tiny
     assert "width 0.0625" in efficiency.settings_text(tiny_report)

@@ -8,7 +8,9 @@ import pytest
 from scipy import stats
 
 from semirobust.inference import (
+    bootstrap_p_value,
     cluster_bootstrap,
+    cluster_bootstrap_draws,
     equivalence_test,
     holm,
     interval_reading,
@@ -85,6 +87,38 @@ def test_cluster_bootstrap_is_wider_than_a_pooled_one_when_clusters_share_an_eff
     assert (high - low) > 3 * (pooled_high - pooled_low)  # the pooled interval is overconfident
     with pytest.raises(ValueError, match="at least 2 clusters"):
         cluster_bootstrap(values, np.zeros(values.size))
+
+
+def test_cluster_bootstrap_of_a_rank_correlation_is_wider_than_a_pooled_one():
+    """Paired values (one row per trial): clusters share a level of x and of y, within a cluster x and y are
+    unrelated. Resampling trials one by one gives a narrow interval around a correlation made by six clusters;
+    resampling the clusters shows how little six clusters say."""
+    rng = np.random.default_rng(2)
+    rows, clusters = [], []
+    for c in range(6):
+        shift = rng.normal(0, 2, size=2)
+        rows.extend(shift + rng.normal(0, 0.2, size=(20, 2)))
+        clusters.extend([c] * 20)
+    rows = np.asarray(rows)
+
+    def spearman(xy):
+        return stats.spearmanr(xy[:, 0], xy[:, 1]).statistic
+
+    estimate, low, high = cluster_bootstrap(rows, clusters, spearman, n_resamples=500)
+    _, pooled_low, pooled_high = cluster_bootstrap(rows, np.arange(len(rows)), spearman, n_resamples=500)
+    assert estimate == pytest.approx(spearman(rows))
+    assert (high - low) > 2 * (pooled_high - pooled_low)
+    draws = cluster_bootstrap_draws(rows, clusters, spearman, n_resamples=500)
+    assert draws.shape == (500,) and np.nanpercentile(draws, 2.5) == pytest.approx(low)
+    with pytest.raises(ValueError, match="cluster labels"):
+        cluster_bootstrap_draws(rows, clusters[:-1])
+
+
+def test_bootstrap_p_value_by_hand():
+    assert bootstrap_p_value([1.0, 2.0, 3.0, -1.0]) == pytest.approx(2 * (1 + 1) / 5)
+    assert bootstrap_p_value(np.ones(99)) == pytest.approx(2 / 100)  # never 0
+    assert bootstrap_p_value([-1.0, 1.0, np.nan]) == 1.0
+    assert math.isnan(bootstrap_p_value([np.nan]))
 
 
 def test_holm_against_a_hand_calculation():

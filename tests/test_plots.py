@@ -169,15 +169,20 @@ def _all_figures():
         for pair in r["metrics"]["rho_pairs"]:
             pair.update(ksg=1.0, ksg_null_mean=0.5, ksg_null_sd=0.1, ksg_ceiling=6.0, ksg_above_null=True)
     sizes = [_calibrated(_record("resnet50", "digits", fb), above=lambda j: True) for fb in (4, 8, 12, 16)]
-    trials = pd.DataFrame([{"model": m, "dataset": "digits", "fb_layers": 4, "seed": 0, "trial": t, "pair": 0,
-                            "from_fa": True, "shortfall": float(t), "converged": t == 0, "rho": 1.0 + t,
-                            "rho_null_mean": 0.5, "rho_excess": 0.5 + t, "rho_above_null": True, "cka": 0.5,
-                            "cka_null_mean": 0.1, "cka_excess": 0.4, "cka_above_null": t > 0}
-                           for m in ("AlexNet", "VGG16") for t in range(3)])
+    trials = pd.DataFrame([{"model": m, "dataset": "digits", "fb_layers": 4, "seed": 0, "arm": arm, "trial": t,
+                            "cluster": f"{m} / digits / seed 0", "pair": 0, "from_fa": True, "shortfall": float(t),
+                            "rho": 1.0 + t, "rho_null_mean": 0.5, "rho_excess": 0.5 + t, "rho_above_null": True,
+                            "cka": 0.5, "cka_null_mean": 0.1, "cka_excess": 0.4, "cka_above_null": t > 0}
+                           for m in ("AlexNet", "VGG16") for arm in ("algorithm1", "random_fa", "regular_fa",
+                                                                     "standard_fb", "full_finetune") for t in range(3)])
+    two_datasets = calibrated + [_calibrated(_record(arch, "fashion-mnist", fb, 0.5), above=lambda j: j > 0)
+                                 for arch, fb in (("alexnet", 4), ("vgg16", 12), ("resnet50", 16))]
     return {
         **{f"figure1 {m}": plots.figure1(calibrated, models=["alexnet", "vgg16", "resnet50"], measure=m)
            for m in ("rho", "ksg", "cka")},
         "figure1 four models": plots.figure1(calibrated * 2, models=["alexnet", "vgg16", "resnet50", "alexnet"]),
+        **{f"figure1 excess {m}": plots.figure1_excess(two_datasets, models=["alexnet", "vgg16", "resnet50"], measure=m)
+           for m in ("rho", "ksg", "cka")},
         "figure2": plots.figure2(sizes), "figure2 controls": plots.figure2(sizes, measures=("ksg", "cka")),
         "trial curves": plots.trial_curves(_record("vgg16", "digits", 12)),
         "rho success": rho_success.plot_success(trials),
@@ -219,3 +224,79 @@ def test_captions_say_what_is_drawn_what_the_marks_are_and_n():
     assert "one line per f_b size (4 layers)" in plots.figure2_caption([record])
     curves = plots.trial_curves_caption(record)
     assert "n = 200 attacked test images" in curves and "Acc* - k" in curves
+
+
+# --- Figure 1 with the null subtracted, and the trend with depth ------------------------------------
+
+def _seeded(arch, dataset, fb, raw, null, seeds=3, noise=0.0, seed=0):
+    """A record whose per-seed pairs (rho_{a+1} .. rho_n) have rho = raw(x) and null mean = null(x), x = 0 the last
+    pair, plus seed noise on rho."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    per_seed = []
+    for _ in range(seeds):
+        pairs = []
+        for j in range(fb):
+            x = fb - 1 - j
+            pairs.append({"rho": raw(x) + rng.normal(0, noise), "rho_null_mean": null(x), "rho_null_sd": 0.05,
+                          "rho_ceiling": 9.0, "rho_above_null": raw(x) > null(x) + 0.1})
+        per_seed.append({"rho_pairs": pairs})
+    mean_pairs = [{k: (sum(s["rho_pairs"][j][k] for s in per_seed) / seeds if k != "rho_above_null"
+                       else all(s["rho_pairs"][j][k] for s in per_seed)) for k in per_seed[0]["rho_pairs"][j]}
+                  for j in range(fb)]
+    return {"kind": "table1", "config": {"arch": arch, "dataset": dataset, "attack": "autoattack", "eps": 8 / 255,
+                                         "fb_layers": fb, "k": 1.0, "seeds": list(range(seeds))},
+            "metrics": {"rho": [p["rho"] for p in mean_pairs], "rho_pairs": mean_pairs, "per_seed": per_seed}}
+
+
+def test_depth_trend_subtracts_the_nulls_own_rise():
+    """Raw rho rises with x only because its null does (excess flat): the trend on the excess is ~0 and its
+    interval covers 0, while the raw slope is the null's. Where the excess itself rises, the trend says so."""
+    flat = _seeded("vgg16", "fashion-mnist", 6, raw=lambda x: 1.0 + 0.3 * x, null=lambda x: 0.5 + 0.3 * x,
+                   seeds=4, noise=0.05)
+    rising = _seeded("vgg16", "digits", 6, raw=lambda x: 1.0 + 0.5 * x, null=lambda x: 0.5 + 0.3 * x, seeds=4,
+                     noise=0.05, seed=1)
+    lone = _seeded("resnet50", "digits", 4, raw=lambda x: 1.0, null=lambda x: 0.5, seeds=1)
+    table = plots.depth_trend([flat, rising, lone])
+    row = table.set_index(["Model", "Dataset"])
+    f, r = row.loc[("VGG16", "Fashion-MNIST")], row.loc[("VGG16", "digits")]
+    assert abs(f.slope_excess) < 0.03 and f.low < 0 < f.high and f.slope_null == pytest.approx(0.3)
+    assert f.slope_raw == pytest.approx(f.slope_excess + f.slope_null)
+    assert f.reading.startswith("no trend") and f.seeds == 4
+    assert r.slope_excess == pytest.approx(0.2, abs=0.03) and r.low > 0 and r.reading == "rises beyond the null"
+    assert row.loc[("ResNet50", "digits")].reading == "one seed: no interval"
+    sentence = plots.trend_sentence(table)
+    assert "rises beyond the null's own rise on 1 of 3" in sentence and "no interval (one seed) on 1" in sentence
+    assert "supports" not in sentence
+
+
+def test_figure1_excess_primary_panel_left_raw_with_null_band_right_one_line_per_dataset():
+    records = [_seeded("vgg16", d, 4, raw=lambda x, s=s: s + 0.2 * x, null=lambda x: 0.5) for d, s in
+               (("fashion-mnist", 1.0), ("digits", 2.0))]
+    fig = plots.figure1_excess(records, models=["vgg16"])
+    left, right = fig.axes
+    assert left.get_ylabel() == plots.EXCESS_LABELS["rho"] and right.get_ylabel() == plots.MEASURE_LABELS["rho"]
+    assert "excess over null" in left.get_title() and "null band" in right.get_title()
+    assert sorted(t.get_text() for t in fig.legends[0].get_texts()) == ["Fashion-MNIST", "digits"]
+    lines = [line for line in left.lines if not line.get_label().startswith("_")]
+    assert [list(line.get_ydata()) for line in lines] == [pytest.approx([0.5, 0.7, 0.9, 1.1]),
+                                                         pytest.approx([1.5, 1.7, 1.9, 2.1])]
+    assert right.collections, "no null band on the raw panel"
+    assert any(len(ax.containers) for ax in fig.axes)  # seed error bars (three seeds)
+    assert not plots.legibility_problems(fig)
+    plt.close(fig)
+    caption = plots.figure1_excess_caption(records)
+    for words in ("excess over the within-class permutation null", "± 2 sd", "95% t-interval", "3 seeds",
+                  "one line per data set"):
+        assert words in caption, words
+
+
+def test_per_dataset_parameters_say_each_data_sets_budget():
+    from types import SimpleNamespace
+
+    configs = [SimpleNamespace(dataset=d, eps=e / 255, resolved_trials=t, resolved_epochs=2, k=1.0)
+               for d, e, t in (("fashion-mnist", 8, 1), ("digits", 16, 2))] * 2
+    found = plots.per_dataset_parameters(configs)
+    assert found == {"eps": "8/255 (Fashion-MNIST), 16/255 (digits)", "trials": "1 (Fashion-MNIST), 2 (digits)",
+                     "epochs": 2, "k": 1.0}

@@ -37,7 +37,7 @@ def start_run(settings, settings_type: type, factory: str, device):
     if not isinstance(settings, settings_type):
         raise ValueError(f"settings must come from {factory}(...).")
     dev = check_device(device)
-    return settings, dev, time.perf_counter(), get_profile(settings.profile, dev).for_arch(settings.arch)
+    return settings, dev, time.perf_counter(), get_profile(settings.profile, dev).for_run(settings.arch, settings.dataset)
 
 
 def cached_attack_tensors(model, model_hash: str, X, y, attack: str, eps: float, cache_dir, progress: bool = True):

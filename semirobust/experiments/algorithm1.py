@@ -50,19 +50,21 @@ import numpy as np
 import torch
 
 from semirobust.attacks import GradEvalCounter
-from semirobust.config import RunConfig, get_profile, mean_interval, parse_eps, parse_list
+from semirobust.config import ARCH_SPECS, DATASET_NAMES, RunConfig, get_profile, mean_interval, parse_eps, parse_list
 from semirobust.cost import authors_grad_evals
 from semirobust.cuts import arch_cut_note
 from semirobust.data import load_dataset, train_val_split
+from semirobust.experiments.arms import ARMS, CONTROLS, cell_arms, initial_network, start_network
 from semirobust.experiments.evaluation import Evaluation, best_checkpoint, final_autoattack
 from semirobust.models import combine_fa_fb
 from semirobust.progress import Countdown, algorithm1_countdown, announce, network_unit, trial_unit
 from semirobust.results import ResultsStore
-from semirobust.training import get_trained_model, subnetwork_adversarial_training, train_attack
+from semirobust.training import get_trained_model, train, train_attack
 from semirobust.utils import config_hash, default_cache_dir, resolve_device
 
 #: bump when the procedure changes so that stored trials and summaries are recomputed.
-ALGORITHM1_VERSION = "2"  # 2: best-epoch selection, validation split, seeds, train eps = eval eps
+ALGORITHM1_VERSION = "4"  # 2: best-epoch selection, validation split, seeds, train eps = eval eps; 3: arms, scored
+# images; 4: the same test images for every seed, per-epoch wall time in the trial curves
 TRIAL_KIND = "algorithm1_trial"
 REFERENCE_KIND = "algorithm1_reference"
 SUMMARY_KIND = "table1"
@@ -70,6 +72,10 @@ SUMMARY_KIND = "table1"
 AUTOATTACK_KIND = "algorithm1_autoattack"
 #: one seed of one Table 1 cell; ``table1`` aggregates the seeds of a cell.
 SEED_KIND = "table1_seed"
+#: a selected network scored on the scored test images (one record per network, so a rerun reads it)
+SCORE_KIND = "algorithm1_score"
+#: one arm run on a finished seed by :func:`run_arms` (the later studies' arms)
+ARM_KIND = "algorithm1_arm"
 
 
 def _validated(config: RunConfig) -> RunConfig:
@@ -100,6 +106,24 @@ def build_configs(models, datasets, fb_sizes=None, **common) -> list[RunConfig]:
             for m in parse_list(models, "models") for d in parse_list(datasets, "datasets") for f in sizes]
 
 
+def figure1_configs(models, datasets, *, all_cells: bool = False, **common) -> tuple[list[RunConfig], list[RunConfig]]:
+    """Figure 1's configs (:func:`build_configs` at each model's paper f_b size) split into those run and those
+    the profile leaves out for the build's time (``Profile.figure1_left_out``; ``all_cells``: none left out)."""
+    configs = build_configs(models, datasets, fb_sizes=None, **common)
+    left_out = [] if all_cells else [c for c in configs
+                                      if (c.arch, c.dataset) in c.resolved_profile.figure1_left_out]
+    return [c for c in configs if c not in left_out], left_out
+
+
+def left_out_sentence(left_out: list[RunConfig]) -> str:
+    """What the profile leaves out of a figure, as the page says it ('' when nothing)."""
+    if not left_out:
+        return ""
+    cells = ", ".join(f"{ARCH_SPECS[c.arch].display_name} on {DATASET_NAMES.get(c.dataset, c.dataset)}" for c in left_out)
+    return (f"Left out at the {left_out[0].resolved_profile.name} profile, for the build's time: {cells} "
+            "(`-p all_cells True` runs it).")
+
+
 def summary_config(config: RunConfig) -> dict:
     """The configuration that names a run's ``table1`` record (validated values, profile resolved).
 
@@ -109,15 +133,15 @@ def summary_config(config: RunConfig) -> dict:
     profile = config.resolved_profile
     return {"arch": config.arch, "dataset": config.dataset, "attack": config.attack, "eps": float(config.eps),
             "fb_layers": config.fb_layers, "trials": config.resolved_trials, "epochs": config.resolved_epochs,
-            "k": float(config.k), "profile": profile.name, "profile_hash": config_hash(profile.as_dict()),
+            "k": float(config.k), "profile": profile.name, "profile_hash": config_hash(profile.algorithm1_dict()),
             "seed": config.seed, "version": ALGORITHM1_VERSION}
 
 
-def trial_config(summary: dict, trial: int, regular_hash: str, robust_hash: str) -> dict:
-    """Configuration of trial ``trial``: the summary's without T, plus the trial index and the
-    hashes of the two trained networks it starts from (so a retrained network is not mixed up)."""
+def trial_config(summary: dict, trial: int, regular_hash: str, robust_hash: str, arm: str = "algorithm1") -> dict:
+    """Configuration of trial ``trial`` of ``arm``: the summary's without T, plus the arm, the trial index and
+    the hashes of the two trained networks it starts from (so a retrained network is not mixed up)."""
     config = {k: v for k, v in summary.items() if k != "trials"}
-    return {**config, "trial": trial, "regular_model": regular_hash, "robust_model": robust_hash}
+    return {**config, "arm": arm, "trial": trial, "regular_model": regular_hash, "robust_model": robust_hash}
 
 
 def reference_config(summary: dict, regular_hash: str, robust_hash: str) -> dict:
@@ -213,12 +237,16 @@ def aggregate_seeds(per_seed: list[dict], keys) -> dict:
     return out
 
 
-def _run_trial(trial: int, config: RunConfig, profile, regular, robust, acc_star_val: float,
-               evaluation: Evaluation, train_set, checkpoint_dir: Path, counter, progress: bool) -> dict:
-    """One trial: adversarial training of f_b from (f*_a, f_b), evaluated after every epoch on the
-    validation and the test images; stops when the validation accuracy is within k of Acc* (on
-    validation); rho on the trial's best-test-epoch network (the paper's box)."""
-    model = counter.attach(combine_fa_fb(robust, regular, config.fb_layers))
+def _run_trial(trial: int, arm: str, cell: _Cell, acc_star_val: float, train_set, checkpoint_dir: Path, counter,
+               progress: bool) -> dict:
+    """One trial of ``arm``: from the arm's starting network (f_a from its source, f_b regular), training of
+    f_b (of the whole network for full fine-tuning) adversarially or, for ``standard_fb``, without an attack,
+    evaluated after every epoch on the validation and the per-epoch test images; stops when the validation
+    accuracy is within k of Acc* (on validation); rho on the trial's best-test-epoch network (the paper's box)."""
+    config, profile, evaluation = cell.config, cell.profile, cell.evaluation
+    spec = ARMS[arm]
+    model = counter.attach(start_network(spec, config.fb_layers, regular=cell.regular, robust=cell.robust,
+                                         random=cell.random, **cell.sources))
     best = {"test": (-1.0, None), "val": (-1.0, None)}
 
     def eval_fn(net, epoch):
@@ -231,11 +259,10 @@ def _run_trial(trial: int, config: RunConfig, profile, regular, robust, acc_star
     def stop_fn(history):
         return acc_star_val - history[-1]["val_acc"] <= config.k
 
-    result = subnetwork_adversarial_training(
-        model, config.fb_layers, train_set, profile=profile, epochs=config.resolved_epochs,
-        device=evaluation.device, seed=config.seed + trial, checkpoint_dir=checkpoint_dir,
-        eval_fn=eval_fn, stop_fn=stop_fn, progress=progress, train_eps=config.eps,
-        lr=profile.trial_lr, constant_lr=profile.trial_lr is not None)
+    result = train(model, train_set, profile=profile, mode=spec.mode, fb_layers=None if spec.train_fa else config.fb_layers,
+                   epochs=config.resolved_epochs, device=evaluation.device, seed=config.seed + trial,
+                   checkpoint_dir=checkpoint_dir, eval_fn=eval_fn, stop_fn=stop_fn, progress=progress,
+                   train_eps=config.eps, lr=profile.trial_lr, constant_lr=profile.trial_lr is not None)
     curve = result.history
     if best["test"][1] is None:  # resumed after the last epoch: rebuild the best states from the curve
         best = {"test": (0.0, result.model.state_dict()), "val": (0.0, result.model.state_dict())}
@@ -245,19 +272,25 @@ def _run_trial(trial: int, config: RunConfig, profile, regular, robust, acc_star
     torch.save(best["test"][1], best_checkpoint(checkpoint_dir, "test"))
     torch.save(best["val"][1], best_checkpoint(checkpoint_dir, "val"))
     acc = curve[i_test]["adv_acc"]
-    return {"trial": trial, "acc": acc, "best_epoch": i_test + 1, "val_acc": curve[i_val]["val_acc"],
+    return {"trial": trial, "arm": arm, "acc": acc, "best_epoch": i_test + 1, "val_acc": curve[i_val]["val_acc"],
             "val_best_epoch": i_val + 1, "test_at_val": curve[i_val]["adv_acc"], "epochs_run": result.epochs_run,
             "converged": acc_star_val - curve[-1]["val_acc"] <= config.k, "stopped_early": result.stopped_early,
             "rho": rho, "rho_pairs": rho_pairs,
-            "curve": [{key: h[key] for key in ("epoch", "adv_acc", "val_acc", "train_loss", "train_acc", "lr")}
+            "curve": [{key: h[key] for key in ("epoch", "adv_acc", "val_acc", "train_loss", "train_acc", "lr", "time_s")}
                       for h in curve]}
 
 
 #: the record's seed-aggregated metrics (mean and ``_ci``), as the issue lists them.
-AGGREGATED = ("acc_regular_clean", "acc_regular_attacked", "acc_star", "acc_star_clean", "acc_sr", "acc_tilde",
-              "acc_tilde_unbiased", "diff", "diff_unbiased", "epochs", "grad_evals", "grad_evals_authors", "rho",
-              "acc_star_autoattack", "acc_tilde_autoattack", "acc_tilde_unbiased_autoattack",
-              "acc_star_autoattack_apgd_ce", "acc_tilde_autoattack_apgd_ce", "acc_tilde_unbiased_autoattack_apgd_ce")
+#: Scored on ``profile.test_scored`` images: acc_regular_attacked, acc_star, acc_sr, acc_tilde_unbiased and each
+#: control's acc_tilde_<arm> (validation-selected); on the per-epoch images: acc_star_eval and the paper's
+#: test-selected acc_tilde (diff = acc_tilde - acc_star_eval, on the same images); diff_unbiased = acc_tilde_unbiased
+#: - acc_star (both scored): the paired difference of the design.
+AGGREGATED = ("acc_regular_clean", "acc_regular_attacked", "acc_star", "acc_star_eval", "acc_star_clean", "acc_sr",
+              "acc_tilde", "acc_tilde_unbiased", "diff", "diff_unbiased", "epochs", "grad_evals", "grad_evals_authors",
+              "rho", "acc_star_autoattack", "acc_tilde_autoattack", "acc_tilde_unbiased_autoattack",
+              "acc_star_autoattack_apgd_ce", "acc_tilde_autoattack_apgd_ce", "acc_tilde_unbiased_autoattack_apgd_ce",
+              *(f"acc_tilde_{arm}" for arm in CONTROLS), *(f"acc_tilde_{arm}_paper" for arm in CONTROLS),
+              *(f"acc_tilde_{arm}_autoattack" for arm in CONTROLS))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,9 +303,12 @@ class _Cell:
     evaluation: Evaluation
     regular: torch.nn.Module
     robust: torch.nn.Module
+    random: torch.nn.Module  # the seed's untrained network (the random f_a of the ``random_fa`` arm)
     models: tuple[str, str]  # config hashes of the regular and the robust network
     summary: dict  # the seed record's identity (summary_config)
     cache: Path
+    #: further f_a sources of the later studies' arms (``fgsm_rs``: the seed's FGSM-RS network)
+    sources: dict = dataclasses.field(default_factory=dict)
 
     def final_autoattack_images(self, wanted: bool) -> int | None:
         """How many test images the final full AutoAttack runs on (None when it does not run)."""
@@ -282,37 +318,35 @@ class _Cell:
         return len(self.evaluation.final_images(n)[1])
 
 
-def _final_autoattack_metrics(cell: _Cell, trial_hashes: list[str], selected: dict, reference: dict,
-                              wanted: bool = True) -> dict:
-    """Acc*, Acc~ (paper rule) and Acc~ (validation-selected) under the full standard AutoAttack, once per
-    final network (``profile.final_autoattack_images``); each result is its own record, so a rerun or
-    another f_b cell sharing the robust network does not attack it again. Empty when not asked for.
-    Where the per-epoch evaluation already is the full AutoAttack, the evaluation's values are returned."""
-    config, profile, store, evaluation = cell.config, cell.profile, cell.store, cell.evaluation
-    regular, robust, models, summary, cache = cell.regular, cell.robust, cell.models, cell.summary, cell.cache
+def _final_autoattack_metrics(cell: _Cell, arm_runs: dict, wanted: bool = True) -> dict:
+    """Acc*, Acc~ (paper rule), Acc~ (validation-selected) and each control arm's validation-selected network
+    under the full standard AutoAttack, once per final network (``profile.final_autoattack_images``); each result
+    is its own record, so a rerun or another f_b cell sharing the robust network does not attack it again.
+    Empty when not asked for. Where the per-epoch evaluation already is the full AutoAttack, the evaluation's
+    values are returned."""
+    config, profile, store, evaluation, summary = cell.config, cell.profile, cell.store, cell.evaluation, cell.summary
     n = profile.final_autoattack_images
     if n == 0 or not wanted:
         return {}
+    main = arm_runs["algorithm1"]
+    selected, trial_hashes = main["selected"], main["hashes"]
     if config.attack == "autoattack" and profile.full_autoattack:
-        return {"acc_star_autoattack": reference["acc_star"], "acc_tilde_autoattack": selected["acc_tilde"],
+        return {"acc_tilde_autoattack": selected["acc_tilde"],
                 "acc_tilde_unbiased_autoattack": selected["acc_tilde_unbiased"]}
     key = {"eps": float(config.eps), "images": n, "seed": config.seed, "profile_hash": summary["profile_hash"],
            "version": ALGORITHM1_VERSION}
-    networks = {"acc_star_autoattack": ({"network": models[1]}, lambda: robust)}
+    networks = {"acc_star_autoattack": ({"network": cell.models[1]}, lambda: cell.robust)}
     # where both rules picked the same network, its paper-rule record serves both (one attack)
     val_selection = "test" if selected.get("same_selected_network") else "val"
     for name, trial, selection in (("acc_tilde_autoattack", selected["best_trial"], "test"),
                                    ("acc_tilde_unbiased_autoattack", selected["best_val_trial"], val_selection)):
-        tconfig = trial_config(summary, trial, *models)
-        path = best_checkpoint(cache / "algorithm1" / config_hash(tconfig), selection)
-
-        def load(path=path):
-            if not path.exists():
-                return None
-            net = combine_fa_fb(robust, regular, config.fb_layers)
-            net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            return net
-        networks[name] = ({"trial_record": trial_hashes[trial], "selection": selection}, load)
+        networks[name] = ({"trial_record": trial_hashes[trial], "selection": selection},
+                          _trial_network(cell, "algorithm1", trial, selection))
+    for arm, run in arm_runs.items():
+        if arm != "algorithm1":
+            trial = run["selected"]["best_val_trial"]
+            networks[f"acc_tilde_{arm}_autoattack"] = ({"trial_record": run["hashes"][trial], "selection": "val"},
+                                                       _trial_network(cell, arm, trial, "val"))
     out, grad_evals, counted = {}, 0, set()
     for name, (identity, load) in networks.items():
         record = store.read(AUTOATTACK_KIND, {**key, **identity})
@@ -353,15 +387,19 @@ def _reference_networks(config: RunConfig, store: ResultsStore, cache: Path, pro
         cached=lambda out: out[1]["from_cache"])
     evaluation = Evaluation(config, profile, device, progress)
     models = (regular_info["config_hash"], robust_info["config_hash"])
-    cell = _Cell(config, profile, store, evaluation, regular, robust, models, summary, cache)
+    random = initial_network(config.arch, config.dataset, profile.width, config.seed)
+    cell = _Cell(config, profile, store, evaluation, regular, robust, random, models, summary, cache)
     reference = store.read(REFERENCE_KIND, reference_config(summary, *models))
     if reference is None:
         start = time.perf_counter()
         accuracies = {"acc_regular_clean": evaluation.clean_accuracy(regular),
                       "acc_star_clean": evaluation.clean_accuracy(robust),
-                      "acc_regular_attacked": evaluation.adversarial_accuracy(regular),
-                      "acc_star": evaluation.adversarial_accuracy(robust),
-                      "acc_star_val": evaluation.val_accuracy(robust)}
+                      "acc_regular_attacked": evaluation.scored_accuracy(regular),
+                      "acc_star": evaluation.scored_accuracy(robust),
+                      "acc_star_eval": evaluation.adversarial_accuracy(robust),
+                      "acc_star_val": evaluation.val_accuracy(robust),
+                      "scored_images": int(len(evaluation.scored[1])), "eval_images": int(len(evaluation.eval[1])),
+                      "clean_images": int(len(evaluation.clean[1]))}
         accuracies["acc_regular"] = accuracies["acc_regular_attacked"]  # older name, read by older pages
         reference = store.write(REFERENCE_KIND, reference_config(summary, *models), accuracies, profile=profile.name,
                                 seed=config.seed, device=device, wall_time_s=time.perf_counter() - start,
@@ -369,37 +407,85 @@ def _reference_networks(config: RunConfig, store: ResultsStore, cache: Path, pro
     return cell, reference, {"regular": regular_info["wall_time_s"], "robust": robust_info["wall_time_s"]}
 
 
-def _run_trials(cell: _Cell, reference: dict, progress: bool, countdown: Countdown) -> dict:
-    """Step 2 of a seed: the T trials from (f*_a, f_b), each read from the store or run and recorded (its
-    checkpoints removed once recorded). Returns the trials' metrics and record hashes, their wall time and
-    gradient evaluations, and the number of training images."""
-    config, profile, store, evaluation = cell.config, cell.profile, cell.store, cell.evaluation
-    acc_star, acc_star_val = reference["metrics"]["acc_star"], reference["metrics"]["acc_star_val"]
-    train_set, _ = train_val_split(load_dataset(config.dataset, "train", root=config.data_root,
-                                                subset=profile.train_subset, seed=config.seed),
-                                   profile.val_fraction, config.seed)
-    out = {"trials": [], "hashes": [], "wall_time_s": 0.0, "grad_evals": 0, "train_images": len(train_set)}
+def _run_trials(cell: _Cell, arm: str, reference: dict, train_set, progress: bool, countdown: Countdown) -> dict:
+    """The T trials of ``arm`` in one seed, each read from the store or run and recorded (its checkpoints
+    removed once recorded, its best-epoch networks kept for scoring). Returns the trials' metrics and record
+    hashes, their wall time and gradient evaluations."""
+    config, store, evaluation = cell.config, cell.store, cell.evaluation
+    acc_star_val = reference["metrics"]["acc_star_val"]
+    out = {"trials": [], "hashes": [], "wall_time_s": 0.0, "grad_evals": 0}
     for t in range(config.resolved_trials):
-        tconfig = trial_config(cell.summary, t, *cell.models)
+        tconfig = trial_config(cell.summary, t, *cell.models, arm=arm)
         record = store.read(TRIAL_KIND, tconfig)
+        unit = trial_unit(config.seed, t, config.resolved_trials, arm)
         if record is None:
-            countdown.start(trial_unit(config.seed, t, config.resolved_trials))
+            countdown.start(unit)
             start, counter = time.perf_counter(), GradEvalCounter()
             checkpoint_dir = cell.cache / "algorithm1" / config_hash(tconfig)
-            metrics = _run_trial(t, config, profile, cell.regular, cell.robust, acc_star_val, evaluation, train_set,
-                                 checkpoint_dir, counter, progress)
+            metrics = _run_trial(t, arm, cell, acc_star_val, train_set, checkpoint_dir, counter, progress)
             metrics["grad_evals"] = counter.count
             counter.detach()
-            record = store.write(TRIAL_KIND, tconfig, metrics, profile=profile.name, seed=config.seed + t,
+            record = store.write(TRIAL_KIND, tconfig, metrics, profile=cell.profile.name, seed=config.seed + t,
                                  device=evaluation.device, wall_time_s=time.perf_counter() - start,
-                                 extra={"acc_star": acc_star, "acc_star_val": acc_star_val})
+                                 extra={"acc_star": reference["metrics"]["acc_star"], "acc_star_val": acc_star_val})
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
-            countdown.finish(trial_unit(config.seed, t, config.resolved_trials))
+            countdown.finish(unit)
         out["trials"].append(record["metrics"])
         out["hashes"].append(record["config_hash"])
         out["wall_time_s"] += record["wall_time_s"]
         out["grad_evals"] += record["metrics"].get("grad_evals", 0)
     return out
+
+
+def _trial_network(cell: _Cell, arm: str, trial: int, selection: str):
+    """A loader of the best-epoch network (``selection`` "test" or "val") of ``arm``'s trial ``trial``; the
+    loader returns None when the checkpoint is gone from the cache."""
+    tconfig = trial_config(cell.summary, trial, *cell.models, arm=arm)
+    path = best_checkpoint(cell.cache / "algorithm1" / config_hash(tconfig), selection)
+
+    def load():
+        if not path.exists():
+            return None
+        net = combine_fa_fb(cell.robust, cell.regular, cell.config.fb_layers)
+        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        return net
+    return load
+
+
+def _scored(cell: _Cell, identity: dict, load) -> dict:
+    """A selected network's accuracy on the scored images, read from the store or measured and recorded
+    (kind ``algorithm1_score``). Returns the metrics (``accuracy`` None when the network is gone)."""
+    key = {"eps": float(cell.config.eps), "attack": cell.config.attack, "images": len(cell.evaluation.scored[1]),
+           "seed": cell.config.seed, "profile_hash": cell.summary["profile_hash"], "version": ALGORITHM1_VERSION,
+           **identity}
+    record = cell.store.read(SCORE_KIND, key)
+    if record is None:
+        net = load()
+        if net is None:
+            warnings.warn(f"{identity}: the best-epoch checkpoint is gone from the cache; not scored.", UserWarning,
+                          stacklevel=2)
+            return {"accuracy": None, "grad_evals": 0}
+        counter, start = GradEvalCounter(), time.perf_counter()
+        accuracy = cell.evaluation.scored_accuracy(counter.attach(net))
+        counter.detach()
+        record = cell.store.write(SCORE_KIND, key, {"accuracy": accuracy, "grad_evals": counter.count},
+                                  profile=cell.profile.name, seed=cell.config.seed, device=cell.evaluation.device,
+                                  wall_time_s=time.perf_counter() - start)
+    return record["metrics"]
+
+
+def _run_arm(cell: _Cell, arm: str, reference: dict, train_set, progress: bool, countdown: Countdown) -> dict:
+    """Trials, selection rules and scoring of one arm in one seed: the paper's test-selected Acc~ (on the
+    per-epoch images), the validation-selected network scored on the scored images (``acc_tilde_unbiased``),
+    rho; plus the record hashes, wall time and gradient evaluations."""
+    acc_star_eval = reference["metrics"].get("acc_star_eval", reference["metrics"]["acc_star"])
+    run = _run_trials(cell, arm, reference, train_set, progress, countdown)
+    selected = summarize_trials(run["trials"], acc_star_eval, cell.config.k)
+    score = _scored(cell, {"trial_record": run["hashes"][selected["best_val_trial"]], "selection": "val"},
+                    _trial_network(cell, arm, selected["best_val_trial"], "val"))
+    selected["acc_tilde_per_epoch_val_selected"] = selected["acc_tilde_unbiased"]  # on the per-epoch images
+    selected["acc_tilde_unbiased"] = score["accuracy"]
+    return {**run, "selected": selected, "grad_evals": run["grad_evals"] + score["grad_evals"]}
 
 
 def _training_attack_spec(config: RunConfig, profile) -> str:
@@ -423,35 +509,171 @@ def _run_seed(config: RunConfig, store: ResultsStore, cache: Path, progress: boo
     t0 = time.perf_counter()
     cell, reference, training_wall = _reference_networks(config, store, cache, progress, summary, countdown)
     profile, evaluation, acc_star = cell.profile, cell.evaluation, reference["metrics"]["acc_star"]
-    counter = GradEvalCounter()
-    acc_sr = evaluation.adversarial_accuracy(counter.attach(combine_fa_fb(cell.robust, cell.regular,
-                                                                          config.fb_layers)))
-    counter.detach()
-    run = _run_trials(cell, reference, progress, countdown)
-    selected = summarize_trials(run["trials"], acc_star, config.k)
-    finals = _final_autoattack_metrics(cell, run["hashes"], selected, reference["metrics"],
-                                       wanted=final_autoattack_wanted)
-    grad_evals = counter.count + run["grad_evals"] + finals.pop("grad_evals", 0)
-    metrics = {**reference["metrics"], "acc_sr": acc_sr, **selected, **finals,
-               "diff_unbiased": selected["acc_tilde_unbiased"] - acc_star,
+    sr_network = combine_fa_fb(cell.robust, cell.regular, config.fb_layers)
+    sr = _scored(cell, {"network": "semirobust", "models": list(cell.models), "fb_layers": config.fb_layers},
+                 lambda: sr_network)
+    train_set, _ = train_val_split(load_dataset(config.dataset, "train", root=config.data_root,
+                                                subset=profile.train_subset, seed=config.seed),
+                                   profile.val_fraction, config.seed)
+    arm_runs = {arm: _run_arm(cell, arm, reference, train_set, progress, countdown)
+                for arm in cell_arms(profile, config.arch, config.fb_layers)}
+    main = arm_runs["algorithm1"]
+    selected = main["selected"]
+    finals = _final_autoattack_metrics(cell, arm_runs, wanted=final_autoattack_wanted)
+    grad_evals = sr["grad_evals"] + sum(run["grad_evals"] for run in arm_runs.values()) + finals.pop("grad_evals", 0)
+    acc_star_eval = reference["metrics"].get("acc_star_eval", acc_star)
+    controls = {}
+    for arm, run in arm_runs.items():
+        if arm != "algorithm1":
+            chosen = run["selected"]
+            controls.update({f"acc_tilde_{arm}": chosen["acc_tilde_unbiased"], f"acc_tilde_{arm}_paper": chosen["acc_tilde"],
+                             f"diff_{arm}": None if chosen["acc_tilde_unbiased"] is None
+                             else chosen["acc_tilde_unbiased"] - acc_star})
+    arms = {arm: {**run["selected"], "trials": run["trials"], "trial_records": run["hashes"],
+                  "wall_time_s": run["wall_time_s"], "grad_evals": run["grad_evals"]} for arm, run in arm_runs.items()}
+    metrics = {**reference["metrics"], "acc_sr": sr["accuracy"], **selected, **controls, **finals,
+               "diff": selected["acc_tilde"] - acc_star_eval,
+               "diff_unbiased": None if selected["acc_tilde_unbiased"] is None
+               else selected["acc_tilde_unbiased"] - acc_star,
                "grad_evals": grad_evals,
-               "grad_evals_authors": authors_grad_evals(run["train_images"], len(evaluation.clean[1]), acc_star),
-               "trials": run["trials"]}
+               "grad_evals_authors": authors_grad_evals(len(train_set), len(evaluation.clean[1]), acc_star),
+               "trials": main["trials"], "arms": arms, "arm_names": list(arm_runs)}
     extra = {"profile_settings": profile.as_dict(), "regular_model": cell.models[0], "robust_model": cell.models[1],
              "eval_images": int(evaluation.eval[1].shape[0]), "val_images": int(evaluation.val[1].shape[0]),
              "rho_images": int(evaluation.rho[1].shape[0]), "clean_images": int(evaluation.clean[1].shape[0]),
+             "scored_images": int(evaluation.scored[1].shape[0]), "train_images": len(train_set),
              "training_attack": _training_attack_spec(config, profile), "train_eps": float(config.eps),
              "stopping": "validation accuracy under the evaluation attack within k of Acc* on validation",
              "eval_attack": evaluation.attack(cell.robust).describe(),
              "final_autoattack_images": cell.final_autoattack_images(final_autoattack_wanted),
-             "trial_records": run["hashes"], "trials_wall_time_s": run["wall_time_s"],
+             "trial_records": main["hashes"], "trials_wall_time_s": main["wall_time_s"],
+             "arms_wall_time_s": {arm: run["wall_time_s"] for arm, run in arm_runs.items()},
              "training_wall_time_s": training_wall}
     record = store.write(SEED_KIND, summary, metrics, profile=profile.name, seed=config.seed, device=evaluation.device,
                          wall_time_s=time.perf_counter() - t0, extra=extra)
+    arms_text = "".join(f", {arm} {controls[f'acc_tilde_{arm}']:.1f}" for arm in arm_runs
+                        if arm != "algorithm1" and controls.get(f"acc_tilde_{arm}") is not None)
     announce(f"Algorithm 1 {config.arch} f_b={config.fb_layers} seed {config.seed}: Acc* {acc_star:.1f}, "
-             f"Acc_sr {acc_sr:.1f}, Acc~ {metrics['acc_tilde']:.1f} (unbiased {metrics['acc_tilde_unbiased']:.1f}) "
-             f"in {record['wall_time_s']:.0f} s; {countdown.left_text()}")
+             f"Acc_sr {metrics['acc_sr']:.1f}, Acc~ {metrics['acc_tilde_unbiased']:.1f} (validation-selected; "
+             f"paper's rule {metrics['acc_tilde']:.1f}){arms_text} in {record['wall_time_s']:.0f} s; "
+             f"{countdown.left_text()}")
     return record
+
+
+def _finished_cell(config: RunConfig, store: ResultsStore, cache: Path, device, progress: bool,
+                   with_evaluation: bool) -> tuple[_Cell, dict]:
+    """The cell of a finished seed (its record, networks and, when asked, its images), for the studies run
+    after the fact. Raises when the seed has no record yet."""
+    record = store.read(SEED_KIND, summary_config(config))
+    if record is None:
+        raise ValueError(f"no finished seed {config.seed} of {config.arch} f_b={config.fb_layers} on {config.dataset} "
+                         "in the results store; run run_seed(config) or run_algorithm1(config) first.")
+    profile = config.resolved_profile
+    common = dict(profile=profile, seed=config.seed, data_root=config.data_root, device=device, cache_dir=cache,
+                  progress=progress)
+    regular, _ = get_trained_model(config.arch, config.dataset, mode="standard", **common)
+    robust, _ = get_trained_model(config.arch, config.dataset, mode="adversarial", train_eps=config.eps, **common)
+    evaluation = Evaluation(config, profile, device, progress) if with_evaluation else None
+    random = initial_network(config.arch, config.dataset, profile.width, config.seed)
+    models = tuple(record["extra"][k] for k in ("regular_model", "robust_model"))
+    return _Cell(config, profile, store, evaluation, regular, robust, random, models, summary_config(config),
+                 cache), record
+
+
+def final_networks(config: RunConfig, *, results_dir=None, cache_dir=None, arms=None) -> dict:
+    """The final networks of one finished seed of a Table 1 cell, for evaluations after the fact (other attacks
+    and budgets): ``{name: (identity, loader)}`` for ``regular``, ``robust`` (Acc*), ``semirobust`` ((f*_a, f_b),
+    Acc_sr) and each arm's validation-selected network (``algorithm1`` is Acc~; ``arms``: the seed's arms and any
+    later arm run by :func:`run_arms`, None: the seed's own). ``identity`` names the network in records (the
+    trained networks' hashes, or the trial record and selection); a loader returns None when the checkpoint is
+    gone from the cache."""
+    config = _validated(config)
+    store = ResultsStore(results_dir)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cell, record = _finished_cell(config, store, cache, "cpu", False, with_evaluation=False)
+    out = {"regular": ({"network": cell.models[0]}, lambda: cell.regular),
+           "robust": ({"network": cell.models[1]}, lambda: cell.robust),
+           "semirobust": ({"network": "semirobust", "models": list(cell.models), "fb_layers": config.fb_layers},
+                          lambda: combine_fa_fb(cell.robust, cell.regular, config.fb_layers))}
+    selected = dict(record["metrics"].get("arms", {}))
+    for arm in [a for a in (arms or []) if a not in selected]:
+        found = store.read(ARM_KIND, {**cell.summary, "arm": arm})
+        if found is not None:
+            selected[arm] = found["metrics"]
+    for arm, chosen in selected.items():
+        if arms is not None and arm not in arms:
+            continue
+        trial = chosen["best_val_trial"]
+        out[arm] = ({"trial_record": chosen["trial_records"][trial], "selection": "val"},
+                    _trial_network(cell, arm, trial, "val"))
+    return out
+
+
+def selected_networks(config: RunConfig, *, results_dir=None, cache_dir=None) -> dict:
+    """The final networks of one finished seed (see :func:`final_networks`), loaded: ``{name: network or None}``."""
+    return {name: load() for name, (_, load) in final_networks(config, results_dir=results_dir,
+                                                               cache_dir=cache_dir).items()}
+
+
+def run_arms(config: RunConfig, arms, *, results_dir=None, cache_dir=None, progress: bool = True,
+             sources: dict | None = None) -> dict:
+    """Arms of :data:`semirobust.experiments.arms.ARMS` that the seed's own record does not hold (the later
+    studies': ``fast_fa``, ``atta_fb``, ``trades_fb``), run on a finished seed with the seed's networks, images,
+    trial budget, stopping rule and selection, each scored on the scored images like the seed's arms. Each arm
+    is recorded (kind ``algorithm1_arm``; its trials as ``algorithm1_trial``), so a rerun reads it.
+
+    ``sources``: f_a networks the arms take beyond the seed's (``{"fgsm_rs": network}`` for ``fast_fa``).
+    Returns ``{arm: the arm's record metrics}`` (as the seed record's ``arms`` entries)."""
+    config = _validated(config)
+    arms = parse_list(arms, "arms")
+    for arm in arms:
+        if arm not in ARMS:
+            raise ValueError(f"Unknown arm {arm!r}; choose from {', '.join(ARMS)}.")
+    store = ResultsStore(results_dir)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    device = resolve_device(config.device)
+    out, missing = {}, []
+    summary = summary_config(config)
+    for arm in arms:
+        found = store.read(ARM_KIND, {**summary, "arm": arm})
+        if found is not None:
+            out[arm] = found["metrics"]
+        else:
+            missing.append(arm)
+    if not missing:
+        return out
+    cell, record = _finished_cell(config, store, cache, device, progress, with_evaluation=True)
+    cell = dataclasses.replace(cell, sources=dict(sources or {}))
+    reference = store.read(REFERENCE_KIND, reference_config(cell.summary, *cell.models))
+    train_set, _ = train_val_split(load_dataset(config.dataset, "train", root=config.data_root,
+                                                subset=cell.profile.train_subset, seed=config.seed),
+                                   cell.profile.val_fraction, config.seed)
+    countdown = algorithm1_countdown(config, [config.seed], {arm: True for arm in missing})
+    for arm in missing:
+        start = time.perf_counter()
+        run = _run_arm(cell, arm, reference, train_set, progress, countdown)
+        metrics = {**run["selected"], "trials": run["trials"], "trial_records": run["hashes"],
+                   "wall_time_s": run["wall_time_s"], "grad_evals": run["grad_evals"]}
+        written = store.write(ARM_KIND, {**summary, "arm": arm}, metrics, profile=cell.profile.name, seed=config.seed,
+                              device=device, wall_time_s=time.perf_counter() - start,
+                              extra={"acc_star": reference["metrics"]["acc_star"], "label": ARMS[arm].label})
+        out[arm] = written["metrics"]
+    return out
+
+
+def run_seed(config: RunConfig, *, results_dir=None, cache_dir=None, progress: bool = True) -> dict:
+    """One seed (``config.seed``) of a Table 1 cell on its own: the ``table1_seed`` record that
+    :func:`run_algorithm1` reads (a process pool can run a cell's seeds side by side). The final full
+    AutoAttack runs where the seed is among the profile's first ``final_autoattack_seeds`` seeds."""
+    config = _validated(config)
+    profile = config.resolved_profile
+    limit = profile.final_autoattack_seeds
+    seeds = list(profile.seeds)
+    wanted = limit is None or (config.seed in seeds and seeds.index(config.seed) < limit)
+    arms = {arm: ARMS[arm].mode == "adversarial" for arm in cell_arms(profile, config.arch, config.fb_layers)}
+    countdown = algorithm1_countdown(config, [config.seed], arms)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return _run_seed(config, ResultsStore(results_dir), cache, progress, wanted, countdown)
 
 
 def run_algorithm1(config: RunConfig, *, results_dir=None, cache_dir=None, progress: bool = True,
@@ -478,7 +700,8 @@ def run_algorithm1(config: RunConfig, *, results_dir=None, cache_dir=None, progr
     t0 = time.perf_counter()
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     limit = profile.final_autoattack_seeds
-    countdown = algorithm1_countdown(config, seeds)  # progress lines on stderr, with the time left
+    arms = {arm: ARMS[arm].mode == "adversarial" for arm in cell_arms(profile, config.arch, config.fb_layers)}
+    countdown = algorithm1_countdown(config, seeds, arms)  # progress lines on stderr, with the time left
     records = [_run_seed(dataclasses.replace(config, seed=s), store, cache, progress, limit is None or i < limit,
                          countdown) for i, s in enumerate(seeds)]
     per_seed = [r["metrics"] for r in records]
@@ -492,6 +715,6 @@ def run_algorithm1(config: RunConfig, *, results_dir=None, cache_dir=None, progr
                        device=resolve_device(config.device), wall_time_s=time.perf_counter() - t0, extra=extra)
 
 
-__all__ = ["run_algorithm1", "summarize_trials", "summary_config", "trial_config", "reference_config",
-           "build_configs", "figure2_fb_sizes", "ALGORITHM1_VERSION", "TRIAL_KIND", "REFERENCE_KIND", "SUMMARY_KIND",
-           "AUTOATTACK_KIND", "SEED_KIND", "AGGREGATED", "aggregate_seeds", "best_epoch", "aggregate_pairs"]
+__all__ = ["run_algorithm1", "run_seed", "selected_networks", "final_networks", "run_arms", "ARM_KIND", "summarize_trials", "summary_config", "trial_config", "reference_config",
+           "build_configs", "figure1_configs", "left_out_sentence", "figure2_fb_sizes", "ALGORITHM1_VERSION", "TRIAL_KIND", "REFERENCE_KIND", "SUMMARY_KIND",
+           "AUTOATTACK_KIND", "SEED_KIND", "SCORE_KIND", "AGGREGATED", "aggregate_seeds", "best_epoch", "aggregate_pairs"]

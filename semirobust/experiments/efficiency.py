@@ -21,14 +21,12 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import torch
 from torch import nn
 
-from semirobust.config import get_profile
 from semirobust.cost import (
     PAPER_TRAIN_ATTACK_STEPS,
     algorithm1_cost,
-    algorithm1_epochs,
+    layer_flops,
     step_forwards,
     training_grad_evals,
 )
@@ -42,24 +40,10 @@ PGD_STEPS = PAPER_TRAIN_ATTACK_STEPS
 
 
 def layer_macs(model: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[str, int]]:
-    """Forward MACs per image of every Conv2d/Linear layer, in registration order."""
-    counts, hooks = {}, []
-    for name, module in trainable_layers(model):
-        def hook(mod, inputs, output, name=name):
-            if isinstance(mod, nn.Conv2d):
-                per_out = mod.in_channels // mod.groups * mod.kernel_size[0] * mod.kernel_size[1]
-                counts[name] = output[0].numel() * per_out
-            else:
-                counts[name] = output[0].numel() * mod.in_features
-        hooks.append(module.register_forward_hook(hook))
-    device = next(model.parameters()).device
-    try:
-        with torch.no_grad():
-            model.eval()(torch.zeros((1, *input_shape), device=device))
-    finally:
-        for h in hooks:
-            h.remove()
-    return [(name, counts[name]) for name, _ in trainable_layers(model)]
+    """Forward MACs per image of every Conv2d/Linear layer, in registration order, with the layers' names
+    (:func:`semirobust.cost.layer_flops`)."""
+    names = [name for name, _ in trainable_layers(model)]
+    return [(name, int(flops)) for name, flops in zip(names, layer_flops(model, input_shape))]
 
 
 def analytic_costs(model: nn.Module, input_shape: tuple[int, ...], fb_layers: int, steps: int = PGD_STEPS) -> dict:
@@ -159,24 +143,17 @@ def summary(report: dict, shape: str, arch: str, fb_layers: int, precision: str 
 
 def book_values(report: dict, shape: str = "cifar10", arch: str = "vgg16", fb_layers: int = 12,
                 other_fb: int | None = 4, precision: str = "fp32") -> dict:
-    """The figures the book quotes from one report: ratios, memory, multiples, Algorithm 1, attacks.
-
-    Step-time ratios are inverted throughput ratios; Algorithm 1 uses the paper profile's epochs,
-    trials and epochs per trial (:func:`semirobust.cost.algorithm1_epochs`, :func:`semirobust.cost.algorithm1_cost`).
-    """
+    """The figures the book quotes from one report: step ratios, memory, multiples, attacks (step-time ratios
+    are inverted throughput ratios). What a whole method costs to reach a robust accuracy is the pays page's
+    (semirobust.experiments.pays), measured, not modelled from step times."""
     main = summary(report, shape, arch, fb_layers, precision)
-    epochs = algorithm1_epochs(get_profile("paper"))
-    cost = algorithm1_cost(1 / main["throughput_frozen_over_full"], 1 / main["full_multiple"],
-                           epochs=epochs["adversarial"], trials=epochs["trials"], sub_epochs=epochs["sub_epochs"])
     values = {"frozen_over_full": main["throughput_frozen_over_full"],
               "frozen_over_authors": main["throughput_frozen_over_authors"],
               "memory_frozen_over_full": main["memory_frozen_over_full"],
               "memory_frozen_over_authors": main["memory_frozen_over_authors"],
               "memory_saved_mb": main["memory_saved_mb"], "analytic_ratio": main["analytic_throughput_ratio"],
               "analytic_state_saved_mb": main["analytic_state_saved_mb"], "full_multiple": main["full_multiple"],
-              "frozen_multiple": main["frozen_multiple"], "analytic_full_multiple": main["analytic_full_multiple"],
-              "alg1_over_full_at": cost["algorithm1_over_full_at"],
-              "subnet_route_over_full_at": cost["subnetwork_route_over_full_at"]}
+              "frozen_multiple": main["frozen_multiple"], "analytic_full_multiple": main["analytic_full_multiple"]}
     if other_fb is not None:
         other = summary(report, shape, arch, other_fb, precision)
         values.update({"frozen_over_full_other": other["throughput_frozen_over_full"],

@@ -4,9 +4,10 @@ after every trial epoch, and the full standard AutoAttack once per final network
 After each epoch AutoAttack runs only its first attack, APGD-CE with the standard settings
 (:func:`evaluation_attack`; the full AutoAttack takes minutes per evaluation on a CPU and is most of
 the authors' cost on a GPU), unless the profile asks for ``full_autoattack``; the full standard
-AutoAttack then runs once per final network (:func:`final_autoattack`). The accuracy images and the rho
-images are nested stratified subsets of the test split (:func:`nested_subsets`), so the images attacked
-for a trial's last accuracy are reused for its rho.
+AutoAttack then runs once per final network (:func:`final_autoattack`). The per-epoch accuracy images and the
+rho images are nested stratified subsets of the test split (:func:`nested_subsets`), so the images attacked
+for a trial's last accuracy are reused for its rho; each selected network is scored once on the scored images
+(``profile.test_scored`` stratified test images, the same for every seed and arm).
 """
 from __future__ import annotations
 
@@ -37,13 +38,18 @@ def pair_records(frame) -> list[dict]:
     return records
 
 
-def evaluation_attack(model, attack: str, eps: float, profile) -> Attack:
+def evaluation_attack(model, attack: str, eps: float, profile, per_epoch: bool = False) -> Attack:
     """The evaluation attack against ``model``: ``make_attack(attack, model, eps)``, except AutoAttack at a
     profile without ``full_autoattack`` (smoke, offline), which runs :data:`STOPPING_AUTOATTACK` only
     (APGD-CE with the standard settings: Algorithm 1 evaluates after every epoch of every trial, and the
-    full AutoAttack takes minutes per evaluation on a CPU; it runs once per final network instead)."""
-    if attack == "autoattack" and not get_profile(profile).full_autoattack:
-        return make_attack(attack, model, eps, attacks=list(STOPPING_AUTOATTACK))
+    full AutoAttack takes minutes per evaluation on a CPU; it runs once per final network instead).
+    ``per_epoch``: the attack after every trial epoch (stopping and selection), APGD-CE shortened to the
+    profile's ``stopping_apgd_iters`` where it sets them; scores take the profile's ``score_apgd_iters``
+    (None: the standard 100 iterations)."""
+    profile = get_profile(profile)
+    if attack == "autoattack" and not profile.full_autoattack:
+        iters = profile.stopping_apgd_iters if per_epoch else profile.score_apgd_iters
+        return make_attack(attack, model, eps, attacks=list(STOPPING_AUTOATTACK), apgd_iters=iters)
     return make_attack(attack, model, eps)
 
 
@@ -74,9 +80,18 @@ class Evaluation:
         self.clean = dataset_tensors(load_dataset(config.dataset, "test", root=config.data_root,
                                                   subset=profile.test_subset, seed=config.seed))
         test = load_dataset(config.dataset, "test", root=config.data_root)
-        eval_idx, rho_idx = nested_subsets(test.targets, (profile.eval_subset, profile.rho_samples), config.seed)
+        # the same test images for every seed and arm (seed 0 picks them): the arms and seeds are paired
+        eval_idx, rho_idx = nested_subsets(test.targets, (profile.eval_subset, profile.rho_samples), 0)
         self.eval = dataset_tensors(Subset(test, eval_idx.tolist()))
         self.rho = dataset_tensors(Subset(test, rho_idx.tolist()))
+        #: the test images every selected network is scored on: ``profile.test_scored`` stratified test images,
+        #: one set (seed 0) for every seed and arm; the per-epoch ``eval`` images where the profile sets none
+        self.scored = self.eval
+        if profile.test_scored is not None:
+            targets = np.asarray(test.targets)
+            scored_idx = np.arange(len(targets)) if profile.test_scored >= len(targets) else \
+                np.sort(stratified_indices(targets, profile.test_scored, 0))
+            self.scored = dataset_tensors(Subset(test, scored_idx.tolist()))
         position = {int(i): p for p, i in enumerate(eval_idx)}
         #: rho images that are accuracy images too (their position there) and the others
         self.rho_from_eval = torch.as_tensor([position[int(i)] for i in rho_idx if int(i) in position], dtype=torch.long)
@@ -88,10 +103,16 @@ class Evaluation:
         if len(val) == 0:
             raise ValueError(f"profile {profile.name!r} has val_fraction 0: Algorithm 1 stops and selects on a "
                              "validation split; give it a positive val_fraction.")
-        self.val = dataset_tensors(val, limit=profile.eval_subset)
+        self.val = dataset_tensors(val, limit=profile.val_subset if profile.val_subset is not None else
+                                   profile.eval_subset)
 
     def attack(self, model) -> Attack:
+        """The scoring attack (Acc*, Acc_sr, each selected network, rho's attacked images)."""
         return evaluation_attack(model, self.config.attack, self.config.eps, self.profile)
+
+    def epoch_attack(self, model) -> Attack:
+        """The attack after every trial epoch (stopping and selection)."""
+        return evaluation_attack(model, self.config.attack, self.config.eps, self.profile, per_epoch=True)
 
     def final_images(self, n_images: int | None) -> tuple[torch.Tensor, torch.Tensor]:
         """The images of the final full AutoAttack: a stratified ``n_images`` of the accuracy images, or
@@ -100,7 +121,7 @@ class Evaluation:
             return self.clean
         X, y = self.eval
         if n_images < len(y):
-            keep = torch.as_tensor(stratified_indices(y.numpy(), n_images, self.config.seed), dtype=torch.long)
+            keep = torch.as_tensor(stratified_indices(y.numpy(), n_images, 0), dtype=torch.long)
             X, y = X[keep], y[keep]
         return X, y
 
@@ -112,12 +133,18 @@ class Evaluation:
         return clean_accuracy(model, self.clean, device=self.device, batch_size=self.batch_size, progress=False)
 
     def adversarial_accuracy(self, model) -> float:
-        return adversarial_accuracy(model, self.eval, self.attack(model), device=self.device,
+        """Adversarial accuracy on the per-epoch test images under the per-epoch attack."""
+        return adversarial_accuracy(model, self.eval, self.epoch_attack(model), device=self.device,
+                                    batch_size=self.batch_size, progress=self.progress)
+
+    def scored_accuracy(self, model) -> float:
+        """Adversarial accuracy on the scored images (``self.scored``): the number a selected network reports."""
+        return adversarial_accuracy(model, self.scored, self.attack(model), device=self.device,
                                     batch_size=self.batch_size, progress=self.progress)
 
     def val_accuracy(self, model) -> float:
         """Adversarial accuracy on the validation images (stopping and unbiased selection)."""
-        return adversarial_accuracy(model, self.val, self.attack(model), device=self.device,
+        return adversarial_accuracy(model, self.val, self.epoch_attack(model), device=self.device,
                                     batch_size=self.batch_size, progress=False)
 
     def attacked_accuracy(self, model) -> tuple[float, torch.Tensor]:

@@ -2,8 +2,11 @@
 
 The x axis is x in rho_{n-x}: x = 0 is the last pair of layers of f_b (rho_n) and
 x = |f_b| - 1 the pair that joins f*_a to f_b (rho_{a+1}), as in the paper's figures.
-Figure 1 draws one panel per model and one line per data set, one figure per measure (EDGE rho, the
-paper's, then the KSG and CKA controls); Figure 2 one line per f_b size.
+Figure 1 draws one row per model and one line per data set, one figure per measure (EDGE rho, the
+paper's, then the KSG and CKA controls): the excess over the within-class permutation null is the primary
+panel, the raw value with the null's band the secondary one (:func:`figure1_excess`); the trend with depth
+is read on the excess (:func:`depth_trend`), so the null's own rise is subtracted. Figure 2 draws one line
+per f_b size.
 
 Every figure is drawn for the book's article column (:data:`COLUMN_INCHES` wide, at most
 :data:`MAX_PANELS_PER_ROW` panels a row, no text under :data:`MIN_FONT_PT` at the column's width:
@@ -18,6 +21,7 @@ import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.text import Text
@@ -27,6 +31,7 @@ from semirobust.config import DATASET_NAMES, MODEL_NAMES, mean_interval
 from semirobust.experiments.display import as_sentence
 from semirobust.experiments.tables import attack_label
 from semirobust.experiments.verdicts import interval_status, reading
+from semirobust.inference import interval_reading
 from semirobust.utils import atomic_write_bytes
 
 X_LABEL = r"$x$ (layer pair $\rho_{n-x}$ of $f_b$; 0 = last pair)"
@@ -59,13 +64,15 @@ def book_style(draw):
     return wrapper
 
 
-def book_figure(panels: int = 1, height: float = 3.0) -> tuple[plt.Figure, object]:
-    """A figure as wide as the book's column holding ``panels`` panels, at most three a row; returns the
-    figure and its axes as a 2-d array (rows x columns). ``height`` is per row, in inches. Draw on it inside
-    :func:`book_style` (or ``plt.rc_context(BOOK_RC)``) so that later text keeps the book's sizes."""
+def book_figure(panels: int = 1, height: float = 3.0, ncols: int | None = None) -> tuple[plt.Figure, object]:
+    """A figure as wide as the book's column holding ``panels`` panels, at most three a row (``ncols``: fewer);
+    returns the figure and its axes as a 2-d array (rows x columns). ``height`` is per row, in inches. Draw on
+    it inside :func:`book_style` (or ``plt.rc_context(BOOK_RC)``) so that later text keeps the book's sizes."""
     if panels < 1:
         raise ValueError(f"panels={panels} must be at least 1.")
-    ncols = min(panels, MAX_PANELS_PER_ROW)
+    if ncols is not None and not 1 <= ncols <= MAX_PANELS_PER_ROW:
+        raise ValueError(f"ncols={ncols} must be between 1 and {MAX_PANELS_PER_ROW}.")
+    ncols = min(panels, ncols or MAX_PANELS_PER_ROW)
     nrows = math.ceil(panels / ncols)
     with plt.rc_context(BOOK_RC):
         return plt.subplots(nrows, ncols, figsize=(COLUMN_INCHES, height * nrows), squeeze=False,
@@ -116,6 +123,9 @@ def rho_depth_frame(records: list[dict]) -> pd.DataFrame:
                     row[measure] = float("nan") if value is None else float(value)
                     row.update({f"{measure}_{f}": pair.get(f"{measure}_{f}") for f in _CALIBRATION})
                     row[f"{measure}_ci"] = ci.get(measure, math.nan)
+                    null = pair.get(f"{measure}_null_mean")
+                    row[f"{measure}_excess"] = math.nan if value is None or null is None else float(value) - float(null)
+                    row[f"{measure}_excess_ci"] = ci.get(f"{measure}_excess", math.nan)
             rows.append(row)
     frame = pd.DataFrame(rows)
     return frame if not frame.empty else pd.DataFrame(columns=list(RHO_DEPTH_COLUMNS))
@@ -132,6 +142,9 @@ def _seed_intervals(per_seed: list[dict], n_pairs: int) -> list[dict]:
             values = [p[j].get(measure) for p in lists]
             if all(v is not None for v in values):
                 out[j][measure] = mean_interval(values)[1]
+            nulls = [p[j].get(f"{measure}_null_mean") for p in lists]
+            if all(v is not None for v in values + nulls):
+                out[j][f"{measure}_excess"] = mean_interval([v - n for v, n in zip(values, nulls)])[1]
     return out
 
 
@@ -212,6 +225,178 @@ def figure1(records: list[dict], models: list[str] | None = None, subtitle: str 
     if subtitle:
         fig.suptitle(subtitle)
     return fig
+
+
+def _draw_excess(ax, frame: pd.DataFrame, hue: str, hue_order=None, measure: str = "rho") -> None:
+    """One panel: a measure's excess over its permutation null's mean against x, one line per value of ``hue``;
+    0 (the null's mean) as a grey line, the null's spread (+- 2 sd, centred on 0) shaded, error bars the 95%
+    t-interval of the excess over the seeds, hollow markers where the pair is not above its null."""
+    column = f"{measure}_excess"
+    if frame.empty or column not in frame or frame[column].isna().all():
+        ax.text(0.5, 0.5, "no permutation null", ha="center", va="center", transform=ax.transAxes)
+        return
+    palette = dict(zip(hue_order or list(dict.fromkeys(frame[hue])), sns.color_palette("colorblind")))
+    ax.axhline(0, color="0.5", lw=1)
+    for key, group in frame.groupby(hue, sort=False):
+        group = group.sort_values("x")
+        color = palette.get(key, "black")
+        ax.plot(group["x"], group[column], "-", color=color, label=str(key))
+        ci = group.get(f"{column}_ci")
+        if ci is not None and ci.notna().any():
+            ax.errorbar(group["x"], group[column], yerr=ci.astype(float), fmt="none", ecolor=color, capsize=3, lw=1)
+        sd = group.get(f"{measure}_null_sd")
+        if sd is not None and sd.notna().any():
+            sd = sd.astype(float)
+            ax.fill_between(group["x"], -2 * sd, 2 * sd, color=color, alpha=0.15, lw=0)
+        above = group.get(f"{measure}_above_null")
+        flags = above.fillna(False).astype(bool) if above is not None else pd.Series(True, index=group.index)
+        ax.plot(group["x"][flags], group[column][flags], "o", color=color)
+        ax.plot(group["x"][~flags], group[column][~flags], "o", mfc="white", color=color)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+
+
+#: the y label of an excess panel, per measure
+EXCESS_LABELS = {"rho": r"$\rho$ $-$ null mean (bits)", "ksg": "KSG $-$ null mean (bits)", "cka": "CKA $-$ null mean"}
+
+
+@book_style
+def figure1_excess(records: list[dict], models: list[str] | None = None, measure: str = "rho",
+                   subtitle: str = "") -> plt.Figure:
+    """Figure 1 with the null subtracted: one row per model (at its largest f_b size), two panels a row, one line
+    per data set. Left (primary): the measure's excess over its within-class permutation null's mean; right
+    (secondary): the raw measure with the null's band (mean +- 2 sd) and, for the MI estimates, the log2 N
+    ceiling. The caption is :func:`figure1_excess_caption`."""
+    frame = rho_depth_frame(records)
+    names = [MODEL_NAMES.get(m, m) for m in models] if models else list(dict.fromkeys(frame["Model"]))
+    if not names:
+        raise ValueError("figure1_excess needs at least one model (no records and no models given).")
+    order = list(dict.fromkeys(frame["Dataset"])) if "Dataset" in frame else []
+    fig, axes = book_figure(2 * len(names), height=2.4, ncols=2)
+    for row, name in zip(axes, names):
+        panel = frame[frame["Model"] == name]
+        if not panel.empty:
+            largest = panel["f_b layers"].max()
+            panel = panel[panel["f_b layers"] == largest]
+            row[0].set_title(f"{name}, $f_b$ = {largest}: excess over null")
+        else:
+            row[0].set_title(f"{name}: excess over null")
+        row[1].set_title(f"{name}: raw, with the null band")
+        _draw_excess(row[0], panel, "Dataset", hue_order=order, measure=measure)
+        _draw(row[1], panel, "Dataset", hue_order=order, measure=measure)
+        row[0].set_ylabel(EXCESS_LABELS.get(measure, f"{measure} $-$ null mean"))
+        row[1].set_ylabel(MEASURE_LABELS.get(measure, measure))
+    fig.supxlabel(X_LABEL)
+    handles, labels = _ordered_legend(axes.flat, order)
+    if handles:
+        fig.legend(handles, labels, title="Data set", loc="outside upper center", ncols=min(len(labels), 4))
+    if subtitle:
+        fig.suptitle(subtitle)
+    return fig
+
+
+def _slope(x, y) -> float:
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    if keep.sum() < 2 or np.ptp(x[keep]) == 0:
+        return math.nan
+    return float(np.polyfit(x[keep], y[keep], 1)[0])
+
+
+TREND_COLUMNS = ("Model", "Dataset", "f_b layers", "seeds", "pairs", "slope_excess", "low", "high", "slope_raw",
+                 "slope_null", "reading")
+
+
+def depth_trend(records: list[dict], measure: str = "rho") -> pd.DataFrame:
+    """The trend statistic of "rho rises with depth" with the null's own rise subtracted: per network (at its
+    largest f_b, as Figure 1 draws it) and data set, the least-squares slope of the measure's excess over its
+    permutation null's mean against x (per layer pair; positive: higher at earlier pairs of f_b, toward the
+    junction, as the paper's figure shows), computed on each seed, then averaged over the seeds with a 95%
+    t-interval (the seeds are the clusters; one seed: no interval). ``slope_raw`` and ``slope_null`` (seed means)
+    show how much of the raw rise is the null's: slope_raw = slope_excess + slope_null."""
+    largest = {}
+    for record in records:
+        c = record["config"]
+        largest[c["arch"]] = max(largest.get(c["arch"], 0), int(c["fb_layers"]))
+    rows = []
+    for record in records:
+        c, metrics = record["config"], record["metrics"]
+        if int(c["fb_layers"]) != largest[c["arch"]]:
+            continue
+        lists = [m.get("rho_pairs") for m in metrics.get("per_seed") or []]
+        lists = [p for p in lists if p] or ([metrics["rho_pairs"]] if metrics.get("rho_pairs") else [])
+        slopes = {"excess": [], "raw": [], "null": []}
+        for pairs in lists:
+            x = [len(pairs) - 1 - j for j in range(len(pairs))]  # x = 0: the last pair (rho_n)
+            raw = [math.nan if p.get(measure) is None else float(p[measure]) for p in pairs]
+            null = [math.nan if p.get(f"{measure}_null_mean") is None else float(p[f"{measure}_null_mean"])
+                    for p in pairs]
+            slopes["raw"].append(_slope(x, raw))
+            slopes["null"].append(_slope(x, null))
+            slopes["excess"].append(_slope(x, np.subtract(raw, null)))
+        excess = [v for v in slopes["excess"] if math.isfinite(v)]
+        mean = float(np.mean(excess)) if excess else math.nan
+        half = mean_interval(excess)[1] if len(excess) >= 2 else math.nan
+        low, high = mean - half, mean + half
+        if not excess:
+            words = "no permutation null"
+        elif len(excess) < 2:
+            words = "one seed: no interval"
+        else:
+            words = interval_reading(low, high, "rises beyond the null", "falls beyond the null",
+                                     "no trend beyond the null shown (the interval contains 0)")
+        finite = lambda v: float(np.mean([u for u in v if math.isfinite(u)])) if any(map(math.isfinite, v)) else math.nan  # noqa: E731
+        rows.append({"Model": MODEL_NAMES.get(c["arch"], c["arch"]), "Dataset": DATASET_NAMES.get(c["dataset"], c["dataset"]),
+                     "f_b layers": int(c["fb_layers"]), "seeds": len(excess), "pairs": len(lists[0]) if lists else 0,
+                     "slope_excess": mean, "low": low, "high": high, "slope_raw": finite(slopes["raw"]),
+                     "slope_null": finite(slopes["null"]), "reading": words})
+    return pd.DataFrame(rows, columns=list(TREND_COLUMNS))
+
+
+def trend_sentence(table: pd.DataFrame, measure: str = "rho") -> str:
+    """:func:`depth_trend` in words (no full stop): the statistic, each line's slope with its interval, and how
+    many lines rise beyond the null, fall, or show no trend at this power."""
+    if table.empty:
+        return "no layer pairs were measured: the trend is not testable here"
+    name = _PLAIN_NAMES.get(measure, measure)
+    parts = []
+    for _, row in table.iterrows():
+        interval = (f"{row.low:+.3f} to {row.high:+.3f}" if math.isfinite(row.low) else
+                    "no interval" if math.isfinite(row.slope_excess) else "not measured")
+        parts.append(f"{row.Model} on {row.Dataset} ({row.seeds} seed{'s' if row.seeds != 1 else ''}) "
+                     f"{row.slope_excess:+.3f} ({interval}; raw {row.slope_raw:+.3f}, the null's own {row.slope_null:+.3f})")
+    counts = table["reading"].value_counts()
+    rise, fall = int(counts.get("rises beyond the null", 0)), int(counts.get("falls beyond the null", 0))
+    flat = int(counts.get("no trend beyond the null shown (the interval contains 0)", 0))
+    none = len(table) - rise - fall - flat
+    return (f"the slope of {name}'s excess over its permutation null against x (least squares on each seed, per "
+            "layer pair; positive: higher at earlier pairs of f_b; mean over the seeds with a 95% t-interval, the "
+            f"seeds being the clusters): {'; '.join(parts)}. It rises beyond the null's own rise on {rise} of "
+            f"{len(table)} network and data-set lines, falls on {fall}, shows no trend at this power on {flat}"
+            f"{f', and has no interval (one seed) on {none}' if none else ''}")
+
+
+def figure1_excess_caption(records: list[dict], measure: str = "rho") -> str:
+    """The caption of :func:`figure1_excess`: what each panel plots, the band, the error bars, the marks and n."""
+    what = _MEASURE_WORDS.get(measure, measure)
+    ceiling = "" if measure == "cka" else "; dotted line: the ceiling log2 N of the estimate"
+    return (f"{what[0].upper()}{what[1:]} between each pair of consecutive layers of f_b against x (0: the last "
+            "pair, rho_n), one row per network at its largest f_b, one line per data set. Left (the primary "
+            "reading): the excess over the within-class permutation null, i.e. the value minus the mean of the same "
+            "estimate with one layer's activations shuffled within each class; grey line: no excess; shaded: the "
+            "null's spread, ± 2 sd around 0. Right: the raw value with the null as a shaded band (mean ± 2 sd)"
+            f"{ceiling}. Filled markers: above the null in every seed; hollow: not. {_seed_words(records)}. "
+            f"{_sample_words(records)}; {_profile_words(records)}.")
+
+
+def per_dataset_parameters(configs) -> dict:
+    """The values a notebook's ``None`` parameters resolved to, per data set where they differ (e.g. eps
+    "8/255 (Fashion-MNIST), 16/255 (digits)"), for the page's parameter box."""
+    def joined(get):
+        found = {DATASET_NAMES.get(c.dataset, c.dataset): get(c) for c in configs}
+        values = list(dict.fromkeys(found.values()))
+        return values[0] if len(values) == 1 else ", ".join(f"{v} ({d})" for d, v in found.items())
+    return {"eps": joined(lambda c: f"{c.eps * 255:g}/255"), "trials": joined(lambda c: c.resolved_trials),
+            "epochs": joined(lambda c: c.resolved_epochs), "k": joined(lambda c: c.k)}
 
 
 @book_style
@@ -441,4 +626,6 @@ def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 150) -> Path:
 __all__ = ["rho_depth_frame", "figure1", "figure2", "trial_curves", "size_comparison", "save_figure", "figure1_verdict",
            "figure2_verdict", "X_LABEL", "Y_LABEL", "MEASURE_LABELS", "COLUMN_INCHES", "MIN_FONT_PT", "MAX_PANELS_PER_ROW",
            "BOOK_RC", "book_style", "book_figure", "legibility_problems", "size_interval", "figure2_claim",
-           "figure1_caption", "figure2_caption", "trial_curves_caption", "dataset_claim"]
+           "figure1_caption", "figure2_caption", "trial_curves_caption", "dataset_claim", "figure1_excess",
+           "figure1_excess_caption", "EXCESS_LABELS", "depth_trend", "trend_sentence", "TREND_COLUMNS",
+           "per_dataset_parameters"]

@@ -1,212 +1,461 @@
-"""Does rho predict success? The paper's claim, tested over every trial of every Table 1 cell.
+"""Does rho predict success? The paper's claim, tested by one pre-specified primary analysis.
 
-Section 3.2 reads a trial that fails to reach Acc* as one whose first pairs of f_b show rho close
-to 0. Here every trial of every seed of every cell contributes its calibrated pairs (the permutation
-null beside each value, :func:`semirobust.mi.calibrated_mi`) and its shortfall, Acc* minus the
-trial's accuracy (both under the evaluation attack, the trial's accuracy at its best epoch). The
-claim predicts a negative rank correlation between rho_{a+1} (or rho's excess over its null) and
-the shortfall. :func:`rank_correlation` gives Spearman's r with a bootstrap interval, resampling
-trials, so that the reader sees what "no effect" (r = 0) would look like beside the estimate.
+Section 3.2 reads a trial that fails to reach Acc* as one whose first pairs of f_b show rho close to 0.
+The analysis was fixed before the results were read (issue 23, ``/work/shared/DESIGN.md``):
+
+* **Unit**: a trial of any arm of any cell (Algorithm 1's and the controls', e.g. a frozen *random* f_a,
+  which is designed to fail). **Cluster**: (network, data set, seed): the trials of one seed share the
+  seed's regular and robust networks, so they are not independent draws.
+* **Outcome**: the trial's shortfall, Acc*_eval minus the trial's accuracy, both on the per-epoch test
+  images (the trial's accuracy is its best per-epoch accuracy on those images).
+* **Primary measure**: rho_{a+1}'s excess over its within-class permutation null (rho at the first pair
+  of f_b minus the null's mean); CKA's excess at the same pair is the cross-check.
+* **Primary test**: Spearman's r between the primary measure and the shortfall, with a 95% percentile
+  interval from a *cluster* bootstrap (whole clusters resampled, :func:`semirobust.inference.cluster_bootstrap`).
+  The claim predicts r < 0 (less dependence beyond chance, larger shortfall). "Confirmed" only when the
+  whole interval lies below 0; "not confirmed" when it lies above 0 or the literal test below goes
+  against the claim; otherwise "undecided".
+* **The paper's literal claim**: among failing trials (shortfall above a margin of 2 points) against
+  succeeding ones, how many have rho_{a+1} *not* above its null.
+
+Every other correlation (raw rho, KSG, CKA, later pairs, within cells, one data set) is exploratory,
+with the same cluster interval and a Holm-adjusted p-value (:func:`exploratory_correlations`).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
-import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from scipy import stats
 
-from semirobust.config import MODEL_NAMES
+from semirobust.config import DATASET_NAMES, MODEL_NAMES
+from semirobust.experiments.display import as_sentence
 from semirobust.experiments.figures import BOOK_RC, book_figure
-from semirobust.experiments.verdicts import interval_status, reading
+from semirobust.experiments.verdicts import reading
+from semirobust.inference import bootstrap_p_value, cluster_bootstrap_draws, holm
 
-#: measures whose calibrated pairs are read (``rho``: EDGE bits; ``cka``: linear CKA).
-MEASURES = ("rho", "cka")
-TRIAL_COLUMNS = ("model", "dataset", "fb_layers", "seed", "trial", "pair", "from_fa", "shortfall", "converged")
+#: measures whose calibrated pairs are read (``rho``: EDGE bits; ``ksg``: KSG on PCA, bits; ``cka``: linear CKA).
+MEASURES = ("rho", "ksg", "cka")
+#: the primary measure and the cross-check (columns of :func:`trial_frame`).
+PRIMARY = "rho_excess"
+CROSS_CHECK = "cka_excess"
+#: a trial fails when its shortfall exceeds this many accuracy points (the literal test).
+FAIL_MARGIN = 2.0
+PRIMARY_MEASURE_TEXT = "rho_{a+1} minus the mean of its within-class permutation null (EDGE, bits)"
+OUTCOME_TEXT = "the shortfall Acc*_eval minus the trial's accuracy (per-epoch test images)"
+TRIAL_COLUMNS = ("model", "dataset", "fb_layers", "seed", "arm", "trial", "cluster", "pair", "from_fa", "acc",
+                 "acc_star_eval", "shortfall")
+
+
+def _pair_value(pair: dict, key: str) -> float:
+    value = pair.get(key)
+    return math.nan if value is None else float(value)
+
+
+def _above_null(pair: dict, measure: str):
+    """The pair's own flag (``<measure>_above_null``, from the permutation p-value); where it is missing, above
+    ``<measure>_null_high`` or else above the null's mean + 2 sd; None when the pair has no null at all."""
+    flag = pair.get(f"{measure}_above_null")
+    if flag is not None:
+        return bool(flag)
+    value = pair.get(measure)
+    high = pair.get(f"{measure}_null_high")
+    if high is None and pair.get(f"{measure}_null_mean") is not None and pair.get(f"{measure}_null_sd") is not None:
+        high = pair[f"{measure}_null_mean"] + 2 * pair[f"{measure}_null_sd"]
+    return None if value is None or high is None else bool(value > high)
+
+
+def _seed_trials(seed_metrics: dict):
+    """(arm, trial dict) of every arm of one seed; records without ``arms`` hold Algorithm 1's trials alone."""
+    arms = seed_metrics.get("arms")
+    if arms:
+        for arm, found in arms.items():
+            for trial in found.get("trials") or []:
+                yield trial.get("arm", arm), trial
+    else:
+        for trial in seed_metrics.get("trials") or []:
+            yield trial.get("arm", "algorithm1"), trial
 
 
 def trial_frame(records: list[dict]) -> pd.DataFrame:
-    """One row per (cell, seed, trial, layer pair) of ``table1`` records.
+    """One row per (cell, seed, arm, trial, layer pair) of ``table1`` records.
 
-    ``pair`` counts from the junction (0: rho_{a+1}, the pair joining f*_a's last layer to f_b's
-    first) and ``from_fa`` marks that pair. ``shortfall`` = Acc* of the seed minus the trial's
-    accuracy; for each measure, its value, its null mean and ``<measure>_excess`` (value minus null
-    mean) come along.
+    ``pair`` counts from the junction (0: rho_{a+1}, the pair joining f_a's last layer to f_b's first) and
+    ``from_fa`` marks that pair. ``shortfall`` = the seed's Acc*_eval (on the per-epoch test images; Acc* where
+    an older record lacks it) minus the trial's accuracy on the same images. ``cluster`` names the trial's
+    (network, data set, seed). For each measure: its value, its null mean, ``<measure>_excess`` (value minus
+    null mean) and ``<measure>_above_null``.
     """
     rows = []
     for record in records:
         config = record["config"]
         per_seed = record["metrics"].get("per_seed") or [record["metrics"]]
-        seeds = config.get("seeds") or [config.get("seed", 0)] * len(per_seed)
+        seeds = config.get("seeds") or record["metrics"].get("seeds") or [config.get("seed", 0)] * len(per_seed)
+        model = MODEL_NAMES.get(config["arch"], config["arch"])
+        dataset = DATASET_NAMES.get(config["dataset"], config["dataset"])
         for seed, seed_metrics in zip(seeds, per_seed):
-            acc_star = seed_metrics["acc_star"]
-            for trial in seed_metrics.get("trials", []):
-                pairs = trial.get("rho_pairs") or [{"rho": v} for v in trial["rho"]]
+            acc_star = seed_metrics.get("acc_star_eval")
+            acc_star = float(seed_metrics["acc_star"] if acc_star is None else acc_star)
+            for arm, trial in _seed_trials(seed_metrics):
+                pairs = trial.get("rho_pairs") or [{"rho": v} for v in trial.get("rho") or []]
+                base = {"model": model, "dataset": dataset, "fb_layers": int(config["fb_layers"]), "seed": int(seed),
+                        "arm": arm, "trial": int(trial.get("trial", 0)), "cluster": f"{model} / {dataset} / seed {seed}",
+                        "acc": float(trial["acc"]), "acc_star_eval": acc_star,
+                        "shortfall": float(acc_star - trial["acc"])}
                 for j, pair in enumerate(pairs):
-                    row = {"model": MODEL_NAMES.get(config["arch"], config["arch"]), "dataset": config["dataset"],
-                           "fb_layers": int(config["fb_layers"]), "seed": int(seed),
-                           "trial": int(trial["trial"]), "pair": j, "from_fa": j == 0,
-                           "shortfall": float(acc_star - trial["acc"]),
-                           "converged": bool(acc_star - trial["acc"] <= config.get("k", 1.0))}
+                    row = {**base, "pair": j, "from_fa": j == 0}
                     for measure in MEASURES:
-                        value, null = pair.get(measure), pair.get(f"{measure}_null_mean")
-                        row[measure] = math.nan if value is None else float(value)
-                        row[f"{measure}_null_mean"] = math.nan if null is None else float(null)
+                        row[measure] = _pair_value(pair, measure)
+                        row[f"{measure}_null_mean"] = _pair_value(pair, f"{measure}_null_mean")
                         row[f"{measure}_excess"] = row[measure] - row[f"{measure}_null_mean"]
-                        row[f"{measure}_above_null"] = pair.get(f"{measure}_above_null")
+                        row[f"{measure}_above_null"] = _above_null(pair, measure)
                     rows.append(row)
     columns = list(TRIAL_COLUMNS) + [f"{m}{s}" for m in MEASURES for s in ("", "_null_mean", "_excess", "_above_null")]
     return pd.DataFrame(rows, columns=columns)
 
 
-def rank_correlation(x, y, *, level: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> dict:
-    """Spearman's r of (x, y) with a paired percentile-bootstrap interval (``scipy.stats.bootstrap``).
+def _spearman(xy: np.ndarray) -> float:
+    """Spearman's r of the two columns of ``xy`` (NaN when either is constant)."""
+    x, y = xy[:, 0], xy[:, 1]
+    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan
+    rx, ry = stats.rankdata(x), stats.rankdata(y)
+    return float(np.corrcoef(rx, ry)[0, 1])
 
-    Returns n, r, low, high and the permutation p-value of r = 0 (``scipy.stats.permutation_test``).
-    Fewer than 4 finite pairs, or a constant input, give NaNs: no correlation can be read from them.
+
+def cluster_rank_correlation(x, y, clusters, *, level: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> dict:
+    """Spearman's r of (x, y) with a percentile interval from a cluster bootstrap (whole clusters resampled,
+    the pairs of a drawn cluster kept together) and the bootstrap's two-sided p-value of r = 0
+    (:func:`semirobust.inference.bootstrap_p_value`).
+
+    Returns n (units), clusters, r, low, high, p_value. Fewer than 4 finite pairs or a constant input give
+    r NaN; fewer than 2 clusters give r but no interval (NaNs): one cluster has nothing to resample.
     """
-    from scipy import stats
-
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    clusters = np.asarray(clusters)
     keep = np.isfinite(x) & np.isfinite(y)
-    x, y = x[keep], y[keep]
-    out = {"n": int(x.size), "r": math.nan, "low": math.nan, "high": math.nan, "p_value": math.nan}
+    x, y, clusters = x[keep], y[keep], clusters[keep]
+    out = {"n": int(x.size), "clusters": int(np.unique(clusters).size), "r": math.nan, "low": math.nan,
+           "high": math.nan, "p_value": math.nan}
     if x.size < 4 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return out
-
-    def statistic(a, b):
-        return stats.spearmanr(a, b).statistic
-
-    out["r"] = float(statistic(x, y))
-    rng = np.random.default_rng(seed)
-    with warnings.catch_warnings():  # a resample may repeat one point: its r is undefined and left out below
-        warnings.simplefilter("ignore", stats.ConstantInputWarning)
-        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
-        boot = stats.bootstrap((x, y), statistic, paired=True, vectorized=False, n_resamples=n_resamples,
-                               confidence_level=level, method="percentile", random_state=rng)
-        perm = stats.permutation_test((x, y), statistic, permutation_type="pairings", n_resamples=n_resamples,
-                                      random_state=rng)
-    tail = 100 * (1 - level) / 2
-    out["low"], out["high"] = (float(v) for v in np.nanpercentile(boot.bootstrap_distribution, [tail, 100 - tail]))
-    out["p_value"] = float(perm.pvalue)
+    xy = np.column_stack([x, y])
+    out["r"] = _spearman(xy)
+    if out["clusters"] < 2:
+        return out
+    draws = cluster_bootstrap_draws(xy, clusters, _spearman, n_resamples=n_resamples, seed=seed)
+    if np.isfinite(draws).any():
+        tail = 100 * (1 - level) / 2
+        out["low"], out["high"] = (float(v) for v in np.nanpercentile(draws, [tail, 100 - tail]))
+        out["p_value"] = bootstrap_p_value(draws)
     return out
 
 
-#: the scope of the within-cell reading (see :func:`success_correlations`).
-WITHIN_CELLS = "rho_{a+1} within cells"
+def junction(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the pair joining f_a to f_b (rho_{a+1}): one per trial."""
+    return frame[frame.from_fa]
 
 
-def within_cells(part: pd.DataFrame, columns) -> pd.DataFrame:
-    """``columns`` minus their mean over the rows of the same cell (model, data set, f_b size)."""
-    keys = ["model", "dataset", "fb_layers"]
+def cluster_description(frame: pd.DataFrame) -> str:
+    """What the primary analysis resamples, in words: e.g. "seeds within networks and data sets (7 clusters:
+    VGG16 / Fashion-MNIST 5 seeds, AlexNet / Fashion-MNIST 2 seeds)"."""
+    part = junction(frame)
+    if part.empty:
+        return "no clusters (no trials)"
+    counts = part.groupby(["model", "dataset"], sort=False)["seed"].nunique()
+    groups = ", ".join(f"{m} / {d} {n} seed{'s' if n != 1 else ''}" for (m, d), n in counts.items())
+    total = part["cluster"].nunique()
+    return f"seeds within networks and data sets ({total} cluster{'s' if total != 1 else ''}: {groups})"
+
+
+@dataclasses.dataclass(frozen=True)
+class LiteralTest:
+    """The paper's claim as stated: how many failing trials (shortfall > margin) have rho_{a+1} not above its
+    permutation null, against succeeding ones. ``unknown``: trials without a null (left out of the counts)."""
+
+    margin: float
+    failing: int
+    failing_at_null: int
+    succeeding: int
+    succeeding_at_null: int
+    unknown: int
+
+    @property
+    def text(self) -> str:
+        """e.g. "3 of 7 failing trials, 0 of 9 succeeding"."""
+        return (f"{self.failing_at_null} of {self.failing} failing trial{'s' if self.failing != 1 else ''}, "
+                f"{self.succeeding_at_null} of {self.succeeding} succeeding")
+
+    @property
+    def outcome(self) -> str:
+        """"no failing trials"; "against the claim" when most failing trials (more than half) have rho_{a+1} above
+        its null (the claim as stated is false of the typical failing trial); "in line with the claim" when more
+        than half of the failing trials are at the null and they are so more often than succeeding ones; else
+        "mixed"."""
+        if self.failing == 0:
+            return "no failing trials"
+        share_fail = self.failing_at_null / self.failing
+        share_ok = self.succeeding_at_null / self.succeeding if self.succeeding else 0.0
+        if share_fail < 0.5:
+            return "against the claim"
+        if share_fail > 0.5 and share_fail > share_ok:
+            return "in line with the claim"
+        return "mixed"
+
+
+def literal_test(frame: pd.DataFrame, margin: float = FAIL_MARGIN) -> LiteralTest:
+    """:class:`LiteralTest` over the junction rows of :func:`trial_frame` (one per trial)."""
+    part = junction(frame)
+    flags = part["rho_above_null"]
+    known = flags.notna()
+    failing = part["shortfall"] > margin
+    at_null = known & ~flags.fillna(True).astype(bool)
+    return LiteralTest(float(margin), int((failing & known).sum()), int((failing & at_null).sum()),
+                       int((~failing & known).sum()), int((~failing & at_null).sum()), int((~known).sum()))
+
+
+@dataclasses.dataclass(frozen=True)
+class PrimaryResult:
+    """The primary analysis: Spearman's r of the primary measure against the shortfall with its cluster-bootstrap
+    interval, the cross-check (CKA's excess) and the literal test."""
+
+    n: int  # trials
+    clusters: int
+    cluster_text: str  # what was resampled (:func:`cluster_description`)
+    r: float
+    low: float
+    high: float
+    p_value: float
+    cross_r: float
+    cross_low: float
+    cross_high: float
+    literal: LiteralTest
+    level: float = 0.95
+    measure: str = PRIMARY_MEASURE_TEXT
+
+    @property
+    def testable(self) -> bool:
+        return math.isfinite(self.r)
+
+    @property
+    def status(self) -> str:
+        """"confirmed" only when the interval lies below 0 (the claimed direction) and the literal test does not go
+        against the claim; "not confirmed" when it lies above 0 or the literal test goes against the claim;
+        "undecided" otherwise (including no interval); "not testable at this scale" without an r."""
+        if not self.testable:
+            return "not testable at this scale"
+        if (math.isfinite(self.low) and self.low > 0) or self.literal.outcome == "against the claim":
+            return "not confirmed"
+        if math.isfinite(self.high) and self.high < 0:
+            return "confirmed"
+        return "undecided"
+
+    @property
+    def clusters_to_decide(self) -> int | None:
+        """A rough projection: the clusters at which the interval, shrinking as 1/sqrt(clusters) around the same
+        r, would exclude 0 (None without an interval or with r = 0)."""
+        if not (math.isfinite(self.low) and math.isfinite(self.high)) or self.r == 0 or not math.isfinite(self.r):
+            return None
+        half = (self.high - self.low) / 2
+        return max(self.clusters + 1, math.ceil(self.clusters * (half / abs(self.r)) ** 2))
+
+
+def primary_analysis(frame: pd.DataFrame, *, margin: float = FAIL_MARGIN, level: float = 0.95,
+                     n_resamples: int = 2000, seed: int = 0) -> PrimaryResult:
+    """The pre-specified primary analysis over every trial of :func:`trial_frame` (module docstring)."""
+    part = junction(frame)
+    main = cluster_rank_correlation(part[PRIMARY], part["shortfall"], part["cluster"], level=level,
+                                    n_resamples=n_resamples, seed=seed)
+    cross = cluster_rank_correlation(part[CROSS_CHECK], part["shortfall"], part["cluster"], level=level,
+                                     n_resamples=n_resamples, seed=seed)
+    used = part[np.isfinite(part[PRIMARY].astype(float)) & np.isfinite(part["shortfall"].astype(float))]
+    return PrimaryResult(main["n"], main["clusters"], cluster_description(used), main["r"], main["low"], main["high"],
+                         main["p_value"], cross["r"], cross["low"], cross["high"], literal_test(frame, margin), level)
+
+
+def _within(part: pd.DataFrame, columns, keys=("model", "dataset", "fb_layers")) -> pd.DataFrame:
+    """``columns`` minus their mean over the rows of the same cell."""
     out = part.copy()
     for column in columns:
-        if column in out:
-            out[column] = out[column] - out.groupby(keys)[column].transform("mean")
+        out[column] = out[column] - out.groupby(list(keys))[column].transform("mean")
     return out
 
 
-def success_correlations(frame: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
-    """Spearman's r of shortfall against each measure's value and excess, at the junction pair
-    (rho_{a+1}, one point per trial), at the junction pair within cells (each value and shortfall
-    minus its cell's mean: pooled cells mix networks whose rho and whose shortfall both differ, which
-    makes a correlation across networks without one inside any of them), and over every pair."""
+def exploratory_correlations(frame: pd.DataFrame, *, level: float = 0.95, n_resamples: int = 2000,
+                             seed: int = 0) -> pd.DataFrame:
+    """Every correlation shown beside the primary one, each against the shortfall with the same cluster
+    bootstrap: the primary and cross-check rows first (``role``), then the exploratory rows (raw rho, KSG, raw
+    CKA at the junction; rho's excess at the second pair and averaged over the later pairs; within cells;
+    on each data set alone), whose p-values are Holm-adjusted together (``p_holm``); a measure the run did not
+    record gives no row. Exploratory rows describe; they decide nothing. ``p_value`` is the cluster bootstrap's
+    (:func:`semirobust.inference.bootstrap_p_value`): with few clusters (2 or 3) its interval is crude."""
+    part = junction(frame)
     rows = []
-    junction = frame[frame.from_fa]
-    columns = [c for m in MEASURES for c in (m, f"{m}_excess")] + ["shortfall"]
-    for scope, part in (("rho_{a+1} (junction pair)", junction), (WITHIN_CELLS, within_cells(junction, columns)),
-                        ("every pair", frame)):
-        for measure in MEASURES:
-            for column in (measure, f"{measure}_excess"):
-                if column not in part or part[column].isna().all():
-                    continue
-                found = rank_correlation(part[column], part["shortfall"], seed=seed)
-                rows.append({"pairs": scope, "measure": column, **found})
-    return pd.DataFrame(rows, columns=["pairs", "measure", "n", "r", "low", "high", "p_value"])
+
+    def add(role, what, x, y, clusters):
+        found = cluster_rank_correlation(x, y, clusters, level=level, n_resamples=n_resamples, seed=seed)
+        if found["n"] == 0 and role == "exploratory":  # a measure this run did not record (e.g. KSG)
+            return
+        rows.append({"role": role, "measure": what, **found})
+
+    add("primary", "rho_{a+1} excess over null", part[PRIMARY], part.shortfall, part.cluster)
+    add("cross-check", "CKA excess at the junction", part[CROSS_CHECK], part.shortfall, part.cluster)
+    add("exploratory", "raw rho_{a+1}", part["rho"], part.shortfall, part.cluster)
+    add("exploratory", "KSG excess at the junction", part["ksg_excess"], part.shortfall, part.cluster)
+    add("exploratory", "raw KSG at the junction", part["ksg"], part.shortfall, part.cluster)
+    add("exploratory", "raw CKA at the junction", part["cka"], part.shortfall, part.cluster)
+    second = frame[frame.pair == 1]
+    add("exploratory", "rho_{a+2} excess over null", second[PRIMARY], second.shortfall, second.cluster)
+    keys = ["cluster", "arm", "fb_layers", "trial"]
+    later = frame[frame.pair >= 1].groupby(keys, sort=False).agg(excess=(PRIMARY, "mean"), shortfall=("shortfall", "first"))
+    later = later.reset_index()
+    add("exploratory", "mean rho excess over the later pairs", later.excess, later.shortfall, later.cluster)
+    if not part.empty:
+        inside = _within(part, [PRIMARY, "shortfall"])
+        add("exploratory", "rho_{a+1} excess, within cells (cell means removed)", inside[PRIMARY], inside.shortfall,
+            inside.cluster)
+        for dataset, group in part.groupby("dataset", sort=False):
+            add("exploratory", f"rho_{{a+1}} excess, {dataset} only", group[PRIMARY], group.shortfall, group.cluster)
+    table = pd.DataFrame(rows, columns=["role", "measure", "n", "clusters", "r", "low", "high", "p_value"])
+    table["p_holm"] = math.nan
+    chosen = (table.role == "exploratory") & table.p_value.notna()
+    if chosen.any():
+        table.loc[chosen, "p_holm"] = holm(table.loc[chosen, "p_value"].tolist())
+    return table
 
 
-def success_verdict(correlations: pd.DataFrame, measure: str = "rho") -> str:
-    """One sentence on the paper's claim from the junction-pair row of ``measure``."""
-    rows = correlations[(correlations.measure == measure) & correlations.pairs.str.startswith("rho_{a+1}")]
-    if rows.empty or not np.isfinite(rows.r.iloc[0]):
-        n = 0 if rows.empty else int(rows.n.iloc[0])
-        return (f"with {n} trials (or no spread in rho or in the shortfall), no rank correlation can be read: "
-                "the claim is untested here")
-    row = rows.iloc[0]
-    if row.high < 0:
-        reading = "supports the claim (the interval lies below 0)"
-    elif row.low > 0:
-        reading = "goes against the claim (the interval lies above 0: higher rho, larger shortfall)"
+def failing_rho_at_null(primary: PrimaryResult) -> str:
+    """The literal test's counts as glued: e.g. "3 of 7 failing trials, 0 of 9 succeeding"."""
+    return primary.literal.text
+
+
+def _interval_words(primary: PrimaryResult) -> str:
+    pct = f"{primary.level:.0%}"
+    if math.isfinite(primary.low):
+        return f"{pct} cluster-bootstrap interval {primary.low:+.2f} to {primary.high:+.2f}"
+    return f"no interval: {primary.clusters} cluster{'s' if primary.clusters != 1 else ''}, nothing to resample"
+
+
+def success_verdict(primary: PrimaryResult) -> str:
+    """The verdict sentence (no capital, no full stop): the primary test, its reading, what would decide it when
+    undecided, and the literal test. It never says "supports"; an interval that covers 0 reads "undecided"."""
+    if not primary.testable:
+        return (f"with {primary.n} trials (or no spread in the measure or in the shortfall) no rank correlation can "
+                "be read: the claim is not testable at this scale")
+    status = primary.status
+    lit = primary.literal
+    text = (f"over {primary.n} trials of every arm in {primary.clusters} clusters (seeds within networks and data "
+            f"sets, resampled whole), Spearman's r between rho_{{a+1}}'s excess over its permutation null and the "
+            f"shortfall is {primary.r:+.2f} ({_interval_words(primary)}); the claim predicts r below 0")
+    if math.isfinite(primary.high) and primary.high < 0:
+        text += "; the whole interval lies below 0: the relation the claim predicts is seen at this scale"
+    elif math.isfinite(primary.low) and primary.low > 0:
+        text += "; the whole interval lies above 0: a larger excess goes with a larger shortfall, against the claim"
+    elif math.isfinite(primary.low):
+        text += "; the interval contains 0, so the primary test is undecided"
+        more = primary.clusters_to_decide
+        if more is not None:
+            text += (f" (more clusters would decide it: if r stayed at {primary.r:+.2f} and the interval shrank as "
+                     f"1/sqrt(clusters), about {more} clusters would exclude 0)")
     else:
-        reading = "does not support the claim: the interval contains 0, the value of no effect"
-    text = (f"over {int(row.n)} trials, Spearman's r between rho_{{a+1}} and Acc* minus the trial's accuracy is "
-            f"{row.r:+.2f} (95% bootstrap interval {row.low:+.2f} to {row.high:+.2f}; permutation p = {row.p_value:.2g}), "
-            f"which {reading}; the claim predicts r < 0")
-    inside = correlations[(correlations.measure == measure) & (correlations.pairs == WITHIN_CELLS)]
-    if not inside.empty and np.isfinite(inside.r.iloc[0]):
-        w = inside.iloc[0]
-        verdict = ("also holds" if w.high < 0 else "goes the other way" if w.low > 0 else
-                   "is not seen (the interval contains 0)")
-        text += (f". Within cells, where differences between networks drop out (each trial's rho and shortfall minus "
-                 f"its cell's mean), r = {w.r:+.2f} ({w.low:+.2f} to {w.high:+.2f}): the relation {verdict} there")
+        text += "; without an interval the primary test is undecided (more seeds, i.e. more clusters, would decide it)"
+    text += (f". The claim as stated (failing trials, shortfall above {lit.margin:g} points, show rho_{{a+1}} not "
+             f"above its null): {lit.text}")
+    if lit.outcome == "against the claim":
+        text += ", which goes against it" + (", so the claim is not confirmed" if status == "not confirmed" else "")
+    elif lit.outcome == "no failing trials":
+        text += ": no trial failed, so it is not tested"
+    text += (f". Cross-check, CKA's excess: r = {primary.cross_r:+.2f}" if math.isfinite(primary.cross_r)
+             else ". Cross-check, CKA's excess: not measured")
+    if math.isfinite(primary.cross_low):
+        text += f" ({primary.cross_low:+.2f} to {primary.cross_high:+.2f})"
     return text
 
 
-def plot_success(frame: pd.DataFrame, measures=MEASURES):
-    """Shortfall against each measure at the junction pair, one marker per model; hollow: not above null.
-    Drawn for the book's column (``figures.book_figure``); the caption (:func:`success_caption`) says what the
-    marks are."""
-    junction = frame[frame.from_fa]
-    measures = [m for m in measures if m in junction and junction[m].notna().any()]
+def success_claim(primary: PrimaryResult) -> tuple[str, str, str]:
+    """The Figure 1 verdict box on the claim "rho predicts success": (result, status, reading), all from the
+    primary analysis (:attr:`PrimaryResult.status`)."""
+    status = primary.status
+    if status == "not testable at this scale":
+        why = f"{primary.n} trials, or no spread in rho or in the shortfall"
+        return f"No rank correlation can be read ({why}).", status, reading(status, "", no_interval=why)
+    result = (f"Spearman's r between {PRIMARY_MEASURE_TEXT} and {OUTCOME_TEXT}: {primary.r:+.2f} over {primary.n} "
+              f"trials of every arm ({_interval_words(primary)}; {primary.cluster_text}). Failing trials (shortfall "
+              f"above {primary.literal.margin:g} points) with rho_{{a+1}} not above its null: {primary.literal.text}.")
+    no_interval = "" if math.isfinite(primary.low) else "one cluster"
+    by_interval = ("confirmed" if math.isfinite(primary.high) and primary.high < 0 else
+                   "not confirmed" if math.isfinite(primary.low) and primary.low > 0 else "undecided")
+    text = reading(by_interval, "0, the value of no effect", "below", no_interval=no_interval)
+    if by_interval == "undecided" and primary.clusters_to_decide is not None:
+        text += (f" More clusters would decide it: about {primary.clusters_to_decide} if r stayed at {primary.r:+.2f} "
+                 "and the interval shrank as 1/sqrt(clusters).")
+    lit = primary.literal
+    if lit.outcome == "against the claim":
+        text += (f" The claim as stated does not hold here: {lit.failing_at_null} of {lit.failing} failing trials have "
+                 f"rho_{{a+1}} not above its permutation null (succeeding: {lit.succeeding_at_null} of "
+                 f"{lit.succeeding}).")
+    return result, status, text
+
+
+def primary_glue(primary: PrimaryResult) -> dict:
+    """The glue names of the primary analysis and their values (numbers as numbers; the verdict as a sentence)."""
+    return {"rho_primary_measure": primary.measure, "rho_primary_r": primary.r, "rho_primary_low": primary.low,
+            "rho_primary_high": primary.high, "rho_primary_n": primary.n, "rho_primary_cluster": primary.cluster_text,
+            "failing_rho_at_null": failing_rho_at_null(primary),
+            "rho_success_verdict": as_sentence(success_verdict(primary))}
+
+
+def plot_success(frame: pd.DataFrame, measures=(PRIMARY, CROSS_CHECK), margin: float = FAIL_MARGIN):
+    """The shortfall against the primary measure (left) and the cross-check (right) at the junction pair, one
+    colour per arm; hollow: not above the permutation null. Caption: :func:`success_caption`."""
+    part = junction(frame)
+    measures = [m for m in measures if m in part and part[m].notna().any()]
+    labels = {PRIMARY: r"$\rho_{a+1}$ $-$ null mean (bits)", CROSS_CHECK: "CKA $-$ null mean (junction)"}
     with plt.rc_context(BOOK_RC):
         fig, axes = book_figure(max(len(measures), 1), height=3.0)
-        palette = dict(zip(dict.fromkeys(junction.model), sns.color_palette("colorblind")))
+        arms = list(dict.fromkeys(part.arm))
+        palette = dict(zip(arms, sns.color_palette("colorblind")))
         for ax, measure in zip(axes[0], measures):
-            for model, group in junction.groupby("model", sort=False):
-                above = group[f"{measure}_above_null"].fillna(False).astype(bool)
-                ax.plot(group[measure][above], group.shortfall[above], "o", color=palette[model],
-                        label=model if above.any() else None)
-                ax.plot(group[measure][~above], group.shortfall[~above], "o", mfc="white", color=palette[model],
-                        label=None if above.any() else model)  # one legend entry per model
-            null = junction[f"{measure}_null_mean"].mean()
-            if np.isfinite(null):
-                ax.axvline(null, color="0.5", ls="--", lw=1, label="mean null")
-            ax.axhline(0, color="0.8", lw=1)
-            ax.set_xlabel({"rho": r"$\rho_{a+1}$ (EDGE, bits)", "cka": "linear CKA at the junction"}.get(measure, measure))
-            ax.set_ylabel(r"Acc$^*$ $-$ trial accuracy")
+            flag = f"{measure.split('_')[0]}_above_null"
+            for arm, group in part.groupby("arm", sort=False):
+                above = group[flag].fillna(False).astype(bool)
+                ax.plot(group[measure][above], group.shortfall[above], "o", color=palette[arm], label=arm)
+                ax.plot(group[measure][~above], group.shortfall[~above], "o", mfc="white", color=palette[arm],
+                        label=None if above.any() else arm)
+            ax.axvline(0, color="0.5", ls="--", lw=1)
+            ax.axhline(margin, color="0.5", ls=":", lw=1)
+            ax.set_xlabel(labels.get(measure, measure))
+            ax.set_ylabel(r"Acc$^*_{eval}$ $-$ trial accuracy")
         if measures:
-            axes[0][0].legend()
+            handles, names = axes[0][0].get_legend_handles_labels()
+            seen = dict(zip(names, handles))
+            fig.legend(list(seen.values()), list(seen), title="Arm", loc="outside upper center",
+                       ncols=min(len(seen), 3))
     return fig
 
 
-def success_caption(frame: pd.DataFrame) -> str:
-    """The caption of :func:`plot_success`: what each point is, the marks, n and the runs behind it."""
-    junction = frame[frame.from_fa]
-    cells = junction[["model", "dataset", "fb_layers"]].drop_duplicates().shape[0]
-    return (f"Each point is one trial ({len(junction)} trials of {cells} Table 1 cells, every seed): the dependence "
-            "of the junction pair (rho_{a+1}, EDGE in bits, left; linear CKA, right) of the trial's best-epoch network "
-            "against its shortfall Acc* minus the trial's accuracy under attack, in points. Filled: above the "
-            "permutation null; hollow: not. Dashed: the mean permutation null over the trials; grey: no shortfall.")
+def success_caption(frame: pd.DataFrame, margin: float = FAIL_MARGIN) -> str:
+    """The caption of :func:`plot_success`: what each point is, the marks, n and the clusters."""
+    part = junction(frame)
+    return (f"Each point is one trial of one arm ({len(part)} trials; clusters: {cluster_description(frame)}): left, the primary measure, rho_{{a+1}} (EDGE, bits) minus the mean of "
+            "its within-class permutation null; right, the cross-check, linear CKA at the same pair minus its null "
+            "mean; against the shortfall, Acc*_eval minus the trial's best accuracy under attack on the per-epoch "
+            "test images, in points. Filled: above the permutation null; hollow: not. Dashed: no excess (the "
+            f"null's mean); dotted: the failure margin of {margin:g} points.")
 
 
-def success_claim(correlations: pd.DataFrame, measure: str = "rho") -> tuple[str, str, str]:
-    """The Figure 1 verdict box on the claim "rho predicts success": (result, status, reading). The claim
-    predicts Spearman's r between rho_{a+1} and the shortfall below 0; with fewer than four trials (or no
-    spread) nothing can be read."""
-    values = success_values(correlations, measure)
-    if not np.isfinite(values["r"]):
-        why = f"{values['n']} trials, or no spread in rho or in the shortfall"
-        return (f"No rank correlation can be read ({why}).", "not testable at this scale",
-                reading("not testable at this scale", "", no_interval=why))
-    result = (f"Spearman's r between rho_{{a+1}} and Acc* minus the trial's accuracy: {values['r']:+.2f} over "
-              f"{values['n']} trials (95% bootstrap interval {values['low']:+.2f} to {values['high']:+.2f})")
-    if np.isfinite(values["within_r"]):
-        result += (f"; within cells {values['within_r']:+.2f} ({values['within_low']:+.2f} to "
-                   f"{values['within_high']:+.2f})")
-    status = interval_status(values["low"], values["high"], 0.0, "below")
-    return result + ".", status, reading(status, "0, the value of no effect", "below")
+def store_cells(store, configs, *, profile: str, attack: str) -> list[dict]:
+    """Every ``table1`` record of the store at this profile and attack on the data sets of ``configs``, each data
+    set at its own budget (the configs' eps for it: e.g. Fashion-MNIST 8/255, digits 16/255), any f_b size."""
+    from semirobust.experiments import tables
+
+    budgets = {c.dataset: c.eps for c in configs}
+    return [r for dataset, eps in budgets.items()
+            for r in tables.store_records(store, profile=profile, attack=attack, eps=eps, dataset=dataset)]
 
 
 def cells_within(records: list[dict], k: float) -> dict:
@@ -229,20 +478,8 @@ def cells_within_sentence(within: dict) -> str:
             f"shortfall Acc* - Acc~ was {within['median_gap']:.1f} points and the largest {within['largest_gap']:.1f}")
 
 
-def success_values(correlations: pd.DataFrame, measure: str = "rho") -> dict:
-    """The junction pair's Spearman r and its interval across cells (``r``, ``low``, ``high``, ``n``) and within
-    cells (``within_r``, ...), from :func:`success_correlations`; NaN (n 0) when there were too few trials."""
-    rows = correlations[correlations.measure == measure]
-    junction = rows[rows.pairs.str.startswith("rho_{a+1} (")]
-    inside = rows[rows.pairs == WITHIN_CELLS]
-    values = {}
-    for key in ("r", "low", "high"):
-        values[key] = float(junction[key].iloc[0]) if len(junction) else math.nan
-        values[f"within_{key}"] = float(inside[key].iloc[0]) if len(inside) else math.nan
-    values["n"] = int(junction["n"].iloc[0]) if len(junction) else 0
-    return values
-
-
-__all__ = ["WITHIN_CELLS", "within_cells", "MEASURES", "TRIAL_COLUMNS", "trial_frame", "rank_correlation", "success_correlations",
-           "success_verdict", "plot_success", "success_caption", "success_claim", "cells_within", "cells_within_sentence",
-           "success_values"]
+__all__ = ["MEASURES", "PRIMARY", "CROSS_CHECK", "FAIL_MARGIN", "PRIMARY_MEASURE_TEXT", "OUTCOME_TEXT", "TRIAL_COLUMNS",
+           "trial_frame", "cluster_rank_correlation", "junction", "cluster_description", "LiteralTest", "literal_test",
+           "PrimaryResult", "primary_analysis", "exploratory_correlations", "failing_rho_at_null", "success_verdict",
+           "success_claim", "primary_glue", "plot_success", "success_caption", "store_cells", "cells_within",
+           "cells_within_sentence"]

@@ -253,7 +253,7 @@ def theorem3_settings(arch="vgg16", dataset="digits", *, profile="smoke", eps=No
     smaller one built with ``dataclasses.replace``)."""
     check_choice("model", arch, ARCHS)
     check_choice("dataset", dataset, DATASETS)
-    prof = resolve_profile(profile, device)
+    prof = resolve_profile(profile, device).for_run(arch, dataset)
     eps = prof.eps255 / 255 if eps is None else eps
     check_eps(eps)
     if attacks is None:

@@ -371,7 +371,7 @@ def weight_bound_settings(arch="vgg16", dataset="digits", *, profile="smoke", at
     with ``dataclasses.replace``)."""
     check_choice("model", arch, ARCHS)
     check_choice("dataset", dataset, DATASETS)
-    prof = resolve_profile(profile, device)
+    prof = resolve_profile(profile, device).for_run(arch, dataset)
     check_choice("attack", attack, ATTACKS)
     eps = prof.eps255 / 255 if eps is None else eps
     check_eps(eps)

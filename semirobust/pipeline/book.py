@@ -33,6 +33,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from semirobust.config import get_profile
+from semirobust.pipeline.prefetch import prefetch
 from semirobust.pipeline.presentation import present_notebook, unquote_glued_text
 from semirobust.utils import REPO_ROOT, atomic_write_text
 
@@ -41,9 +43,14 @@ __all__ = ["NOTEBOOKS", "BOOK_DIR", "SOURCE_DIR", "NotebookFailed", "library_fin
            "build_html", "build_book", "main"]
 
 #: Book chapters in build order (cheap first; later ones reuse the training cache).
-NOTEBOOKS = ("mi_estimator", "table1", "figure2", "figure1", "theorem3_linear", "weight_bound", "efficiency")
+NOTEBOOKS = ("mi_estimator", "table1", "figure2", "figure1", "budgets", "pays", "theorem3_linear", "weight_bound",
+             "efficiency")
 BOOK_DIR = REPO_ROOT / "book"
 SOURCE_DIR = REPO_ROOT / "notebooks"
+#: Notebooks that run Algorithm 1 (their seeds are run first, in parallel: semirobust.pipeline.prefetch).
+ALGORITHM1_NOTEBOOKS = ("table1", "figure2", "figure1", "budgets", "pays")
+#: The theory notebooks (they take the profile's ``theory_dataset`` where it names one).
+THEORY_NOTEBOOKS = ("theorem3_linear", "weight_bound")
 #: Where executed notebooks go inside a book folder.
 RESULTS_SUBDIR = "results"
 
@@ -85,7 +92,13 @@ def notebook_parameters(source: Path, profile: str, dataset: str, device: str) -
     from semirobust.pipeline.sweep import notebook_parameters as declared_parameters
 
     declared = set(declared_parameters(source))
-    wanted = {"profile": profile, "dataset": dataset, "datasets": dataset, "device": device, "figures_dir": "figures"}
+    prof = get_profile(profile)
+    if source.stem in THEORY_NOTEBOOKS and prof.theory_dataset:
+        dataset = prof.theory_dataset
+    if source.stem == "figure2" and prof.figure2_dataset:
+        dataset = prof.figure2_dataset
+    datasets = ",".join(dict.fromkeys([dataset, *prof.figure1_extra_datasets]))
+    wanted = {"profile": profile, "dataset": dataset, "datasets": datasets, "device": device, "figures_dir": "figures"}
     return {k: v for k, v in wanted.items() if k in declared}
 
 
@@ -119,9 +132,23 @@ def _device_label(device: str) -> str:
     return describe_device(resolve_device(device))
 
 
+def _execution_key(source: Path, params: dict) -> dict:
+    return {"source_sha256": hashlib.sha256(source.read_bytes()).hexdigest(), "parameters": params,
+            "library": library_fingerprint()}
+
+
+def is_up_to_date(name: str, profile: str, dataset: str, device: str, executed_dir: Path) -> bool:
+    """Whether the executed copy of ``name`` was made from this source, these parameters and this library."""
+    source = SOURCE_DIR / f"{name}.ipynb"
+    previous = read_provenance(executed_dir, name)
+    key = _execution_key(source, notebook_parameters(source, profile, dataset, device))
+    return (executed_dir / f"{name}.ipynb").exists() and previous is not None and previous.get("key") == key
+
+
 def execute_notebook(name: str, profile: str, dataset: str, device: str, force: bool = False,
-                     executed_dir: Path | None = None) -> str:
-    """Execute and present one notebook unless an up-to-date copy exists; returns 'ran' or 'reused'."""
+                     executed_dir: Path | None = None, raw_dir: Path | None = None) -> str:
+    """Execute and present one notebook unless an up-to-date copy exists; returns 'ran' or 'reused'.
+    ``raw_dir``: also keep the notebook as papermill executed it, before presentation (what nbval re-runs)."""
     import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -132,10 +159,8 @@ def execute_notebook(name: str, profile: str, dataset: str, device: str, force: 
         raise FileNotFoundError(f"Source notebook {source} is missing.")
     target = executed_dir / f"{name}.ipynb"
     params = notebook_parameters(source, profile, dataset, device)
-    key = {"source_sha256": hashlib.sha256(source.read_bytes()).hexdigest(), "parameters": params,
-           "library": library_fingerprint()}
-    previous = read_provenance(executed_dir, name)
-    if not force and target.exists() and previous is not None and previous.get("key") == key:
+    key = _execution_key(source, params)
+    if not force and is_up_to_date(name, profile, dataset, device, executed_dir):
         return "reused"
     _provenance_path(executed_dir, name).unlink(missing_ok=True)
     executed_dir.mkdir(parents=True, exist_ok=True)
@@ -152,10 +177,13 @@ def execute_notebook(name: str, profile: str, dataset: str, device: str, force: 
             f"{exc.ename}: {exc.evalue}\n--- cell source ---\n{exc.source}\n(partial output kept in {partial})"
         ) from exc
     provenance = {"notebook": f"notebooks/{name}.ipynb", "profile": params.get("profile", profile),
-                  "dataset": dataset, "device": _device_label(device), "commit": _git_commit(),
+                  "dataset": params.get("datasets", params.get("dataset", dataset)), "device": _device_label(device), "commit": _git_commit(),
                   "executed_at": datetime.now(UTC).isoformat(timespec="seconds"),
                   "seconds": round(time.perf_counter() - start, 1),
                   "code_cells": code_cells_digest(nbformat.read(source, as_version=4)), "key": key}
+    if raw_dir is not None:
+        Path(raw_dir).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(partial, Path(raw_dir) / f"{name}.ipynb")
     notebook = nbformat.read(partial, as_version=4)
     scrub = tuple(sorted({str(executed_dir.resolve()), str(REPO_ROOT), str(Path.home())}, key=len, reverse=True))
     present_notebook(notebook, provenance, scrub=scrub)
@@ -188,9 +216,14 @@ def build_html(book_dir: Path | None = None, strict: bool = True) -> Path:
     return book_dir / "_build" / "html" / "index.html"
 
 
-def build_book(profile: str = "offline", dataset: str = "digits", device: str = "auto", only=None,
-               force: bool = False, html: bool = True, book_dir: Path | None = None) -> dict:
-    """Execute the notebooks, write the status page and render the book; returns per-notebook timings."""
+def build_book(profile: str = "offline", dataset: str = "fashion-mnist", device: str = "auto", only=None,
+               force: bool = False, html: bool = True, book_dir: Path | None = None, workers: int = 2,
+               raw_dir: Path | None = None) -> dict:
+    """Execute the notebooks, write the status page and render the book; returns per-notebook timings.
+
+    Where an Algorithm 1 notebook will execute, its seeds and the studies on them (the attack-and-budget table,
+    the cost frontier, Table S5) run first in ``workers`` processes (:func:`semirobust.pipeline.prefetch.prefetch`;
+    1: no pool, the notebooks run them)."""
     from semirobust.config import DATASETS, PROFILES, check_choice
     from semirobust.pipeline.status import write_status_page, write_summary
 
@@ -202,11 +235,21 @@ def build_book(profile: str = "offline", dataset: str = "digits", device: str = 
     book_dir = copy_book(book_dir) if book_dir is not None else BOOK_DIR
     executed_dir = book_dir / RESULTS_SUBDIR
     timings = {}
+    stale = [n for n in names if n in ALGORITHM1_NOTEBOOKS and (force or not is_up_to_date(
+        n, profile, dataset, device, executed_dir))]
+    if stale and workers > 1:
+        print(f"[book] Algorithm 1's seeds for {', '.join(stale)}: {workers} processes, 1 thread each ...", flush=True)
+        try:
+            seconds = prefetch(profile, dataset, workers=workers, device=device)
+            timings["prefetch"] = {"state": "ran", "seconds": round(seconds, 1)}
+        except RuntimeError as exc:  # the notebooks then run what is missing and name the error
+            print(f"[book] {exc}", flush=True)
     for position, name in enumerate(names, 1):
         start = time.perf_counter()
         print(f"[book] ({position}/{len(names)}) {name}: executing (profile={profile}, dataset={dataset}) ...",
               flush=True)
-        state = execute_notebook(name, profile, dataset, device, force=force, executed_dir=executed_dir)
+        state = execute_notebook(name, profile, dataset, device, force=force, executed_dir=executed_dir,
+                                 raw_dir=raw_dir)
         timings[name] = {"state": state, "seconds": round(time.perf_counter() - start, 1)}
         print(f"[book] ({position}/{len(names)}) {name}: {state} in {timings[name]['seconds']} s", flush=True)
     status = book_dir / "_generated" / "status.md"
@@ -228,17 +271,21 @@ def build_book(profile: str = "offline", dataset: str = "digits", device: str = 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="offline")
-    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--dataset", default="fashion-mnist")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="processes that run Algorithm 1's seeds before the notebooks (1: none)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--only", nargs="*", help="execute only these notebooks")
     parser.add_argument("--force", action="store_true", help="re-execute even when up to date")
     parser.add_argument("--no-html", action="store_true", help="execute notebooks only")
     parser.add_argument("--book-dir", type=Path, default=None,
                         help="build in a copy of the book at this folder (the committed results stay as they are)")
+    parser.add_argument("--raw-dir", type=Path, default=None,
+                        help="also keep every executed notebook as papermill wrote it, before presentation")
     args = parser.parse_args(argv)
     try:
         timings = build_book(args.profile, args.dataset, args.device, args.only, args.force, not args.no_html,
-                             book_dir=args.book_dir)
+                             book_dir=args.book_dir, workers=args.workers, raw_dir=args.raw_dir)
     except (NotebookFailed, RuntimeError, ValueError, FileNotFoundError) as exc:
         print(f"[book] BUILD FAILED: {exc}", file=sys.stderr)
         return 1

@@ -52,7 +52,7 @@ def profile_default(name: str, profile: str, values: dict) -> str | None:
     """The value a notebook parameter left at ``None`` takes from ``profile`` (``None`` when the name has no
     fixed meaning across the notebooks), for the parameter box."""
     try:
-        prof = get_profile(profile).for_arch(str(values.get("model") or ""))
+        prof = get_profile(profile).for_run(str(values.get("model") or ""), str(values.get("dataset") or ""))
     except ValueError:
         return None
     model = values.get("model")

@@ -1,0 +1,259 @@
+"""What a Table 1 cell's arms say, read as a referee reads them: paired by seed, with intervals and one
+pre-specified test per question.
+
+The questions, each answered from the validation-selected networks scored on the same test images
+(``acc_tilde_unbiased`` for Algorithm 1, ``acc_tilde_<arm>`` for a control; see
+:mod:`semirobust.experiments.arms`):
+
+1. *Recovery* (the paper's claim): is Acc~ - Acc* within the equivalence margin? Two one-sided tests on the
+   per-seed differences (:func:`semirobust.inference.equivalence_test`), which may answer "undecided".
+2. *What f*_a contributes*: Algorithm 1 against a frozen random and a frozen regular f_a (paired differences
+   with 95% intervals: positive means the robust f*_a helps).
+3. *Is adversarial training of f_b needed*: Algorithm 1 against standard training of f_b on f*_a (robust
+   transfer learning).
+4. *What freezing costs*: Algorithm 1 against fine-tuning the whole network adversarially.
+"""
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from semirobust.config import MODEL_NAMES
+from semirobust.experiments.arms import ARMS, CONTROLS
+from semirobust.experiments.figures import book_figure, book_style
+from semirobust.experiments.tables import attack_label
+from semirobust.inference import equivalence_test, interval_reading, paired_difference
+
+#: the equivalence margin of the recovery test, in accuracy points (issue: 2 points, stated beside k).
+EQUIVALENCE_MARGIN = 2.0
+#: the reader's short names of the arms (table rows, figure ticks).
+SHORT_NAMES = {"algorithm1": "Algorithm 1", "random_fa": "random f_a", "regular_fa": "regular f_a",
+               "standard_fb": "standard f_b", "full_finetune": "full fine-tune"}
+#: what each control's paired difference (Algorithm 1 minus the control) answers, positive and negative.
+_QUESTIONS = {
+    "random_fa": ("the robust f*_a helps over a random f_a", "a random f_a does better than f*_a"),
+    "regular_fa": ("the robust f*_a helps over a regular f_a", "a regular f_a does better than f*_a"),
+    "standard_fb": ("adversarial training of f_b adds robustness over standard training on f*_a",
+                    "standard training of f_b on f*_a does better"),
+    "full_finetune": ("freezing f*_a does better than fine-tuning the whole network",
+                      "fine-tuning the whole network does better than freezing f*_a (freezing costs robustness)"),
+}
+
+
+def arm_values(record: dict, arm: str) -> list[float | None]:
+    """Per seed, the arm's validation-selected accuracy on the scored images (None where not run)."""
+    key = "acc_tilde_unbiased" if arm == "algorithm1" else f"acc_tilde_{arm}"
+    return [seed.get(key) for seed in record["metrics"]["per_seed"]]
+
+
+def arms_run(record: dict) -> list[str]:
+    """The arms every seed of the cell ran, in the order of :data:`semirobust.experiments.arms.ARMS`."""
+    per_seed = record["metrics"]["per_seed"]
+    return [arm for arm in ARMS if all(v is not None for v in arm_values(record, arm))] if per_seed else []
+
+
+def _paired(a: list, b: list):
+    pairs = [(x, y) for x, y in zip(a, b) if x is not None and y is not None]
+    if len(pairs) < 2:
+        return None
+    return paired_difference([x for x, _ in pairs], [y for _, y in pairs])
+
+
+def recovery(record: dict, margin: float = EQUIVALENCE_MARGIN) -> dict:
+    """The recovery test of one cell: per-seed Acc~ - Acc* (both scored), its paired 95% interval and the
+    equivalence test at ``margin``. With one seed only the difference itself (no interval, no test)."""
+    per_seed = record["metrics"]["per_seed"]
+    diffs = [s["acc_tilde_unbiased"] - s["acc_star"] for s in per_seed if s.get("acc_tilde_unbiased") is not None]
+    out = {"differences": diffs, "n": len(diffs), "margin": float(margin), "mean": None, "low": None, "high": None,
+           "answer": "undecided", "tost_low": None, "tost_high": None, "seeds_to_decide": None}
+    if not diffs:
+        return out
+    out["mean"] = sum(diffs) / len(diffs)
+    if len(diffs) >= 2:
+        paired = paired_difference(diffs, [0.0] * len(diffs))
+        test = equivalence_test(diffs, margin)
+        out.update(low=paired.low, high=paired.high, answer=test.answer, tost_low=test.low, tost_high=test.high,
+                   seeds_to_decide=test.seeds_to_decide)
+    return out
+
+
+def recovery_sentence(record: dict, result: dict | None = None) -> str:
+    """The recovery test in words: the mean paired difference, its interval, the answer and what would decide."""
+    result = result or recovery(record)
+    k = float(record["config"]["k"])
+    if result["mean"] is None:
+        return "Acc~ was not measured."
+    images = record["extra"].get("scored_images") or record["extra"].get("eval_images")
+    if result["n"] < 2:
+        return (f"Acc~ - Acc* = {result['mean']:+.1f} points on {images} test images from one seed: no interval, "
+                "so no equivalence test (undecided).")
+    text = (f"Acc~ - Acc* = {result['mean']:+.1f} points (95% interval {result['low']:+.1f} to {result['high']:+.1f}; "
+            f"{result['n']} seeds, paired, each scored on the same {images:,} test images). Two one-sided tests at a "
+            f"margin of ±{result['margin']:g} points (k = {k:g}, the paper's stopping tolerance, is finer than one "
+            f"accuracy's standard error here) answer: {result['answer']}")
+    if result["answer"] == "equivalent":
+        return text + f" (the 90% interval {result['tost_low']:+.1f} to {result['tost_high']:+.1f} lies inside the margin)."
+    if result["answer"] == "not equivalent":
+        return text + f" (the 90% interval {result['tost_low']:+.1f} to {result['tost_high']:+.1f} lies outside the margin)."
+    more = (f"about {result['seeds_to_decide']} seeds at this spread would decide it" if result["seeds_to_decide"]
+            else "no number of seeds at this spread would put the interval inside the margin: the mean itself is "
+                 "outside it")
+    return text + f" at this power ({more})."
+
+
+#: the claim status each answer of the equivalence test gives (semirobust.experiments.verdicts.STATUSES)
+_STATUS = {"equivalent": "confirmed", "not equivalent": "not confirmed", "undecided": "undecided"}
+
+
+def recovery_claim(record: dict, margin: float = EQUIVALENCE_MARGIN) -> tuple[str, str, str]:
+    """The Table 1 verdict box: (result, status, reading). The claim: adversarially training only f_b on the
+    frozen f*_a brings the accuracy under attack back to Acc*. Tested as equivalence of the validation-selected
+    Acc~ and Acc* within ``margin`` points (two one-sided tests over the seeds, paired)."""
+    result = recovery(record, margin)
+    config = record["config"]
+    sentence = recovery_sentence(record, result)
+    name = f"{MODEL_NAMES.get(config['arch'], config['arch'])}, f_b = {config['fb_layers']}"
+    if result["mean"] is None:
+        return "Acc~ was not measured.", "not testable at this scale", "Not testable at this scale."
+    status = _STATUS[result["answer"]] if result["n"] >= 2 else "undecided"
+    readings = {"confirmed": f"Acc~ and Acc* are equivalent within ±{margin:g} points: consistent with the claim at "
+                             "this scale.",
+                "not confirmed": f"Acc~ stays more than {margin:g} points from Acc*: the claim does not hold here.",
+                "undecided": "This run cannot tell equivalence from a difference of the margin's size: undecided."}
+    return f"{name}: {sentence}", status, readings[status]
+
+
+def control_differences(record: dict) -> pd.DataFrame:
+    """Algorithm 1 minus each control, paired by seed: mean, 95% interval, n and the reading (NaN where fewer
+    than two seeds ran the control)."""
+    base = arm_values(record, "algorithm1")
+    rows = []
+    for arm in CONTROLS:
+        values = arm_values(record, arm)
+        if all(v is None for v in values):
+            continue
+        paired = _paired(base, values)
+        positive, negative = _QUESTIONS[arm]
+        if paired is None:
+            rows.append({"arm": arm, "mean": math.nan, "low": math.nan, "high": math.nan, "n": 1,
+                         "reading": "one seed: no interval"})
+            continue
+        rows.append({"arm": arm, "mean": paired.mean, "low": paired.low, "high": paired.high, "n": paired.n,
+                     "reading": interval_reading(paired.low, paired.high, positive, negative,
+                                                 "no difference shown at this power")})
+    return pd.DataFrame(rows, columns=["arm", "mean", "low", "high", "n", "reading"])
+
+
+def controls_sentences(record: dict) -> list[str]:
+    """One sentence per control: Algorithm 1 minus the control with its interval, and what it reads."""
+    out = []
+    for row in control_differences(record).itertuples():
+        label = ARMS[row.arm].label
+        if math.isnan(row.mean):
+            out.append(f"Against {label}: one seed, no interval.")
+            continue
+        out.append(f"Algorithm 1 minus {label}: {row.mean:+.1f} points (95% interval {row.low:+.1f} to "
+                   f"{row.high:+.1f}, {row.n} seeds paired): {row.reading}.")
+    return out
+
+
+def _mean_ci(values: list) -> tuple[float, float | None]:
+    values = [v for v in values if v is not None]
+    if not values:
+        return math.nan, None
+    if len(values) < 2:
+        return float(values[0]), None
+    paired = paired_difference(values, [0.0] * len(values))
+    return paired.mean, paired.high - paired.mean
+
+
+def arms_table(record: dict) -> pd.DataFrame:
+    """One row per network of the cell (the regular network, Acc*, Acc_sr and each arm's Acc~): the mean over
+    seeds on the scored images with its 95% half-width, the paper's test-selected value where it applies, and
+    the first seed's full AutoAttack where it ran. Numbers formatted for display."""
+    per_seed = record["metrics"]["per_seed"]
+
+    def cell(values):
+        mean, half = _mean_ci(values)
+        if math.isnan(mean):
+            return ""
+        return f"{mean:.1f}" + (f"\u00a0±\u00a0{half:.1f}" if half is not None else "")
+
+    rows = [{"network": "regular network", "under attack": cell([s.get("acc_regular_attacked") for s in per_seed]),
+             "clean": cell([s.get("acc_regular_clean") for s in per_seed])},
+            {"network": "robust network (Acc*)", "under attack": cell([s.get("acc_star") for s in per_seed]),
+             "clean": cell([s.get("acc_star_clean") for s in per_seed]),
+             "full AutoAttack, seed 0": cell([per_seed[0].get("acc_star_autoattack")])},
+            {"network": "(f*_a, f_b) before training (Acc_sr)", "under attack": cell([s.get("acc_sr") for s in per_seed])}]
+    for arm in arms_run(record):
+        paper_key = "acc_tilde" if arm == "algorithm1" else f"acc_tilde_{arm}_paper"
+        aa_key = "acc_tilde_unbiased_autoattack" if arm == "algorithm1" else f"acc_tilde_{arm}_autoattack"
+        rows.append({"network": f"{SHORT_NAMES[arm]}: {ARMS[arm].label.split(' (')[0]}",
+                     "under attack": cell(arm_values(record, arm)),
+                     "paper's rule (per-epoch images)": cell([s.get(paper_key) for s in per_seed]),
+                     "full AutoAttack, seed 0": cell([per_seed[0].get(aa_key)])})
+    frame = pd.DataFrame(rows).fillna("")
+    return frame[[c for c in frame.columns if (frame[c] != "").any()]]
+
+
+@book_style
+def plot_arms(record: dict) -> plt.Figure:
+    """Each arm's validation-selected accuracy under attack per seed (points joined by seed across arms, so the
+    pairing is visible), the seeds' mean as a bar, and Acc* (mean over seeds) as a dashed line."""
+    arms = arms_run(record)
+    per_seed = record["metrics"]["per_seed"]
+    fig, axes = book_figure(1, height=3.4)
+    ax = axes[0, 0]
+    xs = list(range(len(arms)))
+    for s in range(len(record["metrics"]["seeds"])):
+        ys = [arm_values(record, arm)[s] for arm in arms]
+        ax.plot(xs, ys, marker="o", color="0.55", alpha=0.7, lw=0.8, ms=4,
+                label="one seed" if s == 0 else None)
+    means = [_mean_ci(arm_values(record, arm))[0] for arm in arms]
+    ax.bar(xs, means, width=0.55, color="#4c72b0", alpha=0.35, label="mean over seeds")
+    acc_star = _mean_ci([s.get("acc_star") for s in per_seed])[0]
+    ax.axhline(acc_star, ls="--", color="#c44e52", lw=1.2, label=f"Acc* = {acc_star:.1f}")
+    acc_sr = _mean_ci([s.get("acc_sr") for s in per_seed])[0]
+    ax.axhline(acc_sr, ls=":", color="0.3", lw=1.0, label=f"Acc_sr = {acc_sr:.1f}")
+    ax.set_xticks(xs, [SHORT_NAMES[a] for a in arms], rotation=15)
+    ax.set_ylabel("accuracy under attack (%)")
+    ax.set_title(f"{MODEL_NAMES.get(record['config']['arch'], record['config']['arch'])}, f_b = "
+                 f"{record['config']['fb_layers']}: each arm after training")
+    ax.legend(loc="best", frameon=False)
+    return fig
+
+
+def plot_arms_caption(record: dict) -> str:
+    """What :func:`plot_arms` shows, with n."""
+    extra = record["extra"]
+    images = extra.get("scored_images") or extra.get("eval_images")
+    return (f"Accuracy under attack ({attack_label(record)}, eps {record['config']['eps'] * 255:g}/255) of each "
+            f"arm's validation-selected network on the same {images:,} test images, one grey line per seed ({len(record['metrics']['seeds'])} seeds; a line joins "
+            "the arms of one seed, which start from the same regular and robust networks), bars the mean over "
+            "seeds; dashed: Acc* of the robust network, dotted: Acc_sr of (f*_a, f_b) before any training.")
+
+
+def glue_values(record: dict, margin: float = EQUIVALENCE_MARGIN) -> dict:
+    """The values the Table 1 notebook glues for the design (issue names), computed from the record."""
+    result = recovery(record, margin)
+    m = record["metrics"]
+    values = {"n_seeds": len(m["seeds"]), "test_images_scored": int(record["extra"].get("scored_images")
+                                                                     or record["extra"]["eval_images"]),
+              "diff_paired": _round(result["mean"]), "diff_paired_low": _round(result["low"]),
+              "diff_paired_high": _round(result["high"]), "equivalence": result["answer"],
+              "equivalence_margin": float(margin)}
+    for arm in CONTROLS:
+        mean, _ = _mean_ci(arm_values(record, arm))
+        values[f"acc_tilde_{arm}"] = "not run" if math.isnan(mean) else round(mean, 1)
+    return values
+
+
+def _round(value, digits: int = 1):
+    return "no interval" if value is None else round(float(value), digits)
+
+
+__all__ = ["EQUIVALENCE_MARGIN", "SHORT_NAMES", "arm_values", "arms_run", "recovery", "recovery_sentence",
+           "recovery_claim",
+           "control_differences", "controls_sentences", "arms_table", "plot_arms", "plot_arms_caption", "glue_values"]

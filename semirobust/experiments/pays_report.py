@@ -1,0 +1,276 @@
+"""The ``pays`` page's tables, figure and sentences: the cost-robustness frontier (semirobust.experiments.pays)
+and Table S5 (Algorithm 1 with PGD, ATTA and TRADES training of f_b)."""
+from __future__ import annotations
+
+import csv
+import dataclasses
+from importlib import resources
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from semirobust.config import RunConfig, mean_interval
+from semirobust.cost import training_cost
+from semirobust.experiments.algorithm1 import SEED_KIND, run_arms, summary_config
+from semirobust.experiments.arms import ARMS, TABLE_S5_ARMS
+from semirobust.experiments.figures import book_figure, book_style
+from semirobust.experiments.pays import LABELS, METHODS, TARGET_MARGIN, pays_verdict, ratio_text, summaries
+from semirobust.experiments.tables import rho_at
+from semirobust.models import build_model
+from semirobust.results import ResultsStore
+
+#: Table S5's method names as the supplementary prints them, and ours
+S5_NAMES = {"adversarial": "PGD", "atta": "ATTA", "trades": "TRADES"}
+S5_REPORTED_NAMES = {"pgd10": "PGD-10", "atta": "ATTA", "trades": "TRADES", "atta_trades": "ATTA+TRADES"}
+S5_OFFSETS = (0, 3, 7, 11)
+
+
+def _interval(values) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    mean, half = mean_interval(values)
+    return f"{mean:.1f} ± {half:.1f}"
+
+
+# ---------------------------------------------------------------- the frontier
+
+
+def methods_table(records: list[dict]) -> pd.DataFrame:
+    """One row per method: its cost and wall time to first reach the target relative to full PGD (mean ± 95%
+    half-width over the seeds, or "not reached"), its last point's robust accuracy on the curve's images, its
+    final network's score and, where run, the full AutoAttack."""
+    summary = summaries(records)
+    rows = []
+    final_key = {"algorithm1_total": "algorithm1", "algorithm1_given_fa": "algorithm1"}
+    for method in METHODS:
+        if method not in summary:
+            continue
+        finals = [r["metrics"]["finals"].get(final_key.get(method, method), {}) for r in records]
+        last = [r["metrics"]["curves"][method][-1]["acc"] for r in records]
+        rows.append({"Method": LABELS[method], "Cost to target (× full PGD)": ratio_text(summary[method], "cost"),
+                     "Wall time to target (× full PGD)": ratio_text(summary[method], "wall"),
+                     "Last point (%)": _interval(last), "Final score (%)": _interval([f.get("score") for f in finals]),
+                     "Full AutoAttack (%)": _interval([f.get("autoattack") for f in finals])})
+    return pd.DataFrame(rows)
+
+
+def _grouped(records: list[dict], method: str, key: str):
+    """Per epoch index, the mean x (``key``: cost or wall) and the accuracies of the seeds that reached it."""
+    by_epoch: dict[int, list[tuple[float, float]]] = {}
+    for record in records:
+        for point in record["metrics"]["curves"][method]:
+            by_epoch.setdefault(point["epoch"], []).append((point[key], point["acc"]))
+    out = []
+    for epoch in sorted(by_epoch):
+        xs, ys = zip(*by_epoch[epoch])
+        half = mean_interval(ys)[1] if len(ys) >= 2 else 0.0
+        out.append((float(np.mean(xs)), float(np.mean(ys)), half))
+    return out
+
+
+#: the lines of the frontier figure (algorithm1_given_fa and algorithm1_total share a curve, offset in cost)
+_STYLE = {"full_pgd": ("#222222", "-", "o"), "fast_fgsm_rs": ("#dd8452", "-", "s"),
+          "algorithm1_total": ("#4c72b0", "-", "^"), "algorithm1_given_fa": ("#4c72b0", ":", "^"),
+          "standard_fb": ("#55a868", ":", "v"), "algorithm1_fast_fa": ("#c44e52", "-", "D")}
+
+
+@book_style
+def plot_frontier(records: list[dict]) -> plt.Figure:
+    """Robust accuracy against cumulative training cost (left, millions of gradient evaluations) and measured
+    training wall time (right, minutes): one line per method, the seeds' mean with 95% intervals, the target."""
+    fig, axes = book_figure(2, height=3.6)
+    target = float(np.mean([r["metrics"]["target"] for r in records]))
+    for ax, key, scale, label in ((axes[0, 0], "cost", 1e-6, "training cost (10⁶ gradient evaluations)"),
+                                  (axes[0, 1], "wall", 1 / 60, "training wall time (min)")):
+        for method in METHODS:
+            if not all(method in r["metrics"]["curves"] for r in records):
+                continue
+            color, ls, marker = _STYLE[method]
+            points = _grouped(records, method, key)
+            xs, ys, halves = (np.array(v) for v in zip(*points))
+            ax.errorbar(xs * scale, ys, yerr=halves, color=color, ls=ls, marker=marker, ms=3.5, lw=1.3, capsize=2,
+                        label=LABELS[method])
+        ax.axhline(target, color="0.4", lw=0.9, ls="--", label=f"target: full PGD's final − {TARGET_MARGIN:g}")
+        ax.set_xlabel(label)
+        ax.set_ylabel("robust accuracy (%)")
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=2, frameon=False)
+    return fig
+
+
+def frontier_caption(records: list[dict]) -> str:
+    first = records[0]
+    images = first["extra"]["eval_images"]
+    iters = first["extra"]["per_epoch_attack"].get("apgd_iters") or 100
+    return (f"Robust accuracy (APGD-CE, {iters} iterations, on the same {images:,} test images at every point) "
+            "against cumulative training cost, counted in full-network gradient evaluations (every layer's forward "
+            "and backward passes weighted by its FLOPs: a frozen f*_a's missing gradients are not counted), and "
+            "against measured training wall time (this machine, two training processes side by side). Each point is "
+            f"the mean over {len(records)} seeds, error bars 95% t-intervals; methods that start from trained networks "
+            "begin where those networks' training ends. The dashed line is the target, the full PGD network's final "
+            f"accuracy minus {TARGET_MARGIN:g} points.")
+
+
+def glue_values(records: list[dict]) -> dict:
+    """The page's glued numbers (issue names): ``pays_methods``, ``pays_seeds``, ``pays_target_acc``,
+    ``pays_cost_<method>`` (a number or ``not reached``) and ``pays_verdict``."""
+    summary = summaries(records)
+    sentence, _ = pays_verdict(summary)
+    out = {"pays_methods": ", ".join(METHODS), "pays_seeds": len(records),
+           "pays_target_acc": round(float(np.mean([r["metrics"]["target"] for r in records])), 1),
+           "pays_verdict": sentence}
+    for method in METHODS:
+        s = summary.get(method)
+        out[f"pays_cost_{method}"] = "not reached" if s is None or s["cost_ratio"] is None else round(s["cost_ratio"], 2)
+    return out
+
+
+def pays_claim(records: list[dict]) -> tuple[str, str, str]:
+    """The verdict box: the result (cost ratios with intervals), the status of the paper's motivation (training the
+    subnetwork costs less, read as: Algorithm 1 from a given f*_a reaches the target for less than full PGD) and
+    the reading sentence."""
+    summary = summaries(records)
+    sentence, status = pays_verdict(summary)
+    result = (f"Cost to reach {np.mean([r['metrics']['target'] for r in records]):.1f}% (full PGD's final robust "
+              f"accuracy minus {TARGET_MARGIN:g} points), relative to full PGD, over {len(records)} seeds: "
+              + "; ".join(f"{LABELS[m]} {ratio_text(summary[m])}" for m in METHODS if m in summary) + ".")
+    return result, status, sentence
+
+
+def paper_scale_table(arch: str = "vgg16", dataset: str = "cifar10", fb_layers: int = 12) -> pd.DataFrame:
+    """The six methods' training cost at the paper profile's sizes, from the same cost model (a model, not a run:
+    every epoch of every trial runs, no accuracy attached): full-network gradient evaluations and the ratio to
+    full PGD. FGSM-RS and the fast f_a use the paper's epochs too."""
+    from semirobust.config import DATASET_SPECS, get_profile
+
+    profile = get_profile("paper")
+    model = build_model(arch, dataset, width=profile.width)
+    n = round(DATASET_SPECS[dataset].train_size * (1 - profile.val_fraction))
+    steps, epochs, sub = profile.train_attack_steps, profile.epochs, profile.trials * profile.sub_epochs
+
+    def cost(mode, fb, count):
+        return count * training_cost(model, mode, fb, n, steps)
+
+    regular, full = cost("standard", None, epochs), cost("adversarial", None, epochs)
+    fast, trials = cost("fgsm_rs", None, epochs), cost("adversarial", fb_layers, sub)
+    rows = {"full_pgd": full, "fast_fgsm_rs": fast, "algorithm1_total": regular + full + trials,
+            "algorithm1_given_fa": regular + trials, "standard_fb": regular + cost("standard", fb_layers, sub),
+            "algorithm1_fast_fa": fast + regular + trials}
+    return pd.DataFrame([{"Method": LABELS[m], "Training cost (10⁶ gradient evaluations)": f"{c / 1e6:,.1f}",
+                          "× full PGD": f"{c / full:.2f}"} for m, c in rows.items()])
+
+
+def memory_table(report: dict, arch: str = "vgg16", fb_sizes=(4, 12)) -> pd.DataFrame:
+    """Peak memory of one training step as ``benchmarks/gpu_check.py`` measured it (``report``: its JSON): the
+    plain step, full adversarial training and frozen-f_a adversarial training at each f_b size."""
+    case = next(c for c in report["cases"] if c["arch"] == arch)
+    rows = []
+    for m in case["measurements"]:
+        if m.get("skipped") or m.get("precision", "fp32") != "fp32" or m.get("compiled"):
+            continue
+        if m["variant"] == "frozen" and m["fb_layers"] not in fb_sizes:
+            continue
+        if m["variant"] not in ("plain", "full", "frozen"):
+            continue
+        name = {"plain": "standard step", "full": "adversarial step, whole network"}.get(
+            m["variant"], f"adversarial step, f_a frozen (f_b = {m['fb_layers']})")
+        rows.append({"Step": name, "Peak memory (MB)": f"{m['memory_mb']:.1f}", "Step time (s)": f"{m['step_s']:.2f}"})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- Table S5
+
+
+def table_s5_configs(config: RunConfig) -> list[RunConfig]:
+    return [dataclasses.replace(config, seed=config.seed + s) for s in config.resolved_profile.table_s5_seeds]
+
+
+def run_table_s5_seed(config: RunConfig, *, results_dir=None, cache_dir=None, progress: bool = False) -> dict:
+    """Table S5's arms (ATTA and TRADES training of f_b on the frozen f*_a) of one finished seed, with the seed's
+    own PGD arm: ``{method: arm metrics}`` for the profile's ``table_s5_methods``."""
+    methods = config.resolved_profile.table_s5_methods
+    extra = [TABLE_S5_ARMS[m] for m in methods if TABLE_S5_ARMS[m] != "algorithm1"]
+    arms = run_arms(config, extra, results_dir=results_dir, cache_dir=cache_dir, progress=progress)
+    record = ResultsStore(results_dir).read(SEED_KIND, summary_config(config))
+    arms["algorithm1"] = record["metrics"]["arms"]["algorithm1"]
+    return {m: arms[TABLE_S5_ARMS[m]] for m in methods}
+
+
+def table_s5_frame(config: RunConfig, *, results_dir=None) -> pd.DataFrame:
+    """Table S5's columns for each method over the profile's ``table_s5_seeds`` (mean ± 95% half-width where
+    there are two seeds or more): Acc*, Acc~ (validation-selected, scored), Diff (paired per seed), the epochs to
+    reach Acc* (mean over the trials that came within k; – when none did), the mean trial time and training cost,
+    and rho at the supplementary's offsets (EDGE, bits)."""
+    store = ResultsStore(results_dir)
+    profile = config.resolved_profile
+    model = build_model(config.arch, config.dataset, width=profile.width)
+    seeds = [dataclasses.replace(config, seed=config.seed + s) for s in profile.table_s5_seeds]
+    per_seed = [(store.read(SEED_KIND, summary_config(c)), run_table_s5_seed(c, results_dir=results_dir)) for c in seeds]
+    rows = []
+    for method in profile.table_s5_methods:
+        arm = ARMS[TABLE_S5_ARMS[method]]
+        stars = [rec["metrics"]["acc_star"] for rec, _ in per_seed]
+        tildes = [arms[method]["acc_tilde_unbiased"] for _, arms in per_seed]
+        diffs = [t - s for t, s in zip(tildes, stars) if t is not None]
+        epochs = [arms[method]["epochs"] for _, arms in per_seed if arms[method]["epochs"] is not None]
+        converged = sum(arms[method]["converged_trials"] for _, arms in per_seed)
+        trials = sum(len(arms[method]["trials"]) for _, arms in per_seed)
+        time_s = [arms[method]["wall_time_s"] / len(arms[method]["trials"]) for _, arms in per_seed]
+        n_train = per_seed[0][0]["extra"]["train_images"]
+        cost = [sum(t["epochs_run"] for t in arms[method]["trials"]) / len(arms[method]["trials"]) *
+                training_cost(model, arm.mode, config.fb_layers, n_train, profile.train_attack_steps)
+                for _, arms in per_seed]
+        row = {"Method": S5_NAMES[method], "Acc*": _interval(stars), "Acc~": _interval(tildes),
+               "Diff": _interval(diffs),
+               "Epochs": (f"{np.mean(epochs):.1f}" if epochs else "–") + f" ({converged}/{trials} within k)",
+               "Time (s)": f"{np.mean(time_s):.0f}", "Cost (10³)": f"{np.mean(cost) / 1e3:.1f}"}
+        for offset in S5_OFFSETS:
+            values = [rho_at(arms[method]["rho"], offset) for _, arms in per_seed]
+            values = [v for v in values if v is not None and not np.isnan(v)]
+            row["rho_n" if offset == 0 else f"rho_n-{offset}"] = f"{np.mean(values):.2f}" if values else "–"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def reported_table_s5(fb_layers: int) -> pd.DataFrame:
+    """The supplementary's Table S5 rows at ``fb_layers`` (VGG16, CIFAR-10, AutoAttack; data_files/README.md)."""
+    with resources.files("semirobust").joinpath("data_files", "reported_table_s5.csv").open("r", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if int(r["fb_layers"]) == fb_layers]
+    out = []
+    for r in rows:
+        row = {"Method": S5_REPORTED_NAMES[r["method"]] + " (reported)", "Acc*": r["acc_star"], "Acc~": r["acc_tilde"],
+               "Diff": r["diff"], "Epochs": r["epochs"] or "–", "Time (s)": r["time_s"], "Cost (10³)": "–"}
+        for offset, column in zip(S5_OFFSETS, ("rho_n", "rho_n_minus_3", "rho_n_minus_7", "rho_n_minus_11")):
+            row["rho_n" if offset == 0 else f"rho_n-{offset}"] = r[column] or "–"
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def table_s5_sentence(frame: pd.DataFrame, reported: pd.DataFrame | None = None) -> str:
+    """Which f_b training method came closest to Acc* (by the mean Diff) and had the shortest trials, here and
+    in the supplementary's rows (``reported``: :func:`reported_table_s5`)."""
+    def mean(text):
+        return float(text.split(" ± ")[0]) if text not in ("–", "") else float("nan")
+    diffs = {row["Method"]: mean(row["Diff"]) for _, row in frame.iterrows()}
+    times = {row["Method"]: float(row["Time (s)"]) for _, row in frame.iterrows()}
+    closest = max(diffs, key=lambda m: diffs[m])
+    fastest = min(times, key=lambda m: times[m])
+    parts = ", ".join(f"{m} {d:+.1f}" for m, d in diffs.items())
+    text = (f"Diff = Acc~ - Acc* per method (points): {parts}; {closest} came closest to Acc*, and {fastest} had "
+            "the shortest trials.")
+    if reported is not None and len(reported):
+        theirs = {row["Method"].replace(" (reported)", ""): float(row["Diff"]) for _, row in reported.iterrows()}
+        their_times = {row["Method"].replace(" (reported)", ""): float(row["Time (s)"]) for _, row in reported.iterrows()}
+        best = max(theirs, key=lambda m: theirs[m])
+        text += (" In the supplementary (VGG16, CIFAR-10, AutoAttack) " + ", ".join(f"{m} {d:+.2f}" for m, d in theirs.items())
+                 + f": {best} came closest, and {min(their_times, key=lambda m: their_times[m])} had the shortest trials.")
+    return text
+
+
+__all__ = ["S5_NAMES", "methods_table", "pays_claim", "paper_scale_table", "memory_table", "plot_frontier", "frontier_caption", "glue_values", "table_s5_configs",
+           "run_table_s5_seed", "table_s5_frame", "reported_table_s5", "table_s5_sentence"]

@@ -1,0 +1,265 @@
+"""The cost question (semirobust.experiments.pays, pays_report), the layer-pass cost model against a counter,
+the new training modes, Table S5's arms and the attack-and-budget table (semirobust.experiments.budgets)."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+from tiny import make_tiny_profile
+from torch import nn
+
+from semirobust.attacks import make_attack
+from semirobust.config import RunConfig
+from semirobust.cost import LayerPassCounter, layer_flops, mode_layer_passes, step_layer_passes, training_cost
+from semirobust.data import TensorImageDataset
+from semirobust.experiments import budgets, pays, pays_report
+from semirobust.experiments.figures import legibility_problems
+from semirobust.models import build_model, split_fa_fb
+from semirobust.training import method_spec, train, training_step
+
+
+def _tiny_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(),
+                         nn.Flatten(), nn.Linear(4 * 8 * 8, 16), nn.ReLU(), nn.Linear(16, 3))
+
+
+# --------------------------------------------------------------- the cost model against a counter
+
+@pytest.mark.parametrize("fb_layers", [None, 2, 1])
+def test_layer_pass_counter_matches_the_cost_model_for_a_full_and_a_frozen_step(fb_layers):
+    """One PGD-2 training step of a tiny network: forwards, input- and weight-gradient passes per layer, counted
+    by hooks, equal the model's exactly, for the whole network and with f_a frozen (no weight gradient in f_a, and
+    the training backward stops at f_b's input)."""
+    model = _tiny_net()
+    x, y = torch.rand(5, 3, 8, 8), torch.randint(0, 3, (5,))
+    split = split_fa_fb(model, fb_layers) if fb_layers else None
+    optimizer = torch.optim.SGD(split.fb_parameters() if split else model.parameters(), lr=0.1)
+    counter = LayerPassCounter(model)
+    training_step(model, x, y, optimizer, attack=make_attack("pgd", model, 8 / 255, steps=2, alpha=2 / 255))
+    counter.close()
+    if split:
+        split.undo()
+    assert counter.passes(5) == step_layer_passes(4, fb_layers, 2)
+    if fb_layers:
+        assert counter.weight_grad[: 4 - fb_layers] == [0] * (4 - fb_layers)  # f_a: no weight gradient at all
+
+
+def test_trades_and_fgsm_rs_steps_match_their_layer_passes():
+    """TRADES's step (a clean prediction, K KL-attack steps, two branches in the update) and FGSM-RS's (one attack
+    step), as train runs them, against :func:`mode_layer_passes`."""
+    data = TensorImageDataset(torch.rand(6, 3, 8, 8), torch.randint(0, 3, (6,)))
+    profile = make_tiny_profile(batch_size=6, train_attack_steps=2)
+    for mode in ("trades", "fgsm_rs", "atta"):
+        model = _tiny_net()
+        counter = LayerPassCounter(model)
+        train(model, data, profile=profile, mode=mode, epochs=1, device="cpu", progress=False, train_eps=8 / 255)
+        counter.close()
+        assert counter.passes(6) == mode_layer_passes(mode, 4, None, 2), mode
+
+
+def test_training_cost_weights_passes_by_flops_and_leaves_frozen_gradients_out():
+    model = build_model("vgg16", "digits", width=0.125)
+    flops = layer_flops(model)
+    assert len(flops) == 16 and all(f > 0 for f in flops)
+    full = training_cost(model, "adversarial", None, 1, 5)
+    frozen = training_cost(model, "adversarial", 12, 1, 5)
+    fb = sum(flops[-12:]) / sum(flops)
+    # per image: 5 attack steps (2F each) + the forward F + weight and input gradients, in units of 3F
+    assert full == pytest.approx((10 + 1 + 2 - flops[0] / sum(flops)) / 3)
+    assert frozen == pytest.approx((10 + 1 + 2 * fb - flops[-12] / sum(flops)) / 3)
+    assert training_cost(model, "standard", None, 10, 5) == pytest.approx(10 * (3 - flops[0] / sum(flops)) / 3)
+    assert frozen < full
+
+
+# --------------------------------------------------------------- the training modes
+
+def test_method_spec_names_each_mode():
+    assert method_spec("standard") is None
+    assert method_spec("adversarial", 8 / 255, 10)["alpha"] == pytest.approx(2 / 255)
+    assert method_spec("fgsm_rs", 8 / 255)["alpha"] == pytest.approx(1.25 * 8 / 255)
+    assert method_spec("atta", 8 / 255)["steps"] == 3 and method_spec("atta", 8 / 255)["reset_every"] == 10
+    assert method_spec("trades", 8 / 255, 5)["beta"] == 6.0
+    with pytest.raises(ValueError, match="training mode"):
+        method_spec("free")
+
+
+def test_atta_training_resumes_with_its_carried_perturbations(tmp_path):
+    """An ATTA run interrupted after epoch 1 and resumed ends with exactly the weights of an uninterrupted run:
+    the carried perturbations are part of the checkpoint."""
+    data = TensorImageDataset(torch.rand(12, 3, 8, 8), torch.randint(0, 3, (12,)))
+    profile = make_tiny_profile(batch_size=4, milestones=())
+    whole = _tiny_net()
+    train(whole, data, profile=profile, mode="atta", epochs=3, device="cpu", progress=False, seed=1)
+    first = _tiny_net()
+    train(first, data, profile=profile, mode="atta", epochs=3, device="cpu", progress=False, seed=1,
+          checkpoint_dir=tmp_path, stop_fn=lambda history: len(history) == 1)
+    resumed = _tiny_net()
+    checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    checkpoint["stopped_early"] = False
+    torch.save(checkpoint, tmp_path / "checkpoint.pt")
+    assert checkpoint["atta"]["seen"].all() and float(checkpoint["atta"]["delta"].abs().max()) <= 8 / 255 + 1e-6
+    train(resumed, data, profile=profile, mode="atta", epochs=3, device="cpu", progress=False, seed=1,
+          checkpoint_dir=tmp_path)
+    for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_channels_last_is_the_cpu_layout_of_vgg16_and_alexnet_only():
+    for arch, expected in (("vgg16", True), ("alexnet", True), ("resnet50", False)):
+        weight = next(p for p in build_model(arch, "digits", width=0.0625).parameters() if p.dim() == 4)
+        assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous() \
+            if expected else weight.is_contiguous(), arch
+    a, b = build_model("vgg16", "digits", width=0.125), build_model("vgg16", "digits", width=0.125, channels_last=False)
+    b.load_state_dict(a.state_dict())
+    x = torch.rand(4, 3, 32, 32)
+    assert torch.allclose(a.eval()(x), b.eval()(x), atol=1e-5)  # the layout changes no value
+
+
+# --------------------------------------------------------------- the frontier's reading
+
+def _seed(full, **curves):
+    """A seed's curves: full PGD's accuracies at costs 1, 2, ...; other methods as (cost, acc) pairs."""
+    out = {"full_pgd": [{"epoch": i, "cost": float(i), "wall": 2.0 * i, "acc": a} for i, a in enumerate(full)]}
+    for name, points in curves.items():
+        out[name] = [{"epoch": i, "cost": c, "wall": 2.0 * c, "acc": a} for i, (c, a) in enumerate(points)]
+    return {"curves": out, "target": full[-1] - pays.TARGET_MARGIN}
+
+
+def test_first_reach_and_a_frontier_monotone_in_cost():
+    curve = [{"cost": 3.0, "wall": 1, "acc": 50.0}, {"cost": 1.0, "wall": 1, "acc": 60.0},
+             {"cost": 2.0, "wall": 1, "acc": 40.0}, {"cost": 4.0, "wall": 1, "acc": 70.0}]
+    assert pays.first_reach(curve, 55.0) == 1.0 and pays.first_reach(curve, 65.0) == 4.0
+    assert pays.first_reach(curve, 80.0) is None
+    front = pays.frontier(curve)
+    assert [p["cost"] for p in front] == [1.0, 2.0, 3.0, 4.0]
+    accs = [p["acc"] for p in front]
+    assert accs == sorted(accs) == [60.0, 60.0, 60.0, 70.0]
+
+
+def test_cost_ratios_summary_and_verdict_read_the_intervals():
+    seeds = [_seed([10, 40, 60, 70], algorithm1_given_fa=[(0.5, 5), (1.0, 69)], algorithm1_total=[(3, 5), (4.5, 69)],
+                   fast_fgsm_rs=[(0, 5), (0.4, 30), (0.8, 50)], standard_fb=[(0.5, 5), (0.6, 20)],
+                   algorithm1_fast_fa=[(1.2, 5), (1.5, 68.5)])
+             for _ in range(3)]
+    seeds[1]["curves"]["algorithm1_given_fa"][1]["cost"] = 1.2
+    s = pays.summarize_method(seeds, "algorithm1_given_fa")
+    assert s["cost_ratios"] == pytest.approx([1 / 3, 1.2 / 3, 1 / 3]) and s["reached"] == 3
+    assert s["cost_ratio"] == pytest.approx((1 + 1.2 + 1) / 9) and s["cost_ratio_ci"] > 0
+    assert pays.summarize_method(seeds, "algorithm1_total")["cost_ratio"] == pytest.approx(1.5)
+    assert pays.ratio_text(pays.summarize_method(seeds, "fast_fgsm_rs")) == "not reached"
+    summary = {m: pays.summarize_method(seeds, m) for m in pays.METHODS}
+    sentence, status = pays.pays_verdict(summary)
+    assert sentence.startswith("Semirobust training pays only when a robust f*_a is already at hand")
+    assert status == "confirmed" and "FGSM-RS from scratch never reached the target" in sentence
+    # Algorithm 1 reaching the target in only some seeds is not a cost
+    seeds[2]["curves"]["algorithm1_given_fa"][1]["acc"] = 10
+    partial = pays.summarize_method(seeds, "algorithm1_given_fa")
+    assert partial["cost_ratio"] is None and pays.ratio_text(partial) == "not reached (2 of 3 seeds did)"
+    summary["algorithm1_given_fa"] = partial
+    assert pays.pays_verdict(summary)[1] == "not confirmed"
+
+
+def test_pays_verdict_is_undecided_when_the_interval_covers_full_pgds_cost():
+    seeds = [_seed([10, 40, 60, 70], **{m: [(0, 5), (c, 69)] for m in pays.METHODS if m != "full_pgd"})
+             for c in (2.0, 3.5, 2.8)]
+    summary = {m: pays.summarize_method(seeds, m) for m in pays.METHODS}
+    sentence, status = pays.pays_verdict(summary)
+    assert status == "undecided" and "an interval that covers full PGD's cost" in sentence
+    assert "supports" not in sentence
+
+
+# --------------------------------------------------------------- the runs, end to end on a tiny profile
+
+@pytest.fixture(scope="module")
+def tiny_studies(tmp_path_factory):
+    root = tmp_path_factory.mktemp("studies")
+    profile = make_tiny_profile(seeds=(0, 1), pays_seeds=(0, 1), table_s5_seeds=(0,), budget_table_seeds=(0,),
+                                test_scored=40, final_autoattack_images=10, trials=1, sub_epochs=1,
+                                arms=("algorithm1", "standard_fb"))  # the arms the frontier reads
+    config = RunConfig(arch="vgg16", dataset="digits", profile=profile, device="cpu")
+    dirs = dict(results_dir=root / "results", cache_dir=root / "cache")
+    records = pays.run_pays(config, **dirs)
+    s5 = pays_report.table_s5_frame(config, results_dir=dirs["results_dir"])
+    grid = [r for c in budgets.budget_configs(config) for r in budgets.run_budget_seed(c, **dirs)]
+    return config, dirs, records, s5, grid
+
+
+@pytest.mark.slow
+def test_pays_runs_every_method_and_is_read_back(tiny_studies):
+    config, dirs, records, _, _ = tiny_studies
+    assert len(records) == 2
+    for record in records:
+        curves = record["metrics"]["curves"]
+        assert set(curves) == set(pays.METHODS)
+        for method, curve in curves.items():
+            costs = [p["cost"] for p in curve]
+            assert costs == sorted(costs), method  # cumulative
+        # Algorithm 1 with f*_a given starts after the regular training; everything counted after full PGD too
+        start = curves["algorithm1_total"][0]["cost"]
+        assert start == pytest.approx(curves["algorithm1_given_fa"][0]["cost"] + curves["full_pgd"][-1]["cost"])
+        assert curves["full_pgd"][0]["cost"] == 0 and len(curves["full_pgd"]) == config.resolved_profile.epochs + 1
+        assert record["metrics"]["finals"]["fast_fgsm_rs"]["autoattack"] is not None or record["seed"] != 0
+    again = pays.run_pays(config, **dirs)
+    assert [r["config_hash"] for r in again] == [r["config_hash"] for r in records]  # read, not rerun
+    table = pays_report.methods_table(records)
+    assert list(table["Method"]) == [pays.LABELS[m] for m in pays.METHODS]
+    values = pays_report.glue_values(records)
+    assert values["pays_seeds"] == 2 and values["pays_methods"].split(", ") == list(pays.METHODS)
+    for method in pays.METHODS:
+        assert values[f"pays_cost_{method}"] == "not reached" or isinstance(values[f"pays_cost_{method}"], float)
+    fig = pays_report.plot_frontier(records)
+    assert not legibility_problems(fig)
+
+
+@pytest.mark.slow
+def test_table_s5_runs_atta_and_trades_arms_beside_pgd(tiny_studies):
+    config, dirs, _, s5, _ = tiny_studies
+    assert list(s5["Method"]) == ["PGD", "ATTA", "TRADES"]
+    assert {"Acc*", "Acc~", "Diff", "Epochs", "Time (s)", "rho_n", "rho_n-11"} <= set(s5.columns)
+    reported = pays_report.reported_table_s5(12)
+    assert list(reported["Method"]) == ["PGD-10 (reported)", "ATTA (reported)", "TRADES (reported)",
+                                        "ATTA+TRADES (reported)"]
+    assert reported.loc[2, "Diff"] == "-4.0"  # the supplementary's TRADES row at f_b = 12
+    assert "In the supplementary" in pays_report.table_s5_sentence(s5, reported)
+
+
+@pytest.mark.slow
+def test_budget_table_covers_every_attack_and_budget_of_the_paper(tiny_studies):
+    _, _, _, _, grid = tiny_studies
+    frame = budgets.budget_frame(grid)
+    networks = set(frame.network)
+    assert {"regular", "robust", "semirobust", "algorithm1", "standard_fb"} <= networks
+    assert len(frame) == len(networks) * (4 * 3 + 1)  # 4 L-inf attacks x 3 budgets, C&W once
+    tables = budgets.budget_tables(frame)
+    assert sorted(tables) == [8, 16, 32] and "C&W (L2)" in tables[8] and "C&W (L2)" not in tables[16]
+    fig = budgets.plot_budgets(frame)
+    assert not legibility_problems(fig)
+
+
+def test_attack_type_reading_measures_the_spreads():
+    rows = []
+    for attack, star, tilde in (("fgsm", 70, 68), ("ifgsm", 60, 57), ("pgd", 58, 55), ("apgd-ce", 50, 48)):
+        rows += [{"network": "robust", "attack": attack, "eps255": 8, "seed": 0, "accuracy": star},
+                 {"network": "algorithm1", "attack": attack, "eps255": 8, "seed": 0, "accuracy": tilde}]
+    frame = pd.DataFrame(rows)
+    reading = budgets.attack_type_reading(frame, 8)
+    assert reading["star_spread"] == 20 and reading["diff_spread"] == 1 and reading["strongest"] == "apgd-ce"
+    sentence = budgets.attack_type_sentence(frame, 8)
+    assert "a spread of 20.0 points" in sentence and "moves by only 1.0 points" in sentence
+    assert budgets.attack_type_claim(frame, 8, 500)[1] == "confirmed"
+    wide = frame.copy()
+    wide.loc[(wide.network == "algorithm1") & (wide.attack == "fgsm"), "accuracy"] = 74  # Diff +4 under FGSM
+    assert budgets.attack_type_claim(wide, 8, 500)[1] == "not confirmed"
+    # the shortened scoring attack against the standard one, on the same images and networks
+    scores = pd.DataFrame([{"network": "robust", "attack": budgets.SCORE_ATTACK, "eps255": 8, "seed": 0, "accuracy": 51.0},
+                           {"network": "algorithm1", "attack": budgets.SCORE_ATTACK, "eps255": 8, "seed": 0,
+                            "accuracy": 47.5}])
+    check = budgets.score_check(pd.concat([frame, scores]), 8)
+    assert check["gaps"] == {"robust": -1.0, "algorithm1": 0.5} and math.isclose(check["mean"], -0.25)
+    assert "mean -0.25 points" in budgets.score_check_sentence(pd.concat([frame, scores]), 8, 20)
+    assert budgets.score_check(frame, 8) == {}
+    assert budgets.grid() == budgets.grid(make_tiny_profile(), 8)  # standard scores: no extra attack
+    assert (budgets.SCORE_ATTACK, 8) in budgets.grid(make_tiny_profile(score_apgd_iters=20), 8)
