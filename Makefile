@@ -33,7 +33,7 @@ book: $(VENV)/.installed data-deps
 	$(PY) -m semirobust.pipeline.book --profile $(PROFILE) --dataset $(DATASET) --device $(DEVICE)
 
 test: $(VENV)/.installed browser-deps data-deps
-	$(PY) -m pytest tests -p no:cacheprovider
+	$(PY) -m pytest tests -p no:cacheprovider -n 2 --dist loadfile
 
 clean-book:
 	rm -rf book/_build book/results/figures

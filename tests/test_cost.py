@@ -47,15 +47,15 @@ def test_offline_profile_counts_its_own_pgd5_training():
     offline = config.get_profile("offline")
     assert offline.train_attack_steps == 5
     count = cost.grad_evals_at_scale("offline", "digits", robust=0.5)
-    # 1,437 training images, 287 held out for validation (a fifth, rounded): 1,150 trained on; 2 trials x 3
-    # epochs; APGD-CE on 200 validation + 200 test images per epoch; the 200 rho images are the accuracy images;
-    # digits runs no final AutoAttack
-    assert count["training"] == 2 * 3 * 6 * 1_150
-    assert count["stopping"] == 2 * 3 * 100 * 400 and count["rho"] == 0 and count["reference"] == 100 * (3 * 200 + 200)
+    # 1,437 training images, 287 held out for validation (a fifth, rounded): 1,150 trained on; 1 trial x 2
+    # epochs; APGD-CE (the model's 100 steps) on 200 validation + 200 test images per epoch; the 200 rho images
+    # are the accuracy images; digits runs no final AutoAttack
+    assert count["training"] == 1 * 2 * 6 * 1_150
+    assert count["stopping"] == 1 * 2 * 100 * 400 and count["rho"] == 0 and count["reference"] == 100 * (3 * 200 + 200)
     assert count["final"] == 0 and count["final_images"] == 0
     assert count["authors"] == 10 * 10 * (11 * 1_437 + 360 * (100 + 0.5 * 1_800))  # the authors train with PGD-10
     pgd10 = cost.grad_evals_at_scale(dataclasses.replace(offline, train_attack_steps=10), "digits", robust=0.5)
-    assert pgd10["training"] == 2 * 3 * 11 * 1_150 and pgd10["stopping"] == count["stopping"]
+    assert pgd10["training"] == 1 * 2 * 11 * 1_150 and pgd10["stopping"] == count["stopping"]
     # Fashion-MNIST, the primary data set: 8,000 of the 10,000-image subset trained on, 1 trial of 2 epochs,
     # the per-epoch attack on 300 validation and 1,000 test images
     fashion = cost.grad_evals_at_scale("offline", "fashion-mnist", robust=0.5)
