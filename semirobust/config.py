@@ -489,17 +489,6 @@ class RunConfig:
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def training_dict(self) -> dict:
-        """The fields a trained full network depends on (:data:`TRAINING_FIELDS`): its cache key, so that a
-        change to an evaluation setting never retrains a network."""
-        return {name: getattr(self, name) for name in TRAINING_FIELDS}
-
-    def algorithm1_dict(self) -> dict:
-        """The fields Algorithm 1's records depend on: every field but the theory checks', the dependence
-        study's and the later evaluations' (:data:`NOT_ALGORITHM1_FIELDS`), so adding one of those to a profile
-        never reruns a trial."""
-        return {k: v for k, v in self.as_dict().items() if k not in NOT_ALGORITHM1_FIELDS}
-
 
 __all__ = ["ArchSpec", "DatasetSpec", "ARCH_SPECS", "DATASET_SPECS", "ARCHS", "MODEL_NAMES", "DATASET_NAMES",
            "DATASETS", "DATASET_SIZES", "ATTACKS", "PROFILES", "PROFILE_ALIASES", "PAPER_BUDGETS", "PAPER_FB_LAYERS",
