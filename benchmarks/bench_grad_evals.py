@@ -38,7 +38,7 @@ from torch import nn
 from semirobust.attacks import GradEvalCounter, autoattack_grad_evals, make_attack
 from semirobust.config import MODEL_NAMES, get_profile
 from semirobust.cost import grad_evals_at_scale
-from semirobust.experiments.tables import store_records
+from semirobust.experiments.table1.report import store_records
 from semirobust.results import ResultsStore
 
 

@@ -56,7 +56,7 @@ import torch
 from semirobust.attacks import make_attack
 from semirobust.config import PAPER_FB_LAYERS, get_profile
 from semirobust.data import TensorImageDataset
-from semirobust.experiments.efficiency import PGD_STEPS, analytic_costs
+from semirobust.experiments.supplementary.efficiency import PGD_STEPS, analytic_costs
 from semirobust.mi import edge_mi
 from semirobust.models import build_model, split_fa_fb
 from semirobust.training import TRAIN_ATTACK, resolve_precision, train, training_step

@@ -149,7 +149,7 @@ class Profile:
     #: standard 100); the final full AutoAttack and Tables S2-S4's APGD-CE always run the standard 100
     score_apgd_iters: int | None = None
     #: the arms run in a Table 1 cell (the paper's f_b size of the architecture), paired by seed; other f_b
-    #: sizes run Algorithm 1's arm only (see semirobust.experiments.arms)
+    #: sizes run Algorithm 1's arm only (see semirobust.experiments.table1.arms)
     arms: tuple[str, ...] = ("algorithm1",)
     #: data sets added to the book's one as further lines of Figure 1 (the offline profile: digits)
     figure1_extra_datasets: tuple[str, ...] = ()
@@ -234,7 +234,7 @@ _PROFILE_TABLE = {
                                     seeds=3, dims=(1, 2, 4, 8, 16), timing_ns=(1000, 2000, 5000, 10000), timing_dim=64)),
     # This 2-core machine, the default: Fashion-MNIST at the paper's budget 8/255 (the regular network keeps
     # ~20% under APGD-CE there, the robust one far more: the budget is informative), VGG16 (the primary cell)
-    # with five seeds and the controls of semirobust.experiments.arms, paired by seed. The power goes to the
+    # with five seeds and the controls of semirobust.experiments.table1.arms, paired by seed. The power goes to the
     # test side: the same 1,000 stratified test images for every seed and arm (a binomial standard error of
     # ~1.3 points). Every selected network (the regular one, Acc*, Acc_sr, each arm's validation-selected Acc~)
     # is scored once on them, and after every trial epoch the same attack runs on them (the paper's

@@ -14,8 +14,9 @@ from tiny import TINY, make_tiny_profile
 
 from semirobust import config
 from semirobust.config import RunConfig
-from semirobust.experiments import algorithm1
-from semirobust.experiments import evaluation as harness
+from semirobust.experiments.table1 import algorithm1, configs, scoring
+from semirobust.experiments.table1 import evaluation as harness
+from semirobust.experiments.table1.cell import SeedCell
 from semirobust.results import ResultsStore
 from semirobust.utils import REPO_ROOT
 
@@ -44,8 +45,8 @@ def interrupted_then_resumed(tmp_path_factory):
         mp.setattr(algorithm1, "_run_trial", crashing)
         with pytest.raises(KeyboardInterrupt):
             algorithm1.run_algorithm1(_config(), results_dir=results, cache_dir=cache, progress=False)
-        after_crash = ResultsStore(results).records(algorithm1.TRIAL_KIND)
-        summaries_after_crash = ResultsStore(results).records(algorithm1.SUMMARY_KIND)
+        after_crash = ResultsStore(results).records(configs.TRIAL_KIND)
+        summaries_after_crash = ResultsStore(results).records(configs.SUMMARY_KIND)
 
         def counting(trial, *args, **kwargs):
             calls.append(("second run", trial))
@@ -53,8 +54,8 @@ def interrupted_then_resumed(tmp_path_factory):
 
         mp.setattr(algorithm1, "_run_trial", counting)
         record = algorithm1.run_algorithm1(_config(), results_dir=results, cache_dir=cache, progress=False)
-        trials = ResultsStore(results).records(algorithm1.TRIAL_KIND)
-        references = ResultsStore(results).records(algorithm1.REFERENCE_KIND)
+        trials = ResultsStore(results).records(configs.TRIAL_KIND)
+        references = ResultsStore(results).records(configs.REFERENCE_KIND)
 
         def no_training(*args, **kwargs):
             raise AssertionError("a finished run must be read from the store, not recomputed")
@@ -98,7 +99,7 @@ def test_summary_record_holds_the_table1_quantities(interrupted_then_resumed):
     # the final networks (Acc*, Acc~ by the paper's rule, Acc~ validation-selected) faced the full standard
     # AutoAttack once each, on the profile's final_autoattack_images, counted in the cell's gradient evaluations
     assert record["extra"]["final_autoattack_images"] == TINY["final_autoattack_images"]
-    finals = ResultsStore(interrupted_then_resumed["results"]).records(algorithm1.AUTOATTACK_KIND)
+    finals = ResultsStore(interrupted_then_resumed["results"]).records(configs.AUTOATTACK_KIND)
     same = seed0["same_selected_network"]  # then one network serves both rules and is attacked once
     assert len(finals) == (2 if same else 3) and all(f["extra"]["attack"]["attacks"] is None for f in finals)
     assert {f["config"].get("selection") for f in finals} == ({None, "test"} if same else {None, "test", "val"})
@@ -134,10 +135,10 @@ def test_summary_rules_follow_the_supplementary():
 
 
 def test_trial_identity_does_not_depend_on_the_number_of_trials():
-    two, five = algorithm1.summary_config(_config(trials=2)), algorithm1.summary_config(_config(trials=5))
+    two, five = configs.summary_config(_config(trials=2)), configs.summary_config(_config(trials=5))
     assert two != five
-    assert algorithm1.trial_config(two, 0, "a", "b") == algorithm1.trial_config(five, 0, "a", "b")
-    assert algorithm1.trial_config(two, 0, "a", "b") != algorithm1.trial_config(two, 0, "a", "c")
+    assert configs.trial_config(two, 0, "a", "b") == configs.trial_config(five, 0, "a", "b")
+    assert configs.trial_config(two, 0, "a", "b") != configs.trial_config(two, 0, "a", "c")
 
 
 def test_parameters_parse_and_build_validated_configs():
@@ -145,13 +146,13 @@ def test_parameters_parse_and_build_validated_configs():
     assert config.parse_eps(0.5) == 0.5
     with pytest.raises(ValueError, match="fraction"):
         config.parse_eps("eight")
-    configs = algorithm1.build_configs("alexnet, vgg16", "digits", fb_sizes=None, attack="pgd", eps="8/255")
-    assert [(c.arch, c.fb_layers) for c in configs] == [("alexnet", 4), ("vgg16", 12)]
-    assert [c.fb_layers for c in algorithm1.build_configs("resnet50", "digits", "4,8")] == [4, 8]
+    built = configs.build_configs("alexnet, vgg16", "digits", fb_sizes=None, attack="pgd", eps="8/255")
+    assert [(c.arch, c.fb_layers) for c in built] == [("alexnet", 4), ("vgg16", 12)]
+    assert [c.fb_layers for c in configs.build_configs("resnet50", "digits", "4,8")] == [4, 8]
     with pytest.raises(ValueError, match="fb_sizes"):
-        algorithm1.build_configs("resnet50", "digits", "4,x")
+        configs.build_configs("resnet50", "digits", "4,x")
     with pytest.raises(ValueError, match="models is empty"):
-        algorithm1.build_configs("", "digits")
+        configs.build_configs("", "digits")
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -278,7 +279,7 @@ def test_final_autoattack_attacks_a_network_both_rules_picked_once(same, tmp_pat
     from semirobust.utils import config_hash
 
     cfg = _config()
-    summary = algorithm1.summary_config(cfg)
+    summary = configs.summary_config(cfg)
     models = ("regular-hash", "robust-hash")
     torch.manual_seed(0)
     regular, robust = (build_model("alexnet", "digits", width=0.125) for _ in range(2))
@@ -288,7 +289,7 @@ def test_final_autoattack_attacks_a_network_both_rules_picked_once(same, tmp_pat
                "epochs_run": 2, "rho": [0.2]}]
     selected = algorithm1.summarize_trials(trials, acc_star=65.0, k=1.0)
     assert selected["same_selected_network"] is same
-    directory = tmp_path / "cache" / "algorithm1" / config_hash(algorithm1.trial_config(summary, 0, *models))
+    directory = tmp_path / "cache" / "algorithm1" / config_hash(configs.trial_config(summary, 0, *models))
     directory.parent.mkdir(parents=True)
     for selection in ("test", "val"):
         torch.save(combine_fa_fb(robust, regular, cfg.fb_layers).state_dict(),
@@ -300,11 +301,11 @@ def test_final_autoattack_attacks_a_network_both_rules_picked_once(same, tmp_pat
         model(torch.rand(2, 3, 32, 32)).sum().backward()  # two gradient evaluations per attacked network
         return {"accuracy": 50.0, "apgd_ce_accuracy": 51.0, "images": n_images}, "AutoAttack (fake)"
 
-    monkeypatch.setattr(algorithm1, "final_autoattack", fake_attack)
-    cell = algorithm1._Cell(cfg, cfg.resolved_profile, ResultsStore(tmp_path / "results"),
-                            SimpleNamespace(device="cpu"), regular, robust, regular, models, summary, tmp_path / "cache")
+    monkeypatch.setattr(scoring, "final_autoattack", fake_attack)
+    cell = SeedCell(cfg, cfg.resolved_profile, ResultsStore(tmp_path / "results"),
+                    SimpleNamespace(device="cpu"), regular, robust, regular, models, summary, tmp_path / "cache")
     runs = {"algorithm1": {"selected": selected, "hashes": ["trial-0", "trial-1"]}}
-    out = algorithm1._final_autoattack_metrics(cell, runs)
+    out = scoring.final_autoattack_metrics(cell, runs)
     assert len(attacked) == (2 if same else 3)  # the robust network, then one or two selected networks
     assert out["acc_tilde_autoattack"] == out["acc_tilde_unbiased_autoattack"] == 50.0
     assert out["grad_evals"] == 2 * len(attacked)  # a record serving both rules is counted once

@@ -147,7 +147,7 @@ _PROVENANCE = {"profile": "smoke", "dataset": "digits", "device": "cpu (x86_64)"
 
 def test_present_notebook_leaves_no_raw_output_and_moves_log_lines_to_the_box():
     """Issue 26: no raw reprs, log lines in the provenance box, printed sentences as paragraphs, tables kept aligned."""
-    from semirobust.pipeline.presentation import present_notebook
+    from semirobust.pipeline.notebook_outputs import present_notebook
 
     stream = ("[semirobust] trained alexnet standard on digits (smoke, seed 0): 1 epochs in 4 s\n"
               "record theorem3/31bc6522ad0344e0 written; 300 s on cpu (x86_64)\n"
@@ -215,7 +215,7 @@ def test_only_declared_parameters_are_passed(sandbox):
 
 
 def test_the_offline_book_leaves_out_what_its_profile_says_and_runs_figure2_where_it_says():
-    from semirobust.experiments.algorithm1 import figure1_configs, left_out_sentence
+    from semirobust.experiments.table1.configs import figure1_configs, left_out_sentence
     from semirobust.pipeline.prefetch import book_configs
 
     run, left_out = figure1_configs("alexnet,vgg16,resnet50", "fashion-mnist,digits", profile="offline")
@@ -478,7 +478,7 @@ def _glue_output(name: str, value) -> dict:
 def test_summary_lists_each_glued_claim_with_its_status_profile_and_page(tmp_path):
     """The landing page's summary (ML Reproducibility Challenge form): scope from the runs' provenance, each
     claim a notebook glued (by glue reference, so the words are the page's), the statuses counted."""
-    from semirobust.experiments.verdicts import claim_values
+    from semirobust.experiments.report.verdicts import claim_values
     from semirobust.pipeline import status
 
     runs = {"figure1": [("rho_predicts_success", "confirmed"), ("rho_by_dataset", "not testable at this scale")],

@@ -1,14 +1,14 @@
-"""The design's readings (semirobust.experiments.controls) on synthetic Table 1 records, and the arms built as
-named (semirobust.experiments.arms) on tiny networks."""
+"""The design's readings (semirobust.experiments.table1.arms_report) on synthetic Table 1 records, and the arms built as
+named (semirobust.experiments.table1.arms) on tiny networks."""
 from __future__ import annotations
 
 import pytest
 import torch
 from tiny import make_tiny_profile
 
-from semirobust.experiments import controls
-from semirobust.experiments.arms import ARMS, CONTROLS, cell_arms, initial_network, start_network
-from semirobust.experiments.figures import legibility_problems
+from semirobust.experiments.report.figures import legibility_problems
+from semirobust.experiments.table1 import arms_report as controls
+from semirobust.experiments.table1.arms import ARMS, CONTROLS, cell_arms, initial_network, start_network
 from semirobust.models import build_model, fa_fb_module_names
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from semirobust.config import get_profile
-from semirobust.experiments import dependence_study as study
+from semirobust.experiments.rho import dependence_study as study
 
 
 def test_pairs_have_their_stated_truth():

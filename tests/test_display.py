@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from semirobust.experiments.display import column_label, html_table
+from semirobust.experiments.report.markup import column_label, html_table
 
 
 @pytest.mark.parametrize("name, label", [
@@ -22,7 +22,7 @@ def test_html_table_escapes_cells_and_keeps_values():
 
 
 def test_computed_sentences_show_as_written():
-    from semirobust.experiments.display import plain_markdown, sentences
+    from semirobust.experiments.report.markup import plain_markdown, sentences
 
     assert plain_markdown("Acc* - Acc~ on f_b [x]") == r"Acc\* - Acc\~ on f\_b \[x\]"
     block = sentences(["Theorem 3, a = 4: gamma_a <= 0", "  detail with Acc*"]).data
@@ -31,6 +31,6 @@ def test_computed_sentences_show_as_written():
 
 
 def test_as_sentence_capitalizes_and_closes():
-    from semirobust.experiments.display import as_sentence
+    from semirobust.experiments.report.markup import as_sentence
 
     assert as_sentence("over 12 trials, r = -0.3") == "Over 12 trials, r = -0.3."

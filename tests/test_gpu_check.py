@@ -1,5 +1,5 @@
 """benchmarks/gpu_check.py --tiny on the CPU (schema and correctness checks; no timing asserted),
-and the cost model and readers of semirobust.experiments.efficiency."""
+and the cost model and readers of semirobust.experiments.supplementary.efficiency."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from semirobust.experiments import efficiency
+from semirobust.experiments.supplementary import efficiency
 from semirobust.models import build_model
 
 ROOT = Path(__file__).resolve().parent.parent

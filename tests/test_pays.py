@@ -1,5 +1,5 @@
-"""The cost question (semirobust.experiments.pays, pays_report), the layer-pass cost model against a counter,
-the new training modes, Table S5's arms and the attack-and-budget table (semirobust.experiments.budgets)."""
+"""The cost question (semirobust.experiments.supplementary.pays, pays_report, table_s5_report), the layer-pass cost model against a counter,
+the new training modes, Table S5's arms and the attack-and-budget table (semirobust.experiments.supplementary.budgets)."""
 from __future__ import annotations
 
 import math
@@ -14,8 +14,8 @@ from semirobust.attacks import make_attack
 from semirobust.config import RunConfig
 from semirobust.cost import LayerPassCounter, layer_flops, mode_layer_passes, step_layer_passes, training_cost
 from semirobust.data import TensorImageDataset
-from semirobust.experiments import budgets, pays, pays_report
-from semirobust.experiments.figures import legibility_problems
+from semirobust.experiments.report.figures import legibility_problems
+from semirobust.experiments.supplementary import budgets, pays, pays_report, table_s5_report
 from semirobust.models import build_model, split_fa_fb
 from semirobust.training import method_spec, train, training_step
 
@@ -182,7 +182,7 @@ def tiny_studies(tmp_path_factory):
     config = RunConfig(arch="vgg16", dataset="digits", profile=profile, device="cpu")
     dirs = dict(results_dir=root / "results", cache_dir=root / "cache")
     records = pays.run_pays(config, **dirs)
-    s5 = pays_report.table_s5_frame(config, results_dir=dirs["results_dir"])
+    s5 = table_s5_report.table_s5_frame(config, results_dir=dirs["results_dir"])
     grid = [r for c in budgets.budget_configs(config) for r in budgets.run_budget_seed(c, **dirs)]
     return config, dirs, records, s5, grid
 
@@ -219,11 +219,11 @@ def test_table_s5_runs_atta_and_trades_arms_beside_pgd(tiny_studies):
     config, dirs, _, s5, _ = tiny_studies
     assert list(s5["Method"]) == ["PGD", "ATTA", "TRADES"]
     assert {"Acc*", "Acc~", "Diff", "Epochs", "Time (s)", "rho_n", "rho_n-11"} <= set(s5.columns)
-    reported = pays_report.reported_table_s5(12)
+    reported = table_s5_report.reported_table_s5(12)
     assert list(reported["Method"]) == ["PGD-10 (reported)", "ATTA (reported)", "TRADES (reported)",
                                         "ATTA+TRADES (reported)"]
     assert reported.loc[2, "Diff"] == "-4.0"  # the supplementary's TRADES row at f_b = 12
-    assert "In the supplementary" in pays_report.table_s5_sentence(s5, reported)
+    assert "In the supplementary" in table_s5_report.table_s5_sentence(s5, reported)
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from semirobust.experiments import figures as plots  # noqa: E402
+from semirobust.experiments.report import figures as plots  # noqa: E402
 
 
 def _record(arch, dataset, fb_layers, scale=1.0):
@@ -111,7 +111,7 @@ def test_calibrated_figures_draw_null_band_ceiling_and_one_figure_per_measure():
 
 def test_error_bars_come_from_the_seeds_rho_pairs():
     from semirobust.config import mean_interval
-    from semirobust.experiments import figures
+    from semirobust.experiments.report import figures
 
     seeds = [[{"rho": 1.0 + s, "cka": 0.5}, {"rho": 2.0 * (s + 1), "cka": 0.4 + 0.1 * s}] for s in range(3)]
     record = {"kind": "table1", "config": {"arch": "vgg16", "dataset": "digits", "fb_layers": 2, "attack": "pgd"},
@@ -128,7 +128,7 @@ def test_error_bars_come_from_the_seeds_rho_pairs():
 
 
 def test_size_comparison_aligns_shared_pairs_from_the_end():
-    from semirobust.experiments import figures
+    from semirobust.experiments.report import figures
 
     def record(fb, rhos, sd=0.1):
         pairs = [{"rho": r, "rho_null_mean": 0.0, "rho_null_sd": sd, "rho_ceiling": 9.0, "rho_above_null": True}
@@ -161,7 +161,7 @@ def test_figure_verdicts_read_the_records():
 # --- legible in the book's column ------------------------------------------------------------------
 
 def _all_figures():
-    from semirobust.experiments import rho_success
+    from semirobust.experiments.rho import rho_success
 
     calibrated = [_calibrated(_record(arch, "digits", fb), above=lambda j: j % 2 == 0)
                   for arch, fb in (("alexnet", 4), ("vgg16", 12), ("resnet50", 16))]

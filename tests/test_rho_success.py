@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from semirobust.experiments import rho_success
+from semirobust.experiments.rho import rho_success
 
 FAST = 400  # bootstrap resamples in the tests
 

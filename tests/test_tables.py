@@ -6,7 +6,7 @@ import math
 import pandas as pd
 import pytest
 
-from semirobust.experiments import tables
+from semirobust.experiments.table1 import report as tables
 from semirobust.results import ResultsStore
 
 
@@ -125,7 +125,7 @@ def test_attack_label_names_a_reduced_autoattack():
 
 
 def test_calibrated_rows_show_the_null_beside_rho_and_mark_pairs_not_above_it():
-    from semirobust.experiments import tables
+    from semirobust.experiments.table1 import report as tables
 
     pairs = [{"rho": 1.0 + j, "rho_null_mean": 1.0 + j, "rho_above_null": j == 3} for j in range(4)]
     record = {"kind": "table1", "config": {"arch": "vgg16", "dataset": "digits", "fb_layers": 4, "attack": "pgd", "eps": 16 / 255},
@@ -257,13 +257,13 @@ def test_table1_claim_reads_the_interval_of_the_validation_selected_diff(diff, h
     (float("nan"), 0.3, "above", "undecided"),
 ])
 def test_interval_status(low, high, predicts, status):
-    from semirobust.experiments.verdicts import interval_status
+    from semirobust.experiments.report.verdicts import interval_status
 
     assert interval_status(low, high, 0.0, predicts) == status
 
 
 def test_readings_never_say_supports_and_claims_glue_under_fixed_names():
-    from semirobust.experiments import verdicts
+    from semirobust.experiments.report import verdicts
 
     for status in verdicts.STATUSES:
         for predicts in ("below", "above"):
@@ -279,7 +279,7 @@ def test_readings_never_say_supports_and_claims_glue_under_fixed_names():
 def _primary(low, high, n=12):
     """The primary analysis of the claim "rho predicts success" with a given cluster-bootstrap interval (the literal
     test in line with the claim, so the interval alone decides)."""
-    from semirobust.experiments import rho_success
+    from semirobust.experiments.rho import rho_success
 
     literal = rho_success.LiteralTest(2.0, failing=3, failing_at_null=3, succeeding=9, succeeding_at_null=0, unknown=0)
     return rho_success.PrimaryResult(n, 6, "seeds within networks and data sets (6 clusters)", (low + high) / 2, low,
@@ -291,7 +291,9 @@ def _primary(low, high, n=12):
 def test_every_page_verdict_holds_back_when_the_interval_covers_no_effect(low, high, status):
     """The Figure 1 box (rho predicts success), Figure 2 (smaller f_b, higher rho) and the efficiency box read
     their intervals; none says "supports", and an interval over the value of no effect is undecided."""
-    from semirobust.experiments import efficiency, figures, rho_success
+    from semirobust.experiments.report import figures
+    from semirobust.experiments.rho import rho_success
+    from semirobust.experiments.supplementary import efficiency
 
     result, found, reading = rho_success.success_claim(_primary(low, high))
     assert found == status and f"{low:+.2f} to {high:+.2f}" in result
@@ -319,7 +321,8 @@ def test_every_page_verdict_holds_back_when_the_interval_covers_no_effect(low, h
 
 
 def test_claims_that_this_scale_cannot_measure_say_so():
-    from semirobust.experiments import figures, rho_success
+    from semirobust.experiments.report import figures
+    from semirobust.experiments.rho import rho_success
 
     result, status, reading = rho_success.success_claim(_primary(float("nan"), float("nan"), n=2))
     assert status == "not testable at this scale" and "2 trials" in result

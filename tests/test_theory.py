@@ -7,9 +7,15 @@ import torch
 from torch import nn
 
 from semirobust.config import get_profile
-from semirobust.experiments import algorithm_s1, theorem3, theorem3_report, weight_bound
-from semirobust.experiments._common import cached_attack_tensors
-from semirobust.experiments.weight_bound import WeightBound, bound_checks, make_batches, part_parameters, part_vector
+from semirobust.experiments.theory import algorithm_s1, theorem3, theorem3_report, weight_bound
+from semirobust.experiments.theory.common import cached_attack_tensors
+from semirobust.experiments.theory.weight_bound import (
+    WeightBound,
+    bound_checks,
+    make_batches,
+    part_parameters,
+    part_vector,
+)
 from semirobust.hessian import HessianOperator, unflatten
 from semirobust.models import Normalize
 

@@ -13,10 +13,10 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from semirobust.experiments import theorem2, theorem3, theorem3_report, weight_bound_report  # noqa: E402
-from semirobust.experiments.algorithm_s1 import LayerFeatures  # noqa: E402
-from semirobust.experiments.weight_alignment import align_fb, aligned_distance, is_chain  # noqa: E402
-from semirobust.experiments.weight_bound import part_vector  # noqa: E402
+from semirobust.experiments.theory import theorem2, theorem3, theorem3_report, weight_bound_report  # noqa: E402
+from semirobust.experiments.theory.algorithm_s1 import LayerFeatures  # noqa: E402
+from semirobust.experiments.theory.weight_alignment import align_fb, aligned_distance, is_chain  # noqa: E402
+from semirobust.experiments.theory.weight_bound import part_vector  # noqa: E402
 from semirobust.models import Normalize  # noqa: E402
 from semirobust.results import ResultsStore  # noqa: E402
 

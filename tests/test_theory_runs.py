@@ -19,7 +19,7 @@ import pytest  # noqa: E402
 from tiny import make_tiny_profile  # noqa: E402
 
 from semirobust.config import get_profile  # noqa: E402
-from semirobust.experiments import theorem2, theorem3, theorem3_report, weight_bound, weight_bound_report  # noqa: E402
+from semirobust.experiments.theory import theorem2, theorem3, theorem3_report, weight_bound, weight_bound_report  # noqa: E402
 from semirobust.utils import REPO_ROOT  # noqa: E402
 
 #: smoke, smaller: 100 training images, one epoch, PGD-2 adversarial training and one epoch of f_b fine-tuning.

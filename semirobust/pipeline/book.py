@@ -5,7 +5,7 @@
 1. each source notebook in ``notebooks/`` is executed with the chosen profile and data set into
    ``<book>/results/<name>.ipynb``; an executed copy is reused when the notebook's source, its
    parameters and the library code are unchanged (a rebuild without changes reruns nothing);
-2. the executed copy is *presented* (:func:`semirobust.pipeline.presentation.present_notebook`): code
+2. the executed copy is *presented* (:func:`semirobust.pipeline.notebook_outputs.present_notebook`): code
    inputs hidden behind a toggle, the parameter cells replaced by one box with the values the run
    used and its provenance and log lines, warnings, progress bars and raw reprs dropped, printed
    text turned into paragraphs, machine paths removed; its provenance (commit, profile, data set,
@@ -34,8 +34,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from semirobust.config import get_profile
+from semirobust.pipeline.notebook_outputs import present_notebook, unquote_glued_text
 from semirobust.pipeline.prefetch import prefetch
-from semirobust.pipeline.presentation import present_notebook, unquote_glued_text
 from semirobust.utils import REPO_ROOT, atomic_write_text
 
 __all__ = ["NOTEBOOKS", "BOOK_DIR", "SOURCE_DIR", "NotebookFailed", "library_fingerprint", "code_cells_digest",

@@ -19,8 +19,9 @@ import time
 import torch
 
 from semirobust.config import RunConfig, get_profile, parse_list
-from semirobust.experiments.algorithm1 import build_configs, figure1_configs, figure2_fb_sizes, run_seed
-from semirobust.experiments.arms import cell_arms
+from semirobust.experiments.table1.algorithm1 import run_seed
+from semirobust.experiments.table1.arms import cell_arms
+from semirobust.experiments.table1.configs import build_configs, figure1_configs, figure2_fb_sizes
 
 #: measured on this machine (2 threads, channels-last weights for VGG16 and AlexNet; benchmarks/bench_cpu_formats.py):
 #: milliseconds per image of a standard training step and of one attack iteration, at the width given
@@ -82,11 +83,11 @@ def plan(units: list[RunConfig], workers: int) -> list[list[RunConfig]]:
 
 #: the studies run on finished seeds of the primary cell, after Algorithm 1 (name: (runner, configs of a config))
 def _studies():
-    from semirobust.experiments import budgets, pays, pays_report
+    from semirobust.experiments.supplementary import budgets, pays, table_s5
 
     return {"budgets": (budgets.run_budget_seed, budgets.budget_configs),
             "pays": (pays.run_pays_seed, pays.pays_configs),
-            "table_s5": (pays_report.run_table_s5_seed, pays_report.table_s5_configs)}
+            "table_s5": (table_s5.run_table_s5_seed, table_s5.table_s5_configs)}
 
 
 def study_units(profile: str, dataset: str, device: str = "auto") -> list[tuple[str, RunConfig]]:

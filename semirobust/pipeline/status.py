@@ -10,7 +10,7 @@ listed too.
 The summary (:func:`write_summary`, ``book/_generated/summary.md``, included at the top of the landing
 page) has the form the ML Reproducibility Challenge asks of every report: scope, what was easy, what
 was hard, and each claim with its status. The claims are those the executed notebooks glue under
-:data:`semirobust.experiments.verdicts.CLAIM_GLUE` (``claim_<id>_text``, ``claim_<id>_status``,
+:data:`semirobust.experiments.report.verdicts.CLAIM_GLUE` (``claim_<id>_text``, ``claim_<id>_status``,
 ``claim_<id>_evidence``); the summary refers to them with ``{glue:text}`` roles, so the words on the
 landing page are the ones on the result pages, and counts the statuses it read.
 """
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import nbformat
 
-from semirobust.experiments.verdicts import STATUSES
-from semirobust.pipeline.presentation import glued_values
+from semirobust.experiments.report.verdicts import STATUSES
+from semirobust.pipeline.notebook_outputs import glued_values
 from semirobust.results import ResultsStore
 from semirobust.utils import atomic_write_text
 

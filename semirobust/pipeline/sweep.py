@@ -36,14 +36,6 @@ from pathlib import Path
 
 from semirobust.config import check_int
 from semirobust.pipeline.cell import cell_paths, run_cell, worker_main
-from semirobust.pipeline.cost import (
-    ASSUMED_CPU_FLOPS,
-    ASSUMED_GPU_FLOPS,
-    DATASET_SIZES,
-    estimate_cost,
-    estimate_total,
-    forward_flops,
-)
 from semirobust.pipeline.grid import (
     CELL_KIND,
     EXECUTORS,
@@ -55,6 +47,14 @@ from semirobust.pipeline.grid import (
     notebook_parameters,
 )
 from semirobust.pipeline.launchers import LocalLauncher, SubmititLauncher, make_executor, slurm_parameters
+from semirobust.pipeline.sweep_estimate import (
+    ASSUMED_CPU_FLOPS,
+    ASSUMED_GPU_FLOPS,
+    DATASET_SIZES,
+    estimate_cost,
+    estimate_total,
+    forward_flops,
+)
 from semirobust.results import ResultsStore
 
 

@@ -7,7 +7,7 @@ Semirobustness ``gamma_j = E inf_delta y * G_j(F^(j)(X + delta))`` is estimated 
 (:func:`estimate_infima`): random start, ``steps`` signed-gradient steps of size ``2.5 eps / steps``,
 ``restarts`` restarts plus the clean point, the smallest value per sample kept. PGD finds *an*
 adversarial delta, so every estimate is an upper bound of the true infimum.
-:func:`semirobust.experiments.theorem3.semirobustness_check` puts these pieces together.
+:func:`semirobust.experiments.theory.theorem3.semirobustness_check` puts these pieces together.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from semirobust.config import check_eps, check_int
-from semirobust.experiments.algorithm_s1 import (
+from semirobust.experiments.theory.algorithm_s1 import (
     CONSTRUCTIONS,
     LayerFeatures,
     fit_linear_combination,

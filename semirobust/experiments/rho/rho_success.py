@@ -33,9 +33,9 @@ import seaborn as sns
 from scipy import stats
 
 from semirobust.config import DATASET_NAMES, MODEL_NAMES
-from semirobust.experiments.display import as_sentence
-from semirobust.experiments.figures import BOOK_RC, book_figure
-from semirobust.experiments.verdicts import reading
+from semirobust.experiments.report.figures import BOOK_RC, book_figure
+from semirobust.experiments.report.markup import as_sentence
+from semirobust.experiments.report.verdicts import reading
 from semirobust.inference import bootstrap_p_value, cluster_bootstrap_draws, holm
 
 #: measures whose calibrated pairs are read (``rho``: EDGE bits; ``ksg``: KSG on PCA, bits; ``cka``: linear CKA).
@@ -451,7 +451,7 @@ def success_caption(frame: pd.DataFrame, margin: float = FAIL_MARGIN) -> str:
 def store_cells(store, configs, *, profile: str, attack: str) -> list[dict]:
     """Every ``table1`` record of the store at this profile and attack on the data sets of ``configs``, each data
     set at its own budget (the configs' eps for it: e.g. Fashion-MNIST 8/255, digits 16/255), any f_b size."""
-    from semirobust.experiments import tables
+    from semirobust.experiments.table1 import report as tables
 
     budgets = {c.dataset: c.eps for c in configs}
     return [r for dataset, eps in budgets.items()

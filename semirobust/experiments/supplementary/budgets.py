@@ -19,9 +19,9 @@ import pandas as pd
 from semirobust.attacks import adversarial_accuracy, make_attack
 from semirobust.config import PAPER_BUDGETS, RunConfig, mean_interval
 from semirobust.data import stratified_indices
-from semirobust.experiments.algorithm1 import final_networks
-from semirobust.experiments.evaluation import Evaluation
-from semirobust.experiments.figures import book_figure, book_style
+from semirobust.experiments.report.figures import book_figure, book_style
+from semirobust.experiments.table1.evaluation import Evaluation
+from semirobust.experiments.table1.finished import final_networks
 from semirobust.progress import announce
 from semirobust.results import ResultsStore
 from semirobust.utils import resolve_device

@@ -1,6 +1,6 @@
 """Table 1 of the paper assembled from the results store, with the supplementary's values beside ours.
 
-A ``table1`` record (written by :func:`semirobust.experiments.algorithm1.run_algorithm1`) becomes one row with
+A ``table1`` record (written by :func:`semirobust.experiments.table1.algorithm1.run_algorithm1`) becomes one row with
 the paper's columns: Model, Dataset, f_b layers, Acc*, Acc_sr, Acc~, Diff and rho_n, rho_{n-3},
 rho_{n-7}, rho_{n-11}, rho_{n-15} (blank where f_b has fewer layer pairs). Where the
 supplementary (Tables S2-S4, copied into ``semirobust/data_files/reported_supplementary.csv``)
@@ -19,7 +19,7 @@ import pandas as pd
 
 from semirobust.config import DATASET_NAMES, MODEL_NAMES, get_profile  # the names the supplementary's CSV uses too
 from semirobust.cost import grad_evals_at_scale
-from semirobust.experiments.verdicts import interval_status, reading
+from semirobust.experiments.report.verdicts import interval_status, reading
 from semirobust.rho import TABLE1_OFFSETS
 
 #: rho columns of Table 1: rho_{n-x} for these x (rho_n is the last pair of layers of f_b).

@@ -1,9 +1,9 @@
 """Theorem 3's run as readers see it: Table S1 beside the supplementary's, the Lemma 2 and Theorem 3
 frames, the sentences that say what was tested, the numbers the book pages glue, and the plots.
 
-Everything here reads a ``theorem3`` record (:func:`semirobust.experiments.theorem3.run_theorem3`)
-and computes nothing new, as :mod:`semirobust.experiments.tables` and
-:mod:`semirobust.experiments.figures` do for Table 1.
+Everything here reads a ``theorem3`` record (:func:`semirobust.experiments.theory.theorem3.run_theorem3`)
+and computes nothing new, as :mod:`semirobust.experiments.table1.report` and
+:mod:`semirobust.experiments.report.figures` do for Table 1.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from semirobust.experiments.display import as_sentence
+from semirobust.experiments.report.markup import as_sentence
 
 __all__ = ["REPORTED_TABLE_S1", "GLUE_ATTACKS", "GLUE_S1_COLUMNS", "load_reported_table_s1", "with_reported_table_s1", "table_s1_frame",
            "paper_bounds_frame", "theorem3_frame", "lemma2_frame", "lemma2_caption", "theorem3_statements",

@@ -35,16 +35,11 @@ import torch
 from semirobust.config import RunConfig, mean_interval
 from semirobust.cost import training_cost
 from semirobust.data import load_dataset, train_val_split
-from semirobust.experiments.algorithm1 import (
-    ALGORITHM1_VERSION,
-    SEED_KIND,
-    final_networks,
-    run_arms,
-    run_seed,
-    summary_config,
-)
-from semirobust.experiments.arms import ARMS, initial_network
-from semirobust.experiments.evaluation import Evaluation, final_autoattack
+from semirobust.experiments.table1.algorithm1 import run_arms, run_seed
+from semirobust.experiments.table1.arms import ARMS, initial_network
+from semirobust.experiments.table1.configs import ALGORITHM1_VERSION, SEED_KIND, summary_config
+from semirobust.experiments.table1.evaluation import Evaluation, final_autoattack
+from semirobust.experiments.table1.finished import final_networks
 from semirobust.models import build_model, combine_fa_fb
 from semirobust.progress import announce
 from semirobust.results import ResultsStore

@@ -24,7 +24,7 @@ T trials, E epochs, k):
    that converged; if none converged, the largest over all trials. The rho of the best trial
    (the main text's wording) is recorded as well (``rho_best_trial``).
 
-The images and the evaluation attack are :mod:`semirobust.experiments.evaluation`'s: after each epoch
+The images and the evaluation attack are :mod:`semirobust.experiments.table1.evaluation`'s: after each epoch
 AutoAttack runs only its first attack, APGD-CE with the standard settings, unless the profile asks for
 ``full_autoattack``; the full standard AutoAttack then runs once per final network. Every record names
 the evaluation attack it used (``extra["eval_attack"]``); its gradient evaluations are counted
@@ -35,7 +35,7 @@ The full networks' accuracies (Acc, Acc*) are recorded once per pair of trained 
 results store (kind ``algorithm1_trial``), so an interrupted run resumes at the next trial, and a
 trial interrupted mid-way resumes from its last epoch (checkpoint under the cache folder). Each seed is
 written as kind ``table1_seed`` (:func:`_run_seed`: reference networks, trials, record) and the cell's
-summary over its seeds as kind ``table1``, which :mod:`semirobust.experiments.tables` turns into Table 1.
+summary over its seeds as kind ``table1``, which :mod:`semirobust.experiments.table1.report` turns into Table 1.
 """
 from __future__ import annotations
 
@@ -50,105 +50,31 @@ import numpy as np
 import torch
 
 from semirobust.attacks import GradEvalCounter
-from semirobust.config import ARCH_SPECS, DATASET_NAMES, RunConfig, get_profile, mean_interval, parse_eps, parse_list
+from semirobust.config import RunConfig, mean_interval, parse_list
 from semirobust.cost import authors_grad_evals
 from semirobust.cuts import arch_cut_note
 from semirobust.data import load_dataset, train_val_split
-from semirobust.experiments.arms import ARMS, CONTROLS, cell_arms, initial_network, start_network
-from semirobust.experiments.evaluation import Evaluation, best_checkpoint, final_autoattack
+from semirobust.experiments.table1.arms import ARMS, CONTROLS, cell_arms, initial_network, start_network
+from semirobust.experiments.table1.cell import SeedCell, trial_network
+from semirobust.experiments.table1.configs import (
+    ARM_KIND,
+    REFERENCE_KIND,
+    SEED_KIND,
+    SUMMARY_KIND,
+    TRIAL_KIND,
+    reference_config,
+    summary_config,
+    trial_config,
+    validated_config,
+)
+from semirobust.experiments.table1.evaluation import Evaluation, best_checkpoint
+from semirobust.experiments.table1.finished import finished_cell
+from semirobust.experiments.table1.scoring import final_autoattack_metrics, score_network
 from semirobust.models import combine_fa_fb
 from semirobust.progress import Countdown, algorithm1_countdown, announce, network_unit, trial_unit
 from semirobust.results import ResultsStore
 from semirobust.training import get_trained_model, train, train_attack
 from semirobust.utils import config_hash, default_cache_dir, resolve_device
-
-#: bump when the procedure changes so that stored trials and summaries are recomputed.
-ALGORITHM1_VERSION = "4"  # 2: best-epoch selection, validation split, seeds, train eps = eval eps; 3: arms, scored
-# images; 4: the same test images for every seed, per-epoch wall time in the trial curves
-TRIAL_KIND = "algorithm1_trial"
-REFERENCE_KIND = "algorithm1_reference"
-SUMMARY_KIND = "table1"
-#: the final networks under the full standard AutoAttack (one record per network).
-AUTOATTACK_KIND = "algorithm1_autoattack"
-#: one seed of one Table 1 cell; ``table1`` aggregates the seeds of a cell.
-SEED_KIND = "table1_seed"
-#: a selected network scored on the scored test images (one record per network, so a rerun reads it)
-SCORE_KIND = "algorithm1_score"
-#: one arm run on a finished seed by :func:`run_arms` (the later studies' arms)
-ARM_KIND = "algorithm1_arm"
-
-
-def _validated(config: RunConfig) -> RunConfig:
-    """``config`` as a RunConfig of its own (a copy of ``extra``); anything else is a clear error."""
-    if not isinstance(config, RunConfig):
-        raise ValueError(f"config must be a semirobust.config.RunConfig, got {type(config).__name__}.")
-    return dataclasses.replace(config, extra=dict(config.extra))
-
-
-def figure2_fb_sizes(fb_sizes, profile: str):
-    """``fb_sizes`` when given, else the paper's Figure 2 sizes (smallest and largest at smoke)."""
-    if fb_sizes is not None:
-        return fb_sizes
-    return list(get_profile(profile).figure2_fb_sizes)
-
-
-def build_configs(models, datasets, fb_sizes=None, **common) -> list[RunConfig]:
-    """Validated RunConfigs for every (model, data set, f_b size), before any compute.
-
-    ``models``/``datasets``/``fb_sizes``: lists or comma-separated strings; ``fb_sizes=None``
-    uses the paper's f_b size of each model. ``common``: the other RunConfig fields (``eps`` may
-    be a string such as "8/255").
-    """
-    if "eps" in common:
-        common["eps"] = parse_eps(common["eps"])
-    sizes = [None] if fb_sizes is None else parse_list(fb_sizes, "fb_sizes", int)
-    return [RunConfig(arch=m, dataset=d, fb_layers=f, **common)
-            for m in parse_list(models, "models") for d in parse_list(datasets, "datasets") for f in sizes]
-
-
-def figure1_configs(models, datasets, *, all_cells: bool = False, **common) -> tuple[list[RunConfig], list[RunConfig]]:
-    """Figure 1's configs (:func:`build_configs` at each model's paper f_b size) split into those run and those
-    the profile leaves out for the build's time (``Profile.figure1_left_out``; ``all_cells``: none left out)."""
-    configs = build_configs(models, datasets, fb_sizes=None, **common)
-    left_out = [] if all_cells else [c for c in configs
-                                      if (c.arch, c.dataset) in c.resolved_profile.figure1_left_out]
-    return [c for c in configs if c not in left_out], left_out
-
-
-def left_out_sentence(left_out: list[RunConfig]) -> str:
-    """What the profile leaves out of a figure, as the page says it ('' when nothing)."""
-    if not left_out:
-        return ""
-    cells = ", ".join(f"{ARCH_SPECS[c.arch].display_name} on {DATASET_NAMES.get(c.dataset, c.dataset)}" for c in left_out)
-    return (f"Left out at the {left_out[0].resolved_profile.name} profile, for the build's time: {cells} "
-            "(`-p all_cells True` runs it).")
-
-
-def summary_config(config: RunConfig) -> dict:
-    """The configuration that names a run's ``table1`` record (validated values, profile resolved).
-
-    The data folder and the device are not part of it: results computed elsewhere are the same run.
-    """
-    config = _validated(config)
-    profile = config.resolved_profile
-    return {"arch": config.arch, "dataset": config.dataset, "attack": config.attack, "eps": float(config.eps),
-            "fb_layers": config.fb_layers, "trials": config.resolved_trials, "epochs": config.resolved_epochs,
-            "k": float(config.k), "profile": profile.name, "profile_hash": config_hash(profile.algorithm1_dict()),
-            "seed": config.seed, "version": ALGORITHM1_VERSION}
-
-
-def trial_config(summary: dict, trial: int, regular_hash: str, robust_hash: str, arm: str = "algorithm1") -> dict:
-    """Configuration of trial ``trial`` of ``arm``: the summary's without T, plus the arm, the trial index and
-    the hashes of the two trained networks it starts from (so a retrained network is not mixed up)."""
-    config = {k: v for k, v in summary.items() if k != "trials"}
-    return {**config, "arm": arm, "trial": trial, "regular_model": regular_hash, "robust_model": robust_hash}
-
-
-def reference_config(summary: dict, regular_hash: str, robust_hash: str) -> dict:
-    """Configuration of the full networks' accuracies (Acc, Acc*): the summary's without anything
-    about f_b or the trials, plus the hashes of the two trained networks."""
-    keep = ("arch", "dataset", "attack", "eps", "profile", "profile_hash", "seed", "version")
-    return {**{k: summary[k] for k in keep}, "regular_model": regular_hash, "robust_model": robust_hash}
 
 
 def summarize_trials(trials: list[dict], acc_star: float, k: float) -> dict:
@@ -237,7 +163,7 @@ def aggregate_seeds(per_seed: list[dict], keys) -> dict:
     return out
 
 
-def _run_trial(trial: int, arm: str, cell: _Cell, acc_star_val: float, train_set, checkpoint_dir: Path, counter,
+def _run_trial(trial: int, arm: str, cell: SeedCell, acc_star_val: float, train_set, checkpoint_dir: Path, counter,
                progress: bool) -> dict:
     """One trial of ``arm``: from the arm's starting network (f_a from its source, f_b regular), training of
     f_b (of the whole network for full fine-tuning) adversarially or, for ``standard_fb``, without an attack,
@@ -293,86 +219,8 @@ AGGREGATED = ("acc_regular_clean", "acc_regular_attacked", "acc_star", "acc_star
               *(f"acc_tilde_{arm}_autoattack" for arm in CONTROLS))
 
 
-@dataclasses.dataclass(frozen=True)
-class _Cell:
-    """What every step of one seed of one Table 1 cell shares: its settings, store, images and networks."""
-
-    config: RunConfig
-    profile: object
-    store: ResultsStore
-    evaluation: Evaluation
-    regular: torch.nn.Module
-    robust: torch.nn.Module
-    random: torch.nn.Module  # the seed's untrained network (the random f_a of the ``random_fa`` arm)
-    models: tuple[str, str]  # config hashes of the regular and the robust network
-    summary: dict  # the seed record's identity (summary_config)
-    cache: Path
-    #: further f_a sources of the later studies' arms (``fgsm_rs``: the seed's FGSM-RS network)
-    sources: dict = dataclasses.field(default_factory=dict)
-
-    def final_autoattack_images(self, wanted: bool) -> int | None:
-        """How many test images the final full AutoAttack runs on (None when it does not run)."""
-        n = self.profile.final_autoattack_images
-        if n == 0 or not wanted:
-            return None
-        return len(self.evaluation.final_images(n)[1])
-
-
-def _final_autoattack_metrics(cell: _Cell, arm_runs: dict, wanted: bool = True) -> dict:
-    """Acc*, Acc~ (paper rule), Acc~ (validation-selected) and each control arm's validation-selected network
-    under the full standard AutoAttack, once per final network (``profile.final_autoattack_images``); each result
-    is its own record, so a rerun or another f_b cell sharing the robust network does not attack it again.
-    Empty when not asked for. Where the per-epoch evaluation already is the full AutoAttack, the evaluation's
-    values are returned."""
-    config, profile, store, evaluation, summary = cell.config, cell.profile, cell.store, cell.evaluation, cell.summary
-    n = profile.final_autoattack_images
-    if n == 0 or not wanted:
-        return {}
-    main = arm_runs["algorithm1"]
-    selected, trial_hashes = main["selected"], main["hashes"]
-    if config.attack == "autoattack" and profile.full_autoattack:
-        return {"acc_tilde_autoattack": selected["acc_tilde"],
-                "acc_tilde_unbiased_autoattack": selected["acc_tilde_unbiased"]}
-    key = {"eps": float(config.eps), "images": n, "seed": config.seed, "profile_hash": summary["profile_hash"],
-           "version": ALGORITHM1_VERSION}
-    networks = {"acc_star_autoattack": ({"network": cell.models[1]}, lambda: cell.robust)}
-    # where both rules picked the same network, its paper-rule record serves both (one attack)
-    val_selection = "test" if selected.get("same_selected_network") else "val"
-    for name, trial, selection in (("acc_tilde_autoattack", selected["best_trial"], "test"),
-                                   ("acc_tilde_unbiased_autoattack", selected["best_val_trial"], val_selection)):
-        networks[name] = ({"trial_record": trial_hashes[trial], "selection": selection},
-                          _trial_network(cell, "algorithm1", trial, selection))
-    for arm, run in arm_runs.items():
-        if arm != "algorithm1":
-            trial = run["selected"]["best_val_trial"]
-            networks[f"acc_tilde_{arm}_autoattack"] = ({"trial_record": run["hashes"][trial], "selection": "val"},
-                                                       _trial_network(cell, arm, trial, "val"))
-    out, grad_evals, counted = {}, 0, set()
-    for name, (identity, load) in networks.items():
-        record = store.read(AUTOATTACK_KIND, {**key, **identity})
-        if record is None:
-            net = load()
-            if net is None:
-                warnings.warn(f"{name}: the trial's best-epoch checkpoint is gone from the cache; not attacked.",
-                              UserWarning, stacklevel=2)
-                out[name] = None
-                continue
-            counter, start = GradEvalCounter(), time.perf_counter()
-            found, attack = final_autoattack(counter.attach(net), evaluation, n)
-            counter.detach()
-            record = store.write(AUTOATTACK_KIND, {**key, **identity}, {**found, "grad_evals": counter.count},
-                                 profile=profile.name, seed=config.seed, device=evaluation.device,
-                                 wall_time_s=time.perf_counter() - start, extra={"attack": attack})
-        out[name] = record["metrics"]["accuracy"]
-        out[f"{name}_apgd_ce"] = record["metrics"]["apgd_ce_accuracy"]
-        if record["config_hash"] not in counted:
-            grad_evals += record["metrics"]["grad_evals"]
-            counted.add(record["config_hash"])
-    return {**out, "grad_evals": grad_evals}
-
-
 def _reference_networks(config: RunConfig, store: ResultsStore, cache: Path, progress: bool,
-                        summary: dict, countdown: Countdown) -> tuple[_Cell, dict, dict]:
+                        summary: dict, countdown: Countdown) -> tuple[SeedCell, dict, dict]:
     """Step 1 of a seed: the regular and the robust network (trained, or read from the cache), the run's images,
     and the full networks' accuracies (Acc, Acc*; measured once per network pair: they do not depend on f_b).
     Returns the cell, the reference record and the two networks' training wall times."""
@@ -388,7 +236,7 @@ def _reference_networks(config: RunConfig, store: ResultsStore, cache: Path, pro
     evaluation = Evaluation(config, profile, device, progress)
     models = (regular_info["config_hash"], robust_info["config_hash"])
     random = initial_network(config.arch, config.dataset, profile.width, config.seed)
-    cell = _Cell(config, profile, store, evaluation, regular, robust, random, models, summary, cache)
+    cell = SeedCell(config, profile, store, evaluation, regular, robust, random, models, summary, cache)
     reference = store.read(REFERENCE_KIND, reference_config(summary, *models))
     if reference is None:
         start = time.perf_counter()
@@ -407,7 +255,7 @@ def _reference_networks(config: RunConfig, store: ResultsStore, cache: Path, pro
     return cell, reference, {"regular": regular_info["wall_time_s"], "robust": robust_info["wall_time_s"]}
 
 
-def _run_trials(cell: _Cell, arm: str, reference: dict, train_set, progress: bool, countdown: Countdown) -> dict:
+def _run_trials(cell: SeedCell, arm: str, reference: dict, train_set, progress: bool, countdown: Countdown) -> dict:
     """The T trials of ``arm`` in one seed, each read from the store or run and recorded (its checkpoints
     removed once recorded, its best-epoch networks kept for scoring). Returns the trials' metrics and record
     hashes, their wall time and gradient evaluations."""
@@ -437,52 +285,17 @@ def _run_trials(cell: _Cell, arm: str, reference: dict, train_set, progress: boo
     return out
 
 
-def _trial_network(cell: _Cell, arm: str, trial: int, selection: str):
-    """A loader of the best-epoch network (``selection`` "test" or "val") of ``arm``'s trial ``trial``; the
-    loader returns None when the checkpoint is gone from the cache."""
-    tconfig = trial_config(cell.summary, trial, *cell.models, arm=arm)
-    path = best_checkpoint(cell.cache / "algorithm1" / config_hash(tconfig), selection)
-
-    def load():
-        if not path.exists():
-            return None
-        net = combine_fa_fb(cell.robust, cell.regular, cell.config.fb_layers)
-        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        return net
-    return load
 
 
-def _scored(cell: _Cell, identity: dict, load) -> dict:
-    """A selected network's accuracy on the scored images, read from the store or measured and recorded
-    (kind ``algorithm1_score``). Returns the metrics (``accuracy`` None when the network is gone)."""
-    key = {"eps": float(cell.config.eps), "attack": cell.config.attack, "images": len(cell.evaluation.scored[1]),
-           "seed": cell.config.seed, "profile_hash": cell.summary["profile_hash"], "version": ALGORITHM1_VERSION,
-           **identity}
-    record = cell.store.read(SCORE_KIND, key)
-    if record is None:
-        net = load()
-        if net is None:
-            warnings.warn(f"{identity}: the best-epoch checkpoint is gone from the cache; not scored.", UserWarning,
-                          stacklevel=2)
-            return {"accuracy": None, "grad_evals": 0}
-        counter, start = GradEvalCounter(), time.perf_counter()
-        accuracy = cell.evaluation.scored_accuracy(counter.attach(net))
-        counter.detach()
-        record = cell.store.write(SCORE_KIND, key, {"accuracy": accuracy, "grad_evals": counter.count},
-                                  profile=cell.profile.name, seed=cell.config.seed, device=cell.evaluation.device,
-                                  wall_time_s=time.perf_counter() - start)
-    return record["metrics"]
-
-
-def _run_arm(cell: _Cell, arm: str, reference: dict, train_set, progress: bool, countdown: Countdown) -> dict:
+def _run_arm(cell: SeedCell, arm: str, reference: dict, train_set, progress: bool, countdown: Countdown) -> dict:
     """Trials, selection rules and scoring of one arm in one seed: the paper's test-selected Acc~ (on the
     per-epoch images), the validation-selected network scored on the scored images (``acc_tilde_unbiased``),
     rho; plus the record hashes, wall time and gradient evaluations."""
     acc_star_eval = reference["metrics"].get("acc_star_eval", reference["metrics"]["acc_star"])
     run = _run_trials(cell, arm, reference, train_set, progress, countdown)
     selected = summarize_trials(run["trials"], acc_star_eval, cell.config.k)
-    score = _scored(cell, {"trial_record": run["hashes"][selected["best_val_trial"]], "selection": "val"},
-                    _trial_network(cell, arm, selected["best_val_trial"], "val"))
+    score = score_network(cell, {"trial_record": run["hashes"][selected["best_val_trial"]], "selection": "val"},
+                    trial_network(cell, arm, selected["best_val_trial"], "val"))
     selected["acc_tilde_per_epoch_val_selected"] = selected["acc_tilde_unbiased"]  # on the per-epoch images
     selected["acc_tilde_unbiased"] = score["accuracy"]
     return {**run, "selected": selected, "grad_evals": run["grad_evals"] + score["grad_evals"]}
@@ -501,7 +314,7 @@ def _run_seed(config: RunConfig, store: ResultsStore, cache: Path, progress: boo
 
     Steps: the reference networks and their accuracies (:func:`_reference_networks`), Acc_sr of the
     semirobust network, the trials (:func:`_run_trials`), the selection rules (:func:`summarize_trials`),
-    the final AutoAttack (:func:`_final_autoattack_metrics`), and the record."""
+    the final AutoAttack (:func:`final_autoattack_metrics`), and the record."""
     summary = summary_config(config)
     existing = store.read(SEED_KIND, summary)
     if existing is not None:
@@ -510,7 +323,7 @@ def _run_seed(config: RunConfig, store: ResultsStore, cache: Path, progress: boo
     cell, reference, training_wall = _reference_networks(config, store, cache, progress, summary, countdown)
     profile, evaluation, acc_star = cell.profile, cell.evaluation, reference["metrics"]["acc_star"]
     sr_network = combine_fa_fb(cell.robust, cell.regular, config.fb_layers)
-    sr = _scored(cell, {"network": "semirobust", "models": list(cell.models), "fb_layers": config.fb_layers},
+    sr = score_network(cell, {"network": "semirobust", "models": list(cell.models), "fb_layers": config.fb_layers},
                  lambda: sr_network)
     train_set, _ = train_val_split(load_dataset(config.dataset, "train", root=config.data_root,
                                                 subset=profile.train_subset, seed=config.seed),
@@ -519,7 +332,7 @@ def _run_seed(config: RunConfig, store: ResultsStore, cache: Path, progress: boo
                 for arm in cell_arms(profile, config.arch, config.fb_layers)}
     main = arm_runs["algorithm1"]
     selected = main["selected"]
-    finals = _final_autoattack_metrics(cell, arm_runs, wanted=final_autoattack_wanted)
+    finals = final_autoattack_metrics(cell, arm_runs, wanted=final_autoattack_wanted)
     grad_evals = sr["grad_evals"] + sum(run["grad_evals"] for run in arm_runs.values()) + finals.pop("grad_evals", 0)
     acc_star_eval = reference["metrics"].get("acc_star_eval", acc_star)
     controls = {}
@@ -560,71 +373,18 @@ def _run_seed(config: RunConfig, store: ResultsStore, cache: Path, progress: boo
     return record
 
 
-def _finished_cell(config: RunConfig, store: ResultsStore, cache: Path, device, progress: bool,
-                   with_evaluation: bool) -> tuple[_Cell, dict]:
-    """The cell of a finished seed (its record, networks and, when asked, its images), for the studies run
-    after the fact. Raises when the seed has no record yet."""
-    record = store.read(SEED_KIND, summary_config(config))
-    if record is None:
-        raise ValueError(f"no finished seed {config.seed} of {config.arch} f_b={config.fb_layers} on {config.dataset} "
-                         "in the results store; run run_seed(config) or run_algorithm1(config) first.")
-    profile = config.resolved_profile
-    common = dict(profile=profile, seed=config.seed, data_root=config.data_root, device=device, cache_dir=cache,
-                  progress=progress)
-    regular, _ = get_trained_model(config.arch, config.dataset, mode="standard", **common)
-    robust, _ = get_trained_model(config.arch, config.dataset, mode="adversarial", train_eps=config.eps, **common)
-    evaluation = Evaluation(config, profile, device, progress) if with_evaluation else None
-    random = initial_network(config.arch, config.dataset, profile.width, config.seed)
-    models = tuple(record["extra"][k] for k in ("regular_model", "robust_model"))
-    return _Cell(config, profile, store, evaluation, regular, robust, random, models, summary_config(config),
-                 cache), record
-
-
-def final_networks(config: RunConfig, *, results_dir=None, cache_dir=None, arms=None) -> dict:
-    """The final networks of one finished seed of a Table 1 cell, for evaluations after the fact (other attacks
-    and budgets): ``{name: (identity, loader)}`` for ``regular``, ``robust`` (Acc*), ``semirobust`` ((f*_a, f_b),
-    Acc_sr) and each arm's validation-selected network (``algorithm1`` is Acc~; ``arms``: the seed's arms and any
-    later arm run by :func:`run_arms`, None: the seed's own). ``identity`` names the network in records (the
-    trained networks' hashes, or the trial record and selection); a loader returns None when the checkpoint is
-    gone from the cache."""
-    config = _validated(config)
-    store = ResultsStore(results_dir)
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    cell, record = _finished_cell(config, store, cache, "cpu", False, with_evaluation=False)
-    out = {"regular": ({"network": cell.models[0]}, lambda: cell.regular),
-           "robust": ({"network": cell.models[1]}, lambda: cell.robust),
-           "semirobust": ({"network": "semirobust", "models": list(cell.models), "fb_layers": config.fb_layers},
-                          lambda: combine_fa_fb(cell.robust, cell.regular, config.fb_layers))}
-    selected = dict(record["metrics"].get("arms", {}))
-    for arm in [a for a in (arms or []) if a not in selected]:
-        found = store.read(ARM_KIND, {**cell.summary, "arm": arm})
-        if found is not None:
-            selected[arm] = found["metrics"]
-    for arm, chosen in selected.items():
-        if arms is not None and arm not in arms:
-            continue
-        trial = chosen["best_val_trial"]
-        out[arm] = ({"trial_record": chosen["trial_records"][trial], "selection": "val"},
-                    _trial_network(cell, arm, trial, "val"))
-    return out
-
-
-def selected_networks(config: RunConfig, *, results_dir=None, cache_dir=None) -> dict:
-    """The final networks of one finished seed (see :func:`final_networks`), loaded: ``{name: network or None}``."""
-    return {name: load() for name, (_, load) in final_networks(config, results_dir=results_dir,
-                                                               cache_dir=cache_dir).items()}
 
 
 def run_arms(config: RunConfig, arms, *, results_dir=None, cache_dir=None, progress: bool = True,
              sources: dict | None = None) -> dict:
-    """Arms of :data:`semirobust.experiments.arms.ARMS` that the seed's own record does not hold (the later
+    """Arms of :data:`semirobust.experiments.table1.arms.ARMS` that the seed's own record does not hold (the later
     studies': ``fast_fa``, ``atta_fb``, ``trades_fb``), run on a finished seed with the seed's networks, images,
     trial budget, stopping rule and selection, each scored on the scored images like the seed's arms. Each arm
     is recorded (kind ``algorithm1_arm``; its trials as ``algorithm1_trial``), so a rerun reads it.
 
     ``sources``: f_a networks the arms take beyond the seed's (``{"fgsm_rs": network}`` for ``fast_fa``).
     Returns ``{arm: the arm's record metrics}`` (as the seed record's ``arms`` entries)."""
-    config = _validated(config)
+    config = validated_config(config)
     arms = parse_list(arms, "arms")
     for arm in arms:
         if arm not in ARMS:
@@ -642,7 +402,7 @@ def run_arms(config: RunConfig, arms, *, results_dir=None, cache_dir=None, progr
             missing.append(arm)
     if not missing:
         return out
-    cell, record = _finished_cell(config, store, cache, device, progress, with_evaluation=True)
+    cell, record = finished_cell(config, store, cache, device, progress, with_evaluation=True)
     cell = dataclasses.replace(cell, sources=dict(sources or {}))
     reference = store.read(REFERENCE_KIND, reference_config(cell.summary, *cell.models))
     train_set, _ = train_val_split(load_dataset(config.dataset, "train", root=config.data_root,
@@ -665,7 +425,7 @@ def run_seed(config: RunConfig, *, results_dir=None, cache_dir=None, progress: b
     """One seed (``config.seed``) of a Table 1 cell on its own: the ``table1_seed`` record that
     :func:`run_algorithm1` reads (a process pool can run a cell's seeds side by side). The final full
     AutoAttack runs where the seed is among the profile's first ``final_autoattack_seeds`` seeds."""
-    config = _validated(config)
+    config = validated_config(config)
     profile = config.resolved_profile
     limit = profile.final_autoattack_seeds
     seeds = list(profile.seeds)
@@ -685,7 +445,7 @@ def run_algorithm1(config: RunConfig, *, results_dir=None, cache_dir=None, progr
     A finished record of the same configuration is returned as it is unless ``rerun``; finished
     seeds and trials are always reused from the store.
     """
-    config = _validated(config)
+    config = validated_config(config)
     note = arch_cut_note(config.arch, config.dataset, config.fb_layers)
     if note:  # a residual cut or sibling pairs: rho is not measured along a chain there
         warnings.warn(note, UserWarning, stacklevel=2)
@@ -715,6 +475,5 @@ def run_algorithm1(config: RunConfig, *, results_dir=None, cache_dir=None, progr
                        device=resolve_device(config.device), wall_time_s=time.perf_counter() - t0, extra=extra)
 
 
-__all__ = ["run_algorithm1", "run_seed", "selected_networks", "final_networks", "run_arms", "ARM_KIND", "summarize_trials", "summary_config", "trial_config", "reference_config",
-           "build_configs", "figure1_configs", "left_out_sentence", "figure2_fb_sizes", "ALGORITHM1_VERSION", "TRIAL_KIND", "REFERENCE_KIND", "SUMMARY_KIND",
-           "AUTOATTACK_KIND", "SEED_KIND", "SCORE_KIND", "AGGREGATED", "aggregate_seeds", "best_epoch", "aggregate_pairs"]
+__all__ = ["run_algorithm1", "run_seed", "run_arms", "summarize_trials", "aggregate_seeds", "best_epoch",
+           "aggregate_pairs", "AGGREGATED"]

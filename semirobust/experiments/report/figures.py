@@ -28,9 +28,9 @@ from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator
 
 from semirobust.config import DATASET_NAMES, MODEL_NAMES, mean_interval
-from semirobust.experiments.display import as_sentence
-from semirobust.experiments.tables import attack_label
-from semirobust.experiments.verdicts import interval_status, reading
+from semirobust.experiments.report.markup import as_sentence
+from semirobust.experiments.report.verdicts import interval_status, reading
+from semirobust.experiments.table1.report import attack_label
 from semirobust.inference import interval_reading
 from semirobust.utils import atomic_write_bytes
 

@@ -1,9 +1,9 @@
 """Section 2.2's run as readers see it: the trajectory and Taylor-regime frames, the sentences on how
 often and how tightly each bound held, the numbers the book pages glue, and the plots.
 
-Everything here reads a ``weight_bound`` record (:func:`semirobust.experiments.weight_bound.run_weight_bound`)
-and computes nothing new, as :mod:`semirobust.experiments.tables` and
-:mod:`semirobust.experiments.figures` do for Table 1.
+Everything here reads a ``weight_bound`` record (:func:`semirobust.experiments.theory.weight_bound.run_weight_bound`)
+and computes nothing new, as :mod:`semirobust.experiments.table1.report` and
+:mod:`semirobust.experiments.report.figures` do for Table 1.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 from scipy.stats import spearmanr
 
-from semirobust.experiments.display import as_sentence
+from semirobust.experiments.report.markup import as_sentence
 
 __all__ = ["CONDITIONS", "NO_GAP", "ratio_text", "weight_bound_frame", "taylor_frame", "reference_frame",
            "reference_caption", "missing_factors_frame", "smallest_ratio", "bound_failures", "distance_gap_trend",

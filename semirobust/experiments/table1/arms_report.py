@@ -3,7 +3,7 @@ pre-specified test per question.
 
 The questions, each answered from the validation-selected networks scored on the same test images
 (``acc_tilde_unbiased`` for Algorithm 1, ``acc_tilde_<arm>`` for a control; see
-:mod:`semirobust.experiments.arms`):
+:mod:`semirobust.experiments.table1.arms`):
 
 1. *Recovery* (the paper's claim): is Acc~ - Acc* within the equivalence margin? Two one-sided tests on the
    per-seed differences (:func:`semirobust.inference.equivalence_test`), which may answer "undecided".
@@ -21,9 +21,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from semirobust.config import MODEL_NAMES
-from semirobust.experiments.arms import ARMS, CONTROLS
-from semirobust.experiments.figures import book_figure, book_style
-from semirobust.experiments.tables import attack_label
+from semirobust.experiments.report.figures import book_figure, book_style
+from semirobust.experiments.table1.arms import ARMS, CONTROLS
+from semirobust.experiments.table1.report import attack_label
 from semirobust.inference import equivalence_test, interval_reading, paired_difference
 
 #: the equivalence margin of the recovery test, in accuracy points (issue: 2 points, stated beside k).
@@ -49,7 +49,7 @@ def arm_values(record: dict, arm: str) -> list[float | None]:
 
 
 def arms_run(record: dict) -> list[str]:
-    """The arms every seed of the cell ran, in the order of :data:`semirobust.experiments.arms.ARMS`."""
+    """The arms every seed of the cell ran, in the order of :data:`semirobust.experiments.table1.arms.ARMS`."""
     per_seed = record["metrics"]["per_seed"]
     return [arm for arm in ARMS if all(v is not None for v in arm_values(record, arm))] if per_seed else []
 
@@ -103,7 +103,7 @@ def recovery_sentence(record: dict, result: dict | None = None) -> str:
     return text + f" at this power ({more})."
 
 
-#: the claim status each answer of the equivalence test gives (semirobust.experiments.verdicts.STATUSES)
+#: the claim status each answer of the equivalence test gives (semirobust.experiments.report.verdicts.STATUSES)
 _STATUS = {"equivalent": "confirmed", "not equivalent": "not confirmed", "undecided": "undecided"}
 
 

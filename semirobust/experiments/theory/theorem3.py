@@ -1,16 +1,16 @@
 """Theorem 3 / Lemma 2 checked on exactly linear networks, and the run behind the theorem3 notebook.
 
 :func:`semirobustness_check` measures the semirobustness gamma of every layer of a trained network
-and of exactly linear networks built on it (:mod:`semirobust.experiments.linear_network`), and
+and of exactly linear networks built on it (:mod:`semirobust.experiments.theory.linear_network`), and
 compares Lemma 2 and Theorem 3's relations with the measurements; :func:`theorem3_checks` turns
 them into verdicts.
 
-:func:`run_theorem3` runs Algorithm S1 / Table S1 (:mod:`semirobust.experiments.algorithm_s1`) and
+:func:`run_theorem3` runs Algorithm S1 / Table S1 (:mod:`semirobust.experiments.theory.algorithm_s1`) and
 Lemma 2 / Theorem 3 on exactly linear networks (:func:`semirobustness_check`) for an adversarially
 trained network; record kind ``"theorem3"``. It takes the network from
 :func:`semirobust.training.get_trained_model`, validates every argument before any compute and
 writes one record to the results store. Its tables, sentences and plots are in
-:mod:`semirobust.experiments.theorem3_report`.
+:mod:`semirobust.experiments.theory.theorem3_report`.
 """
 from __future__ import annotations
 
@@ -36,14 +36,7 @@ from semirobust.config import (
     check_int,
 )
 from semirobust.data import dataset_info, dataset_tensors, load_dataset
-from semirobust.experiments._common import (
-    THEOREM3_VERSION,
-    cached_attack_tensors,
-    check_device,
-    resolve_profile,
-    start_run,
-)
-from semirobust.experiments.algorithm_s1 import (
+from semirobust.experiments.theory.algorithm_s1 import (
     CONSTRUCTIONS,
     REDUCTIONS,
     S1_ATTACKS,
@@ -52,7 +45,14 @@ from semirobust.experiments.algorithm_s1 import (
     default_fa_sizes,
     table_s1,
 )
-from semirobust.experiments.linear_network import (
+from semirobust.experiments.theory.common import (
+    THEOREM3_VERSION,
+    cached_attack_tensors,
+    check_device,
+    resolve_profile,
+    start_run,
+)
+from semirobust.experiments.theory.linear_network import (
     LinearlyConnectedNetwork,
     binary_labels,
     build_linear_network,

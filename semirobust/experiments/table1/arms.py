@@ -11,10 +11,10 @@ the same stopping rule and the same seeds), so the arms are paired by seed:
   Shafahi et al., ICLR 2020);
 - ``full_finetune``: (f*_a, f_b) adversarially fine-tuned as a whole, f_a included (what freezing costs).
 
-The later studies add arms of the same shape, run on a finished seed (:func:`semirobust.experiments.algorithm1.run_arms`):
+The later studies add arms of the same shape, run on a finished seed (:func:`semirobust.experiments.table1.algorithm1.run_arms`):
 
 - ``fast_fa``: frozen f_a of the FGSM-RS network (Wong et al. 2020), adversarial training of f_b: semirobustness
-  from a cheap robust part (the cost frontier, semirobust.experiments.pays);
+  from a cheap robust part (the cost frontier, semirobust.experiments.supplementary.pays);
 - ``atta_fb`` and ``trades_fb``: frozen f*_a, f_b trained with ATTA or TRADES instead of PGD (Table S5).
 """
 from __future__ import annotations

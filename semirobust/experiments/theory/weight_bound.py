@@ -29,7 +29,7 @@ examples crafted against F* (Danskin: the gradient of the robust loss is the gra
 worst-case example).
 
 :func:`run_weight_bound` follows F~ along subnetwork fine-tuning of f_b and writes the ``weight_bound``
-record; its tables, sentences and plots are in :mod:`semirobust.experiments.weight_bound_report`.
+record; its tables, sentences and plots are in :mod:`semirobust.experiments.theory.weight_bound_report`.
 """
 from __future__ import annotations
 
@@ -59,8 +59,8 @@ from semirobust.config import (
     check_int,
 )
 from semirobust.data import dataset_tensors, load_dataset
-from semirobust.experiments._common import check_device, resolve_profile, start_run
-from semirobust.experiments.weight_alignment import aligned_distance
+from semirobust.experiments.theory.common import check_device, resolve_profile, start_run
+from semirobust.experiments.theory.weight_alignment import aligned_distance
 from semirobust.hessian import METHODS, HessianOperator, flatten, top_eigenvalue, unflatten
 from semirobust.models import combine_fa_fb, fa_fb_module_names, trainable_layers
 from semirobust.results import ResultsStore
@@ -208,7 +208,7 @@ class WeightBound:
     def evaluate(self, model_tilde: nn.Module, inputs: dict | None = None) -> dict:
         """Excess loss (and d = -excess), the Taylor terms and both bounds for F~ = ``model_tilde``, and the
         weight distance before and after aligning f~_b's hidden units with f*_b's (``delta_fb_norm_aligned``,
-        :mod:`semirobust.experiments.weight_alignment`; None for a residual network).
+        :mod:`semirobust.experiments.theory.weight_alignment`; None for a residual network).
 
         ``inputs[name]`` are the batches F~'s loss is measured on (e.g. examples crafted against
         F~); by default the condition's reference batches. Keys are ``<quantity>_<condition>``.

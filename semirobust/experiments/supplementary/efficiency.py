@@ -30,7 +30,7 @@ from semirobust.cost import (
     step_forwards,
     training_grad_evals,
 )
-from semirobust.experiments.verdicts import interval_status, reading
+from semirobust.experiments.report.verdicts import interval_status, reading
 from semirobust.models import split_fa_fb, trainable_layers
 from semirobust.utils import REPO_ROOT
 
@@ -145,7 +145,7 @@ def book_values(report: dict, shape: str = "cifar10", arch: str = "vgg16", fb_la
                 other_fb: int | None = 4, precision: str = "fp32") -> dict:
     """The figures the book quotes from one report: step ratios, memory, multiples, attacks (step-time ratios
     are inverted throughput ratios). What a whole method costs to reach a robust accuracy is the pays page's
-    (semirobust.experiments.pays), measured, not modelled from step times."""
+    (semirobust.experiments.supplementary.pays), measured, not modelled from step times."""
     main = summary(report, shape, arch, fb_layers, precision)
     values = {"frozen_over_full": main["throughput_frozen_over_full"],
               "frozen_over_authors": main["throughput_frozen_over_authors"],

@@ -22,7 +22,7 @@ import ast
 import re
 
 from semirobust.config import ARCH_SPECS, get_profile
-from semirobust.experiments.display import plain_markdown
+from semirobust.experiments.report.markup import plain_markdown
 
 __all__ = ["LOG_LINE", "RESOLVED_GLUE", "HIDDEN_PARAMETERS", "present_notebook", "parameter_box", "profile_default",
            "unquote_glued_text", "glued_values"]

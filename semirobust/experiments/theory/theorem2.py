@@ -22,8 +22,8 @@ import math
 import pandas as pd
 
 from semirobust.config import LAYER_COUNTS, check_int
-from semirobust.experiments.tables import store_records
-from semirobust.experiments.theorem3 import paper_splits
+from semirobust.experiments.table1.report import store_records
+from semirobust.experiments.theory.theorem3 import paper_splits
 
 __all__ = ["A2_MARGIN_MIN", "a2_summed_margin", "paper_a2_bounds", "a2_margins", "table1_rho",
            "theorem2_bound", "theorem2_statements", "theorem2_glue_values"]
