@@ -15,7 +15,7 @@ from semirobust.config import RunConfig
 from semirobust.cost import LayerPassCounter, layer_flops, mode_layer_passes, step_layer_passes, training_cost
 from semirobust.data import TensorImageDataset
 from semirobust.experiments.report.figures import legibility_problems
-from semirobust.experiments.supplementary import budgets, pays, pays_report, table_s5_report
+from semirobust.experiments.supplementary import budgets, budgets_report, pays, pays_report, table_s5_report
 from semirobust.models import build_model, split_fa_fb
 from semirobust.training import method_spec, train, training_step
 
@@ -229,13 +229,13 @@ def test_table_s5_runs_atta_and_trades_arms_beside_pgd(tiny_studies):
 @pytest.mark.slow
 def test_budget_table_covers_every_attack_and_budget_of_the_paper(tiny_studies):
     _, _, _, _, grid = tiny_studies
-    frame = budgets.budget_frame(grid)
+    frame = budgets_report.budget_frame(grid)
     networks = set(frame.network)
     assert {"regular", "robust", "semirobust", "algorithm1", "standard_fb"} <= networks
     assert len(frame) == len(networks) * (4 * 3 + 1)  # 4 L-inf attacks x 3 budgets, C&W once
-    tables = budgets.budget_tables(frame)
+    tables = budgets_report.budget_tables(frame)
     assert sorted(tables) == [8, 16, 32] and "C&W (L2)" in tables[8] and "C&W (L2)" not in tables[16]
-    fig = budgets.plot_budgets(frame)
+    fig = budgets_report.plot_budgets(frame)
     assert not legibility_problems(fig)
 
 
@@ -245,21 +245,21 @@ def test_attack_type_reading_measures_the_spreads():
         rows += [{"network": "robust", "attack": attack, "eps255": 8, "seed": 0, "accuracy": star},
                  {"network": "algorithm1", "attack": attack, "eps255": 8, "seed": 0, "accuracy": tilde}]
     frame = pd.DataFrame(rows)
-    reading = budgets.attack_type_reading(frame, 8)
+    reading = budgets_report.attack_type_reading(frame, 8)
     assert reading["star_spread"] == 20 and reading["diff_spread"] == 1 and reading["strongest"] == "apgd-ce"
-    sentence = budgets.attack_type_sentence(frame, 8)
+    sentence = budgets_report.attack_type_sentence(frame, 8)
     assert "a spread of 20.0 points" in sentence and "moves by only 1.0 points" in sentence
-    assert budgets.attack_type_claim(frame, 8, 500)[1] == "confirmed"
+    assert budgets_report.attack_type_claim(frame, 8, 500)[1] == "confirmed"
     wide = frame.copy()
     wide.loc[(wide.network == "algorithm1") & (wide.attack == "fgsm"), "accuracy"] = 74  # Diff +4 under FGSM
-    assert budgets.attack_type_claim(wide, 8, 500)[1] == "not confirmed"
+    assert budgets_report.attack_type_claim(wide, 8, 500)[1] == "not confirmed"
     # the shortened scoring attack against the standard one, on the same images and networks
     scores = pd.DataFrame([{"network": "robust", "attack": budgets.SCORE_ATTACK, "eps255": 8, "seed": 0, "accuracy": 51.0},
                            {"network": "algorithm1", "attack": budgets.SCORE_ATTACK, "eps255": 8, "seed": 0,
                             "accuracy": 47.5}])
-    check = budgets.score_check(pd.concat([frame, scores]), 8)
+    check = budgets_report.score_check(pd.concat([frame, scores]), 8)
     assert check["gaps"] == {"robust": -1.0, "algorithm1": 0.5} and math.isclose(check["mean"], -0.25)
-    assert "mean -0.25 points" in budgets.score_check_sentence(pd.concat([frame, scores]), 8, 20)
-    assert budgets.score_check(frame, 8) == {}
+    assert "mean -0.25 points" in budgets_report.score_check_sentence(pd.concat([frame, scores]), 8, 20)
+    assert budgets_report.score_check(frame, 8) == {}
     assert budgets.grid() == budgets.grid(make_tiny_profile(), 8)  # standard scores: no extra attack
     assert (budgets.SCORE_ATTACK, 8) in budgets.grid(make_tiny_profile(score_apgd_iters=20), 8)

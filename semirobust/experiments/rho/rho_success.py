@@ -1,7 +1,7 @@
 """Does rho predict success? The paper's claim, tested by one pre-specified primary analysis.
 
 Section 3.2 reads a trial that fails to reach Acc* as one whose first pairs of f_b show rho close to 0.
-The analysis was fixed before the results were read (issue 23, ``/work/shared/DESIGN.md``):
+The analysis was fixed before the results were read (issue 23); this docstring is its full statement:
 
 * **Unit**: a trial of any arm of any cell (Algorithm 1's and the controls', e.g. a frozen *random* f_a,
   which is designed to fail). **Cluster**: (network, data set, seed): the trials of one seed share the

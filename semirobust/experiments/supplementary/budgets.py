@@ -12,14 +12,11 @@ from __future__ import annotations
 import dataclasses
 import time
 
-import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 
 from semirobust.attacks import adversarial_accuracy, make_attack
-from semirobust.config import PAPER_BUDGETS, RunConfig, mean_interval
+from semirobust.config import PAPER_BUDGETS, RunConfig
 from semirobust.data import stratified_indices
-from semirobust.experiments.report.figures import book_figure, book_style
 from semirobust.experiments.table1.evaluation import Evaluation
 from semirobust.experiments.table1.finished import final_networks
 from semirobust.progress import announce
@@ -111,154 +108,5 @@ def budget_configs(config: RunConfig) -> list[RunConfig]:
     return [dataclasses.replace(config, seed=config.seed + s) for s in config.resolved_profile.budget_table_seeds]
 
 
-def budget_frame(records: list[dict]) -> pd.DataFrame:
-    """One row per (network, attack, budget, seed) with the accuracy (percent)."""
-    rows = [{"network": r["network_name"], "attack": r["config"]["attack"], "eps255": r["config"]["eps255"],
-             "seed": r["config"]["seed"], "accuracy": r["metrics"]["accuracy"]} for r in records]
-    return pd.DataFrame(rows, columns=["network", "attack", "eps255", "seed", "accuracy"])
-
-
-def _mean(frame: pd.DataFrame, network: str, attack: str, eps255) -> float | None:
-    rows = frame[(frame.network == network) & (frame.attack == attack) &
-                 ((frame.eps255 == eps255) if eps255 is not None else frame.eps255.isna())]
-    return float(rows.accuracy.mean()) if len(rows) else None
-
-
-def budget_tables(frame: pd.DataFrame) -> dict[int, pd.DataFrame]:
-    """Per budget, a table of the networks (rows) under each L-inf attack, with C&W (no budget) in the first."""
-    networks = [n for n in NETWORK_NAMES if n in set(frame.network)]
-    out = {}
-    for i, eps255 in enumerate(PAPER_BUDGETS):
-        rows = []
-        for network in networks:
-            row = {"Network": NETWORK_NAMES[network]}
-            for attack in LINF:
-                value = _mean(frame, network, attack, eps255)
-                row[ATTACK_NAMES[attack]] = "–" if value is None else f"{value:.1f}"
-            if i == 0:
-                value = _mean(frame, network, "cw", None)
-                row[ATTACK_NAMES["cw"]] = "–" if value is None else f"{value:.1f}"
-            rows.append(row)
-        out[eps255] = pd.DataFrame(rows)
-    return out
-
-
-@book_style
-def plot_budgets(frame: pd.DataFrame) -> plt.Figure:
-    """Accuracy against the budget, one panel per L-inf attack, one line per network (2 x 2 panels)."""
-    fig, axes = book_figure(4, height=5.6, ncols=2)
-    networks = [n for n in NETWORK_NAMES if n in set(frame.network) and n != "semirobust"]
-    colors = dict(zip(networks, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
-    for ax, attack in zip(axes.flat, LINF):
-        for network in networks:
-            ys = [_mean(frame, network, attack, e) for e in PAPER_BUDGETS]
-            ax.plot(PAPER_BUDGETS, ys, marker="o", ms=4, lw=1.4, color=colors[network],
-                    ls="--" if network == "regular" else "-", label=NETWORK_NAMES[network])
-        ax.set_title(ATTACK_NAMES[attack])
-        ax.set_xticks(PAPER_BUDGETS, [f"{e}/255" for e in PAPER_BUDGETS])
-        ax.set_ylim(0, 100)
-        ax.set_ylabel("accuracy under attack (%)")
-        ax.grid(alpha=0.3)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=3, frameon=False)
-    return fig
-
-
-def budget_caption(frame: pd.DataFrame, images: int) -> str:
-    seeds = sorted(set(frame.seed))
-    return (f"Accuracy under attack (%) of the final networks of seed{'s' if len(seeds) > 1 else ''} "
-            f"{', '.join(map(str, seeds))} on the same {images:,} test images, against the budget, one panel per "
-            "L-inf attack (FGSM, I-FGSM and PGD with the paper's schedule, APGD-CE with the standard 100 iterations); "
-            "the dashed line is the regular network. Evaluation only: every network was trained at the profile's "
-            "budget. One evaluation per point (no interval: a binomial standard error of at most "
-            f"{100 * 0.5 / np.sqrt(images):.1f} points).")
-
-
-def attack_type_reading(frame: pd.DataFrame, eps255: int = 8) -> dict:
-    """The paper's reading, "attack type has little impact", in numbers at ``eps255``: the spread (max - min)
-    of Acc* and of Acc~ over the four L-inf attacks, and of Diff = Acc~ - Acc* (what Algorithm 1 is judged by)."""
-    values = {}
-    for attack in LINF:
-        star, tilde = _mean(frame, "robust", attack, eps255), _mean(frame, "algorithm1", attack, eps255)
-        if star is not None and tilde is not None:
-            values[attack] = (star, tilde, tilde - star)
-    if len(values) < 2:
-        return {}
-    stars, tildes, diffs = zip(*values.values())
-    weakest = max(values, key=lambda a: values[a][0])
-    strongest = min(values, key=lambda a: values[a][0])
-    return {"eps255": eps255, "per_attack": values, "star_spread": max(stars) - min(stars),
-            "tilde_spread": max(tildes) - min(tildes), "diff_spread": max(diffs) - min(diffs),
-            "diff_low": min(diffs), "diff_high": max(diffs), "weakest": weakest, "strongest": strongest}
-
-
-def attack_type_sentence(frame: pd.DataFrame, eps255: int = 8) -> str:
-    """:func:`attack_type_reading` as a sentence, with what it says of the paper's reading."""
-    r = attack_type_reading(frame, eps255)
-    if not r:
-        return "The attack-and-budget table has not been run for Acc* and Acc~ here."
-    star = {a: v[0] for a, v in r["per_attack"].items()}
-    verdict = ("the accuracies depend on the attack, but Diff, the number Algorithm 1 is judged by, moves by only "
-               f"{r['diff_spread']:.1f} points" if r["star_spread"] > 5 and r["diff_spread"] <= 2 else
-               f"attack type moves Diff by {r['diff_spread']:.1f} points" if r["diff_spread"] > 2 else
-               "attack type has little impact on the accuracies and on Diff")
-    return (f"At {eps255}/255 the four L-inf attacks leave the robust network between {star[r['strongest']]:.1f}% "
-            f"({ATTACK_NAMES[r['strongest']]}) and {star[r['weakest']]:.1f}% ({ATTACK_NAMES[r['weakest']]}), a spread "
-            f"of {r['star_spread']:.1f} points (Acc~: {r['tilde_spread']:.1f}); Diff = Acc~ - Acc* lies between "
-            f"{r['diff_low']:+.1f} and {r['diff_high']:+.1f} points across them: {verdict}.")
-
-
-def score_check(frame: pd.DataFrame, eps255: int) -> dict:
-    """The profile's shortened scoring attack against the standard APGD-CE on the same images and networks
-    (the table's ``apgd-score`` and ``apgd-ce`` rows at ``eps255``): the per-network gaps (standard minus score:
-    negative when the standard attack finds more), their mean with its interval, and the largest magnitude."""
-    gaps = {}
-    for network in dict.fromkeys(frame.network):
-        standard, score = _mean(frame, network, "apgd-ce", eps255), _mean(frame, network, SCORE_ATTACK, eps255)
-        if standard is not None and score is not None:
-            gaps[network] = standard - score
-    if not gaps:
-        return {}
-    values = list(gaps.values())
-    mean, half = mean_interval(values) if len(values) >= 2 else (values[0], None)
-    return {"gaps": gaps, "mean": mean, "half": half, "largest": max(values, key=abs)}
-
-
-def score_check_sentence(frame: pd.DataFrame, eps255: int, score_iters: int | None) -> str:
-    """:func:`score_check` as the sentence the page shows."""
-    check = score_check(frame, eps255)
-    if not check:
-        return ("The scores here are the standard APGD-CE itself (no shortened scoring attack to compare)."
-                if score_iters in (None, 100) else "No network has both the scoring and the standard APGD-CE.")
-    interval = (f" (95% interval {check['mean'] - check['half']:+.2f} to {check['mean'] + check['half']:+.2f})"
-                if check["half"] is not None else "")
-    return (f"Standard APGD-CE (100 iterations) minus the scoring attack (APGD-CE, {score_iters} iterations) on the "
-            f"same images, over {len(check['gaps'])} networks at {eps255}/255: mean {check['mean']:+.2f} points"
-            f"{interval}, largest {check['largest']:+.2f}; no difference between the attacks would read 0.")
-
-
-#: the largest range of Diff over the L-inf attacks that still reads as "little impact" (points)
-LITTLE_IMPACT = 2.0
-
-
-def attack_type_claim(frame: pd.DataFrame, eps255: int, images: int) -> tuple[str, str, str]:
-    """The page's verdict on "attack type has little impact": ``(result sentence, status, reading)``; status is
-    ``confirmed`` when Diff's range over the four L-inf attacks is at most :data:`LITTLE_IMPACT` points."""
-    reading = attack_type_reading(frame, eps255)
-    sentence = attack_type_sentence(frame, eps255)
-    if not reading:
-        return sentence, "undecided", "Not measured."
-    status = "confirmed" if reading["diff_spread"] <= LITTLE_IMPACT else "not confirmed"
-    read = (f"Diff moves by at most {LITTLE_IMPACT:g} points across the attacks: consistent with the paper's reading "
-            "for what Algorithm 1 is judged by." if status == "confirmed" else
-            f"Diff moves by more than {LITTLE_IMPACT:g} points across the attacks: the attack type matters for the "
-            "verdict here.")
-    seeds = sorted(set(frame.seed))
-    read += (f" One seed's networks: no interval across seeds (each accuracy has a binomial standard error of up to "
-             f"{50 / images ** 0.5:.1f} points)." if len(seeds) == 1 else f" Means over {len(seeds)} seeds.")
-    return sentence, status, read
-
-
-__all__ = ["KIND", "ATTACK_NAMES", "LINF", "NETWORK_NAMES", "SCORE_ATTACK", "LITTLE_IMPACT", "grid", "table_images",
-           "run_budget_seed", "budget_configs", "budget_frame", "budget_tables", "plot_budgets", "budget_caption",
-           "attack_type_reading", "attack_type_sentence", "attack_type_claim", "score_check", "score_check_sentence"]
+__all__ = ["KIND", "BUDGET_VERSION", "ATTACK_NAMES", "LINF", "NETWORK_NAMES", "SCORE_ATTACK", "grid", "table_images",
+           "run_budget_seed", "budget_configs"]
