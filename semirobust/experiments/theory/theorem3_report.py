@@ -21,7 +21,7 @@ __all__ = ["REPORTED_TABLE_S1", "GLUE_ATTACKS", "GLUE_S1_COLUMNS", "load_reporte
            "plot_s1_adaptive"]
 
 #: the supplementary's Table S1, copied into the package (source: data_files/README.md).
-REPORTED_TABLE_S1 = Path(__file__).resolve().parent.parent / "data_files" / "reported_table_s1.csv"
+REPORTED_TABLE_S1 = Path(__file__).resolve().parents[2] / "data_files" / "reported_table_s1.csv"
 #: Table S1's inputs in the order the glued numbers name them ("none" = clean inputs).
 GLUE_ATTACKS = ("none", "fgsm", "pgd", "autoattack")
 #: the Table S1 columns whose value at the largest f*_a is glued per attack.
