@@ -27,6 +27,7 @@ from torch import nn
 from semirobust.attacks import autoattack_grad_evals, paper_schedule
 from semirobust.config import DATASET_SPECS, Profile, check_choice, check_int, get_profile
 from semirobust.models import trainable_layers
+from semirobust.training_methods import get_method
 
 #: PGD steps of the authors' adversarial training (supplementary III.A).
 PAPER_TRAIN_ATTACK_STEPS = 10
@@ -118,17 +119,11 @@ def step_layer_passes(n_layers: int, fb_layers: int | None, attack_steps: int, b
     return LayerPasses(forward, input_grad, weight_grad)
 
 
-#: gradient steps of each training mode's attack (None: the profile's ``train_attack_steps``), the update's
-#: branches and its forward-only passes (semirobust.training.method_spec)
-MODE_PASSES = {"standard": (0, 1, 0), "adversarial": (None, 1, 0), "fgsm_rs": (1, 1, 0), "atta": (3, 1, 0),
-               "trades": (None, 2, 1)}
-
-
 def mode_layer_passes(mode: str, n_layers: int, fb_layers: int | None, train_attack_steps: int) -> LayerPasses:
-    """:func:`step_layer_passes` of one step of training ``mode`` (:data:`MODE_PASSES`)."""
-    check_choice("training mode", mode, tuple(MODE_PASSES))
-    steps, branches, clean = MODE_PASSES[mode]
-    return step_layer_passes(n_layers, fb_layers, train_attack_steps if steps is None else steps, branches, clean)
+    """:func:`step_layer_passes` of one step of training ``mode``, whose method says its passes
+    (:meth:`semirobust.training_methods.TrainingMethod.passes`)."""
+    steps, branches, clean = get_method(mode).passes(train_attack_steps)
+    return step_layer_passes(n_layers, fb_layers, steps, branches, clean)
 
 
 def training_cost(model: nn.Module, mode: str, fb_layers: int | None, images: int, train_attack_steps: int,
@@ -280,7 +275,7 @@ def sweep_grad_evals(profile: str | Profile, dataset: str, *, trials: int, epoch
                     + trials * n_rho * attack_steps)}
 
 
-__all__ = ["layer_flops", "LayerPasses", "step_layer_passes", "MODE_PASSES", "mode_layer_passes", "training_cost",
+__all__ = ["layer_flops", "LayerPasses", "step_layer_passes", "mode_layer_passes", "training_cost",
            "LayerPassCounter", "PAPER_TRAIN_ATTACK_STEPS", "AUTHORS_TRIALS", "AUTHORS_EPOCHS", "FIXED_ATTACK_STEPS", "training_grad_evals",
            "step_forwards", "evaluation_attack_steps", "algorithm1_epochs", "algorithm1_cost", "authors_grad_evals",
            "grad_evals_at_scale", "sweep_grad_evals"]

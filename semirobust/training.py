@@ -7,6 +7,10 @@
 * ``mode="fgsm_rs"``, ``"trades"``, ``"atta"``: the cheaper or other adversarial-training methods of
   :mod:`semirobust.at_methods` (FGSM with random start; TRADES's loss with its KL attack of the profile's
   PGD steps; ATTA's 3-step PGD from perturbations carried across epochs, reset every 10), at the same eps.
+
+Each mode is a :class:`~semirobust.training_methods.TrainingMethod` of the registry
+:data:`~semirobust.training_methods.METHODS` (its attack, loss and passes per step); :func:`train` checks the
+mode once and runs whatever the method gives it.
 * ``fb_layers=k``: subnetwork training. ``split_fa_fb`` freezes f_a (no gradient, BatchNorm in
   eval mode) and only f_b's parameters are given to the optimizer, so every f_a tensor stays
   bit-identical. PGD still back-propagates through f_a to reach the input.
@@ -17,7 +21,8 @@ differs from ``profile.epochs`` the milestones are scaled by ``epochs / profile.
 milestones outside 1..epochs-1 dropped), so a short run keeps the same shape of schedule.
 
 With ``checkpoint_dir`` every finished epoch is saved atomically (model, optimizer, scheduler,
-GradScaler, RNG states, history); a rerun resumes after the last finished epoch and, on CPU,
+GradScaler, RNG states, history, the method's state; :mod:`semirobust.checkpoints`, which keeps the previous
+epoch's too and moves an unreadable file aside); a rerun resumes after the last finished epoch and, on CPU,
 ends with exactly the weights of an uninterrupted run (shuffling and augmentation are seeded
 per epoch, the global RNG state is restored). On CUDA, mixed precision (bf16 autocast, or fp16 +
 GradScaler where bf16 is unsupported) and channels_last are on by default; ``amp=False`` /
@@ -30,22 +35,28 @@ picks autocast and memory format, so a benchmark can time exactly the loop ``tra
 from __future__ import annotations
 
 import math
-import random
 import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from semirobust.at_methods import TRADES_BETA, AttaPerturbations, fgsm_rs, pgd_from, trades_loss, trades_perturbation
-from semirobust.attacks import make_attack
+from semirobust.checkpoints import (
+    CHECKPOINT_NAME,
+    load_checkpoint,
+    read_training_file,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    snapshot_fn,
+    snapshot_paths,
+)
 from semirobust.config import ARCHS, DATASETS, Profile, check_choice, check_int, get_profile
 from semirobust.data import (
     TensorImageDataset,
@@ -56,6 +67,16 @@ from semirobust.data import (
     train_val_split,
 )
 from semirobust.models import build_model, split_fa_fb, trainable_layers
+from semirobust.training_methods import (
+    AT_METHOD_MODES,
+    ATTA_RESET_EVERY,
+    ATTA_STEPS,
+    MODES,
+    TRAIN_ATTACK,
+    get_method,
+    method_spec,
+    train_attack,
+)
 from semirobust.utils import (
     atomic_torch_save,
     config_hash,
@@ -65,54 +86,16 @@ from semirobust.utils import (
     source_fingerprint,
 )
 
-MODES = ("standard", "adversarial", "fgsm_rs", "trades", "atta")
-#: the modes whose attack or loss comes from semirobust.at_methods (their cache keys include that module)
-AT_METHOD_MODES = ("fgsm_rs", "trades", "atta")
-#: ATTA as the supplementary runs it: 3 PGD steps per attack, perturbations reset every 10 epochs
-ATTA_STEPS, ATTA_RESET_EVERY = 3, 10
-#: the attack of adversarial training (supplementary III.A), for full networks and f_b alike, at 8/255;
-#: other budgets keep step eps/4 (:func:`train_attack`).
-TRAIN_ATTACK = {"name": "pgd", "eps": 8 / 255, "alpha": 2 / 255, "steps": 10, "random_start": True}
-
-
-def train_attack(eps: float | None = None, steps: int = 10) -> dict:
-    """PGD with random start, ``steps`` steps of 2.5 eps / steps at ``eps`` (None: 8/255, the
-    supplementary's; 10 steps give its step eps/4)."""
-    if (eps is None or abs(eps - TRAIN_ATTACK["eps"]) < 1e-12) and steps == TRAIN_ATTACK["steps"]:
-        return dict(TRAIN_ATTACK)
-    eps = TRAIN_ATTACK["eps"] if eps is None else float(eps)
-    return {**TRAIN_ATTACK, "eps": eps, "alpha": 2.5 * eps / steps, "steps": int(steps)}
-def method_spec(mode: str, eps: float | None = None, steps: int = 10) -> dict | None:
-    """What training ``mode`` attacks with, as records and cache keys name it (None: standard training).
-
-    ``adversarial``: :func:`train_attack` (PGD-``steps``); ``fgsm_rs``: one step of 1.25 eps from a uniform
-    start (Wong et al. 2020); ``trades``: the KL attack of ``steps`` steps of 2.5 eps / steps and beta 6
-    (Zhang et al. 2019); ``atta``: :data:`ATTA_STEPS` PGD steps of 2.5 eps / 3 from the carried perturbation,
-    reset every :data:`ATTA_RESET_EVERY` epochs (Zheng et al. 2020, as the supplementary runs it)."""
-    check_choice("training mode", mode, MODES)
-    if mode == "standard":
-        return None
-    if mode == "adversarial":
-        return train_attack(eps, steps)
-    eps = TRAIN_ATTACK["eps"] if eps is None else float(eps)
-    if mode == "fgsm_rs":
-        return {"name": "fgsm_rs", "eps": eps, "alpha": 1.25 * eps, "steps": 1, "random_start": True}
-    if mode == "trades":
-        return {"name": "trades", "eps": eps, "alpha": 2.5 * eps / steps, "steps": int(steps), "beta": TRADES_BETA}
-    return {"name": "atta", "eps": eps, "alpha": 2.5 * eps / ATTA_STEPS, "steps": ATTA_STEPS,
-            "reset_every": ATTA_RESET_EVERY}
-
-
 #: modules whose code a trained network depends on; their fingerprint is part of every cache key.
-TRAINING_MODULES = ("semirobust.models", "semirobust.training", "semirobust.data", "semirobust.attacks")
+TRAINING_MODULES = ("semirobust.models", "semirobust.training", "semirobust.training_methods", "semirobust.checkpoints",
+                    "semirobust.data", "semirobust.attacks")
 
 
 def training_code_fingerprint(mode: str = "standard") -> str:
     """Fingerprint of the code in :data:`TRAINING_MODULES`, and of :mod:`semirobust.at_methods` for the
     modes that use it (see ``utils.source_fingerprint``)."""
-    extra = ("semirobust.at_methods",) if mode in AT_METHOD_MODES else ()
+    extra = ("semirobust.at_methods",) if get_method(mode).uses_at_methods else ()
     return source_fingerprint(*TRAINING_MODULES, *extra)
-CHECKPOINT_NAME = "checkpoint.pt"
 
 
 @dataclass
@@ -237,41 +220,10 @@ def resolve_precision(device: torch.device, amp: bool | None = None, channels_la
     return Precision(torch.bfloat16, False, channels_last)
 
 
-# ---------------------------------------------------------------- checkpoints
-
-
-def _rng_state(device: torch.device) -> dict:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def _set_rng_state(state: dict, device: torch.device) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
-
-
-def _load_checkpoint(path: Path, fingerprint: dict):
-    if not path.exists():
-        return None
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    if checkpoint["fingerprint"] != fingerprint:
-        raise ValueError(
-            f"{path} holds a run with a different configuration ({checkpoint['fingerprint']}) than this one "
-            f"({fingerprint}); use another checkpoint_dir or delete it."
-        )
-    return checkpoint
-
-
 # ---------------------------------------------------------------- training
 
 
-def _check_train_args(mode, fb_layers, epochs, lr, profile, model):
-    check_choice("training mode", mode, MODES)
+def _check_train_args(fb_layers, epochs, lr, profile, model):
     if not isinstance(profile, Profile):
         raise ValueError(f"profile must be a semirobust.config.Profile (use get_profile(name)), got {type(profile).__name__}.")
     check_int("epochs", epochs, allow_none=True)
@@ -286,15 +238,15 @@ def _check_train_args(mode, fb_layers, epochs, lr, profile, model):
 
 def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer, *,
                   attack: Callable | None = None, precision: Precision | None = None,
-                  scaler: torch.amp.GradScaler | None = None, trades_beta: float | None = None
+                  scaler: torch.amp.GradScaler | None = None, loss_fn: Callable | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimisation step of :func:`train` on the batch ``(x, y)`` (on the model's device).
 
     channels_last input when ``precision`` asks for it; the training ``attack`` (if any) replaces
     ``x`` under autocast (an :class:`~semirobust.attacks.Attack` runs in eval mode); then the model
     in train mode (a frozen f_a of ``split_fa_fb`` stays in eval mode), cross-entropy under
-    autocast (with ``trades_beta``: TRADES's loss, cross-entropy on the clean batch plus beta times the KL
-    to the attacked one), backward (through ``scaler`` when given) and the optimizer's step. Only the
+    autocast (``loss_fn(model, clean, logits, y)`` instead when given: TRADES's loss, from the training
+    method's :class:`~semirobust.training_methods.MethodRun`), backward (through ``scaler`` when given) and the optimizer's step. Only the
     parameters given to ``optimizer`` move; ``precision`` None is fp32. Returns the loss and the
     logits (of the attacked batch), detached.
     """
@@ -309,7 +261,7 @@ def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer:
     model.train()
     with autocast:
         logits = model(x)
-        loss = F.cross_entropy(logits, y) if trades_beta is None else trades_loss(model(clean), logits, y, trades_beta)
+        loss = F.cross_entropy(logits, y) if loss_fn is None else loss_fn(model, clean, logits, y)
     optimizer.zero_grad(set_to_none=True)
     if scaler is None:
         loss.backward()
@@ -335,18 +287,18 @@ def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: str =
     """
     if isinstance(profile, str):
         profile = get_profile(profile, device)
-    _check_train_args(mode, fb_layers, epochs, lr, profile, model)
+    method = get_method(mode)  # the one check of the mode; from here on the method object is trusted
+    _check_train_args(fb_layers, epochs, lr, profile, model)
     epochs = profile.epochs if epochs is None else epochs
     lr = profile.lr if lr is None else float(lr)
     device = resolve_device(device)
     precision = resolve_precision(device, amp, channels_last)
-    spec = method_spec(mode, train_eps, profile.train_attack_steps)
+    spec = method.spec(train_eps, profile.train_attack_steps)
     fingerprint = {"mode": mode, "fb_layers": fb_layers, "epochs": epochs, "lr": lr, "seed": seed,
                    "profile": profile.training_dict(), "n_train": len(train_set),
                    "code": training_code_fingerprint(mode), "train_attack": spec, "constant_lr": constant_lr}
 
-    ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
-    checkpoint = _load_checkpoint(ckpt_path, fingerprint) if ckpt_path is not None else None
+    checkpoint = load_checkpoint(Path(checkpoint_dir), fingerprint) if checkpoint_dir is not None else None
 
     seed_everything(seed)
     model.to(device)
@@ -359,19 +311,7 @@ def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: str =
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, [] if constant_lr else scaled_milestones(profile, epochs),
                                                      gamma=0.1)
     scaler = precision.grad_scaler()
-    attack, atta = None, None
-    if mode == "adversarial":
-        attack = make_attack("pgd", model, spec["eps"], alpha=spec["alpha"], steps=spec["steps"],
-                             random_start=spec["random_start"])
-    elif mode == "fgsm_rs":
-        attack = lambda x, y: fgsm_rs(model, x, y, spec["eps"], alpha=spec["alpha"])  # noqa: E731
-    elif mode == "trades":
-        attack = lambda x, y: trades_perturbation(model, x, spec["eps"], steps=spec["steps"],  # noqa: E731
-                                                  alpha=spec["alpha"])
-    elif mode == "atta":
-        first_x, _ = train_set[0]
-        atta = AttaPerturbations(len(train_set), tuple(first_x.shape), spec["eps"], reset_every=spec["reset_every"])
-    trades_beta = spec["beta"] if mode == "trades" else None
+    run = method.start(model, spec, train_set)
 
     history, start, stopped = [], 0, False
     if checkpoint is not None:
@@ -379,10 +319,9 @@ def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: str =
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
         scaler.load_state_dict(checkpoint["scaler"])
-        _set_rng_state(checkpoint["rng"], device)
+        set_rng_state(checkpoint["rng"], device)
         history, start, stopped = checkpoint["history"], checkpoint["epoch"], checkpoint["stopped_early"]
-        if atta is not None:
-            atta.load_state_dict(checkpoint["atta"])
+        run.load_state_dict(checkpoint["atta"])
 
     batches = TrainingBatches(train_set, profile.batch_size, seed)
     try:
@@ -398,10 +337,8 @@ def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: str =
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 if profile.augment:
                     x = augment(x, aug_gen)
-                if atta is not None:
-                    attack = _atta_attack(model, atta, idx, epoch, spec)
-                loss, logits = training_step(model, x, y, optimizer, attack=attack, precision=precision,
-                                             scaler=scaler, trades_beta=trades_beta)
+                loss, logits = training_step(model, x, y, optimizer, attack=run.batch_attack(idx, epoch),
+                                             precision=precision, scaler=scaler, loss_fn=run.loss_fn)
                 loss_sum += loss.item() * y.shape[0]
                 correct += (logits.argmax(1) == y).sum().item()
                 seen += y.shape[0]
@@ -415,12 +352,12 @@ def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: str =
             history.append(record)
             stopped = bool(stop_fn(history)) if stop_fn is not None else False
             stopped = stopped and epoch + 1 < epochs
-            if ckpt_path is not None:
-                atomic_torch_save({"fingerprint": fingerprint, "epoch": epoch + 1, "model": model.state_dict(),
-                                   "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                                   "scaler": scaler.state_dict(), "rng": _rng_state(device),
-                                   "history": history, "stopped_early": stopped,
-                                   "atta": atta.state_dict() if atta is not None else None}, ckpt_path)
+            if checkpoint_dir is not None:
+                save_checkpoint(Path(checkpoint_dir), {
+                    "fingerprint": fingerprint, "epoch": epoch + 1, "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(), "rng": rng_state(device), "history": history,
+                    "stopped_early": stopped, "atta": run.state_dict()})
             bar.set_postfix(loss=f"{record['train_loss']:.3f}", acc=f"{record['train_acc']:.1f}")
         bar.close()
     finally:
@@ -438,15 +375,6 @@ def _channels_last(model: nn.Module) -> bool:
     weight = next((p for p in model.parameters() if p.dim() == 4), None)
     return weight is not None and weight.is_contiguous(memory_format=torch.channels_last) and \
         not weight.is_contiguous()
-
-
-def _atta_attack(model: nn.Module, atta: AttaPerturbations, indices: torch.Tensor, epoch: int, spec: dict) -> Callable:
-    """The ATTA attack of one batch: PGD from the images' carried perturbations, stored back for the next epoch."""
-    def attack(x, y):
-        x_adv = pgd_from(model, x, y, atta.start(indices, x, epoch), spec["eps"], spec["steps"], alpha=spec["alpha"])
-        atta.store(indices, x, x_adv)
-        return x_adv
-    return attack
 
 
 def subnetwork_adversarial_training(model: nn.Module, fb_layers: int, train_set: Dataset, *, profile: Profile,
@@ -470,22 +398,8 @@ def training_config(arch: str, dataset: str, mode: str, profile: Profile, seed: 
             "code": training_code_fingerprint(mode), "train_attack": attack}
 
 
-def snapshot_paths(model_path) -> list[Path]:
-    """The per-epoch weights kept beside a cached adversarially trained network (``<name>.epochs/``), in
-    epoch order: the network's own training curve can be evaluated after the fact."""
-    folder = Path(model_path).with_suffix(".epochs")
-    return sorted(folder.glob("epoch-*.pt"))
-
-
-def _snapshot_fn(model_path: Path) -> Callable:
-    """An ``eval_fn`` for :func:`train` that keeps every epoch's weights (atomically) beside the cached network."""
-    folder = Path(model_path).with_suffix(".epochs")
-
-    def save(model, epoch):
-        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        atomic_torch_save(state, folder / f"epoch-{epoch:03d}.pt")
-        return {}
-    return save
+#: what a cached network's file holds beside its weights
+CACHED_INFO = ("config", "config_hash", "history", "wall_time_s", "device", "amp")
 
 
 def get_trained_model(arch: str, dataset: str, *, mode: str = "standard", profile, seed: int = 0,
@@ -495,11 +409,13 @@ def get_trained_model(arch: str, dataset: str, *, mode: str = "standard", profil
 
     Returns ``(model, info)``; ``info`` has config, config_hash, history, wall_time_s (of the
     training run), from_cache and path. A second call with the same configuration loads the cached
-    weights instead of retraining; an interrupted training resumes from its last epoch.
+    weights instead of retraining; an interrupted training resumes from its last epoch. An unreadable cached
+    network (truncated, empty, not a torch file) is moved aside with a warning and trained again
+    (:func:`semirobust.checkpoints.read_training_file`).
     """
     check_choice("model", arch, ARCHS)
     check_choice("dataset", dataset, DATASETS)
-    check_choice("training mode", mode, MODES)
+    get_method(mode)
     if isinstance(profile, str):
         profile = get_profile(profile, device)
     if not isinstance(profile, Profile):
@@ -513,12 +429,11 @@ def get_trained_model(arch: str, dataset: str, *, mode: str = "standard", profil
 
     seed_everything(seed)
     model = build_model(arch, dataset, width=profile.width)
-    if path.exists():
-        saved = torch.load(path, map_location="cpu", weights_only=False)
+    saved = read_training_file(path, ("state_dict", *CACHED_INFO))
+    if saved is not None:
         model.load_state_dict(saved["state_dict"])
         model.to(device).eval()
-        info = {key: saved[key] for key in ("config", "config_hash", "history", "wall_time_s", "device", "amp")}
-        return model, {**info, "from_cache": True, "path": str(path)}
+        return model, {**{key: saved[key] for key in CACHED_INFO}, "from_cache": True, "path": str(path)}
 
     train_set, _ = train_val_split(load_dataset(dataset, "train", root=data_root, subset=profile.train_subset,
                                                 seed=seed), profile.val_fraction, seed)
@@ -528,7 +443,7 @@ def get_trained_model(arch: str, dataset: str, *, mode: str = "standard", profil
     # adversarial networks keep their per-epoch weights: the cost-robustness frontier evaluates their curve
     result = train(model, train_set, profile=profile, mode=mode, epochs=epochs, device=device, seed=seed,
                    checkpoint_dir=checkpoint_dir, amp=amp, channels_last=channels_last, progress=progress,
-                   train_eps=train_eps, eval_fn=None if mode == "standard" else _snapshot_fn(path))
+                   train_eps=train_eps, eval_fn=None if mode == "standard" else snapshot_fn(path))
     wall = time.perf_counter() - t0
     precision = resolve_precision(device, amp, channels_last)
     info = {"config": config, "config_hash": digest, "history": result.history, "wall_time_s": wall,
@@ -547,6 +462,6 @@ def get_trained_model(arch: str, dataset: str, *, mode: str = "standard", profil
 
 __all__ = ["MODES", "AT_METHOD_MODES", "ATTA_STEPS", "ATTA_RESET_EVERY", "method_spec", "TRAIN_ATTACK", "train_attack",
            "TRAINING_MODULES", "training_code_fingerprint", "snapshot_paths",
-           "CHECKPOINT_NAME", "TrainResult", "augment", "TrainingBatches", "scaled_milestones", "Precision",
+           "CHECKPOINT_NAME", "CACHED_INFO", "TrainResult", "augment", "TrainingBatches", "scaled_milestones", "Precision",
            "resolve_precision", "training_step", "train",
            "subnetwork_adversarial_training", "training_config", "get_trained_model"]

@@ -117,7 +117,7 @@ def test_each_arm_starts_from_its_named_f_a_and_the_regular_f_b():
 def test_a_trial_of_each_arm_trains_as_named(arm, monkeypatch):
     """random f_a stays bit-identical through training; the standard arm runs no attack; full fine-tuning
     updates f_a."""
-    from semirobust import training
+    from semirobust import training, training_methods
     from semirobust.data import TensorImageDataset
 
     profile = make_tiny_profile(batch_size=8)
@@ -128,8 +128,8 @@ def test_a_trial_of_each_arm_trains_as_named(arm, monkeypatch):
     net = start_network(spec, 4, regular=regular, robust=robust, random=random)
     before = _fa_state(net, 4)
     attacks = []
-    real_make_attack = training.make_attack
-    monkeypatch.setattr(training, "make_attack", lambda *a, **k: attacks.append(a[0]) or real_make_attack(*a, **k))
+    real_make_attack = training_methods.make_attack
+    monkeypatch.setattr(training_methods, "make_attack", lambda *a, **k: attacks.append(a[0]) or real_make_attack(*a, **k))
     data = TensorImageDataset(torch.rand(16, 3, 32, 32), torch.randint(0, 10, (16,)))
     training.train(net, data, profile=profile, mode=spec.mode, fb_layers=None if spec.train_fa else 4, epochs=1,
                    device="cpu", progress=False, lr=0.5)
