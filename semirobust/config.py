@@ -321,8 +321,7 @@ def get_profile(name: str | Profile, device: str | torch.device | None = None) -
         warnings.warn(f"profile='auto' resolved to {chosen!r} ({'CUDA' if on_cuda else 'no CUDA'} device).", stacklevel=2)
         return _PROFILE_TABLE[chosen]
     name = PROFILE_ALIASES.get(name, name)
-    if name not in _PROFILE_TABLE:
-        raise ValueError(f"Unknown profile {name!r}; choose one of {PROFILES + ('auto',)}.")
+    check_choice("profile", name, PROFILES + tuple(PROFILE_ALIASES) + ("auto",))
     return _PROFILE_TABLE[name]
 
 
@@ -388,7 +387,8 @@ def check_eps(eps, name: str = "eps", *, allow_zero: bool = False) -> float:
         bounds = "[0, 1], i.e. >= 0" if allow_zero else "(0, 1]"
         raise ValueError(f"{name}={eps!r} must be a number in {bounds} (pixel scale, e.g. 8/255).")
     if eps > 1:
-        raise ValueError(f"{name}={eps!r} is larger than the pixel range [0, 1]; did you mean {eps}/255?")
+        hint = f"; did you mean {int(eps)}/255?" if eps <= 255 and eps == int(eps) else "."  # 1/255 units (eps=8)?
+        raise ValueError(f"{name}={eps!r} is larger than the pixel range [0, 1]: {name} must be at most 1, i.e. 255/255{hint}")
     return float(eps)
 
 
@@ -418,9 +418,13 @@ def parse_list(value, kind: str, cast=str) -> list:
     if not items:
         raise ValueError(f"{kind} is empty; give at least one value (comma-separated).")
     try:
-        return [cast(v) for v in items]
+        items = [cast(v) for v in items]
     except (TypeError, ValueError):
         raise ValueError(f"{kind}={value!r}: every entry must be a {cast.__name__}.") from None
+    repeated = sorted({str(v) for v in items if items.count(v) > 1})
+    if repeated:  # a repeated entry would run or draw the same thing twice
+        raise ValueError(f"{kind}={value!r} lists {', '.join(repeated)} more than once; give each entry once.")
+    return items
 
 
 @dataclass(frozen=True)
@@ -470,9 +474,9 @@ class RunConfig:
         check_int("epochs", self.epochs, allow_none=True)
         if self.k is None:
             fill("k", profile.k)
-        if isinstance(self.k, bool) or not isinstance(self.k, (int, float)) or self.k < 0:
-            raise ValueError(f"k={self.k!r} must be a non-negative number of accuracy points.")
-        check_int("seed", self.seed, low=0)
+        if isinstance(self.k, bool) or not isinstance(self.k, (int, float)) or not math.isfinite(self.k) or self.k < 0:
+            raise ValueError(f"k={self.k!r} must be a finite non-negative number of accuracy points.")
+        check_int("seed", self.seed, low=0, high=2**32 - 1, why=" (numpy and torch take seeds below 2**32)")
 
     @property
     def resolved_profile(self) -> Profile:

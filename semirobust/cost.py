@@ -232,8 +232,7 @@ def grad_evals_at_scale(profile="paper", dataset: str = "cifar10", robust: float
     and the full AutoAttack on the whole test set after every epoch (:func:`authors_grad_evals`). Returns every
     part and the ratio.
     """
-    if dataset not in DATASET_SPECS:
-        raise ValueError(f"Unknown data set {dataset!r}; choose one of {sorted(DATASET_SPECS)}.")
+    check_choice("data set", dataset, sorted(DATASET_SPECS))
     prof = get_profile(profile).for_dataset(dataset)
     if not 0 <= robust <= 1:
         raise ValueError(f"robust={robust!r} is Acc* as a fraction: it must be in [0, 1].")

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from scipy.sparse.linalg import LinearOperator, eigsh
 from torch import nn
 
-from semirobust.config import check_int
+from semirobust.config import check_choice, check_int
 from semirobust.utils import eval_mode
 
 METHODS = ("lanczos", "power")
@@ -167,8 +167,7 @@ def top_eigenvalue(operator: HessianOperator, method: str = "lanczos", tol: floa
     makes both reproducible. The residual ``||H v - lambda v|| / |lambda|`` is measured with one
     extra HVP and returned, so the accuracy is checked, not assumed.
     """
-    if method not in METHODS:
-        raise ValueError(f"Unknown eigenvalue method {method!r}; choose one of {METHODS}.")
+    check_choice("eigenvalue method", method, METHODS)
     if not isinstance(tol, (int, float)) or not 0 < tol < 1:
         raise ValueError(f"tol={tol!r} must be a number in (0, 1).")
     check_int("maxiter", maxiter, allow_none=True)

@@ -229,14 +229,51 @@ class ResultsStore:
         return pd.json_normalize(rows, sep=".")
 
 
-def merge_results(src_root: str | os.PathLike, dst_root: str | os.PathLike | None = None) -> dict:
+def is_code_version_field(key: str) -> bool:
+    """Config fields that name the code (and profile) a record was computed with rather than what was asked:
+    ``version``, ``*_version`` (ALGORITHM1_VERSION, ...) and ``profile_hash``."""
+    return key == "version" or key.endswith("_version") or key == "profile_hash"
+
+
+def run_identity(record: dict) -> str:
+    """What a record is a run of, whatever code computed it: its kind and config without the code-version
+    fields (:func:`is_code_version_field`). Two records with the same identity and different config hashes
+    are the same run by different code."""
+    config = {k: v for k, v in record["config"].items() if not is_code_version_field(k)}
+    return config_hash({"kind": record["kind"], "config": config})
+
+
+def version_conflicts(incoming: list[dict], dst: ResultsStore) -> list[str]:
+    """One line per incoming record whose run the store at ``dst`` already holds under another config hash
+    (another code version, profile hash or configuration), naming both records and the fields that differ."""
+    held = {}
+    for kind in sorted({r["kind"] for r in incoming}):
+        for record in dst.records(kind):
+            held.setdefault(run_identity(record), []).append(record)
+    lines = []
+    for record in incoming:
+        for other in held.get(run_identity(record), []):
+            if other["config_hash"] == record["config_hash"]:
+                continue
+            keys = sorted(set(record["config"]) | set(other["config"]))
+            differ = [f"{k}: {record['config'].get(k)!r} here, {other['config'].get(k)!r} in the store"
+                      for k in keys if record["config"].get(k) != other["config"].get(k)]
+            lines.append(f"{record['kind']}/{record['config_hash']} against {record['kind']}/{other['config_hash']} "
+                         f"({'; '.join(differ)})")
+    return lines
+
+
+def merge_results(src_root: str | os.PathLike, dst_root: str | os.PathLike | None = None, *,
+                  keep_both: bool = False) -> dict:
     """Copy every record of the store at ``src_root`` into ``dst_root`` (default: the local store).
 
     Provenance is kept: a record is copied as it is (its git commit, device, versions, created_at),
     plus ``merged_from`` naming the source folder. On a conflict (same kind and config hash) the
-    record with the newest ``created_at`` wins; nothing in ``dst_root`` is ever deleted. All
-    source records are checked before anything is written. Returns counts per action and the
-    list of actions taken.
+    record with the newest ``created_at`` wins; nothing in ``dst_root`` is ever deleted. A record of
+    a run the destination already holds under another config hash (other code: a ``version`` or
+    ``profile_hash`` field differs) is refused, naming both, unless ``keep_both``: then both are kept
+    as separate runs (and read side by side by whatever reads that kind). All source records are
+    checked before anything is written. Returns counts per action and the list of actions taken.
     """
     src = ResultsStore(src_root)
     dst = ResultsStore(dst_root)
@@ -250,7 +287,12 @@ def merge_results(src_root: str | os.PathLike, dst_root: str | os.PathLike | Non
         if record["config_hash"] != expected:
             raise ValueError(f"Record {record['kind']}/{record['config_hash']} in {src.root} has a config_hash that "
                              f"does not match its config (expected {expected}); refusing to merge a corrupted store.")
-    summary = {"added": 0, "updated": 0, "unchanged": 0, "kept_newer": 0, "actions": []}
+    conflicts = version_conflicts(incoming, dst)
+    if conflicts and not keep_both:
+        raise ValueError(f"{len(conflicts)} record(s) of {src.root} are runs that {dst.root} already holds from other "
+                         "code or settings; nothing was merged. Keep both as separate runs with keep_both=True "
+                         "(command line: --keep-both), or merge into an empty store:\n  " + "\n  ".join(conflicts))
+    summary = {"added": 0, "updated": 0, "unchanged": 0, "kept_newer": 0, "kept_both": len(conflicts), "actions": []}
     merged_at = _utc_now()
     for record in incoming:
         target = dst.root / record["kind"] / f"{record['config_hash']}.json"
@@ -272,4 +314,4 @@ def merge_results(src_root: str | os.PathLike, dst_root: str | os.PathLike | Non
     return summary
 
 
-__all__ = ["ResultsStore", "merge_results", "record_hash", "to_jsonable", "describe_device", "git_commit", "package_versions"]
+__all__ = ["ResultsStore", "merge_results", "is_code_version_field", "run_identity", "version_conflicts", "record_hash", "to_jsonable", "describe_device", "git_commit", "package_versions"]

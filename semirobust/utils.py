@@ -101,6 +101,43 @@ def default_data_root() -> Path:
     return Path(os.environ.get("SEMIROBUST_DATA", REPO_ROOT / "data"))
 
 
+def check_output_dir(path: str | os.PathLike, parameter: str) -> Path:
+    """Make sure ``path`` is a folder this process can write to, before any compute: it is created when
+    missing, and a probe file is written there and removed once. Returns it as a Path; a ValueError naming
+    ``parameter`` (e.g. "results_dir") and the path otherwise, so that a bad output location fails in
+    seconds rather than after the run whose results it was meant to keep."""
+    path = Path(path)
+    where = f"{parameter}={str(path)!r}"
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{where} is a file, not a folder; give a folder (it is created when missing).")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"{where} cannot be created ({err.strerror or err}); give a folder you can write to.") from None
+    try:
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-probe.", suffix=".tmp")
+    except OSError as err:
+        raise ValueError(f"{where} is not writable ({err.strerror or err}); give a folder you can write to.") from None
+    os.close(fd)
+    os.unlink(probe)
+    return path
+
+
+def check_images(x, name: str = "x") -> None:
+    """Images on the pixel scale every attack and network of the library takes: values in [0, 1] (NaN refused).
+
+    An attack's eps is in pixel units, so images in [0, 255] or [0, 5] would make a budget of 8/255 a
+    different, much smaller perturbation relative to the image, with no other sign of it."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch tensor of images, got {type(x).__name__}.")
+    if x.numel() == 0:
+        return
+    low, high = float(x.min()), float(x.max())
+    if not (0 <= low <= high <= 1):  # NaN fails every comparison
+        raise ValueError(f"{name} holds values in [{low:g}, {high:g}]; images must be in [0, 1] (pixel scale: divide "
+                         "0..255 images by 255; normalization is inside the model) and eps is in the same units.")
+
+
 def model_device(model: torch.nn.Module) -> torch.device:
     """The device of a model's first parameter or buffer (cpu for a model with neither)."""
     for tensor in (*model.parameters(), *model.buffers()):
@@ -166,4 +203,4 @@ def source_fingerprint(*modules: str) -> str:
 
 __all__ = ["REPO_ROOT", "atomic_write_bytes", "atomic_write_text", "atomic_torch_save", "canonical_json",
            "config_hash", "seed_everything", "resolve_device", "default_cache_dir", "default_results_dir",
-           "default_data_root", "model_device", "eval_mode", "frozen", "source_fingerprint"]
+           "default_data_root", "check_output_dir", "check_images", "model_device", "eval_mode", "frozen", "source_fingerprint"]

@@ -37,6 +37,16 @@ def test_run_executes_one_notebook_with_parameters(tmp_path, capsys, monkeypatch
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
 
 
+@pytest.mark.slow
+def test_run_writes_its_notebook_only_once_it_finished(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out.ipynb"
+    assert main(["run", str(TINY), str(out), "-p", "x", "3", "-p", "fail", "True"]) == 1
+    assert not out.exists() and not list(tmp_path.glob(".*partial*"))  # no notebook that looks complete
+    failed = tmp_path / "out.failed.ipynb"
+    assert "asked to fail" in failed.read_text() and str(failed) in capsys.readouterr().err
+
+
 def test_run_rejects_unknown_parameter_before_running(tmp_path, capsys):
     out = tmp_path / "out.ipynb"
     assert main(["run", str(TINY), str(out), "-p", "model", "vgg16"]) == 2

@@ -173,6 +173,26 @@ def test_submitit_local_executor(tmp_path):
     assert list((tmp_path / "out" / "submitit").rglob("*_result.pkl"))  # really went through submitit jobs
 
 
+def bad_input_notebook(folder: Path) -> Path:
+    """A notebook whose cell fails on bad input (a ValueError) when ``bad`` is true."""
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("bad = False", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("if bad:\n    raise ValueError('fb_layers=17 must be an integer in 1..8')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, folder / "bad.ipynb")
+    return folder / "bad.ipynb"
+
+
+@pytest.mark.slow
+def test_bad_input_is_never_retried(tmp_path):
+    bad_input_notebook(tmp_path)
+    grid = load_grid(write_grid(tmp_path, "notebook: bad.ipynb\naxes: {bad: [true]}\n"))
+    rows = run_sweep(grid, executor="local", workers=1, retries=2, out_dir=tmp_path / "out",
+                     results_root=tmp_path / "results", progress=False)
+    assert [(r["state"], r["attempts"]) for r in rows] == [("failed", 1)]
+    assert rows[0]["outcome"]["retry"] is False and "ValueError" in rows[0]["outcome"]["error"]
+
+
 @pytest.mark.slow
 def test_killed_sweep_resumes_only_missing_cells(tmp_path):
     go = tmp_path / "go"

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import torch
 
-from semirobust.config import check_int
+from semirobust.config import check_choice, check_int
 from semirobust.mi.conditional import check_labels, class_groups
 from semirobust.mi.edge import (
     MIN_SAMPLES,
@@ -83,8 +83,7 @@ def calibrated_mi(A, B, labels, *, measure: str = "edge", preset: str = "authors
     each class once and only re-pairs the buckets for every permutation, so calibration costs a
     fraction of the hashing.
     """
-    if measure not in MEASURES:
-        raise ValueError(f"Unknown measure {measure!r}; valid measures: {', '.join(MEASURES)}.")
+    check_choice("measure", measure, MEASURES)
     settings = edge_settings(preset, **edge_overrides)
     check_int("permutations", permutations)
     n, _ = check_shape(A, "A")

@@ -26,6 +26,10 @@ def check_labels(labels, n: int) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.ndim != 1 or labels.shape[0] != n:
         raise ValueError(f"labels must be a vector of {n} values (one per sample), got shape {labels.shape}.")
+    if labels.dtype.kind in "fc" and not np.isfinite(labels).all():
+        bad = int((~np.isfinite(labels)).sum())
+        raise ValueError(f"labels holds {bad} NaN or infinite value(s) of {n}; every sample needs a class label: drop "
+                         "those samples (and their rows of A and B) or fix their labels.")
     return labels
 
 

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from semirobust.config import check_int
+from semirobust.config import check_choice, check_int
 from semirobust.mi.inputs import check_paired, check_shape
 from semirobust.mi.moments import DEFAULT_CHUNK_BYTES, feature_moments, project
 
@@ -171,7 +171,7 @@ def _side(data, name, d_out, hashing, rng, chunk_bytes, center: bool = True) -> 
     n, dim = check_shape(data, name)
     mean, std = feature_moments(data, chunk_bytes)
     if not (torch.isfinite(mean).all() and torch.isfinite(std).all()):
-        raise ValueError(f"{name} contains NaN or infinite values.")
+        raise ValueError(non_finite_reason(data, name, chunk_bytes))
     std = torch.where(std < MIN_STD, torch.ones_like(std), std)
     if hashing == "floor":
         weights = std
@@ -179,6 +179,21 @@ def _side(data, name, d_out, hashing, rng, chunk_bytes, center: bool = True) -> 
         gauss = torch.from_numpy(rng.standard_normal((dim, d_out))).to(std.device)
         weights = gauss / (std.view(-1, 1) * math.sqrt(dim))
     return project(data, mean if center else None, weights, chunk_bytes)
+
+
+def non_finite_reason(data, name: str, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> str:
+    """Why the float64 moments of ``data`` are not finite: NaN or infinite values in it, or finite values so
+    large that their squares overflow (the data read once more, in row chunks; only on this error path)."""
+    n, dim = check_shape(data, name)
+    rows, largest = max(1, chunk_bytes // (8 * max(1, dim))), 0.0
+    for start in range(0, n, rows):
+        block = torch.as_tensor(data[start:start + rows]).detach().double()
+        if not torch.isfinite(block).all():
+            return f"{name} contains NaN or infinite values; drop or fix those rows first."
+        largest = max(largest, float(block.abs().max())) if block.numel() else largest
+    return (f"{name} holds values up to {largest:.3g} in magnitude, too large for its per-feature variances in "
+            f"float64 (their squares overflow); rescale {name} first (EDGE standardizes every feature, so dividing "
+            "by a constant does not change the estimate).")
 
 
 def edge_setup(X, Y, *, n_ensemble: int = 10, bandwidth_range: float = 0.1, hashing: str = "auto",
@@ -194,8 +209,7 @@ def edge_setup(X, Y, *, n_ensemble: int = 10, bandwidth_range: float = 0.1, hash
     check_paired(n, ny)
     if n < MIN_SAMPLES:
         raise ValueError(f"EDGE needs at least {MIN_SAMPLES} samples, got {n}.")
-    if hashing not in HASHINGS:
-        raise ValueError(f"hashing={hashing!r} must be one of {HASHINGS}.")
+    check_choice("hashing", hashing, HASHINGS)
     check_int("n_ensemble", n_ensemble)
     if not bandwidth_range >= 0:
         raise ValueError(f"bandwidth_range={bandwidth_range!r} must be >= 0.")
@@ -320,8 +334,7 @@ def check_combine(gamma, upper, ensemble) -> tuple[float, float]:
     g = (gamma, gamma) if np.isscalar(gamma) else tuple(gamma)
     if len(g) != 2 or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and v > 0 for v in g):
         raise ValueError(f"gamma={gamma!r} must be a positive number or a pair of them.")
-    if ensemble not in ENSEMBLES:
-        raise ValueError(f"ensemble={ensemble!r} must be one of {ENSEMBLES}.")
+    check_choice("ensemble", ensemble, ENSEMBLES)
     if not isinstance(upper, numbers.Real) or not upper > LOWER_CLIP:
         raise ValueError(f"upper={upper!r} must be a number above the lower clip {LOWER_CLIP}.")
     return float(g[0]), float(g[1])
@@ -361,8 +374,7 @@ _SETTINGS = tuple(PRESETS["authors"])
 
 def edge_settings(preset: str = "noshad", **overrides) -> dict:
     """The full estimator settings of ``preset`` with explicit ``overrides`` (clear error when unknown)."""
-    if preset not in PRESETS:
-        raise ValueError(f"Unknown EDGE preset {preset!r}; valid presets: {', '.join(PRESETS)}.")
+    check_choice("EDGE preset", preset, PRESETS)
     unknown = sorted(set(overrides) - set(_SETTINGS))
     if unknown:
         raise ValueError(f"Unknown EDGE setting(s) {unknown}; valid: {', '.join(_SETTINGS)}.")
@@ -395,4 +407,4 @@ def edge_mi(X, Y, *, preset: str = "noshad", upper: float | None = None, gamma=N
 __all__ = ["MIN_SAMPLES", "FLOOR_HASH_MAX_DIM", "FLOOR_HASH_LIMIT", "KNN_QUERIES", "EPS_FLOOR", "EPS_SCALE", "SMOOTHNESS",
            "MIN_STD", "DEFAULT_UPPER", "LOWER_CLIP", "GAUSSIAN_TOLERANCE_BITS", "INDEPENDENT_BOUND_BITS", "HASHINGS",
            "ENSEMBLES", "PRESETS", "Estimator", "EdgeSetup", "projected_dim", "knn_k", "knn_distance", "edge_setup",
-           "bucket_ids", "bucket_mi", "mi_from_buckets", "check_combine", "ensemble_mi", "edge_settings", "edge_mi"]
+           "bucket_ids", "bucket_mi", "mi_from_buckets", "check_combine", "non_finite_reason", "ensemble_mi", "edge_settings", "edge_mi"]

@@ -50,8 +50,10 @@ def run_cell(spec: dict) -> dict:
             if paths["partial"].exists():
                 os.replace(paths["partial"], paths["failed_nb"])
             error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
+            # a ValueError is bad input (the library's validation): the same cell would fail the same way again
+            bad_input = isinstance(err, ValueError) or getattr(err, "ename", None) == "ValueError"
             outcome.update(status="failed", error=error, wall_time_s=time.time() - start,
-                           failed_notebook=str(paths["failed_nb"]))
+                           failed_notebook=str(paths["failed_nb"]), retry=not bad_input)
             atomic_write_text(paths["failed"], json.dumps({**outcome, "parameters": spec["parameters"]}, indent=1))
             return outcome
         os.replace(paths["partial"], paths["notebook"])

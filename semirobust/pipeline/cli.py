@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     merge = sub.add_parser("merge-results", help="merge another results store (e.g. from a cluster) into this one")
     merge.add_argument("src", help="results folder to copy records from")
     merge.add_argument("--into", default=None, help="destination store (default $SEMIROBUST_RESULTS or <repo>/results)")
+    merge.add_argument("--keep-both", action="store_true",
+                       help="keep records of runs the store already holds from other code (another version or "
+                            "profile hash) as separate runs instead of refusing them")
     return parser
 
 
@@ -85,6 +88,7 @@ def _cmd_run(args) -> int:
     import papermill
 
     from semirobust.pipeline.sweep import notebook_parameters
+    from semirobust.utils import check_output_dir
 
     source = Path(args.input)
     if source.suffix != ".ipynb" or not source.is_file():
@@ -95,15 +99,23 @@ def _cmd_run(args) -> int:
     if unknown:
         raise ValueError(f"Unknown parameter(s) {unknown} for {source.name}; its parameters cell defines: "
                          f"{', '.join(known) or 'nothing (no cell tagged parameters)'}.")
+    output = Path(args.output)
+    check_output_dir(output.parent, "output")
     if args.results:
-        os.environ["SEMIROBUST_RESULTS"] = str(Path(args.results).resolve())
+        os.environ["SEMIROBUST_RESULTS"] = str(check_output_dir(Path(args.results), "--results").resolve())
+    # executed under a temporary name and renamed once it finished: an interrupted run leaves no notebook at
+    # the output path that looks complete
+    partial = output.with_name(f".{output.name}.partial.ipynb")
     try:
-        papermill.execute_notebook(str(source), args.output, parameters=params, kernel_name=args.kernel)
+        papermill.execute_notebook(str(source), str(partial), parameters=params, kernel_name=args.kernel)
     except papermill.PapermillExecutionError as err:
-        print(f"notebook failed: {err.ename}: {err.evalue} (executed notebook with the error: {args.output})",
+        failed = output.with_name(f"{output.stem}.failed.ipynb")
+        os.replace(partial, failed)
+        print(f"notebook failed: {err.ename}: {err.evalue} (executed notebook with the error: {failed})",
               file=sys.stderr)
         return 1
-    print(f"wrote {args.output}")
+    os.replace(partial, output)
+    print(f"wrote {output}")
     return 0
 
 
@@ -135,11 +147,12 @@ def _cmd_sweep(args) -> int:
 def _cmd_merge(args) -> int:
     from semirobust.results import ResultsStore, merge_results
 
-    summary = merge_results(args.src, args.into)
+    summary = merge_results(args.src, args.into, keep_both=args.keep_both)
     dst = ResultsStore(args.into).root
+    both = f", {summary['kept_both']} kept beside a run of other code (--keep-both)" if summary["kept_both"] else ""
     print(f"merged {summary['total']} records from {args.src} into {dst}: {summary['added']} added, "
           f"{summary['updated']} updated (newer), {summary['unchanged']} unchanged, "
-          f"{summary['kept_newer']} kept (destination newer); nothing deleted.")
+          f"{summary['kept_newer']} kept (destination newer){both}; nothing deleted.")
     return 0
 
 

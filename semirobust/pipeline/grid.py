@@ -86,6 +86,12 @@ def notebook_parameters(notebook: Path) -> list[str]:
 
     Read with Python's ``ast`` rather than ``papermill.inspect_notebook``, whose line parser
     skips assignments followed by some comments (e.g. ``k = 1.0  # ... Acc* - Acc <= k``)."""
+    return list(notebook_defaults(notebook))
+
+
+def notebook_defaults(notebook: Path) -> dict:
+    """The names of :func:`notebook_parameters`, each with its default value in the notebook (None where the
+    default is not a plain literal): what a cell runs with when the grid does not set a parameter."""
     import ast
 
     import nbformat
@@ -94,7 +100,7 @@ def notebook_parameters(notebook: Path) -> list[str]:
         nb = nbformat.read(str(notebook), as_version=4)
     except Exception as err:  # nbformat raises several types for unreadable files
         raise ValueError(f"Cannot read notebook {notebook}: {type(err).__name__}: {err}") from err
-    names = []
+    names = {}
     for cell in nb.cells:
         if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
             try:
@@ -104,8 +110,57 @@ def notebook_parameters(notebook: Path) -> list[str]:
             for node in tree.body:
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target] \
                     if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else []
-                names.extend(t.id for t in targets if isinstance(t, ast.Name) and t.id not in names)
+                for target in targets:
+                    if isinstance(target, ast.Name) and target.id not in names:
+                        names[target.id] = _literal(node.value)
     return names
+
+
+def _literal(node):
+    import ast
+
+    try:
+        return ast.literal_eval(node) if node is not None else None
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+
+
+#: notebook parameters that are RunConfig fields under another name (the rest keep their names)
+_RUN_FIELDS = {"model": "arch"}
+_COMMON_FIELDS = ("attack", "eps", "trials", "epochs", "k", "profile", "seed", "data_root", "device")
+
+
+def cell_configs(notebook: Path, parameters: dict) -> list:
+    """The validated RunConfigs one cell's notebook will build (an Algorithm 1 notebook: one with a ``model``
+    or ``models`` parameter), from its parameters over the notebook's defaults; [] for other notebooks.
+
+    An impossible cell (f_b = 17 on AlexNet, a budget above the pixel range) is a ValueError here, before
+    anything runs, instead of a failure after the cell's first minutes of training."""
+    import torch
+
+    from semirobust.experiments.table1.configs import build_configs
+
+    values = {**notebook_defaults(notebook), **parameters}
+    if "model" not in values and "models" not in values:
+        return []
+    common = {name: values[name] for name in _COMMON_FIELDS if name in values}
+    if str(common.get("device", "")).startswith("cuda") and not torch.cuda.is_available():
+        common["device"] = "auto"  # the cell runs on a GPU machine; checked there again
+    sizes = values.get("fb_sizes")
+    if sizes is None and values.get("fb_layers") is not None:
+        sizes = [values["fb_layers"]]
+    return build_configs(values.get("models", values.get("model")), values.get("datasets", values.get("dataset")),
+                         fb_sizes=sizes, **common)
+
+
+def check_cells(grid: Grid) -> None:
+    """Build every cell's RunConfigs (:func:`cell_configs`): a ValueError naming the first impossible cell."""
+    for cell in grid.cells():
+        try:
+            cell_configs(grid.notebook, cell.parameters)
+        except ValueError as err:
+            given = cell.label or ", ".join(f"{k}={v}" for k, v in cell.parameters.items())
+            raise ValueError(f"Grid file {grid.path}: the cell {given} cannot run: {err}") from None
 
 
 def _notebook_id(notebook: Path) -> str:
@@ -195,9 +250,11 @@ def load_grid(path: str | os.PathLike) -> Grid:
     name = data.get("name") or path.stem
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", str(name)):
         raise ValueError(f"Grid file {path}: name {name!r} must be letters, digits, '_', '-', '.'.")
-    return Grid(path=path, name=str(name), description=str(data.get("description") or ""), notebook=notebook,
+    grid = Grid(path=path, name=str(name), description=str(data.get("description") or ""), notebook=notebook,
                 notebook_id=_notebook_id(notebook), parameters=fixed, axes=axes, slurm=dict(slurm))
+    check_cells(grid)
+    return grid
 
 
-__all__ = ["CELL_KIND", "EXECUTORS", "GRID_KEYS", "SLURM_KEYS", "Cell", "Grid", "notebook_parameters",
+__all__ = ["CELL_KIND", "EXECUTORS", "GRID_KEYS", "SLURM_KEYS", "Cell", "Grid", "notebook_parameters", "notebook_defaults", "cell_configs", "check_cells",
            "load_grid"]

@@ -34,7 +34,7 @@ import sys
 import time
 from pathlib import Path
 
-from semirobust.config import check_int
+from semirobust.config import check_choice, check_int
 from semirobust.pipeline.cell import cell_paths, run_cell, worker_main
 from semirobust.pipeline.grid import (
     CELL_KIND,
@@ -43,6 +43,8 @@ from semirobust.pipeline.grid import (
     SLURM_KEYS,
     Cell,
     Grid,
+    cell_configs,
+    check_cells,
     load_grid,
     notebook_parameters,
 )
@@ -56,6 +58,7 @@ from semirobust.pipeline.sweep_estimate import (
     forward_flops,
 )
 from semirobust.results import ResultsStore
+from semirobust.utils import check_output_dir
 
 
 def cell_state(cell: Cell, store: ResultsStore, out_dir: Path) -> str:
@@ -89,13 +92,15 @@ def run_sweep(grid: Grid, *, executor: str = "local", workers: int = 1, retries:
               out_dir: str | os.PathLike | None = None, results_root: str | os.PathLike | None = None,
               kernel: str | None = None, slurm: dict | None = None, progress: bool = True) -> list[dict]:
     """Run every cell of ``grid`` that has no finished record; retry failures up to ``retries``
-    times. Returns one summary row per cell (state done / finished / failed, attempts, paths)."""
-    if executor not in EXECUTORS:
-        raise ValueError(f"Unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}.")
+    times (never a cell that failed on bad input, a ValueError: it would fail the same way). Every cell's
+    RunConfigs and both output folders are checked first. Returns one summary row per cell (state done /
+    finished / failed, attempts, paths)."""
+    check_choice("executor", executor, EXECUTORS)
     check_int("workers", workers)
     check_int("retries", retries, low=0)
     from tqdm import tqdm
 
+    check_cells(grid)  # every cell's RunConfigs, before any cell runs
     store = ResultsStore(results_root)
     out = Path(out_dir) if out_dir is not None else Path("sweeps") / grid.name
     slurm_opts = {**grid.slurm, **(slurm or {})}
@@ -106,6 +111,8 @@ def run_sweep(grid: Grid, *, executor: str = "local", workers: int = 1, retries:
         launcher = SubmititLauncher(ex, slots=workers if executor == "submitit-local" else 10**9,
                                     poll_s=0.5 if executor == "submitit-local" else 15.0)
 
+    check_output_dir(store.root, "results_root")  # once the executor is known to start: nothing made before
+    check_output_dir(out, "out_dir")
     rows = {cell.cell_id: {"cell": cell, "state": cell_state(cell, store, out), "attempts": 0} for cell in grid.cells()}
     queue = [cid for cid, row in rows.items() if row["state"] != "done"]
     for cid in queue:
@@ -135,7 +142,7 @@ def run_sweep(grid: Grid, *, executor: str = "local", workers: int = 1, retries:
                 if outcome["status"] == "finished":
                     row["state"] = "finished"
                     bar.update(1)
-                elif row["attempts"] <= retries:
+                elif row["attempts"] <= retries and outcome.get("retry", True):  # never bad input again
                     row["state"] = "retrying"
                     queue.append(outcome["cell_id"])
                 else:
@@ -193,7 +200,7 @@ if __name__ == "__main__":
 
 
 __all__ = ["CELL_KIND", "EXECUTORS", "GRID_KEYS", "SLURM_KEYS", "Cell", "Grid", "notebook_parameters",
-           "load_grid", "DATASET_SIZES", "ASSUMED_GPU_FLOPS", "ASSUMED_CPU_FLOPS", "forward_flops",
+           "cell_configs", "check_cells", "load_grid", "DATASET_SIZES", "ASSUMED_GPU_FLOPS", "ASSUMED_CPU_FLOPS", "forward_flops",
            "estimate_cost", "estimate_total", "run_cell", "LocalLauncher", "SubmititLauncher",
            "slurm_parameters", "make_executor", "cell_state", "plan", "run_sweep", "format_plan",
            "format_summary"]

@@ -21,7 +21,7 @@ from semirobust.experiments.table1.evaluation import Evaluation
 from semirobust.experiments.table1.finished import final_networks
 from semirobust.progress import announce
 from semirobust.results import ResultsStore
-from semirobust.utils import resolve_device
+from semirobust.utils import check_output_dir, default_cache_dir, resolve_device
 
 KIND = "budget_eval"
 BUDGET_VERSION = "1"
@@ -74,7 +74,8 @@ def run_budget_seed(config: RunConfig, *, results_dir=None, cache_dir=None, prog
     records (one per network, attack and budget)."""
     if not isinstance(config, RunConfig):
         raise ValueError(f"config must be a semirobust.config.RunConfig, got {type(config).__name__}.")
-    store = ResultsStore(results_dir)
+    store = ResultsStore(check_output_dir(ResultsStore(results_dir).root, "results_dir"))
+    check_output_dir(cache_dir if cache_dir is not None else default_cache_dir(), "cache_dir")
     device = resolve_device(config.device)
     evaluation = Evaluation(config, config.resolved_profile, device, progress)
     X, y = table_images(evaluation)

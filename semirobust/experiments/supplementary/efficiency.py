@@ -73,6 +73,16 @@ def load_check(device: str = "cpu", results_dir=None) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def report_case(report: dict, shape: str, arch: str) -> dict:
+    """The measured case of ``(shape, arch)`` in a report; a ValueError naming the measured ones otherwise."""
+    for case in report["cases"]:
+        if case["shape"] == shape and case["arch"] == arch:
+            return case
+    measured = ", ".join(f"{c['shape']}/{c['arch']}" for c in report["cases"]) or "none"
+    raise ValueError(f"No measured case shape={shape!r}, arch={arch!r} in this report; measured (shape/arch): "
+                     f"{measured}. Pick one of them, or rerun benchmarks/gpu_check.py with --shapes {shape}.")
+
+
 def step_rows(report: dict) -> list[dict]:
     """One flat row per measured step (shape, arch, variant, f_b, precision, img/s, memory, multiple)."""
     rows = []
@@ -108,7 +118,7 @@ def missed_targets(report: dict) -> list[dict]:
         if target["met"] or "throughput" not in key:
             continue
         shape, arch, fb, precision, name = key.split("/")
-        case = next(c for c in report["cases"] if c["shape"] == shape and c["arch"] == arch)
+        case = report_case(report, shape, arch)
         other = name.rsplit("_over_", 1)[1]
         steps = {(m["variant"], m["fb_layers"]): m for m in case["measurements"]
                  if m["precision"] == precision and not m.get("skipped")}
@@ -128,7 +138,7 @@ def missed_targets(report: dict) -> list[dict]:
 
 def summary(report: dict, shape: str, arch: str, fb_layers: int, precision: str = "fp32") -> dict:
     """Ratios and multiples of one (shape, arch, f_b, precision) for the book's glued values."""
-    case = next(c for c in report["cases"] if c["shape"] == shape and c["arch"] == arch)
+    case = report_case(report, shape, arch)
     ratio = next(r for r in case["ratios"] if r["fb_layers"] == fb_layers and r["precision"] == precision)
     steps = {(m["variant"], m["fb_layers"]): m for m in case["measurements"]
              if m["precision"] == precision and not m.get("skipped")}
@@ -207,7 +217,7 @@ def missed_sentences(report: dict) -> list[str]:
 def speed_range(report: dict, shape: str, arch: str, fb_layers: int, precision: str = "fp32") -> dict:
     """The frozen step's speed over the full step's (full step time over frozen step time): the ratio of the
     medians, and its range over the repeats (slowest frozen against fastest full, and the other way)."""
-    case = next(c for c in report["cases"] if c["shape"] == shape and c["arch"] == arch)
+    case = report_case(report, shape, arch)
     steps = {(m["variant"], m["fb_layers"]): m for m in case["measurements"]
              if m["precision"] == precision and not m.get("skipped")}
     full, frozen = steps[("full", None)], steps[("frozen", fb_layers)]
@@ -242,6 +252,6 @@ def settings_text(report: dict) -> str:
             f"{case['image']}x{case['image']} images ({report['created_at'][:10]})")
 
 
-__all__ = ["missed_targets", "RESULTS_DIR", "PGD_STEPS", "layer_macs", "analytic_costs", "load_check", "step_rows",
+__all__ = ["report_case", "missed_targets", "RESULTS_DIR", "PGD_STEPS", "layer_macs", "analytic_costs", "load_check", "step_rows",
            "ratio_rows", "summary", "algorithm1_cost", "book_values", "settings_text", "RATIO_HEADERS", "STEP_HEADERS",
            "ratio_table", "step_table", "missed_sentences", "speed_range", "efficiency_claim"]

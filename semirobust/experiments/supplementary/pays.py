@@ -44,7 +44,7 @@ from semirobust.models import build_model, combine_fa_fb
 from semirobust.progress import announce
 from semirobust.results import ResultsStore
 from semirobust.training import get_trained_model, snapshot_paths
-from semirobust.utils import config_hash, default_cache_dir, resolve_device
+from semirobust.utils import check_output_dir, config_hash, default_cache_dir, resolve_device
 
 METHODS = ("full_pgd", "fast_fgsm_rs", "algorithm1_total", "algorithm1_given_fa", "standard_fb", "algorithm1_fast_fa")
 LABELS = {"full_pgd": "full PGD from scratch", "fast_fgsm_rs": "FGSM-RS from scratch",
@@ -230,7 +230,8 @@ def run_pays_seed(config: RunConfig, *, results_dir=None, cache_dir=None, progre
     if existing is not None:
         return existing
     t0 = time.perf_counter()
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache = check_output_dir(Path(cache_dir) if cache_dir is not None else default_cache_dir(), "cache_dir")
+    check_output_dir(store.root, "results_dir")
     seed_record = store.read(SEED_KIND, summary_config(config)) or run_seed(config, results_dir=results_dir,
                                                                            cache_dir=cache, progress=progress)
     profile, device = config.resolved_profile, resolve_device(config.device)

@@ -74,7 +74,7 @@ from semirobust.models import combine_fa_fb
 from semirobust.progress import Countdown, algorithm1_countdown, announce, network_unit, trial_unit
 from semirobust.results import ResultsStore
 from semirobust.training import get_trained_model, train, train_attack
-from semirobust.utils import config_hash, default_cache_dir, resolve_device
+from semirobust.utils import check_output_dir, config_hash, default_cache_dir, resolve_device
 
 
 def summarize_trials(trials: list[dict], acc_star: float, k: float) -> dict:
@@ -432,8 +432,9 @@ def run_seed(config: RunConfig, *, results_dir=None, cache_dir=None, progress: b
     wanted = limit is None or (config.seed in seeds and seeds.index(config.seed) < limit)
     arms = {arm: ARMS[arm].mode == "adversarial" for arm in cell_arms(profile, config.arch, config.fb_layers)}
     countdown = algorithm1_countdown(config, [config.seed], arms)
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    return _run_seed(config, ResultsStore(results_dir), cache, progress, wanted, countdown)
+    cache = check_output_dir(Path(cache_dir) if cache_dir is not None else default_cache_dir(), "cache_dir")
+    return _run_seed(config, ResultsStore(check_output_dir(ResultsStore(results_dir).root, "results_dir")), cache,
+                     progress, wanted, countdown)
 
 
 def run_algorithm1(config: RunConfig, *, results_dir=None, cache_dir=None, progress: bool = True,
@@ -458,7 +459,8 @@ def run_algorithm1(config: RunConfig, *, results_dir=None, cache_dir=None, progr
         if existing is not None:
             return existing
     t0 = time.perf_counter()
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache = check_output_dir(Path(cache_dir) if cache_dir is not None else default_cache_dir(), "cache_dir")
+    check_output_dir(store.root, "results_dir")
     limit = profile.final_autoattack_seeds
     arms = {arm: ARMS[arm].mode == "adversarial" for arm in cell_arms(profile, config.arch, config.fb_layers)}
     countdown = algorithm1_countdown(config, seeds, arms)  # progress lines on stderr, with the time left

@@ -67,7 +67,7 @@ from semirobust.experiments.theory.linear_network import (
 from semirobust.models import trainable_layers
 from semirobust.results import ResultsStore
 from semirobust.training import get_trained_model
-from semirobust.utils import default_cache_dir, eval_mode, frozen, model_device, seed_everything
+from semirobust.utils import check_output_dir, default_cache_dir, eval_mode, frozen, model_device, seed_everything
 
 # the exactly linear network's pieces stay importable from here, where the tests and notebooks have found them
 __all__ = ["binary_labels", "LinearlyConnectedNetwork", "build_linear_network", "standardized_base",
@@ -300,6 +300,8 @@ def run_theorem3(settings: Theorem3Settings, *, device="auto", data_root=None, c
     of the same settings on the same trained network is returned as it is unless ``rerun``.
     """
     s, dev, t0, profile = start_run(settings, Theorem3Settings, "theorem3_settings", device)
+    check_output_dir(ResultsStore(results_dir).root, "results_dir")
+    check_output_dir(cache_dir if cache_dir is not None else default_cache_dir(), "cache_dir")
     model, info = get_trained_model(s.arch, s.dataset, mode="adversarial", profile=profile, seed=s.seed,
                                     data_root=data_root, device=dev, cache_dir=cache_dir, progress=progress,
                                     train_eps=s.eps)

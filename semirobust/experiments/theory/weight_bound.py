@@ -65,7 +65,7 @@ from semirobust.hessian import METHODS, HessianOperator, flatten, top_eigenvalue
 from semirobust.models import combine_fa_fb, fa_fb_module_names, trainable_layers
 from semirobust.results import ResultsStore
 from semirobust.training import get_trained_model, train
-from semirobust.utils import config_hash, default_cache_dir, eval_mode, model_device
+from semirobust.utils import check_output_dir, config_hash, default_cache_dir, eval_mode, model_device
 
 __all__ = ["TAYLOR_DIRECTIONS", "TAYLOR_RADII", "WEIGHT_BOUND_VERSION", "WeightBound", "WeightBoundSettings",
            "bound_checks", "fa_weight_norms", "fb_input_norm", "input_norm_bound", "make_batches", "mean_loss",
@@ -405,6 +405,8 @@ def run_weight_bound(settings: WeightBoundSettings, *, device="auto", data_root=
     of the same settings on the same networks is returned as it is unless ``rerun``.
     """
     s, dev, t0, profile = start_run(settings, WeightBoundSettings, "weight_bound_settings", device)
+    check_output_dir(ResultsStore(results_dir).root, "results_dir")
+    check_output_dir(cache_dir if cache_dir is not None else default_cache_dir(), "cache_dir")
     common = dict(profile=profile, seed=s.seed, data_root=data_root, device=dev, cache_dir=cache_dir, progress=progress)
     regular, regular_info = get_trained_model(s.arch, s.dataset, mode="standard", **common)
     robust, robust_info = get_trained_model(s.arch, s.dataset, mode="adversarial", train_eps=s.eps, **common)
