@@ -47,7 +47,7 @@ from tqdm.auto import tqdm
 
 from semirobust.config import ATTACKS, check_choice, check_eps, check_int
 from semirobust.data import iterate_batches
-from semirobust.utils import eval_mode, frozen, model_device, resolve_device
+from semirobust.utils import check_images, eval_mode, frozen, model_device, resolve_device
 
 #: attacks bounded in L-inf (x_adv - x stays within eps in every pixel).
 LINF_ATTACKS = ("fgsm", "ifgsm", "pgd", "autoattack")
@@ -155,6 +155,7 @@ class Attack:
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         device = model_device(self.model)
         x = x.to(device, non_blocking=True).float()
+        check_images(x, "images")  # eps is in pixel units: images outside [0, 1] would change what it means
         y = y.to(device, non_blocking=True).long()
         with eval_mode(self.model), frozen(self.model), torch.enable_grad():
             if self._runner is None or self._runner_device != device:

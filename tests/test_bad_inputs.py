@@ -85,6 +85,14 @@ def attack_with_eps(eps):
     return call
 
 
+def attack_on_images(scale: float):
+    """An 8/255 PGD attack called on images of a scale other than [0, 1]: refused before the attack runs."""
+    def call(tmp):
+        attack = make_attack("pgd", build_model("alexnet", "digits", width=0.125), 8 / 255)
+        attack(torch.rand(2, 3, 32, 32) * scale, torch.zeros(2, dtype=torch.long))
+    return call
+
+
 def grid_dry_run(parameters: str):
     def call(tmp):
         (tmp / "g.yaml").write_text(f"notebook: {ROOT / 'notebooks' / 'table1.ipynb'}\nparameters: {parameters}\n")
@@ -137,10 +145,10 @@ CASES = [
      r"results_dir='.*(locked|sub)' (is not writable|cannot be created)"),
     ("cache_dir is a file", run_algorithm1_at(lambda tmp: tmp / "results", a_file),
      r"cache_dir='.*not_a_folder' is a file, not a folder"),
-    # the range check for the images every attack takes (utils.check_images); the attacks do not call it yet:
-    # semirobust/attacks.py is part of the trained networks' cache key (training.TRAINING_MODULES)
     ("images in [0, 5]", lambda tmp: check_images(torch.rand(2, 3, 32, 32) * 5),
      r"x holds values in \[.*\]; images must be in \[0, 1\]"),
+    ("attack on images in [0, 5]", attack_on_images(5.0), r"images holds values in \[.*\]; images must be in \[0, 1\]"),
+    ("attack on images in [0, 255]", attack_on_images(255.0), r"images holds values in \[.*\]; images must be in \[0, 1\]"),
     ("attack eps in 1/255 units", attack_with_eps(8), r"eps=8 is larger .* did you mean 8/255\?"),
     ("grid alexnet fb 17 (dry run)", grid_dry_run("{model: alexnet, fb_layers: 17, dataset: digits, profile: smoke}"),
      r"the cell model=alexnet, fb_layers=17.* cannot run: fb_layers=17 must be an integer in 1\.\.8: alexnet has 8 trainable layers"),
