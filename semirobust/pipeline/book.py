@@ -35,6 +35,7 @@ from pathlib import Path
 
 from semirobust.config import get_profile
 from semirobust.pipeline.notebook_outputs import present_notebook, unquote_glued_text
+from semirobust.pipeline.pages import NOTEBOOKS, page
 from semirobust.pipeline.prefetch import prefetch
 from semirobust.utils import REPO_ROOT, atomic_write_text
 
@@ -42,15 +43,8 @@ __all__ = ["NOTEBOOKS", "BOOK_DIR", "SOURCE_DIR", "NotebookFailed", "library_fin
            "notebook_parameters", "execute_notebook", "present_notebook", "unquote_glued_text", "read_provenance", "copy_book",
            "build_html", "build_book", "main"]
 
-#: Book chapters in build order (cheap first; later ones reuse the training cache).
-NOTEBOOKS = ("mi_estimator", "table1", "figure2", "figure1", "budgets", "pays", "theorem3_linear", "weight_bound",
-             "efficiency")
 BOOK_DIR = REPO_ROOT / "book"
 SOURCE_DIR = REPO_ROOT / "notebooks"
-#: Notebooks that run Algorithm 1 (their seeds are run first, in parallel: semirobust.pipeline.prefetch).
-ALGORITHM1_NOTEBOOKS = ("table1", "figure2", "figure1", "budgets", "pays")
-#: The theory notebooks (they take the profile's ``theory_dataset`` where it names one).
-THEORY_NOTEBOOKS = ("theorem3_linear", "weight_bound")
 #: Where executed notebooks go inside a book folder.
 RESULTS_SUBDIR = "results"
 
@@ -93,10 +87,9 @@ def notebook_parameters(source: Path, profile: str, dataset: str, device: str) -
 
     declared = set(declared_parameters(source))
     prof = get_profile(profile)
-    if source.stem in THEORY_NOTEBOOKS and prof.theory_dataset:
-        dataset = prof.theory_dataset
-    if source.stem == "figure2" and prof.figure2_dataset:
-        dataset = prof.figure2_dataset
+    field = page(source.stem).profile_dataset if source.stem in NOTEBOOKS else None  # else: a test's notebook
+    if field and getattr(prof, field):
+        dataset = getattr(prof, field)
     datasets = ",".join(dict.fromkeys([dataset, *prof.figure1_extra_datasets]))
     wanted = {"profile": profile, "dataset": dataset, "datasets": datasets, "device": device, "figures_dir": "figures"}
     return {k: v for k, v in wanted.items() if k in declared}
@@ -235,7 +228,7 @@ def build_book(profile: str = "offline", dataset: str = "fashion-mnist", device:
     book_dir = copy_book(book_dir) if book_dir is not None else BOOK_DIR
     executed_dir = book_dir / RESULTS_SUBDIR
     timings = {}
-    stale = [n for n in names if n in ALGORITHM1_NOTEBOOKS and (force or not is_up_to_date(
+    stale = [n for n in names if page(n).algorithm1 and (force or not is_up_to_date(
         n, profile, dataset, device, executed_dir))]
     if stale and workers > 1:
         print(f"[book] Algorithm 1's seeds for {', '.join(stale)}: {workers} processes, 1 thread each ...", flush=True)

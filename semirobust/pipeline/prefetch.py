@@ -22,6 +22,7 @@ from semirobust.config import RunConfig, get_profile, parse_list
 from semirobust.experiments.table1.algorithm1 import run_seed
 from semirobust.experiments.table1.arms import cell_arms
 from semirobust.experiments.table1.configs import build_configs, figure1_configs, figure2_fb_sizes
+from semirobust.pipeline.pages import STUDIES
 
 #: measured on this machine (2 threads, channels-last weights for VGG16 and AlexNet; benchmarks/bench_cpu_formats.py):
 #: milliseconds per image of a standard training step and of one attack iteration, at the width given
@@ -81,20 +82,16 @@ def plan(units: list[RunConfig], workers: int) -> list[list[RunConfig]]:
     return [sorted(queue, key=order) for queue in queues]
 
 
-#: the studies run on finished seeds of the primary cell, after Algorithm 1 (name: (runner, configs of a config))
-def _studies():
-    from semirobust.experiments.supplementary import budgets, pays, table_s5
-
-    return {"budgets": (budgets.run_budget_seed, budgets.budget_configs),
-            "pays": (pays.run_pays_seed, pays.pays_configs),
-            "table_s5": (table_s5.run_table_s5_seed, table_s5.table_s5_configs)}
-
-
+from semirobust.experiments.table1.algorithm1 import run_seed
+from semirobust.experiments.table1.arms import cell_arms
+from semirobust.experiments.table1.configs import build_configs, figure1_configs, figure2_fb_sizes
+from semirobust.pipeline.pages import STUDIES
 def study_units(profile: str, dataset: str, device: str = "auto") -> list[tuple[str, RunConfig]]:
-    """The later studies' units ``(study, config)``, one per seed each study asks for (the profile's
-    ``budget_table_seeds``, ``pays_seeds``, ``table_s5_seeds``) of the primary cell (VGG16 on ``dataset``)."""
+    """The later studies' units ``(study, config)``, one per seed each study of the book's pages
+    (:data:`semirobust.pipeline.pages.STUDIES`) asks for (the profile's ``budget_table_seeds``, ``pays_seeds``,
+    ``table_s5_seeds``) of the primary cell (VGG16 on ``dataset``)."""
     primary = build_configs("vgg16", dataset, attack="autoattack", profile=profile, device=device)[0]
-    return [(name, config) for name, (_, configs) in _studies().items() for config in configs(primary)]
+    return [(name, config) for name, study in STUDIES.items() for config in study.configs(primary)]
 
 
 def _key(config: RunConfig) -> tuple:
@@ -112,7 +109,7 @@ def _run_group(group: list[RunConfig], results_dir, cache_dir) -> list[tuple]:
 
 
 def _run_study(name: str, config: RunConfig, results_dir, cache_dir) -> str:
-    _studies()[name][0](config, results_dir=results_dir, cache_dir=cache_dir, progress=False)
+    STUDIES[name].run(config, results_dir=results_dir, cache_dir=cache_dir, progress=False)
     return name
 
 

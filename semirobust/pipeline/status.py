@@ -25,18 +25,10 @@ import nbformat
 
 from semirobust.experiments.report.verdicts import STATUSES
 from semirobust.pipeline.notebook_outputs import glued_values
+from semirobust.pipeline.pages import READING_ORDER, page
 from semirobust.results import ResultsStore
 from semirobust.utils import atomic_write_text
 
-#: record kinds the book renders, with the page that shows them.
-RESULT_KINDS = {
-    "table1": ("Table 1 row", "results/table1"),
-    "figure1": ("Figure 1", "results/figure1"),
-    "figure2": ("Figure 2", "results/figure2"),
-    "theorem3": ("Theorem 3 / Algorithm S1", "results/theorem3_linear"),
-    "weight_bound": ("Section 2.2 bounds", "results/weight_bound"),
-    "mi_estimator": ("EDGE validation", "results/mi_estimator"),
-}
 _SUMMARY_KEYS = ("arch", "model", "models", "dataset", "datasets", "attack", "eps", "fb_layers", "fb_sizes")
 
 
@@ -52,15 +44,16 @@ def _summary(config: dict) -> str:
 
 
 def status_rows(store: ResultsStore) -> list[dict]:
-    """One row per stored result the book renders, newest first within each kind."""
+    """One row per stored result the book renders (the record kinds of :data:`semirobust.pipeline.pages.PAGES`, in
+    the book's reading order), newest first within each kind."""
     rows = []
-    for kind, (label, page) in RESULT_KINDS.items():
+    for kind, label, toc in [(kind, label, p.toc) for p in READING_ORDER for kind, label in p.kinds]:
         records = sorted(store.records(kind), key=lambda r: r["created_at"], reverse=True)
         for record in records:
             config = record["config"]
             rows.append({
                 "result": label,
-                "page": page,
+                "page": toc,
                 "configuration": _summary(config),
                 "profile": record.get("profile", "?"),
                 "dataset": config.get("dataset", config.get("datasets", "none (synthetic)")),
@@ -133,14 +126,7 @@ def write_status_page(path: Path, store: ResultsStore | None = None, *, executed
     return atomic_write_text(path, "\n".join(parts))
 
 
-#: results pages in the book's reading order (the summary lists their claims in this order).
-PAGE_ORDER = ("theorem3_linear", "weight_bound", "table1", "budgets", "figure1", "figure2", "pays", "mi_estimator",
-              "efficiency")
 _CLAIM_STATUS = re.compile(r"^claim_(\w+)_status$")
-#: plain link texts of the result pages (their titles hold math, which a link would show as raw LaTeX).
-PAGE_LINKS = {"theorem3_linear": "Theorem 3", "weight_bound": "Section 2.2 bound", "table1": "Table 1",
-              "budgets": "attacks and budgets", "figure1": "Figure 1", "figure2": "Figure 2",
-              "pays": "does semirobustness pay?", "mi_estimator": "the rho estimator", "efficiency": "efficiency"}
 
 #: what was easy and what was hard, as the sessions that built this companion found it; numbers are glued.
 EASY = ("The procedures are specified well enough to implement from public libraries: Algorithm 1 and the "
@@ -163,10 +149,10 @@ HARD = ("Details the main text leaves open had to be read from the supplementary
 
 
 def claims(executed_dir: Path) -> list[dict]:
-    """Every claim glued by an executed notebook (:data:`PAGE_ORDER`), with its status as glued and the
+    """Every claim glued by an executed notebook (in the book's reading order), with its status as glued and the
     profile and data set of the page's run."""
     found = []
-    for name in PAGE_ORDER:
+    for name in [p.name for p in READING_ORDER]:
         path = Path(executed_dir) / f"{name}.ipynb"
         provenance = Path(executed_dir) / f"{name}.provenance.json"
         if not path.exists() or not provenance.exists():
@@ -220,11 +206,11 @@ def render_summary_markdown(found: list[dict], page_rows_: list[dict], scale_glu
             ref = f"results/{claim['page']}.ipynb::claim_{claim['id']}"
             lines.append(f"| {{glue:text}}`{ref}_text:s` | **{{glue:text}}`{ref}_status:s`** | {{glue:text}}`{ref}_evidence:s` "
                          f"(profile {claim['profile']}, {claim['dataset'].replace(',', ', ')}) | "
-                         f"{{doc}}`{PAGE_LINKS.get(claim['page'], claim['page'])} </results/{claim['page']}>` |")
+                         f"{{doc}}`{page(claim['page']).link} </results/{claim['page']}>` |")
     return "\n".join(lines) + "\n"
 
 
-def write_summary(path: Path, *, executed_dir: Path, notebooks=PAGE_ORDER) -> Path:
+def write_summary(path: Path, *, executed_dir: Path, notebooks=tuple(p.name for p in READING_ORDER)) -> Path:
     """Generate the reproducibility summary into ``path`` (included by the book's landing page)."""
     pays = Path(executed_dir) / "pays.ipynb"
     scale_glued = pays.exists() and "pays_verdict" in glued_values(nbformat.read(pays, as_version=4))
@@ -232,5 +218,5 @@ def write_summary(path: Path, *, executed_dir: Path, notebooks=PAGE_ORDER) -> Pa
                                                            scale_glued))
 
 
-__all__ = ["RESULT_KINDS", "status_rows", "render_status_markdown", "page_rows", "render_pages_markdown",
-           "write_status_page", "PAGE_ORDER", "EASY", "HARD", "HARD_SCALE", "claims", "render_summary_markdown", "write_summary"]
+__all__ = ["status_rows", "render_status_markdown", "page_rows", "render_pages_markdown",
+           "write_status_page", "EASY", "HARD", "HARD_SCALE", "claims", "render_summary_markdown", "write_summary"]
