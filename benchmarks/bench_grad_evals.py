@@ -7,7 +7,7 @@ One gradient evaluation is one image's forward and backward pass (``semirobust.a
    targets on the images still robust). On a small network and ``--images`` test images the
    standard AutoAttack (``pyautoattack``) runs once under the counter; measured and estimated
    counts are printed side by side.
-2. **Per cell.** For every ``table1`` record of ``--profile`` in the results store: the count
+2. **Per cell.** For every listed cell of the book at ``--profile`` that the results store holds: the count
    measured during our run (Acc_sr, every trial's training and its APGD-CE stopping and test
    evaluations, rho's attacked images, the full AutoAttack once per final network) against the
    authors' procedure on the same split (standard AutoAttack on the whole test set after every
@@ -38,8 +38,7 @@ from torch import nn
 from semirobust.attacks import GradEvalCounter, autoattack_grad_evals, make_attack
 from semirobust.config import MODEL_NAMES, get_profile
 from semirobust.cost import grad_evals_at_scale
-from semirobust.experiments.table1.report import store_records
-from semirobust.results import ResultsStore
+from semirobust.experiments.table1 import population
 
 
 def measured_autoattack(images: int, seed: int = 0) -> tuple[int, float, float]:
@@ -66,6 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="offline")
     parser.add_argument("--images", type=int, default=64)
+    parser.add_argument("--dataset", default=None, help="the book's data set (default: the profile's listed one)")
     parser.add_argument("--results-dir", default=None)
     parser.add_argument("--robust", type=float, default=0.45, help="Acc* as a fraction, for the paper-scale count")
     args = parser.parse_args()
@@ -87,9 +87,13 @@ def main() -> None:
     print(f"standard AutoAttack on {args.images} images (small CNN, final robust fraction {robust:.2f}, {seconds:.0f} s): "
           f"measured {count:,} gradient evaluations, estimate {estimate:,.0f} (measured/estimate {count / estimate:.2f})")
 
-    records = store_records(ResultsStore(args.results_dir), profile=args.profile)
+    dataset = args.dataset or population.book_dataset(args.profile) or "cifar10"
+    records, missing = population.stored_cells(population.book_configs(args.profile, dataset),
+                                               results_dir=args.results_dir)
+    for cell in missing:
+        print(f"not computed yet: {cell}")
     if not records:
-        print(f"no table1 records of profile {args.profile!r} in the results store: run the Table 1 notebook first.")
+        print(f"none of the book's cells of profile {args.profile!r} is in the results store: run `make book` first.")
         return
     print(f"\n{'cell':<34} {'ours':>12} {'authors':>14} {'ratio':>8}")
     for record in records:

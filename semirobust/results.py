@@ -14,10 +14,16 @@ A record is a JSON object with the fields ``kind``, ``config``, ``config_hash``,
 semirobust), ``host``, ``created_at`` (UTC ISO 8601), ``wall_time_s``, ``status``
 (``"finished"``) and ``extra`` (free-form, may be empty). Records merged from another store
 also carry ``merged_from`` (source folder and time of the merge).
+
+Read log: when the environment variable ``SEMIROBUST_READ_LOG`` names a file, every record a store reads or
+writes (a page uses what it computed) is appended to it as a JSON line ``{"path": <path relative to the store>,
+"sha256": <of the file's bytes>}``. The book sets it for a notebook's kernel, so that the executed page's
+provenance names its inputs (:mod:`semirobust.pipeline.book`).
 """
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import os
@@ -33,6 +39,8 @@ from semirobust.utils import REPO_ROOT, atomic_write_text, config_hash, default_
 #: distributions whose versions are stamped on every record.
 VERSIONED_PACKAGES = ("torch", "torchvision", "torchattacks", "pyautoattack", "numpy", "semirobust")
 _KIND_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+#: the environment variable naming the read log (module docstring).
+READ_LOG_ENV = "SEMIROBUST_READ_LOG"
 _REQUIRED_FIELDS = ("kind", "config", "config_hash", "metrics", "created_at", "status")
 
 
@@ -137,6 +145,26 @@ def _load(path: Path) -> dict:
     return record
 
 
+def _log_read(root: Path, path: Path) -> None:
+    """Append ``path`` (relative to the store ``root``) and the sha256 of its bytes to the read log, if one is set."""
+    log = os.environ.get(READ_LOG_ENV)
+    if not log:
+        return
+    entry = {"path": path.resolve().relative_to(root.resolve()).as_posix(),
+             "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    with open(log, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry, sort_keys=True) + "\n")
+
+
+def read_log(path: str | os.PathLike) -> dict[str, str]:
+    """The inputs a read log names: ``{path relative to the store: sha256}`` (the last entry of a path wins)."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    entries = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {entry["path"]: entry["sha256"] for entry in entries}
+
+
 def _matches(record: dict, filters: dict) -> bool:
     """A filter matches ``config[key]`` (or the record's top-level field when the config lacks it);
     a list/tuple/set value matches any of its members."""
@@ -194,13 +222,19 @@ class ResultsStore:
             "status": "finished",
             "extra": to_jsonable(extra or {}),
         }
-        atomic_write_text(self.root / kind / f"{record['config_hash']}.json", json.dumps(record, indent=1, sort_keys=True))
+        target = self.root / kind / f"{record['config_hash']}.json"
+        atomic_write_text(target, json.dumps(record, indent=1, sort_keys=True))
+        _log_read(self.root, target)
         return record
 
     def read(self, kind: str, config: dict) -> dict | None:
         """The record of ``(kind, config)``, or None when that configuration has not finished."""
         path = self.path(kind, config)
-        return _load(path) if path.exists() else None
+        if not path.exists():
+            return None
+        record = _load(path)
+        _log_read(self.root, path)
+        return record
 
     def kinds(self) -> list[str]:
         """Kinds that have at least one record folder."""
@@ -214,9 +248,22 @@ class ResultsStore:
         found = []
         for name in kinds:
             folder = self.root / name
-            if folder.is_dir():
-                found.extend(r for r in (_load(p) for p in sorted(folder.glob("*.json"))) if _matches(r, filters))
+            for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+                record = _load(path)
+                if _matches(record, filters):
+                    _log_read(self.root, path)
+                    found.append(record)
         return sorted(found, key=lambda r: (_parse_time(r["created_at"]), r["kind"], r["config_hash"]))
+
+    def find_one(self, kind: str, **filters) -> dict | None:
+        """The one record of ``kind`` matching ``filters`` (None when none does). Two records that match are a
+        ValueError naming both files: a partial request never picks "the newest" of several runs."""
+        found = self.records(kind, **filters)
+        if len(found) > 1:
+            files = ", ".join(str(self.root / r["kind"] / f"{r['config_hash']}.json") for r in found)
+            raise ValueError(f"{len(found)} '{kind}' records match {filters}: {files}; name the run by its whole "
+                             "configuration (ResultsStore.read) instead.")
+        return found[0] if found else None
 
     def to_frame(self, kind: str | None = None, **filters):
         """The matching records as a pandas DataFrame with ``config.*``, ``metrics.*`` (and
@@ -314,4 +361,5 @@ def merge_results(src_root: str | os.PathLike, dst_root: str | os.PathLike | Non
     return summary
 
 
-__all__ = ["ResultsStore", "merge_results", "is_code_version_field", "run_identity", "version_conflicts", "record_hash", "to_jsonable", "describe_device", "git_commit", "package_versions"]
+__all__ = ["ResultsStore", "READ_LOG_ENV", "read_log", "merge_results", "is_code_version_field", "run_identity",
+           "version_conflicts", "record_hash", "to_jsonable", "describe_device", "git_commit", "package_versions"]

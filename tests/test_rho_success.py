@@ -198,20 +198,11 @@ def test_plot_success_draws_the_primary_measure_and_the_cross_check():
     assert "108 trials" in caption and "9 clusters" in caption and "2 points" in caption
 
 
-def test_store_cells_reads_each_data_set_at_its_own_budget(tmp_path):
-    from types import SimpleNamespace
+def test_figure1_cells_are_read_each_data_set_at_its_own_budget():
+    from semirobust.experiments.table1 import population
 
-    from semirobust.results import ResultsStore
-
-    store = ResultsStore(tmp_path)
-    for dataset, eps in (("fashion-mnist", 8 / 255), ("digits", 16 / 255), ("digits", 8 / 255)):
-        store.write("table1", {"arch": "vgg16", "dataset": dataset, "attack": "autoattack", "eps": eps,
-                               "fb_layers": 12}, {"acc_star": 1.0}, profile="offline", seed=0,
-                    device="cpu", wall_time_s=0.0)
-    configs = [SimpleNamespace(dataset="fashion-mnist", eps=8 / 255), SimpleNamespace(dataset="digits", eps=16 / 255)]
-    found = rho_success.store_cells(store, configs, profile="offline", attack="autoattack")
-    assert sorted((r["config"]["dataset"], round(r["config"]["eps"] * 255)) for r in found) == [
-        ("digits", 16), ("fashion-mnist", 8)]
+    configs, _ = population.figure1_page_configs("offline", "fashion-mnist,digits")
+    assert sorted({(c.dataset, round(c.eps * 255)) for c in configs}) == [("digits", 16), ("fashion-mnist", 8)]
 
 
 def test_cells_within_counts_by_hand():

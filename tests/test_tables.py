@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from semirobust.experiments.table1 import report as tables
-from semirobust.results import ResultsStore
 
 
 def _record(arch="vgg16", dataset="digits", attack="autoattack", eps=8 / 255, fb_layers=12, seed=0, profile="smoke"):
@@ -88,23 +87,6 @@ def test_settings_without_a_reported_value_say_why(arch, dataset, attack, eps, f
     assert note.startswith("The supplementary reports no value") and named in note
     table = tables.compare_with_reported([_record(arch, dataset, attack, eps, fb)])
     assert list(table["Source"]) == ["this run"]
-
-
-def test_store_view_keeps_one_newest_record_per_setting_and_filters_profile(tmp_path):
-    store = ResultsStore(tmp_path)
-    common = dict(profile="smoke", seed=0, device="cpu", wall_time_s=1.0)
-    for seed in (0, 1):
-        rec = _record(seed=seed)
-        store.write("table1", rec["config"], {**rec["metrics"], "acc_star": 40.0 + seed}, **common)
-    other = _record(arch="alexnet", fb_layers=4)
-    store.write("table1", other["config"], other["metrics"], **common)
-    cpu = _record(profile="cpu")
-    store.write("table1", cpu["config"], cpu["metrics"], **{**common, "profile": "cpu"})
-    found = tables.store_records(store, profile="smoke", attack="autoattack", eps=8 / 255)
-    frame = tables.table1_frame(found)
-    assert list(frame["Model"]) == ["AlexNet", "VGG16"]
-    assert frame.loc[1, "Acc*"] == 41.0  # the newer of the two VGG16 runs
-    assert tables.store_records(store, profile="smoke", eps=16 / 255) == []
 
 
 def test_stamp_line_names_profile_and_dataset():

@@ -4,7 +4,8 @@
 
 1. each source notebook in ``notebooks/`` is executed with the chosen profile and data set into
    ``<book>/results/<name>.ipynb``; an executed copy is reused when the notebook's source, its
-   parameters and the library code are unchanged (a rebuild without changes reruns nothing);
+   parameters, the library code and the records it read (its ``inputs``) are unchanged (a rebuild
+   without changes reruns nothing; see :func:`is_up_to_date` for the records);
 2. the executed copy is *presented* (:func:`semirobust.pipeline.notebook_outputs.present_notebook`): code
    inputs hidden behind a toggle, the parameter cells replaced by one box with the values the run
    used and its provenance and log lines, warnings, progress bars and raw reprs dropped, printed
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -37,10 +39,11 @@ from semirobust.config import get_profile
 from semirobust.pipeline.notebook_outputs import present_notebook, unquote_glued_text
 from semirobust.pipeline.pages import NOTEBOOKS, page
 from semirobust.pipeline.prefetch import prefetch
-from semirobust.utils import REPO_ROOT, atomic_write_text
+from semirobust.results import READ_LOG_ENV, read_log
+from semirobust.utils import REPO_ROOT, atomic_write_text, default_results_dir
 
 __all__ = ["NOTEBOOKS", "BOOK_DIR", "SOURCE_DIR", "NotebookFailed", "library_fingerprint", "code_cells_digest",
-           "notebook_parameters", "execute_notebook", "present_notebook", "unquote_glued_text", "read_provenance", "copy_book",
+           "notebook_parameters", "execution_key", "inputs_current", "is_up_to_date", "execute_notebook", "present_notebook", "unquote_glued_text", "read_provenance", "copy_book",
            "build_html", "build_book", "main"]
 
 BOOK_DIR = REPO_ROOT / "book"
@@ -125,17 +128,38 @@ def _device_label(device: str) -> str:
     return describe_device(resolve_device(device))
 
 
-def _execution_key(source: Path, params: dict) -> dict:
+def execution_key(source: Path, params: dict) -> dict:
+    """What an executed page depends on besides its records: the notebook's source, its parameters, the library."""
     return {"source_sha256": hashlib.sha256(source.read_bytes()).hexdigest(), "parameters": params,
             "library": library_fingerprint()}
 
 
-def is_up_to_date(name: str, profile: str, dataset: str, device: str, executed_dir: Path) -> bool:
-    """Whether the executed copy of ``name`` was made from this source, these parameters and this library."""
+def inputs_current(inputs: dict, results_dir=None) -> bool:
+    """Whether the records a page read (``{path relative to the store: sha256}``) are still what it read.
+
+    False when any of them exists with other content, or is missing while others exist. When NONE of them
+    exists (a fresh clone: ``results/`` is not committed) the committed page stands: True."""
+    root = Path(results_dir) if results_dir is not None else default_results_dir()
+    present = {path: root / path for path in inputs if (root / path).is_file()}
+    if not present:
+        return True
+    if len(present) < len(inputs):
+        return False
+    return all(hashlib.sha256(file.read_bytes()).hexdigest() == inputs[path] for path, file in present.items())
+
+
+def is_up_to_date(name: str, profile: str, dataset: str, device: str, executed_dir: Path, results_dir=None) -> bool:
+    """Whether the executed copy of ``name`` was made from this source, these parameters and this library, and
+    from the records it read as they are now (:func:`inputs_current`: a fresh clone without ``results/`` keeps
+    the committed page)."""
     source = SOURCE_DIR / f"{name}.ipynb"
     previous = read_provenance(executed_dir, name)
-    key = _execution_key(source, notebook_parameters(source, profile, dataset, device))
-    return (executed_dir / f"{name}.ipynb").exists() and previous is not None and previous.get("key") == key
+    key = execution_key(source, notebook_parameters(source, profile, dataset, device))
+    if not (executed_dir / f"{name}.ipynb").exists() or previous is None:
+        return False
+    stored = dict(previous.get("key") or {})
+    inputs = stored.pop("inputs", {})
+    return stored == key and inputs_current(inputs, results_dir)
 
 
 def execute_notebook(name: str, profile: str, dataset: str, device: str, force: bool = False,
@@ -152,13 +176,17 @@ def execute_notebook(name: str, profile: str, dataset: str, device: str, force: 
         raise FileNotFoundError(f"Source notebook {source} is missing.")
     target = executed_dir / f"{name}.ipynb"
     params = notebook_parameters(source, profile, dataset, device)
-    key = _execution_key(source, params)
+    key = execution_key(source, params)
     if not force and is_up_to_date(name, profile, dataset, device, executed_dir):
         return "reused"
     _provenance_path(executed_dir, name).unlink(missing_ok=True)
     executed_dir.mkdir(parents=True, exist_ok=True)
     partial = executed_dir / f".{name}.partial.ipynb"
     start = time.perf_counter()
+    reads = executed_dir / f".{name}.reads.jsonl"  # the records the page reads (semirobust.results, read log)
+    reads.unlink(missing_ok=True)
+    before = os.environ.get(READ_LOG_ENV)
+    os.environ[READ_LOG_ENV] = str(reads.resolve())  # the kernel inherits it
     try:
         papermill.execute_notebook(str(source), str(partial), parameters=params, cwd=str(executed_dir),
                                    kernel_name="python3", progress_bar=False,
@@ -169,6 +197,13 @@ def execute_notebook(name: str, profile: str, dataset: str, device: str, force: 
             f"notebooks/{name}.ipynb failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
             f"{exc.ename}: {exc.evalue}\n--- cell source ---\n{exc.source}\n(partial output kept in {partial})"
         ) from exc
+    finally:
+        if before is None:
+            os.environ.pop(READ_LOG_ENV, None)
+        else:
+            os.environ[READ_LOG_ENV] = before
+    key = {**key, "inputs": read_log(reads)}
+    reads.unlink(missing_ok=True)
     provenance = {"notebook": f"notebooks/{name}.ipynb", "profile": params.get("profile", profile),
                   "dataset": params.get("datasets", params.get("dataset", dataset)), "device": _device_label(device), "commit": _git_commit(),
                   "executed_at": datetime.now(UTC).isoformat(timespec="seconds"),

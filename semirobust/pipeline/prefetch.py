@@ -18,10 +18,11 @@ import time
 
 import torch
 
-from semirobust.config import RunConfig, get_profile, parse_list
+from semirobust.config import RunConfig, parse_list
+from semirobust.experiments.table1 import population
 from semirobust.experiments.table1.algorithm1 import run_seed
 from semirobust.experiments.table1.arms import cell_arms
-from semirobust.experiments.table1.configs import build_configs, figure1_configs, figure2_fb_sizes
+from semirobust.experiments.table1.configs import build_configs
 from semirobust.pipeline.pages import STUDIES
 
 #: measured on this machine (2 threads, channels-last weights for VGG16 and AlexNet; benchmarks/bench_cpu_formats.py):
@@ -30,18 +31,9 @@ _MS_PER_IMAGE = {"vgg16": (0.125, 0.64, 0.28), "alexnet": (0.25, 0.83, 0.46), "r
 
 
 def book_configs(profile: str, dataset: str, device: str = "auto") -> list[RunConfig]:
-    """The Algorithm 1 cells the book's notebooks run with their default parameters: Table 1 (VGG16 at the
-    paper's f_b), Figure 2 (ResNet50 at the profile's f_b sizes), Figure 1 (each network on the book's data
-    set and the profile's extra data sets, less the cells it leaves out). Duplicates are dropped (the notebooks
-    share records)."""
-    common = dict(attack="autoattack", profile=profile, device=device)
-    prof = get_profile(profile)
-    datasets = [dataset, *(d for d in prof.figure1_extra_datasets if d != dataset)]
-    configs = [*build_configs("vgg16", dataset, **common),
-               *build_configs("resnet50", prof.figure2_dataset or dataset, fb_sizes=figure2_fb_sizes(None, profile),
-                              **common),
-               *figure1_configs("alexnet,vgg16,resnet50", ",".join(datasets), **common)[0]]
-    return list({(c.arch, c.dataset, c.fb_layers): c for c in configs}.values())
+    """The Algorithm 1 cells the book's pages list (:func:`semirobust.experiments.table1.population.book_configs`:
+    Table 1's, Figure 2's and Figure 1's cells, each once): exactly the records the pages read."""
+    return population.book_configs(profile, dataset, device=device)
 
 
 def seed_units(configs: list[RunConfig]) -> list[RunConfig]:
@@ -82,10 +74,6 @@ def plan(units: list[RunConfig], workers: int) -> list[list[RunConfig]]:
     return [sorted(queue, key=order) for queue in queues]
 
 
-from semirobust.experiments.table1.algorithm1 import run_seed
-from semirobust.experiments.table1.arms import cell_arms
-from semirobust.experiments.table1.configs import build_configs, figure1_configs, figure2_fb_sizes
-from semirobust.pipeline.pages import STUDIES
 def study_units(profile: str, dataset: str, device: str = "auto") -> list[tuple[str, RunConfig]]:
     """The later studies' units ``(study, config)``, one per seed each study of the book's pages
     (:data:`semirobust.pipeline.pages.STUDIES`) asks for (the profile's ``budget_table_seeds``, ``pays_seeds``,

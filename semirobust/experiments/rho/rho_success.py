@@ -448,16 +448,6 @@ def success_caption(frame: pd.DataFrame, margin: float = FAIL_MARGIN) -> str:
             f"null's mean); dotted: the failure margin of {margin:g} points.")
 
 
-def store_cells(store, configs, *, profile: str, attack: str) -> list[dict]:
-    """Every ``table1`` record of the store at this profile and attack on the data sets of ``configs``, each data
-    set at its own budget (the configs' eps for it: e.g. Fashion-MNIST 8/255, digits 16/255), any f_b size."""
-    from semirobust.experiments.table1 import report as tables
-
-    budgets = {c.dataset: c.eps for c in configs}
-    return [r for dataset, eps in budgets.items()
-            for r in tables.store_records(store, profile=profile, attack=attack, eps=eps, dataset=dataset)]
-
-
 def cells_within(records: list[dict], k: float) -> dict:
     """How many cells brought Acc~ within ``k`` points of Acc* (paper rule and validation-selected),
     with the median and largest shortfall, from the cells' seed means."""
@@ -481,5 +471,5 @@ def cells_within_sentence(within: dict) -> str:
 __all__ = ["MEASURES", "PRIMARY", "CROSS_CHECK", "FAIL_MARGIN", "PRIMARY_MEASURE_TEXT", "OUTCOME_TEXT", "TRIAL_COLUMNS",
            "trial_frame", "cluster_rank_correlation", "junction", "cluster_description", "LiteralTest", "literal_test",
            "PrimaryResult", "primary_analysis", "exploratory_correlations", "failing_rho_at_null", "success_verdict",
-           "success_claim", "primary_glue", "plot_success", "success_caption", "store_cells", "cells_within",
+           "success_claim", "primary_glue", "plot_success", "success_caption", "cells_within",
            "cells_within_sentence"]

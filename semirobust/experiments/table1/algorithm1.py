@@ -64,6 +64,7 @@ from semirobust.experiments.table1.configs import (
     TRIAL_KIND,
     reference_config,
     summary_config,
+    table1_config,
     trial_config,
     validated_config,
 )
@@ -452,7 +453,7 @@ def run_algorithm1(config: RunConfig, *, results_dir=None, cache_dir=None, progr
         warnings.warn(note, UserWarning, stacklevel=2)
     profile = config.resolved_profile
     seeds = [config.seed + s for s in profile.seeds] if seeds is None else parse_list(seeds, "seeds", int)
-    summary = {**summary_config(config), "seeds": seeds}
+    summary = table1_config(config, seeds)
     store = ResultsStore(results_dir)
     if not rerun:
         existing = store.read(SUMMARY_KIND, summary)

@@ -1,7 +1,7 @@
 """The configurations that name Table 1's records (kinds, version, record identities) and the builders of the
 run configurations a page asks for (Table 1's cells, Figure 1's and Figure 2's); no compute here.
 
-A record's identity is :func:`summary_config` (a seed or a cell), :func:`trial_config` (one trial of an arm) or
+A record's identity is :func:`summary_config` (a seed), :func:`table1_config` (a cell), :func:`trial_config` (one trial of an arm) or
 :func:`reference_config` (the full networks' accuracies); :mod:`semirobust.experiments.table1.algorithm1` runs
 them and :mod:`semirobust.experiments.table1.finished` reads them back.
 """
@@ -71,7 +71,8 @@ def left_out_sentence(left_out: list[RunConfig]) -> str:
         return ""
     cells = ", ".join(f"{ARCH_SPECS[c.arch].display_name} on {DATASET_NAMES.get(c.dataset, c.dataset)}" for c in left_out)
     return (f"Left out at the {left_out[0].resolved_profile.name} profile, for the build's time: {cells} "
-            "(`-p all_cells True` runs it).")
+            "(not among the book's listed cells, semirobust.experiments.table1.population; the Table 1 notebook runs "
+            "any one cell).")
 
 
 def summary_config(config: RunConfig) -> dict:
@@ -85,6 +86,14 @@ def summary_config(config: RunConfig) -> dict:
             "fb_layers": config.fb_layers, "trials": config.resolved_trials, "epochs": config.resolved_epochs,
             "k": float(config.k), "profile": profile.name, "profile_hash": config_hash(profile.algorithm1_dict()),
             "seed": config.seed, "version": ALGORITHM1_VERSION}
+
+
+def table1_config(config: RunConfig, seeds=None) -> dict:
+    """The configuration that names a cell's ``table1`` record: :func:`summary_config` plus the cell's seeds
+    (``seeds``; None: ``config.seed`` plus each of the profile's seeds). A page reads a cell by this identity."""
+    if seeds is None:
+        seeds = [config.seed + s for s in validated_config(config).resolved_profile.seeds]
+    return {**summary_config(config), "seeds": list(seeds)}
 
 
 def trial_config(summary: dict, trial: int, regular_hash: str, robust_hash: str, arm: str = "algorithm1") -> dict:
@@ -103,4 +112,4 @@ def reference_config(summary: dict, regular_hash: str, robust_hash: str) -> dict
 
 __all__ = ["ALGORITHM1_VERSION", "TRIAL_KIND", "REFERENCE_KIND", "SUMMARY_KIND", "AUTOATTACK_KIND", "SEED_KIND",
            "SCORE_KIND", "ARM_KIND", "validated_config", "figure2_fb_sizes", "build_configs", "figure1_configs",
-           "left_out_sentence", "summary_config", "trial_config", "reference_config"]
+           "left_out_sentence", "summary_config", "table1_config", "trial_config", "reference_config"]

@@ -112,23 +112,6 @@ def table1_frame(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(TABLE1_COLUMNS) + list(dict.fromkeys(extra)))
 
 
-def store_records(store, *, profile: str, attack: str | None = None, eps: float | None = None,
-                  **filters) -> list[dict]:
-    """``table1`` records of one profile (and attack / eps / other config filters when given).
-
-    One record per setting (model, data set, attack, eps, f_b size): where several runs of the
-    same setting exist (another seed, k or T), the newest one is kept.
-    """
-    found = store.records("table1", profile=profile, **({"attack": attack} if attack else {}), **filters)
-    if eps is not None:
-        found = [r for r in found if math.isclose(r["config"]["eps"], eps, rel_tol=1e-9, abs_tol=1e-12)]
-    newest = {}
-    for record in found:  # oldest first, so later records replace earlier ones
-        c = record["config"]
-        newest[(c["arch"], c["dataset"], c["attack"], round(c["eps"] * 255, 6), c["fb_layers"])] = record
-    return list(newest.values())
-
-
 def attack_label(record: dict) -> str:
     """The evaluation attack of a record as pages show it: its name, plus the attacks actually run
     when the run used a reduced version (AutoAttack at the smoke profile: ``autoattack (apgd-ce only)``)."""
@@ -406,6 +389,6 @@ def table1_claim(record: dict) -> tuple[str, str, str]:
 
 
 __all__ = ["TABLE1_COLUMNS", "AUTOATTACK_COLUMNS", "RHO_OFFSETS", "RHO_COLUMNS", "rho_label", "rho_at", "table1_row", "table1_frame",
-           "store_records", "attack_label", "stamp_line", "load_reported", "reported_rows", "reported_note", "compare_with_reported",
+           "attack_label", "stamp_line", "load_reported", "reported_rows", "reported_note", "compare_with_reported",
            "display_table", "record_lines", "design_sentence", "table1_verdict", "paper_scale_cost", "NOT_ABOVE_NULL", "table1_parts",
            "profile_stamp", "table1_claim"]

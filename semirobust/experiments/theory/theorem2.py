@@ -21,8 +21,9 @@ import math
 
 import pandas as pd
 
-from semirobust.config import LAYER_COUNTS, check_int
-from semirobust.experiments.table1.report import store_records
+from semirobust.config import LAYER_COUNTS, PROFILE_ALIASES, PROFILES, check_int
+from semirobust.experiments.table1 import population
+from semirobust.experiments.table1.configs import SUMMARY_KIND, table1_config
 from semirobust.experiments.theory.theorem3 import paper_splits
 
 __all__ = ["A2_MARGIN_MIN", "a2_summed_margin", "paper_a2_bounds", "a2_margins", "table1_rho",
@@ -81,20 +82,26 @@ def a2_margins(check: dict) -> pd.DataFrame:
 
 
 def table1_rho(store, record: dict) -> dict | None:
-    """The newest ``table1`` record's rho for the theorem3 record's network, data set and profile, at a split
-    the theorem3 run measured (the largest f_b first); AutoAttack at the same eps preferred. None if none."""
+    """Table 1's rho for the theorem3 record's network and data set at a split the theorem3 run measured (the
+    largest f_b first), read from the book's listed cells of the record's profile
+    (:mod:`semirobust.experiments.table1.population`) by their identity; never a record outside that list.
+    None when the profile is not a named one, no listed cell has that network, data set and split, or its record is not in ``store``."""
     config = record["config"]
     n = LAYER_COUNTS[config["arch"]]
-    found = store_records(store, profile=record["profile"], arch=config["arch"], dataset=config["dataset"])
+    profile = record["profile"]
+    if profile not in (*PROFILES, *PROFILE_ALIASES):  # a custom profile: the book lists no cells for it
+        return None
+    listed = population.book_configs(profile, population.book_dataset(profile) or config["dataset"])
     for a in sorted(config["fa_sizes"]):
-        same = [r for r in found if r["config"]["fb_layers"] == n - a]
-        if not same:
-            continue
-        best = sorted(same, key=lambda r: (r["config"]["attack"] == "autoattack",
-                                           math.isclose(r["config"]["eps"], config["eps"], rel_tol=1e-9)))[-1]
-        rho = [float(v) for v in best["metrics"]["rho"] if v is not None and math.isfinite(float(v))]
-        return {"fa_layers": a, "fb_layers": n - a, "rho": rho, "attack": best["config"]["attack"],
-                "eps": best["config"]["eps"], "config_hash": best["config_hash"]}
+        for cell in listed:
+            if (cell.arch, cell.dataset, cell.fb_layers) != (config["arch"], config["dataset"], n - a):
+                continue
+            found = store.read(SUMMARY_KIND, table1_config(cell))
+            if found is None:
+                continue
+            rho = [float(v) for v in found["metrics"]["rho"] if v is not None and math.isfinite(float(v))]
+            return {"fa_layers": a, "fb_layers": n - a, "rho": rho, "attack": found["config"]["attack"],
+                    "eps": found["config"]["eps"], "config_hash": found["config_hash"]}
     return None
 
 
