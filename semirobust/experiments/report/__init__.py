@@ -1,2 +1,4 @@
 """What every page uses: ``verdicts`` (claim statuses and their wording), ``markup`` (HTML tables and Markdown
-sentences for notebook cells) and ``figures`` (the book's figure style, Figures 1-2 and the trial curves)."""
+sentences for notebook cells), ``style`` (the book's one figure style and the legibility check every saved figure
+passes), ``notebook`` (``glue_all`` and ``show_figure``, what a notebook calls to hand values and figures to its page)
+and ``figures`` (Figures 1-2 and the trial curves)."""
