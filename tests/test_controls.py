@@ -6,7 +6,7 @@ import pytest
 import torch
 from tiny import make_tiny_profile
 
-from semirobust.experiments.report.figures import legibility_problems
+from semirobust.experiments.report.style import legibility_problems
 from semirobust.experiments.table1 import arms_report as controls
 from semirobust.experiments.table1.arms import ARMS, CONTROLS, cell_arms, initial_network, start_network
 from semirobust.models import build_model, fa_fb_module_names

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from semirobust.experiments.report.markup import plain_markdown
 from semirobust.experiments.supplementary import efficiency
 from semirobust.models import build_model
 
@@ -93,3 +94,23 @@ def test_book_values(tiny_report):
     assert values["frozen_over_full"] > 0 and "alg1_over_full_at" not in values  # end to end: the pays page
     assert "autoattack_ms_per_image" not in values  # skipped under --tiny
     assert "width 0.0625" in efficiency.settings_text(tiny_report)
+
+
+def test_the_efficiency_page_lines_read_the_committed_cpu_report():
+    """The efficiency page's sentences come from the library: settings, attack cost, targets, profile, quoted table."""
+    cpu = efficiency.load_check("cpu")
+    lines = efficiency.settings_lines(cpu, None)
+    assert lines[0] == "**CPU figures:** " + plain_markdown(efficiency.settings_text(cpu)) + "."
+    assert lines[1].startswith("**GPU figures:** not measured yet")
+    assert efficiency.settings_lines(cpu, cpu)[1] == "**GPU figures:** " + plain_markdown(efficiency.settings_text(cpu)) + "."
+    cost = efficiency.attack_cost_lines({"CPU": cpu, "GPU": None})
+    assert len(cost) == 1 and cost[0].startswith("**CPU, attack cost** on 64 CIFAR-shaped images")
+    met = sum(t["met"] is True for t in cpu["targets"].values())
+    missed = [k for k, t in cpu["targets"].items() if t["met"] is False]
+    sentences = efficiency.gpu_target_sentences(cpu)
+    assert sentences[0] == f"GPU targets: {met} met, {len(missed)} missed" and len(sentences) == 1 + len(missed)
+    assert efficiency.profile_sentence(cpu, "CPU") == f"no scale profile: a timing benchmark on CPU, {efficiency.settings_text(cpu)}"
+    values = efficiency.book_values(cpu)
+    quoted = efficiency.quoted_frame(values)
+    assert list(quoted.columns) == ["quantity", "value"] and len(quoted) == len(values)
+    assert quoted["value"].iloc[0] == round(next(iter(values.values())), 3)

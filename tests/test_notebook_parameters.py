@@ -6,11 +6,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from semirobust.experiments.report.notebook import assigned_names, reject_unknown_parameters
+from semirobust.experiments.report.notebook import assigned_names, check_parameters, reject_unknown_parameters
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 AUTHOR = '# Parameters (papermill)\nmodel = "vgg16"  # a comment\ndataset = "digits"\nk: float = None\nprofile = "offline"\n'
-CHECK = "reject_unknown_parameters(globals())"
+CHECK = "check_parameters(globals())"
 
 
 def _history(*injected: str) -> list[str]:
@@ -45,5 +45,5 @@ def test_every_notebook_checks_its_parameters_right_after_the_parameters_cell(pa
     assert len(tagged) == 1, f"{path.name}: one cell tagged 'parameters'"
     following = cells[tagged[0] + 1]
     assert following.cell_type == "code" and CHECK in following.source
-    assert "from semirobust.experiments.report.notebook import reject_unknown_parameters" in following.source
+    assert "from semirobust.experiments.report.notebook import check_parameters" in following.source
     assert not following.get("outputs")  # stored without outputs

@@ -14,7 +14,7 @@ from semirobust.attacks import make_attack
 from semirobust.config import RunConfig
 from semirobust.cost import LayerPassCounter, layer_flops, mode_layer_passes, step_layer_passes, training_cost
 from semirobust.data import TensorImageDataset
-from semirobust.experiments.report.figures import legibility_problems
+from semirobust.experiments.report.style import legibility_problems
 from semirobust.experiments.supplementary import budgets, budgets_report, pays, pays_report, table_s5_report
 from semirobust.models import build_model, split_fa_fb
 from semirobust.training import method_spec, train, training_step

@@ -11,6 +11,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from semirobust.experiments.report import figures as plots  # noqa: E402
+from semirobust.experiments.report import style  # noqa: E402
+from semirobust.experiments.rho import figure_claims as claims  # noqa: E402
 
 
 def _record(arch, dataset, fb_layers, scale=1.0):
@@ -44,7 +46,7 @@ def test_figure1_one_panel_per_model_one_line_per_dataset(tmp_path):
     assert "f_b$ = 12" in axes[1].get_title()  # the largest f_b of VGG16 is drawn
     assert [line.get_label() for line in axes[1].lines if not line.get_label().startswith("_")] == ["digits"]
     assert max(axes[1].lines[0].get_xdata()) == 11
-    path = plots.save_figure(fig, tmp_path / "figure1.png")
+    path = style.save_figure(fig, tmp_path / "figure1.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 1000
     plt.close(fig)
 
@@ -55,7 +57,7 @@ def test_figure2_lines_per_fb_size_in_numeric_order(tmp_path):
     assert _legend_texts(ax) == ["4", "8", "12", "16"]
     assert ax.get_legend().get_title().get_text() == "$f_b$ layers"
     assert ax.get_xlabel() and ax.get_ylabel()
-    assert plots.save_figure(fig, tmp_path / "sub" / "figure2.pdf").stat().st_size > 1000
+    assert style.save_figure(fig, tmp_path / "sub" / "figure2.pdf").stat().st_size > 1000
     plt.close(fig)
 
 
@@ -128,8 +130,6 @@ def test_error_bars_come_from_the_seeds_rho_pairs():
 
 
 def test_size_comparison_aligns_shared_pairs_from_the_end():
-    from semirobust.experiments.report import figures
-
     def record(fb, rhos, sd=0.1):
         pairs = [{"rho": r, "rho_null_mean": 0.0, "rho_null_sd": sd, "rho_ceiling": 9.0, "rho_above_null": True}
                  for r in rhos]
@@ -138,11 +138,11 @@ def test_size_comparison_aligns_shared_pairs_from_the_end():
 
     small = record(2, [5.0, 1.0])  # x = 1: 5.0 ; x = 0: 1.0
     large = record(4, [9.0, 9.0, 4.0, 1.05])  # x = 1: 4.0 ; x = 0: 1.05
-    table, sentence = figures.size_comparison([small, large])
+    table, sentence = claims.size_comparison([small, large])
     assert table["x"].tolist() == [0, 1]
     assert table["smallest minus largest"].tolist() == pytest.approx([-0.05, 1.0])
     assert "at 1 of 2 shared layer pairs" in sentence and "at 1 of them" in sentence
-    _, alone = figures.size_comparison([small])
+    _, alone = claims.size_comparison([small])
     assert "cannot be compared" in alone
 
 
@@ -186,13 +186,81 @@ def _all_figures():
         "figure2": plots.figure2(sizes), "figure2 controls": plots.figure2(sizes, measures=("ksg", "cka")),
         "trial curves": plots.trial_curves(_record("vgg16", "digits", 12)),
         "rho success": rho_success.plot_success(trials),
+        **_theory_figures(), **_mi_figures(),
     }
 
 
+def _theorem3_record():
+    """A synthetic ``theorem3`` record: Table S1 over four inputs and two splits, gamma_j of 8 layers."""
+    rows = [{"attack": attack, "fa_layers": a, "fb_layers": 8 - a, "acc_star": 90.0, "acc_tilde_transfer": 80.0 - a,
+             "acc_tilde_adaptive": None if attack == "none" else 10.0 + a, "acc_tilde_in_sample": 85.0,
+             "acc_rand": 10.0, "agreement": 90.0} for attack in ("none", "fgsm", "pgd", "autoattack") for a in (4, 7)]
+    check = {"n_layers": 8, "eps": 16 / 255, "gamma_layers": [0.1 * j for j in range(1, 8)],
+             "gamma_layers_clean": [0.2 * j for j in range(1, 8)],
+             "theorem3": [{"fa_layers": a, "trivial": a == 7, "gamma_fb_layers": [0.3] * (8 - a),
+                           "gamma_fb_layers_clean": [0.4] * (8 - a)} for a in (4, 7)]}
+    return {"config": {"arch": "vgg16", "dataset": "digits", "eps": 16 / 255}, "profile": "offline",
+            "metrics": {"table_s1": rows, "semirobustness": check}}
+
+
+def _weight_bound_record():
+    """A synthetic ``weight_bound`` record: three epochs of every trajectory column, one undefined ratio."""
+    trajectory = []
+    for epoch in range(3):
+        row = {"epoch": epoch, "delta_fb_norm": 1.0 + epoch, "delta_fb_norm_aligned": 0.5 + epoch}
+        for name in ("clean", "adv"):
+            row.update({f"{key}_{name}": 0.1 * (epoch + 1) for key in (
+                "excess_loss", "second_order", "first_order", "eig_bound", "norm_bound", "output_diff")})
+            row.update({f"{key}_{name}": None if epoch == 0 else 10.0 * epoch for key in (
+                "bound_ratio", "frobenius_ratio", "eq14_ratio")})
+        trajectory.append(row)
+    return {"config": {"arch": "vgg16", "dataset": "digits", "attack": "pgd", "eps": 16 / 255, "fb_layers": 12},
+            "profile": "offline", "metrics": {"trajectory": trajectory}}
+
+
+def _theory_figures():
+    from semirobust.experiments.rho import dependence_study
+    from semirobust.experiments.theory import theorem3_report, weight_bound_report
+
+    theorem3, weights = _theorem3_record(), _weight_bound_record()
+    study = pd.DataFrame([{"measure": m, "preset": p, "kind": kind, "n": n, "dim": d, "estimate": 1.0, "null_mean": 0.5,
+                           "null_sd": 0.1} for m, p in dependence_study.ESTIMATORS for kind in dependence_study.KINDS
+                          for n in (100, 390, 1000) for d in (64, 512, 4096)])
+    return {"theorem3 table s1": theorem3_report.plot_table_s1(theorem3),
+            "theorem3 gammas": theorem3_report.plot_gammas(theorem3),
+            "theorem3 s1 adaptive": theorem3_report.plot_s1_adaptive(theorem3),
+            "weight bound": weight_bound_report.plot_weight_bound(weights),
+            "weight bound ratios": weight_bound_report.plot_bound_ratios(weights),
+            "weight distance gap": weight_bound_report.plot_distance_gap(weights),
+            "dependence study": dependence_study.plot_study(study)}
+
+
+def _mi_record():
+    """A synthetic ``mi_estimator`` record with the tables the MI page's plots read."""
+    sizes = {"n": 2000, "ns": [250, 1000, 4000], "dims": [1, 4, 16, 64], "timing_dim": 64}
+    by_r = [{"preset": p, "dim": d, "r": r, "true": r * d, "edge": r * d * 0.9} for p in ("authors", "noshad")
+            for d in (1, 2, 4) for r in (0.0, 0.5, 0.9)]
+    by_n = [{"preset": p, "r": r, "N": n, "seed": s, "edge": r + 0.01 * s} for p in ("authors", "noshad")
+            for r in (0.0, 0.8) for n in sizes["ns"] for s in range(3)]
+    by_dim = [{"dim": d, "true": 0.7 * d, "edge": min(0.7 * d, 9.0), "edge_independent": 0.01 * d} for d in sizes["dims"]]
+    timing = [{"N": n, "seconds": 1e-4 * n} for n in (1000, 10000, 100000)]
+    return {"config": {"profile": "offline", "seed": 0, "sizes": sizes}, "extra": {"device": "cpu"},
+            "metrics": {"by_correlation": by_r, "by_sample_size": by_n, "by_dimension": by_dim, "timing": timing}}
+
+
+def _mi_figures():
+    from semirobust.experiments.rho import mi_checks_report as report
+
+    record = _mi_record()
+    return {"mi vs correlation": report.plot_correlation(record), "mi vs samples": report.plot_sample_size(record),
+            "mi vs dimension": report.plot_dimension(record), "mi time": report.plot_timing(record)}
+
+
 def test_every_figure_reads_in_the_column():
-    """As wide as the column (752 px at a 1280 px window), at most three panels a row, no text under 9 pt."""
+    """As wide as the column (752 px at a 1280 px window), at most three panels a row, no text under 9 pt: every
+    plotting function of the book (the budgets, frontier and arms plots: tests/test_pays.py, tests/test_controls.py)."""
     figures = _all_figures()
-    problems = {name: plots.legibility_problems(fig) for name, fig in figures.items()}
+    problems = {name: style.legibility_problems(fig) for name, fig in figures.items()}
     for fig in figures.values():
         plt.close(fig)
     assert not any(problems.values()), {k: v[:5] for k, v in problems.items() if v}
@@ -201,12 +269,12 @@ def test_every_figure_reads_in_the_column():
 def test_legibility_check_catches_small_text_wide_figures_and_crowded_rows():
     fig, axes = plt.subplots(1, 4, figsize=(13.8, 3))
     axes[0].set_title("tiny", fontsize=7)
-    problems = plots.legibility_problems(fig)
+    problems = style.legibility_problems(fig)
     assert any("wide" in p for p in problems) and any("panels in a row" in p for p in problems)
     assert any("'tiny'" in p for p in problems)
     plt.close(fig)
-    fig, axes = plots.book_figure(5)
-    assert axes.shape == (2, 3) and fig.get_figwidth() == pytest.approx(plots.COLUMN_INCHES)
+    fig, axes = style.book_figure(5)
+    assert axes.shape == (2, 3) and fig.get_figwidth() == pytest.approx(style.COLUMN_INCHES)
     plt.close(fig)
 
 
@@ -258,7 +326,7 @@ def test_depth_trend_subtracts_the_nulls_own_rise():
     rising = _seeded("vgg16", "digits", 6, raw=lambda x: 1.0 + 0.5 * x, null=lambda x: 0.5 + 0.3 * x, seeds=4,
                      noise=0.05, seed=1)
     lone = _seeded("resnet50", "digits", 4, raw=lambda x: 1.0, null=lambda x: 0.5, seeds=1)
-    table = plots.depth_trend([flat, rising, lone])
+    table = claims.depth_trend([flat, rising, lone])
     row = table.set_index(["Model", "Dataset"])
     f, r = row.loc[("VGG16", "Fashion-MNIST")], row.loc[("VGG16", "digits")]
     assert abs(f.slope_excess) < 0.03 and f.low < 0 < f.high and f.slope_null == pytest.approx(0.3)
@@ -266,7 +334,7 @@ def test_depth_trend_subtracts_the_nulls_own_rise():
     assert f.reading.startswith("no trend") and f.seeds == 4
     assert r.slope_excess == pytest.approx(0.2, abs=0.03) and r.low > 0 and r.reading == "rises beyond the null"
     assert row.loc[("ResNet50", "digits")].reading == "one seed: no interval"
-    sentence = plots.trend_sentence(table)
+    sentence = claims.trend_sentence(table)
     assert "rises beyond the null's own rise on 1 of 3" in sentence and "no interval (one seed) on 1" in sentence
     assert "supports" not in sentence
 
@@ -284,7 +352,7 @@ def test_figure1_excess_primary_panel_left_raw_with_null_band_right_one_line_per
                                                          pytest.approx([1.5, 1.7, 1.9, 2.1])]
     assert right.collections, "no null band on the raw panel"
     assert any(len(ax.containers) for ax in fig.axes)  # seed error bars (three seeds)
-    assert not plots.legibility_problems(fig)
+    assert not style.legibility_problems(fig)
     plt.close(fig)
     caption = plots.figure1_excess_caption(records)
     for words in ("excess over the within-class permutation null", "± 2 sd", "95% t-interval", "3 seeds",
@@ -300,3 +368,35 @@ def test_per_dataset_parameters_say_each_data_sets_budget():
     found = plots.per_dataset_parameters(configs)
     assert found == {"eps": "8/255 (Fashion-MNIST), 16/255 (digits)", "trials": "1 (Fashion-MNIST), 2 (digits)",
                      "epochs": 2, "k": 1.0}
+
+
+# --- the book's figures are saved only when legible; the notebook helpers ----------------------------------
+
+def test_save_figure_refuses_an_illegible_figure_and_names_its_problems(tmp_path):
+    fig, ax = plt.subplots(figsize=(10, 3))
+    ax.set_title("small", fontsize=6)
+    with pytest.raises(ValueError, match=r"figure wide\.png would not read.*10\.00 in wide.*'small' at") as error:
+        style.save_figure(fig, tmp_path / "wide.png")
+    assert "book_figure" in str(error.value) and not (tmp_path / "wide.png").exists()
+    plt.close(fig)
+
+
+def test_show_figure_saves_glues_the_figure_and_its_caption_and_closes_it(tmp_path, monkeypatch):
+    import myst_nb
+
+    from semirobust.experiments.report import notebook
+
+    glued = []
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: glued.append((name, value, display)))
+    fig = plots.trial_curves(_record("vgg16", "digits", 12))
+    path = notebook.show_figure(fig, "curves", "what is drawn", tmp_path / "figures", stem="curves_vgg16")
+    assert path == tmp_path / "figures" / "curves_vgg16.png" and path.read_bytes()[:4] == b"\x89PNG"
+    assert glued == [("curves", fig, False), ("curves_caption", "what is drawn", False)]
+    assert not plt.fignum_exists(fig.number)
+    glued.clear()
+    fig = plots.trial_curves(_record("vgg16", "digits", 12))
+    notebook.show_figure(fig, "inline", figures_dir=tmp_path, inline=True)
+    assert glued == [("inline", fig, True)] and (tmp_path / "inline.png").exists()
+    glued.clear()
+    notebook.glue_all({"a": 1, "b": "two"})
+    assert glued == [("a", 1, False), ("b", "two", False)]

@@ -273,7 +273,7 @@ def _primary(low, high, n=12):
 def test_every_page_verdict_holds_back_when_the_interval_covers_no_effect(low, high, status):
     """The Figure 1 box (rho predicts success), Figure 2 (smaller f_b, higher rho) and the efficiency box read
     their intervals; none says "supports", and an interval over the value of no effect is undecided."""
-    from semirobust.experiments.report import figures
+    from semirobust.experiments.rho import figure_claims as claims
     from semirobust.experiments.rho import rho_success
     from semirobust.experiments.supplementary import efficiency
 
@@ -283,7 +283,7 @@ def test_every_page_verdict_holds_back_when_the_interval_covers_no_effect(low, h
     table = pd.DataFrame({"x": [0, 1, 2], "smallest minus largest": [-high, -(low + high) / 2, -low],
                           "largest null sd": [0.01] * 3})
     records = [{"config": {"fb_layers": fb}} for fb in (4, 16)]
-    f2 = figures.figure2_claim(records, table)
+    f2 = claims.figure2_claim(records, table)
     texts += list(f2)
     report = {"device": "cpu", "cases": [{"shape": "cifar10", "arch": "vgg16", "ratios": [
         {"fb_layers": 12, "precision": "fp32", "throughput_frozen_over_full": 1.0, "memory_frozen_over_full": 0.9,
@@ -303,11 +303,11 @@ def test_every_page_verdict_holds_back_when_the_interval_covers_no_effect(low, h
 
 
 def test_claims_that_this_scale_cannot_measure_say_so():
-    from semirobust.experiments.report import figures
+    from semirobust.experiments.rho import figure_claims as claims
     from semirobust.experiments.rho import rho_success
 
     result, status, reading = rho_success.success_claim(_primary(float("nan"), float("nan"), n=2))
     assert status == "not testable at this scale" and "2 trials" in result
     records = [{"config": {"arch": "vgg16", "dataset": "digits", "fb_layers": 12}, "metrics": {"rho": [1.0]}}]
-    assert figures.dataset_claim(records)[1] == "not testable at this scale"
-    assert figures.figure2_claim(records, pd.DataFrame())[1] == "not testable at this scale"
+    assert claims.dataset_claim(records)[1] == "not testable at this scale"
+    assert claims.figure2_claim(records, pd.DataFrame())[1] == "not testable at this scale"

@@ -19,6 +19,7 @@ import pytest  # noqa: E402
 from tiny import make_tiny_profile  # noqa: E402
 
 from semirobust.config import get_profile  # noqa: E402
+from semirobust.experiments.report.style import legibility_problems  # noqa: E402
 from semirobust.experiments.theory import theorem2, theorem3, theorem3_report, weight_bound, weight_bound_report  # noqa: E402
 from semirobust.utils import REPO_ROOT  # noqa: E402
 
@@ -144,6 +145,7 @@ def test_theorem3_report_frames_sentences_glue_and_plots(theorem3_run):
     for plot in (theorem3_report.plot_table_s1, theorem3_report.plot_gammas, theorem3_report.plot_s1_adaptive):
         fig = plot(record)
         assert fig.axes and all(ax.get_xlabel() for ax in fig.axes)
+        assert not legibility_problems(fig), legibility_problems(fig)
         plt.close(fig)
 
 
@@ -193,4 +195,5 @@ def test_weight_bound_report_frames_sentences_glue_and_plots(weight_bound_run):
                  weight_bound_report.plot_distance_gap):
         fig = plot(record)
         assert fig.axes and all(ax.get_xlabel() for ax in fig.axes)
+        assert not legibility_problems(fig), legibility_problems(fig)
         plt.close(fig)

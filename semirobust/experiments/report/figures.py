@@ -5,34 +5,27 @@ x = |f_b| - 1 the pair that joins f*_a to f_b (rho_{a+1}), as in the paper's fig
 Figure 1 draws one row per model and one line per data set, one figure per measure (EDGE rho, the
 paper's, then the KSG and CKA controls): the excess over the within-class permutation null is the primary
 panel, the raw value with the null's band the secondary one (:func:`figure1_excess`); the trend with depth
-is read on the excess (:func:`depth_trend`), so the null's own rise is subtracted. Figure 2 draws one line
+is read on the excess (:func:`semirobust.experiments.rho.figure_claims.depth_trend`), so the null's own rise is
+subtracted. Figure 2 draws one line
 per f_b size.
 
-Every figure is drawn for the book's article column (:data:`COLUMN_INCHES` wide, at most
-:data:`MAX_PANELS_PER_ROW` panels a row, no text under :data:`MIN_FONT_PT` at the column's width:
-:func:`legibility_problems` checks it); what the marks mean and the sample sizes go into a caption
+Every figure is drawn in the book's style (:mod:`semirobust.experiments.report.style`: the column's width, at most
+three panels a row, no text under 9 pt); what the marks mean and the sample sizes go into a caption
 (:func:`figure1_caption`, :func:`figure2_caption`, :func:`trial_curves_caption`), not onto the figure.
 """
 from __future__ import annotations
 
-import functools
-import io
 import math
-from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator
 
 from semirobust.config import DATASET_NAMES, MODEL_NAMES, mean_interval
 from semirobust.experiments.report.markup import as_sentence
-from semirobust.experiments.report.verdicts import interval_status, reading
+from semirobust.experiments.report.style import book_figure, book_style
 from semirobust.experiments.table1.report import attack_label
-from semirobust.inference import interval_reading
-from semirobust.utils import atomic_write_bytes
 
 X_LABEL = r"$x$ (layer pair $\rho_{n-x}$ of $f_b$; 0 = last pair)"
 Y_LABEL = r"$\rho$ (bits)"
@@ -40,65 +33,6 @@ RHO_DEPTH_COLUMNS = ("Model", "Dataset", "f_b layers", "Attack", "x", "rho")
 #: Measures a figure can draw, with their axis labels: EDGE rho (the paper's), KSG on PCA, linear CKA.
 MEASURE_LABELS = {"rho": r"$\rho$, EDGE (bits)", "ksg": "KSG on PCA (bits)", "cka": "linear CKA"}
 _CALIBRATION = ("null_mean", "null_sd", "ceiling", "above_null")
-#: the measures' names in running text (sentences are glued as plain text, so no LaTeX)
-_PLAIN_NAMES = {"rho": "EDGE rho", "ksg": "KSG estimate", "cka": "linear CKA"}
-#: the width of the book's text column: the article is 752 CSS px at a 1280 px window, 688 px of it inside its
-#: padding, which figures fill; 96 px to the inch.
-COLUMN_INCHES = 688 / 96
-#: the smallest text a figure may show at the column's width, and the most panels in one row.
-MIN_FONT_PT = 9.0
-MAX_PANELS_PER_ROW = 3
-#: matplotlib settings of the book's figures: nothing under 9 pt when the figure is the column's width.
-BOOK_RC = {"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "xtick.labelsize": 9,
-           "ytick.labelsize": 9, "legend.fontsize": 9, "legend.title_fontsize": 9, "figure.titlesize": 10,
-           "figure.labelsize": 10}
-
-
-def book_style(draw):
-    """Decorator: ``draw`` runs under :data:`BOOK_RC`, so every text it adds (titles, labels, legends) gets
-    the book's sizes whatever the caller's matplotlib settings."""
-    @functools.wraps(draw)
-    def wrapper(*args, **kwargs):
-        with plt.rc_context(BOOK_RC):
-            return draw(*args, **kwargs)
-    return wrapper
-
-
-def book_figure(panels: int = 1, height: float = 3.0, ncols: int | None = None) -> tuple[plt.Figure, object]:
-    """A figure as wide as the book's column holding ``panels`` panels, at most three a row (``ncols``: fewer);
-    returns the figure and its axes as a 2-d array (rows x columns). ``height`` is per row, in inches. Draw on
-    it inside :func:`book_style` (or ``plt.rc_context(BOOK_RC)``) so that later text keeps the book's sizes."""
-    if panels < 1:
-        raise ValueError(f"panels={panels} must be at least 1.")
-    if ncols is not None and not 1 <= ncols <= MAX_PANELS_PER_ROW:
-        raise ValueError(f"ncols={ncols} must be between 1 and {MAX_PANELS_PER_ROW}.")
-    ncols = min(panels, ncols or MAX_PANELS_PER_ROW)
-    nrows = math.ceil(panels / ncols)
-    with plt.rc_context(BOOK_RC):
-        return plt.subplots(nrows, ncols, figsize=(COLUMN_INCHES, height * nrows), squeeze=False,
-                            layout="constrained")
-
-
-def legibility_problems(fig: plt.Figure, column_inches: float = COLUMN_INCHES, min_pt: float = MIN_FONT_PT) -> list[str]:
-    """What keeps ``fig`` from reading well in the book's column: a width other than the column's (it is
-    scaled to the column), more than three panels in a row, text under ``min_pt`` at the column's width."""
-    problems = []
-    width = fig.get_figwidth()
-    if not 0.9 * column_inches <= width <= 1.1 * column_inches:
-        problems.append(f"figure is {width:.2f} in wide, not the column's {column_inches:.2f} in")
-    rows = {}
-    for ax in fig.axes:
-        spec = ax.get_subplotspec() if ax.get_visible() else None
-        if spec is not None:
-            rows.setdefault(spec.rowspan.start, set()).add(spec.colspan.start)
-    if any(len(cols) > MAX_PANELS_PER_ROW for cols in rows.values()):
-        problems.append(f"more than {MAX_PANELS_PER_ROW} panels in a row")
-    fig.canvas.draw()
-    scale = column_inches / width
-    for text in fig.findobj(Text):
-        if text.get_visible() and text.get_text().strip() and text.get_fontsize() * scale < min_pt - 1e-6:
-            problems.append(f"text {text.get_text()[:30]!r} at {text.get_fontsize() * scale:.1f} pt")
-    return problems
 
 
 def rho_depth_frame(records: list[dict]) -> pd.DataFrame:
@@ -294,87 +228,6 @@ def figure1_excess(records: list[dict], models: list[str] | None = None, measure
     return fig
 
 
-def _slope(x, y) -> float:
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    keep = np.isfinite(x) & np.isfinite(y)
-    if keep.sum() < 2 or np.ptp(x[keep]) == 0:
-        return math.nan
-    return float(np.polyfit(x[keep], y[keep], 1)[0])
-
-
-TREND_COLUMNS = ("Model", "Dataset", "f_b layers", "seeds", "pairs", "slope_excess", "low", "high", "slope_raw",
-                 "slope_null", "reading")
-
-
-def depth_trend(records: list[dict], measure: str = "rho") -> pd.DataFrame:
-    """The trend statistic of "rho rises with depth" with the null's own rise subtracted: per network (at its
-    largest f_b, as Figure 1 draws it) and data set, the least-squares slope of the measure's excess over its
-    permutation null's mean against x (per layer pair; positive: higher at earlier pairs of f_b, toward the
-    junction, as the paper's figure shows), computed on each seed, then averaged over the seeds with a 95%
-    t-interval (the seeds are the clusters; one seed: no interval). ``slope_raw`` and ``slope_null`` (seed means)
-    show how much of the raw rise is the null's: slope_raw = slope_excess + slope_null."""
-    largest = {}
-    for record in records:
-        c = record["config"]
-        largest[c["arch"]] = max(largest.get(c["arch"], 0), int(c["fb_layers"]))
-    rows = []
-    for record in records:
-        c, metrics = record["config"], record["metrics"]
-        if int(c["fb_layers"]) != largest[c["arch"]]:
-            continue
-        lists = [m.get("rho_pairs") for m in metrics.get("per_seed") or []]
-        lists = [p for p in lists if p] or ([metrics["rho_pairs"]] if metrics.get("rho_pairs") else [])
-        slopes = {"excess": [], "raw": [], "null": []}
-        for pairs in lists:
-            x = [len(pairs) - 1 - j for j in range(len(pairs))]  # x = 0: the last pair (rho_n)
-            raw = [math.nan if p.get(measure) is None else float(p[measure]) for p in pairs]
-            null = [math.nan if p.get(f"{measure}_null_mean") is None else float(p[f"{measure}_null_mean"])
-                    for p in pairs]
-            slopes["raw"].append(_slope(x, raw))
-            slopes["null"].append(_slope(x, null))
-            slopes["excess"].append(_slope(x, np.subtract(raw, null)))
-        excess = [v for v in slopes["excess"] if math.isfinite(v)]
-        mean = float(np.mean(excess)) if excess else math.nan
-        half = mean_interval(excess)[1] if len(excess) >= 2 else math.nan
-        low, high = mean - half, mean + half
-        if not excess:
-            words = "no permutation null"
-        elif len(excess) < 2:
-            words = "one seed: no interval"
-        else:
-            words = interval_reading(low, high, "rises beyond the null", "falls beyond the null",
-                                     "no trend beyond the null shown (the interval contains 0)")
-        finite = lambda v: float(np.mean([u for u in v if math.isfinite(u)])) if any(map(math.isfinite, v)) else math.nan  # noqa: E731
-        rows.append({"Model": MODEL_NAMES.get(c["arch"], c["arch"]), "Dataset": DATASET_NAMES.get(c["dataset"], c["dataset"]),
-                     "f_b layers": int(c["fb_layers"]), "seeds": len(excess), "pairs": len(lists[0]) if lists else 0,
-                     "slope_excess": mean, "low": low, "high": high, "slope_raw": finite(slopes["raw"]),
-                     "slope_null": finite(slopes["null"]), "reading": words})
-    return pd.DataFrame(rows, columns=list(TREND_COLUMNS))
-
-
-def trend_sentence(table: pd.DataFrame, measure: str = "rho") -> str:
-    """:func:`depth_trend` in words (no full stop): the statistic, each line's slope with its interval, and how
-    many lines rise beyond the null, fall, or show no trend at this power."""
-    if table.empty:
-        return "no layer pairs were measured: the trend is not testable here"
-    name = _PLAIN_NAMES.get(measure, measure)
-    parts = []
-    for _, row in table.iterrows():
-        interval = (f"{row.low:+.3f} to {row.high:+.3f}" if math.isfinite(row.low) else
-                    "no interval" if math.isfinite(row.slope_excess) else "not measured")
-        parts.append(f"{row.Model} on {row.Dataset} ({row.seeds} seed{'s' if row.seeds != 1 else ''}) "
-                     f"{row.slope_excess:+.3f} ({interval}; raw {row.slope_raw:+.3f}, the null's own {row.slope_null:+.3f})")
-    counts = table["reading"].value_counts()
-    rise, fall = int(counts.get("rises beyond the null", 0)), int(counts.get("falls beyond the null", 0))
-    flat = int(counts.get("no trend beyond the null shown (the interval contains 0)", 0))
-    none = len(table) - rise - fall - flat
-    return (f"the slope of {name}'s excess over its permutation null against x (least squares on each seed, per "
-            "layer pair; positive: higher at earlier pairs of f_b; mean over the seeds with a 95% t-interval, the "
-            f"seeds being the clusters): {'; '.join(parts)}. It rises beyond the null's own rise on {rise} of "
-            f"{len(table)} network and data-set lines, falls on {fall}, shows no trend at this power on {flat}"
-            f"{f', and has no interval (one seed) on {none}' if none else ''}")
-
-
 def figure1_excess_caption(records: list[dict], measure: str = "rho") -> str:
     """The caption of :func:`figure1_excess`: what each panel plots, the band, the error bars, the marks and n."""
     what = _MEASURE_WORDS.get(measure, measure)
@@ -423,83 +276,6 @@ def figure2(records: list[dict], subtitle: str = "", measures=("rho",)) -> plt.F
     if subtitle:
         fig.suptitle(subtitle)
     return fig
-
-
-def size_comparison(records: list[dict], measure: str = "rho") -> tuple[pd.DataFrame, str]:
-    """The paper's Figure 2 claim (a smaller f_b gives a slightly higher rho for a given layer pair),
-    tested on the pairs every f_b size shares (same x: the same physical layers, counted from the end).
-
-    Returns one row per shared x (the measure at each size, the smallest minus the largest size and
-    the largest null sd, the scale of a difference that means nothing) and a sentence.
-    """
-    frame = rho_depth_frame(records)
-    if frame.empty or measure not in frame or frame["f_b layers"].nunique() < 2:
-        return pd.DataFrame(), "fewer than two f_b sizes: the claim cannot be compared here"
-    sizes = sorted(frame["f_b layers"].unique())
-    small, large = sizes[0], sizes[-1]
-    wide = frame.pivot_table(index="x", columns="f_b layers", values=measure).dropna()
-    null_sd = frame.pivot_table(index="x", columns="f_b layers", values=f"{measure}_null_sd") \
-        if f"{measure}_null_sd" in frame else None
-    table = pd.DataFrame({"x": wide.index, **{f"f_b = {s}": wide[s].values for s in sizes}})
-    table["smallest minus largest"] = (wide[small] - wide[large]).values
-    if null_sd is not None:
-        table["largest null sd"] = null_sd.loc[wide.index].astype(float).max(axis=1).values
-    higher = int((table["smallest minus largest"] > 0).sum())
-    beyond = int((table["smallest minus largest"] > 2 * table.get("largest null sd", 0)).sum())
-    sentence = (f"at {higher} of {len(table)} shared layer pairs the smallest f_b ({small}) has the higher "
-                f"{_PLAIN_NAMES.get(measure, measure)} than the largest ({large}); "
-                f"the difference exceeds twice the permutation null's sd at {beyond} of them "
-                f"(mean difference {table['smallest minus largest'].mean():+.3f})")
-    return table, sentence
-
-
-def size_interval(table: pd.DataFrame) -> dict:
-    """The Figure 2 claim's quantity from :func:`size_comparison`'s table: the mean of smallest-minus-largest
-    f_b over the shared pairs, its 95% t-interval over the pairs (NaN with fewer than two) and how many pairs
-    differ by more than twice the null's sd."""
-    if table.empty:
-        return {"pairs": 0, "mean": math.nan, "low": math.nan, "high": math.nan, "beyond_null": 0}
-    diffs = table["smallest minus largest"].astype(float).tolist()
-    mean, half = mean_interval(diffs) if len(diffs) > 1 else (diffs[0], math.nan)
-    beyond = int((table["smallest minus largest"] > 2 * table.get("largest null sd", 0)).sum())
-    return {"pairs": len(diffs), "mean": mean, "low": mean - half, "high": mean + half, "beyond_null": beyond}
-
-
-def figure2_claim(records: list[dict], table: pd.DataFrame) -> tuple[str, str, str]:
-    """The Figure 2 verdict box: (result, status, reading). The claim: a smaller f_b gives a higher rho for a
-    given layer pair, i.e. smallest minus largest f_b above 0 at the shared pairs."""
-    sizes = sorted({int(r["config"]["fb_layers"]) for r in records})
-    if len(sizes) < 2 or table.empty:
-        why = f"only f_b = {', '.join(map(str, sizes)) or 'none'} was run, two sizes are needed"
-        return f"Not measured: {why}.", "not testable at this scale", reading("not testable at this scale", "", no_interval=why)
-    found = size_interval(table)
-    result = (f"EDGE rho at f_b = {sizes[0]} minus f_b = {sizes[-1]}, over the {found['pairs']} layer pairs both share: "
-              f"mean {found['mean']:+.3f} bits")
-    if math.isfinite(found["low"]):
-        result += f" (95% t-interval over the pairs {found['low']:+.3f} to {found['high']:+.3f})"
-    result += f"; beyond twice the permutation null's sd at {found['beyond_null']} of {found['pairs']}."
-    status = interval_status(found["low"], found["high"], 0.0, "above")
-    why = "one shared pair" if found["pairs"] < 2 else ""
-    return result, status, reading(status, "0, no difference between the sizes", "above", no_interval=why)
-
-
-def dataset_claim(records: list[dict]) -> tuple[str, str, str]:
-    """The paper's data-set reading of Figure 1 (rho lowest on CIFAR-100, highest on Imagenette): (result,
-    status, reading). Not testable unless both data sets were run; with both, each model's mean EDGE rho per
-    data set is reported, and the status stays undecided: no interval is computed for this comparison."""
-    present = sorted({r["config"]["dataset"] for r in records})
-    names = ", ".join(DATASET_NAMES.get(d, d) for d in present) or "no data set"
-    if not {"cifar100", "imagenette"} <= set(present):
-        why = f"only {names} was run; the claim compares CIFAR-100 with Imagenette"
-        return f"Not measured: {why}.", "not testable at this scale", reading("not testable at this scale", "",
-                                                                             no_interval=why)
-    frame = rho_depth_frame(records)
-    means = frame.groupby(["Model", "Dataset"])["rho"].mean().unstack()
-    result = "; ".join(f"{model}: " + ", ".join(f"{d} {v:.2f}" for d, v in row.dropna().items())
-                       for model, row in means.iterrows())
-    why = "no interval is computed for this comparison"
-    return f"Mean EDGE rho over the pairs of f_b, bits: {result}.", "undecided", reading("undecided", "",
-                                                                                       no_interval=why)
 
 
 def _profile_words(records: list[dict]) -> str:
@@ -615,17 +391,6 @@ def figure2_verdict(records: list[dict], comparison_sentence: str) -> str:
     return f"{as_sentence(comparison_sentence)} Accuracies under attack: {acc}."
 
 
-def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 150) -> Path:
-    """Save ``fig`` (format from the suffix, e.g. .png or .pdf) atomically; returns the path."""
-    path = Path(path)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")
-    return atomic_write_bytes(path, buffer.getvalue())
-
-
-__all__ = ["rho_depth_frame", "figure1", "figure2", "trial_curves", "size_comparison", "save_figure", "figure1_verdict",
-           "figure2_verdict", "X_LABEL", "Y_LABEL", "MEASURE_LABELS", "COLUMN_INCHES", "MIN_FONT_PT", "MAX_PANELS_PER_ROW",
-           "BOOK_RC", "book_style", "book_figure", "legibility_problems", "size_interval", "figure2_claim",
-           "figure1_caption", "figure2_caption", "trial_curves_caption", "dataset_claim", "figure1_excess",
-           "figure1_excess_caption", "EXCESS_LABELS", "depth_trend", "trend_sentence", "TREND_COLUMNS",
-           "per_dataset_parameters"]
+__all__ = ["rho_depth_frame", "figure1", "figure2", "trial_curves", "figure1_verdict", "figure2_verdict", "X_LABEL",
+           "Y_LABEL", "MEASURE_LABELS", "figure1_caption", "figure2_caption", "trial_curves_caption", "figure1_excess",
+           "figure1_excess_caption", "EXCESS_LABELS", "per_dataset_parameters"]

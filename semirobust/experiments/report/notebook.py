@@ -1,17 +1,28 @@
-"""Checks a notebook runs right after its parameters cell, before any compute.
+"""What a page's notebook calls, in order.
 
-papermill only warns about a parameter the notebook does not declare and then runs the defaults: ``-p modle
-vgg16`` would train and record the default experiment. :func:`reject_unknown_parameters` stops such a run
-instead; every parameterized notebook in ``notebooks/`` calls it, with ``globals()``, in the cell right after
-its parameters cell.
+Right after its parameters cell, :func:`check_parameters` with ``globals()``: papermill only warns about a
+parameter the notebook does not declare and then runs the defaults (``-p modle vgg16`` would train and record
+the default experiment), and an output folder that cannot be written would fail only after the compute; both
+stop the run here instead. Then :func:`glue_all` glues a dict of values under their names and
+:func:`show_figure` saves a figure (the legibility check of
+:func:`semirobust.experiments.report.style.save_figure` included), glues it and its caption, and closes it.
+``myst_nb`` (the book's extra) is imported only when a notebook calls them.
 """
 from __future__ import annotations
 
 import ast
 import difflib
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from semirobust.experiments.report.style import save_figure
+from semirobust.utils import check_output_dir
 
 #: the first line of the cell papermill injects after the author's parameters cell.
 INJECTED_FIRST_LINE = "# Parameters"
+#: the notebooks' parameters that name a folder the run writes to
+OUTPUT_PARAMETERS = ("results_dir", "cache_dir", "figures_dir")
 
 
 def assigned_names(source: str) -> list[str]:
@@ -52,4 +63,38 @@ def reject_unknown_parameters(namespace: dict) -> None:
         raise ValueError(f"unknown parameter {name!r}; {hint}")
 
 
-__all__ = ["INJECTED_FIRST_LINE", "assigned_names", "reject_unknown_parameters"]
+def check_parameters(namespace: dict) -> None:
+    """The notebook's check cell: :func:`reject_unknown_parameters`, then every output folder the notebook was
+    given (:data:`OUTPUT_PARAMETERS` that are set) created and written once, an error naming the parameter and
+    the path otherwise (``None`` means the library's default folder, checked where the run opens it)."""
+    reject_unknown_parameters(namespace)
+    for name in OUTPUT_PARAMETERS:
+        if namespace.get(name) is not None:
+            check_output_dir(namespace[name], name)
+
+
+def glue_all(values: dict) -> None:
+    """Glue every ``name: value`` of ``values`` for the page's text, without displaying it."""
+    from myst_nb import glue
+
+    for name, value in values.items():
+        glue(name, value, display=False)
+
+
+def show_figure(fig: plt.Figure, name: str, caption: str | None = None, figures_dir: str | Path = "figures",
+                inline: bool = False, stem: str | None = None) -> Path:
+    """Save ``fig`` as ``<figures_dir>/<stem or name>.png``, glue it as ``name`` (shown in the cell's output too where
+    ``inline``: pages that draw the figure where the code is, not through ``{glue:figure}``) and ``caption``
+    (when given) as ``<name>_caption``, then close it; returns the PNG's path."""
+    from myst_nb import glue
+
+    path = save_figure(fig, Path(figures_dir) / f"{stem or name}.png")
+    glue(name, fig, display=inline)
+    if caption is not None:
+        glue(f"{name}_caption", caption, display=False)
+    plt.close(fig)
+    return path
+
+
+__all__ = ["INJECTED_FIRST_LINE", "OUTPUT_PARAMETERS", "assigned_names", "reject_unknown_parameters",
+           "check_parameters", "glue_all", "show_figure"]

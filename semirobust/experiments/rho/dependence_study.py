@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import time
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from semirobust.config import get_profile
 from semirobust.data import dataset_info
+from semirobust.experiments.report.style import book_figure, book_style
 from semirobust.mi import calibrated_mi, gaussian_pair, true_mi
 
 __all__ = ["KINDS", "make_pair", "run_study", "detection_summary", "truth_table", "plot_study", "verdict",
@@ -103,25 +103,31 @@ def truth_table(study: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([firsts, table], axis=1).reset_index().rename(columns={"n": "N", "dim": "d"})
 
 
+@book_style
 def plot_study(study: pd.DataFrame):
-    """One panel per estimator: the estimate of each dependent and independent pair against its null band."""
+    """One panel per estimator (two a row): the estimate of each dependent and independent pair against its null
+    band."""
     study = study.assign(estimator=[f"{m} ({p})" if p else m for m, p in zip(study.measure, study.preset)])
     names = list(dict.fromkeys(study.estimator))
-    fig, axes = plt.subplots(1, len(names), figsize=(3.1 * len(names), 3.2), squeeze=False)
+    fig, axes = book_figure(len(names), height=3.0, ncols=min(2, len(names)))
+    for ax in axes.flat[len(names):]:
+        fig.delaxes(ax)
     cells = [f"{n}/{d}" for n, d in dict.fromkeys(zip(study.n, study.dim))]
-    for ax, name in zip(axes[0], names):
+    for ax, name in zip(axes.flat, names):
         group = study[study.estimator == name]
         for kind, marker in zip(KINDS, ("o", "s", "x")):
             g = group[group.kind == kind]
             pos = [cells.index(f"{n}/{d}") for n, d in zip(g.n, g.dim)]
             ax.errorbar(pos, g.null_mean, yerr=2 * g.null_sd, fmt="none", ecolor="0.6", capsize=2)
             ax.plot(pos, g.estimate, marker, label=kind, ls="none")
-        ax.set_xticks(range(len(cells)), cells, rotation=60, fontsize=6)
-        ax.set_title(name, fontsize=9)
-        ax.set_xlabel("N / d", fontsize=8)
-    axes[0][0].set_ylabel("estimate (grey: null mean +- 2 sd)", fontsize=8)
-    axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
+        ax.set_xticks(range(len(cells)), cells, rotation=90)
+        ax.set_title(name)
+        ax.set_xlabel("N / d")
+    for row in axes:
+        row[0].set_ylabel("estimate (bits or CKA)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, title="pair (grey: null mean ± 2 sd)", loc="outside lower center", ncols=3,
+               frameon=False)
     return fig
 
 

@@ -33,8 +33,8 @@ import seaborn as sns
 from scipy import stats
 
 from semirobust.config import DATASET_NAMES, MODEL_NAMES
-from semirobust.experiments.report.figures import BOOK_RC, book_figure
 from semirobust.experiments.report.markup import as_sentence
+from semirobust.experiments.report.style import BOOK_RC, book_figure
 from semirobust.experiments.report.verdicts import reading
 from semirobust.inference import bootstrap_p_value, cluster_bootstrap_draws, holm
 

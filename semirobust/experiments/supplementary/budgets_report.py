@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from semirobust.config import PAPER_BUDGETS, mean_interval
-from semirobust.experiments.report.figures import book_figure, book_style
+from semirobust.experiments.report.style import book_figure, book_style
 from semirobust.experiments.supplementary.budgets import ATTACK_NAMES, LINF, NETWORK_NAMES, SCORE_ATTACK
 
 

@@ -30,6 +30,7 @@ from semirobust.cost import (
     step_forwards,
     training_grad_evals,
 )
+from semirobust.experiments.report.markup import plain_markdown
 from semirobust.experiments.report.verdicts import interval_status, reading
 from semirobust.models import split_fa_fb, trainable_layers
 from semirobust.utils import REPO_ROOT
@@ -252,6 +253,48 @@ def settings_text(report: dict) -> str:
             f"{case['image']}x{case['image']} images ({report['created_at'][:10]})")
 
 
-__all__ = ["report_case", "missed_targets", "RESULTS_DIR", "PGD_STEPS", "layer_macs", "analytic_costs", "load_check", "step_rows",
+def settings_lines(cpu: dict, gpu: dict | None) -> list[str]:
+    """The page's opening lines (Markdown): where and how the CPU and GPU figures were measured."""
+    return ["**CPU figures:** " + plain_markdown(settings_text(cpu)) + ".",
+            "**GPU figures:** " + (plain_markdown(settings_text(gpu)) + "." if gpu else
+                                   "not measured yet: no `benchmarks/results/gpu_check_cuda.json` is committed "
+                                   "(no GPU was available to the sessions that built this page).")]
+
+
+def gpu_target_sentences(gpu: dict) -> list[str]:
+    """How many GPU targets were met, then each missed one with its measured value."""
+    missed = {k: t for k, t in gpu["targets"].items() if t["met"] is False}
+    return ([f"GPU targets: {sum(t['met'] is True for t in gpu['targets'].values())} met, {len(missed)} missed"]
+            + [f"  {k}: {t['measured']:.2f} (target {t['target']})" for k, t in missed.items()])
+
+
+def attack_cost_lines(reports: dict) -> list[str]:
+    """Per report (``{"CPU": cpu, "GPU": gpu}``, None skipped) that timed the attacks, one Markdown line: standard
+    AutoAttack and APGD-CE per image, their ratio and the network's clean accuracy."""
+    lines = []
+    for label, report in reports.items():
+        attacks = (report or {}).get("attacks", {})
+        if "seconds_per_image" in attacks.get("autoattack_standard", {}):
+            lines.append(
+                f"**{label}, attack cost** on {attacks['images']} CIFAR-shaped images ({attacks['arch']}): standard "
+                f"AutoAttack {1e3 * attacks['autoattack_standard']['seconds_per_image']:.1f} ms per image, APGD-CE alone "
+                f"{1e3 * attacks['apgd_ce']['seconds_per_image']:.1f} ms per image "
+                f"({attacks['autoattack_over_apgd_ce']:.1f}x); clean accuracy of the network "
+                f"{100 * attacks['clean_accuracy']:.0f}%: {plain_markdown(attacks['note'])}.")
+    return lines
+
+
+def profile_sentence(report: dict, device: str) -> str:
+    """The page's profile stamp: no scale profile, the benchmark's device and settings."""
+    return f"no scale profile: a timing benchmark on {device}, {settings_text(report)}"
+
+
+def quoted_frame(values: dict) -> pd.DataFrame:
+    """The numbers the text quotes (:func:`book_values`), one row each, rounded to 3 decimals."""
+    return pd.DataFrame([{"quantity": key.replace("_", " "), "value": round(value, 3)} for key, value in values.items()])
+
+
+__all__ = ["settings_lines", "gpu_target_sentences", "attack_cost_lines", "profile_sentence", "quoted_frame", "report_case",
+           "missed_targets", "RESULTS_DIR", "PGD_STEPS", "layer_macs", "analytic_costs", "load_check", "step_rows",
            "ratio_rows", "summary", "algorithm1_cost", "book_values", "settings_text", "RATIO_HEADERS", "STEP_HEADERS",
            "ratio_table", "step_table", "missed_sentences", "speed_range", "efficiency_claim"]

@@ -9,7 +9,7 @@ import pandas as pd
 
 from semirobust.config import mean_interval
 from semirobust.cost import training_cost
-from semirobust.experiments.report.figures import book_figure, book_style
+from semirobust.experiments.report.style import book_figure, book_style
 from semirobust.experiments.supplementary.pays import (
     LABELS,
     METHODS,

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from semirobust.config import MODEL_NAMES
-from semirobust.experiments.report.figures import book_figure, book_style
+from semirobust.experiments.report.style import book_figure, book_style
 from semirobust.experiments.table1.arms import ARMS, CONTROLS
 from semirobust.experiments.table1.report import attack_label
 from semirobust.inference import equivalence_test, interval_reading, paired_difference

@@ -3,17 +3,18 @@ frames, the sentences that say what was tested, the numbers the book pages glue,
 
 Everything here reads a ``theorem3`` record (:func:`semirobust.experiments.theory.theorem3.run_theorem3`)
 and computes nothing new, as :mod:`semirobust.experiments.table1.report` and
-:mod:`semirobust.experiments.report.figures` do for Table 1.
+:mod:`semirobust.experiments.report.figures` do for Table 1. The plots are in the book's figure style
+(:mod:`semirobust.experiments.report.style`).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from semirobust.experiments.report.markup import as_sentence
+from semirobust.experiments.report.style import book_figure, book_style
 
 __all__ = ["REPORTED_TABLE_S1", "GLUE_ATTACKS", "GLUE_S1_COLUMNS", "load_reported_table_s1", "with_reported_table_s1", "table_s1_frame",
            "paper_bounds_frame", "theorem3_frame", "lemma2_frame", "lemma2_caption", "theorem3_statements",
@@ -202,12 +203,15 @@ def theorem3_glue_values(record: dict) -> dict:
     return values
 
 
+@book_style
 def plot_table_s1(record: dict):
-    """Acc*, Acc~ (transfer, adaptive, in-sample) and Acc_rand per attack and f*_a size."""
+    """Acc*, Acc~ (transfer, adaptive, in-sample) and Acc_rand per attack and f*_a size, one panel per attack."""
     frame = pd.DataFrame(record["metrics"]["table_s1"])
     attacks = list(dict.fromkeys(frame["attack"]))
-    fig, axes = plt.subplots(1, len(attacks), figsize=(3.2 * len(attacks), 3.2), sharey=True, squeeze=False)
-    for ax, name in zip(axes[0], attacks):
+    fig, axes = book_figure(len(attacks), height=2.6, ncols=2, sharey=True)
+    for ax in axes.flat[len(attacks):]:
+        fig.delaxes(ax)
+    for ax, name in zip(axes.flat, attacks):
         part = frame[frame["attack"] == name].sort_values("fa_layers")
         for column, label, style in (("acc_star", "Acc* (network)", "k-"),
                                      ("acc_tilde_transfer", "Acc~ transfer (fit on train, test)", "o-"),
@@ -218,20 +222,22 @@ def plot_table_s1(record: dict):
         ax.set_title("clean" if name == "none" else name)
         ax.set_xlabel("f*_a layers used")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[0][0].set_ylabel("accuracy (%)")
+    for row in axes:
+        row[0].set_ylabel("accuracy (%)")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7, frameon=False)
+    fig.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False)
     fig.suptitle(f"Algorithm S1: {record['config']['arch']} on {record['config']['dataset']} "
-                 f"(profile={record['profile']})", fontsize=9)
-    fig.tight_layout(rect=(0, 0.14, 1, 1))
+                 f"(profile={record['profile']})")
     return fig
 
 
+@book_style
 def plot_gammas(record: dict):
     """gamma_j of every layer: the trained f_a layers and the linear f_b layers of each construction."""
     check = record["metrics"]["semirobustness"]
     n = check["n_layers"]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, axes = book_figure(2, height=3.2)
+    axes = axes[0]
     for ax, suffix, title in ((axes[0], "", f"attacked (PGD, eps={check['eps'] * 255:.0f}/255)"), (axes[1], "_clean", "clean")):
         layers = check["gamma_layers" + suffix]
         ax.plot(range(1, n), layers, "k.-", label="trained layers (read-out G_j)")
@@ -240,10 +246,10 @@ def plot_gammas(record: dict):
             ax.plot(range(a + 1, n + 1), e["gamma_fb_layers" + suffix], "o-", ms=3, label=f"linear f_b, a={a}")
         ax.axhline(0, color="grey", lw=0.5)
         ax.set_xlabel("layer j")
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title)
     axes[0].set_ylabel("gamma_j = E inf y G_j(F^(j)(X+delta))")
-    axes[1].legend(fontsize=7)
-    fig.tight_layout()
+    handles, labels = axes[1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False)
     return fig
 
 
@@ -294,30 +300,32 @@ def s1_adaptive_sentence(record: dict) -> str:
     return text
 
 
+@book_style
 def plot_s1_adaptive(record: dict):
     """Transfer against adaptive accuracy of the linear read-out, per attacked input, across every split a;
     Acc* for reference and the trivial a = n-1 marked."""
     frame = s1_adaptive_frame(record)
     attacks = list(dict.fromkeys(frame.attack))
     n = record["metrics"]["semirobustness"]["n_layers"]
-    fig, axes = plt.subplots(1, max(1, len(attacks)), figsize=(3.6 * max(1, len(attacks)), 3.3), sharey=True,
-                             squeeze=False)
-    for ax, name in zip(axes[0], attacks):
+    fig, axes = book_figure(max(1, len(attacks)), height=2.6, ncols=2, sharey=True)
+    for ax in axes.flat[len(attacks):]:
+        fig.delaxes(ax)
+    for ax, name in zip(axes.flat, attacks):
         part = frame[frame.attack == name].sort_values("fa_layers")
         ax.plot(part.fa_layers, part.acc_star, "k--", lw=1, label="Acc* (network)")
         ax.plot(part.fa_layers, part.acc_tilde_transfer, "o-", label="linear read-out, transfer")
         ax.plot(part.fa_layers, part.acc_tilde_adaptive.astype(float), "v-", label="linear read-out, adaptive")
         if part.trivial.any():
             ax.axvspan(n - 1.4, n - 0.6, color="0.9", zorder=0)
-            ax.annotate("a = n-1:\ntrivial", (n - 1, 50), ha="center", fontsize=7, color="0.35")
-        ax.set_title(name, fontsize=9)
+            ax.annotate("a = n-1:\ntrivial", (n - 1, 50), ha="center", color="0.35")
+        ax.set_title(name)
         ax.set_xlabel("a (layers of f*_a read out)")
         ax.set_ylim(-3, 103)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[0][0].set_ylabel("accuracy (%)")
+    for row in axes:
+        row[0].set_ylabel("accuracy (%)")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7, frameon=False)
-    fig.suptitle(f"Algorithm S1, transfer against adaptive: {record['config']['arch']} on {record['config']['dataset']} "
-                 f"(profile={record['profile']})", fontsize=9)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False)
+    fig.suptitle(f"Algorithm S1, transfer against adaptive: {record['config']['arch']} on "
+                 f"{record['config']['dataset']} (profile={record['profile']})")
     return fig

@@ -3,20 +3,21 @@ often and how tightly each bound held, the numbers the book pages glue, and the 
 
 Everything here reads a ``weight_bound`` record (:func:`semirobust.experiments.theory.weight_bound.run_weight_bound`)
 and computes nothing new, as :mod:`semirobust.experiments.table1.report` and
-:mod:`semirobust.experiments.report.figures` do for Table 1.
+:mod:`semirobust.experiments.report.figures` do for Table 1. The plots are in the book's figure style
+(:mod:`semirobust.experiments.report.style`).
 """
 from __future__ import annotations
 
 import itertools
 import math
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 from scipy.stats import spearmanr
 
 from semirobust.experiments.report.markup import as_sentence
+from semirobust.experiments.report.style import book_figure, book_style
 
 __all__ = ["CONDITIONS", "NO_GAP", "ratio_text", "weight_bound_frame", "taylor_frame", "reference_frame",
            "reference_caption", "missing_factors_frame", "smallest_ratio", "bound_failures", "distance_gap_trend",
@@ -302,10 +303,12 @@ def weight_bound_glue_values(record: dict) -> dict:
     return values
 
 
+@book_style
 def plot_bound_ratios(record: dict):
     """Each bound divided by the loss gap over the fine-tuning epochs (log scale; points with gap <= 0 left out)."""
     frame = pd.DataFrame(record["metrics"]["trajectory"])
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharex=True)
+    fig, axes = book_figure(2, height=3.0, sharex=True)
+    axes = axes[0]
     for ax, name in zip(axes, CONDITIONS):
         for key, label, style in (("bound_ratio", "1/2 lambda_max ||dw||^2 / gap", "v-"),
                                   ("frobenius_ratio", "Frobenius bound / gap", "d-"), ("eq14_ratio", "eq. (14) / gap", "o-")):
@@ -314,18 +317,20 @@ def plot_bound_ratios(record: dict):
         ax.axhline(1, color="grey", lw=0.8)
         ax.set_yscale("log")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(name, fontsize=9)
+        ax.set_title(name)
         ax.set_xlabel("epoch of f_b fine-tuning")
     axes[0].set_ylabel("bound / loss gap (1 = tight)")
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=3, frameon=False)
     return fig
 
 
+@book_style
 def plot_weight_bound(record: dict):
     """The excess loss (-d) against both bounds and the Taylor terms over the epochs, clean and attacked."""
     frame = pd.DataFrame(record["metrics"]["trajectory"])
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharex=True)
+    fig, axes = book_figure(2, height=3.2, sharex=True)
+    axes = axes[0]
     attack = f"{record['config']['attack']}, eps={record['config']['eps'] * 255:.0f}/255"
     for ax, name, title in ((axes[0], "clean", "clean"), (axes[1], "adv", f"attacked ({attack})")):
         ax.plot(frame["epoch"], frame[f"excess_loss_{name}"], "ko-", label="excess loss L(F~) - L(F*) = -d")
@@ -336,22 +341,23 @@ def plot_weight_bound(record: dict):
         ax.plot(frame["epoch"], frame[f"output_diff_{name}"], "x:", label="E||F*(x) - F~(x)||")
         ax.set_yscale("symlog", linthresh=1e-2)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("epoch of f_b fine-tuning (0 = (f*_a, f_b))")
+        ax.set_title(title)
+        ax.set_xlabel("epoch of f_b fine-tuning\n(0 = (f*_a, f_b))")
     axes[0].set_ylabel("value (symlog scale)")
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7, frameon=False)
+    fig.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False)
     fig.suptitle(f"Section 2.2 bounds: {record['config']['arch']} on {record['config']['dataset']}, "
-                 f"f_b = {record['config']['fb_layers']} layers (profile={record['profile']})", fontsize=9)
-    fig.tight_layout(rect=(0, 0.12, 1, 1))
+                 f"f_b = {record['config']['fb_layers']} layers (profile={record['profile']})")
     return fig
 
 
+@book_style
 def plot_distance_gap(record: dict):
     """The excess loss against the weight distance along fine-tuning (each point an epoch), clean and attacked,
     with the permutation-aligned distance where the record has it."""
     frame = pd.DataFrame(record["metrics"]["trajectory"])
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig, axes = book_figure(2, height=3.2)
+    axes = axes[0]
     for ax, name in zip(axes, CONDITIONS):
         for column, style, label in (("delta_fb_norm", "o-", "||w~_b - w*_b||"),
                                      ("delta_fb_norm_aligned", "s--", "aligned (hidden units matched)")):
@@ -359,11 +365,12 @@ def plot_distance_gap(record: dict):
                 continue
             ax.plot(frame[column], frame[f"excess_loss_{name}"], style, label=label)
             for x, y, epoch in zip(frame[column], frame[f"excess_loss_{name}"], frame["epoch"]):
-                ax.annotate(str(epoch), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+                ax.annotate(str(epoch), (x, y), textcoords="offset points", xytext=(4, 4))
         ax.set_yscale("symlog", linthresh=1e-2)
         ax.set_xlabel("weight distance to w*_b (labels: epoch)")
-        ax.set_title(name, fontsize=9)
+        ax.set_title(name)
     axes[0].set_ylabel("excess loss L(F~) - L(F*)")
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False)
     return fig
