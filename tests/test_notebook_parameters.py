@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from semirobust.experiments.report.notebook import assigned_names, check_parameters, reject_unknown_parameters
+from semirobust.experiments.report.notebook import assigned_names, reject_unknown_parameters
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 AUTHOR = '# Parameters (papermill)\nmodel = "vgg16"  # a comment\ndataset = "digits"\nk: float = None\nprofile = "offline"\n'
