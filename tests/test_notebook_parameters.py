@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from semirobust.experiments.report.notebook import assigned_names, reject_unknown_parameters
+from semirobust.experiments.report.notebook import assigned_names, check_parameters, reject_unknown_parameters
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 AUTHOR = '# Parameters (papermill)\nmodel = "vgg16"  # a comment\ndataset = "digits"\nk: float = None\nprofile = "offline"\n'
@@ -47,3 +47,17 @@ def test_every_notebook_checks_its_parameters_right_after_the_parameters_cell(pa
     assert following.cell_type == "code" and CHECK in following.source
     assert "from semirobust.experiments.report.notebook import check_parameters" in following.source
     assert not following.get("outputs")  # stored without outputs
+
+
+def test_check_parameters_also_checks_the_output_folders(tmp_path):
+    """The check cell stops a run whose output folder cannot be written, naming the parameter, before compute."""
+    a_file = tmp_path / "taken"
+    a_file.write_text("")
+    with pytest.raises(ValueError, match=r"figures_dir='.*taken' is a file, not a folder"):
+        check_parameters({"_ih": _history(), "figures_dir": str(a_file)})
+    with pytest.raises(ValueError, match=r"results_dir='.*taken/sub' cannot be created"):
+        check_parameters({"_ih": _history(), "results_dir": str(a_file / "sub"), "figures_dir": None})
+    check_parameters({"_ih": _history(), "figures_dir": str(tmp_path / "figures"), "results_dir": None})
+    assert (tmp_path / "figures").is_dir()
+    with pytest.raises(ValueError, match="unknown parameter 'modle'"):  # unknown names first, folders after
+        check_parameters({"_ih": _history('# Parameters\nmodle = "vgg16"\n'), "figures_dir": str(a_file)})
