@@ -142,7 +142,8 @@ def _executed(outputs, resolved=None):
 
 
 _PROVENANCE = {"profile": "smoke", "dataset": "digits", "device": "cpu (x86_64)", "commit": "0123456789abcdef",
-               "executed_at": "2026-12-02T10:00:00+00:00", "seconds": 12.0}
+               "executed_at": "2026-12-02T10:00:00+00:00", "seconds": 12.0, "notebook": "notebooks/theorem3_linear.ipynb",
+               "key": {"parameters": {"profile": "smoke", "dataset": "digits", "device": "auto"}}}
 
 
 def test_present_notebook_leaves_no_raw_output_and_moves_log_lines_to_the_box():
@@ -163,12 +164,12 @@ def test_present_notebook_leaves_no_raw_output_and_moves_log_lines_to_the_box():
                {"output_type": "display_data", "metadata": {}, "data": {"text/plain": "a number: 4"}}]
     nb = present_notebook(_executed(outputs, resolved={"trials": 2}), _PROVENANCE)
     nbformat.validate(nbformat.reads(nbformat.writes(nb), as_version=4))  # a valid notebook again
-    box, shown = nb.cells[1].source, json.dumps(nb.cells[2].outputs)
+    box, rerun, shown = nb.cells[1].source, nb.cells[2].source, json.dumps(nb.cells[3].outputs)
     for raw in ("RunConfig(", "object>", "<Figure size", "[semirobust]", "record theorem3", "3 min left"):
         assert raw not in shown, raw
-    assert [o.get("data", {}).get("text/markdown") for o in nb.cells[2].outputs][0] == (
+    assert [o.get("data", {}).get("text/markdown") for o in nb.cells[3].outputs][0] == (
         "Computed at profile=smoke on dataset=digits with f\\*\\_a sizes \\[15, 11\\]")
-    assert nb.cells[2].outputs[1]["text"] == "   a   b\n0  1   2\n", "a printed table keeps its alignment"
+    assert nb.cells[3].outputs[1]["text"] == "   a   b\n0  1   2\n", "a printed table keeps its alignment"
     assert "a number: 4" in shown and "**held**" in shown
     assert "| `model` | `alexnet` |" in box and "| `profile` | `smoke` |" in box  # papermill's values win
     assert "| `trials` | profile default: 2 |" in box, "a glued resolved value is the value used"
@@ -178,6 +179,10 @@ def test_present_notebook_leaves_no_raw_output_and_moves_log_lines_to_the_box():
     assert "| `device` | `auto` (ran on cpu (x86\\_64)) |" in box
     assert "trained alexnet standard on digits" in box and "record theorem3/31bc6522ad0344e0 written" in box
     assert "[semirobust]" not in box
+    assert "papermill notebooks/theorem3_linear.ipynb book/results/theorem3_linear.ipynb" in rerun
+    assert "-p dataset digits -p device auto -p profile smoke" in rerun and "12 s on cpu (x86_64)" in rerun
+    assert "took 300 s by the run log" in rerun, "the records' cold time, read from the record line"
+    assert "reported_table_s1.csv" in rerun
 
 
 def test_progress_lines_go_to_stderr_with_the_time_left(capsys, monkeypatch):
