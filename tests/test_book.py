@@ -506,9 +506,19 @@ def test_summary_lists_each_glued_claim_with_its_status_profile_and_page(tmp_pat
     rows = [line for line in text.splitlines() if line.startswith("| {glue:text}")]
     assert [r.split("::claim_")[1].split("_text")[0] for r in rows] == ["rho_predicts_success", "rho_by_dataset",
                                                                         "cheaper_step"]  # the book's page order
-    assert ("{glue:text}`results/figure1.ipynb::claim_rho_predicts_success_status:s`" in rows[0]
-            and "{doc}`Figure 1 </results/figure1>`" in rows[0] and "(profile smoke, digits)" in rows[0])
+    assert ('<span class="claim-badge claim-confirmed">confirmed</span>' in rows[0]
+            and "{doc}`Figure 1 </results/figure1>`" in rows[0] and "r = -0.5. (profile smoke, digits)" in rows[0])
+    assert '<span class="claim-badge claim-not-testable">not testable at this scale</span>' in rows[1]
     assert "pays_verdict" not in text, "quoted only when the pays page glued it"
+
+
+def test_the_landing_page_quotes_the_deciding_number_not_the_whole_evidence():
+    from semirobust.pipeline.status import decisive_evidence
+
+    evidence = ("VGG16, f_b = 12: Acc~ - Acc* = -2.6 points (95% interval -4.6 to -0.6; 5 seeds (paired)). Two one-sided "
+                "tests at a margin of 2 points answer: undecided.")
+    assert decisive_evidence(evidence) == "VGG16, f_b = 12: Acc~ - Acc* = -2.6 points (95% interval -4.6 to -0.6; 5 seeds)."
+    assert decisive_evidence("r = -0.5; 12 trials") == "r = -0.5."
 
 
 # --- citing -------------------------------------------------------------------------------------
