@@ -19,6 +19,7 @@ import nbformat
 import pytest
 import yaml
 
+from reader_checks import landing_height_problems, reader_problems
 from semirobust.pipeline import book as book_pipeline
 from semirobust.utils import REPO_ROOT
 
@@ -426,6 +427,9 @@ def test_every_page_reads_cleanly_at_desktop_and_phone_width(browser, server, wi
         found += [f"console: {e}" for e in errors]
         if page.startswith("results/"):
             found += _results_page_problems(facts, width)
+        found += reader_problems(browser.page_source)  # claim titles, raw frames, NaN shown (issue 38)
+        if page == "intro.html" and width == "desktop":
+            found += landing_height_problems(browser.execute_script("return document.documentElement.scrollHeight"))
         if found:
             problems[page] = found
     assert not problems, json.dumps(problems, indent=1)
