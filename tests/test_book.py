@@ -19,6 +19,7 @@ import nbformat
 import pytest
 import yaml
 
+from reader_checks import landing_height_problems, reader_problems
 from semirobust.pipeline import book as book_pipeline
 from semirobust.utils import REPO_ROOT
 
@@ -142,7 +143,8 @@ def _executed(outputs, resolved=None):
 
 
 _PROVENANCE = {"profile": "smoke", "dataset": "digits", "device": "cpu (x86_64)", "commit": "0123456789abcdef",
-               "executed_at": "2026-12-02T10:00:00+00:00", "seconds": 12.0}
+               "executed_at": "2026-12-02T10:00:00+00:00", "seconds": 12.0, "notebook": "notebooks/theorem3_linear.ipynb",
+               "key": {"parameters": {"profile": "smoke", "dataset": "digits", "device": "auto"}}}
 
 
 def test_present_notebook_leaves_no_raw_output_and_moves_log_lines_to_the_box():
@@ -163,12 +165,12 @@ def test_present_notebook_leaves_no_raw_output_and_moves_log_lines_to_the_box():
                {"output_type": "display_data", "metadata": {}, "data": {"text/plain": "a number: 4"}}]
     nb = present_notebook(_executed(outputs, resolved={"trials": 2}), _PROVENANCE)
     nbformat.validate(nbformat.reads(nbformat.writes(nb), as_version=4))  # a valid notebook again
-    box, shown = nb.cells[1].source, json.dumps(nb.cells[2].outputs)
+    box, rerun, shown = nb.cells[1].source, nb.cells[2].source, json.dumps(nb.cells[3].outputs)
     for raw in ("RunConfig(", "object>", "<Figure size", "[semirobust]", "record theorem3", "3 min left"):
         assert raw not in shown, raw
-    assert [o.get("data", {}).get("text/markdown") for o in nb.cells[2].outputs][0] == (
+    assert [o.get("data", {}).get("text/markdown") for o in nb.cells[3].outputs][0] == (
         "Computed at profile=smoke on dataset=digits with f\\*\\_a sizes \\[15, 11\\]")
-    assert nb.cells[2].outputs[1]["text"] == "   a   b\n0  1   2\n", "a printed table keeps its alignment"
+    assert nb.cells[3].outputs[1]["text"] == "   a   b\n0  1   2\n", "a printed table keeps its alignment"
     assert "a number: 4" in shown and "**held**" in shown
     assert "| `model` | `alexnet` |" in box and "| `profile` | `smoke` |" in box  # papermill's values win
     assert "| `trials` | profile default: 2 |" in box, "a glued resolved value is the value used"
@@ -178,6 +180,10 @@ def test_present_notebook_leaves_no_raw_output_and_moves_log_lines_to_the_box():
     assert "| `device` | `auto` (ran on cpu (x86\\_64)) |" in box
     assert "trained alexnet standard on digits" in box and "record theorem3/31bc6522ad0344e0 written" in box
     assert "[semirobust]" not in box
+    assert "papermill notebooks/theorem3_linear.ipynb book/results/theorem3_linear.ipynb" in rerun
+    assert "-p dataset digits -p device auto -p profile smoke" in rerun and "12 s on cpu (x86_64)" in rerun
+    assert "took 300 s by the run log" in rerun, "the records' cold time, read from the record line"
+    assert "reported_table_s1.csv" in rerun
 
 
 def test_progress_lines_go_to_stderr_with_the_time_left(capsys, monkeypatch):
@@ -421,6 +427,9 @@ def test_every_page_reads_cleanly_at_desktop_and_phone_width(browser, server, wi
         found += [f"console: {e}" for e in errors]
         if page.startswith("results/"):
             found += _results_page_problems(facts, width)
+        found += reader_problems(browser.page_source)  # claim titles, raw frames, NaN shown (issue 38)
+        if page == "intro.html" and width == "desktop":
+            found += landing_height_problems(browser.execute_script("return document.documentElement.scrollHeight"))
         if found:
             problems[page] = found
     assert not problems, json.dumps(problems, indent=1)
@@ -501,9 +510,19 @@ def test_summary_lists_each_glued_claim_with_its_status_profile_and_page(tmp_pat
     rows = [line for line in text.splitlines() if line.startswith("| {glue:text}")]
     assert [r.split("::claim_")[1].split("_text")[0] for r in rows] == ["rho_predicts_success", "rho_by_dataset",
                                                                         "cheaper_step"]  # the book's page order
-    assert ("{glue:text}`results/figure1.ipynb::claim_rho_predicts_success_status:s`" in rows[0]
-            and "{doc}`Figure 1 </results/figure1>`" in rows[0] and "(profile smoke, digits)" in rows[0])
+    assert ('<span class="claim-badge claim-confirmed">confirmed</span>' in rows[0]
+            and "{doc}`Figure 1 </results/figure1>`" in rows[0] and "r = -0.5. (profile smoke, digits)" in rows[0])
+    assert '<span class="claim-badge claim-not-testable">not testable at this scale</span>' in rows[1]
     assert "pays_verdict" not in text, "quoted only when the pays page glued it"
+
+
+def test_the_landing_page_quotes_the_deciding_number_not_the_whole_evidence():
+    from semirobust.pipeline.status import decisive_evidence
+
+    evidence = ("VGG16, f_b = 12: Acc~ - Acc* = -2.6 points (95% interval -4.6 to -0.6; 5 seeds (paired)). Two one-sided "
+                "tests at a margin of 2 points answer: undecided.")
+    assert decisive_evidence(evidence) == "VGG16, f_b = 12: Acc~ - Acc* = -2.6 points (95% interval -4.6 to -0.6; 5 seeds)."
+    assert decisive_evidence("r = -0.5; 12 trials") == "r = -0.5."
 
 
 # --- citing -------------------------------------------------------------------------------------

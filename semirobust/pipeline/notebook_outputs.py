@@ -13,6 +13,9 @@ every results page whoever wrote the notebook:
   aligned with runs of spaces) stay preformatted;
 * raw representations are dropped: an expression's value shown only as text (``RunConfig(...)``, a list)
   and placeholders such as ``<Figure size 640x400 with 1 Axes>`` or ``<IPython.core.display.HTML object>``;
+* claim boxes get their claim and glued status as title and the status's colour, a "Rerun this page" box
+  follows the parameter box, and the page glues ``rerun_command`` and ``claim_status``
+  (:mod:`semirobust.pipeline.page_boxes`);
 * code inputs are hidden behind a toggle (``hide-input``; ``remove-input`` for a cell that shows nothing),
   glued strings lose their quotes, and the build machine's folders are removed from text outputs.
 """
@@ -23,6 +26,8 @@ import re
 
 from semirobust.config import ARCH_SPECS, get_profile
 from semirobust.experiments.report.markup import plain_markdown
+from semirobust.pipeline.page_boxes import PAGE_DATA_FILES, claim_boxes, page_claim_status, page_glue_cell, \
+    rerun_box, rerun_command
 
 __all__ = ["LOG_LINE", "RESOLVED_GLUE", "HIDDEN_PARAMETERS", "present_notebook", "parameter_box", "profile_default",
            "unquote_glued_text", "glued_values"]
@@ -134,8 +139,11 @@ def present_notebook(notebook, provenance: dict, scrub: tuple[str, ...] = ()):
     import nbformat
 
     log_lines, cells, box_at = [], [], None
+    glued = glued_values(notebook)
     for cell in notebook.cells:
         tags = list(cell.metadata.get("tags", []))
+        if cell.cell_type == "markdown":
+            cell.source = claim_boxes(cell.source, glued)
         if cell.cell_type == "code":
             if "parameters" in tags or "injected-parameters" in tags:
                 if box_at is None:
@@ -153,6 +161,14 @@ def present_notebook(notebook, provenance: dict, scrub: tuple[str, ...] = ()):
         cells.append(cell)
     if box_at is not None:
         cells[box_at] = nbformat.v4.new_markdown_cell(parameter_box(notebook, provenance, log_lines))
+        page = provenance["notebook"].rsplit("/", 1)[-1].removesuffix(".ipynb")
+        cells.insert(box_at + 1, nbformat.v4.new_markdown_cell(
+            rerun_box(provenance, log_lines, PAGE_DATA_FILES.get(page, ()))))
+    page_values = {"rerun_command": rerun_command(provenance)}
+    status = page_claim_status(glued)
+    if status is not None:
+        page_values["claim_status"] = status
+    cells.append(page_glue_cell(page_values))
     notebook.cells = cells
     notebook.metadata.pop("widgets", None)
     return notebook

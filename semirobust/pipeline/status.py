@@ -23,7 +23,8 @@ from pathlib import Path
 
 import nbformat
 
-from semirobust.experiments.report.verdicts import STATUSES
+from semirobust.experiments.report.markup import plain_markdown
+from semirobust.experiments.report.verdicts import STATUSES, status_badge
 from semirobust.pipeline.notebook_outputs import glued_values
 from semirobust.pipeline.pages import READING_ORDER, page
 from semirobust.results import ResultsStore
@@ -148,6 +149,24 @@ HARD = ("Details the main text leaves open had to be read from the supplementary
         "{doc}`attacks and budgets page </results/budgets>`) and leaves out what its pages say it leaves out.")
 
 
+def decisive_evidence(evidence: str) -> str:
+    """The part of a claim's evidence that decides it, for the landing page's one line per claim: its first
+    clause (up to the first ". " or "; " outside parentheses), with parentheses inside parentheses left out
+    (the number and its interval stay; the full evidence is on the page)."""
+    out, depth = [], 0
+    for i, char in enumerate(evidence):
+        if char == "(":
+            depth += 1
+        if depth <= 1:
+            out.append(char)
+        if char == ")":
+            depth = max(depth - 1, 0)
+        if depth == 0 and char in ".;" and evidence[i + 1:i + 2] in (" ", ""):
+            break
+    text = re.sub(r"\s+\)", ")", "".join(out)).strip().rstrip(".;")
+    return text + "."
+
+
 def claims(executed_dir: Path) -> list[dict]:
     """Every claim glued by an executed notebook (in the book's reading order), with its status as glued and the
     profile and data set of the page's run."""
@@ -167,8 +186,13 @@ def claims(executed_dir: Path) -> list[dict]:
                 status = ast.literal_eval(status)
             except (ValueError, SyntaxError):
                 pass
+            evidence = glued[f"claim_{match.group(1)}_evidence"]
+            try:
+                evidence = ast.literal_eval(evidence)
+            except (ValueError, SyntaxError):
+                pass
             found.append({"page": name, "id": match.group(1), "status": status, "profile": run["profile"],
-                          "dataset": run["dataset"]})
+                          "dataset": run["dataset"], "evidence": str(evidence)})
     return found
 
 
@@ -201,10 +225,11 @@ def render_summary_markdown(found: list[dict], page_rows_: list[dict], scale_glu
              "lies on the side the paper predicts, undecided when it contains the value of no effect (or there is "
              "no interval), not testable when this scale cannot measure it.", ""]
     if found:
-        lines += ["| claim of the paper | status | evidence | page |", "|---|---|---|---|"]
+        lines += ["| claim of the paper | status | the number that decides it | page |", "|---|---|---|---|"]
         for claim in found:
             ref = f"results/{claim['page']}.ipynb::claim_{claim['id']}"
-            lines.append(f"| {{glue:text}}`{ref}_text:s` | **{{glue:text}}`{ref}_status:s`** | {{glue:text}}`{ref}_evidence:s` "
+            lines.append(f"| {{glue:text}}`{ref}_text:s` | {status_badge(claim['status'])} | "
+                         f"{plain_markdown(decisive_evidence(claim['evidence']))} "
                          f"(profile {claim['profile']}, {claim['dataset'].replace(',', ', ')}) | "
                          f"{{doc}}`{page(claim['page']).link} </results/{claim['page']}>` |")
     return "\n".join(lines) + "\n"
@@ -219,4 +244,5 @@ def write_summary(path: Path, *, executed_dir: Path, notebooks=tuple(p.name for 
 
 
 __all__ = ["status_rows", "render_status_markdown", "page_rows", "render_pages_markdown",
-           "write_status_page", "EASY", "HARD", "HARD_SCALE", "claims", "render_summary_markdown", "write_summary"]
+           "write_status_page", "EASY", "HARD", "HARD_SCALE", "decisive_evidence", "claims", "render_summary_markdown",
+           "write_summary"]

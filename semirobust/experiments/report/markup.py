@@ -8,11 +8,12 @@ notebooks show them through :func:`html_table`, which renders the names as the p
 from __future__ import annotations
 
 import html
+import math
 import re
 
 import pandas as pd
 
-__all__ = ["column_label", "html_table", "plain_markdown", "sentences", "as_sentence"]
+__all__ = ["column_label", "reader_frame", "html_table", "plain_markdown", "sentences", "as_sentence"]
 
 #: Fixed names -> HTML labels; anything else goes through the patterns in :func:`column_label`.
 LABELS = {
@@ -52,6 +53,32 @@ def _with_tokens(text: str) -> str:
     for pattern, replacement in _TOKENS:
         out = pattern.sub(replacement, out)
     return re.sub(r"_(?![^<]*>)", " ", out)
+
+
+def _reader_number(value, digits: int) -> str:
+    """A float as a reader reads it: ``digits`` significant digits, thousands separated, never in e-notation."""
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{value:,.0f}"
+    if abs(value) >= 10 ** digits:
+        return f"{value:,.0f}"
+    if abs(value) < 10 ** -(digits + 1):
+        return f"{value:.{digits}e}".replace("e-0", "e-")
+    return f"{value:.{digits}g}"
+
+
+def reader_frame(frame: pd.DataFrame, *, digits: int = 3, missing: str = "not measured") -> pd.DataFrame:
+    """``frame`` for a reader: no index (a 0..n index says nothing), floats at ``digits`` significant digits and
+    missing values (NaN, None) as the words ``missing`` says, e.g. "not defined: a = n - 1"."""
+    shown = frame.reset_index(drop=True)
+
+    def cell(value):
+        if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+            return missing
+        if isinstance(value, float):
+            return _reader_number(value, digits)
+        return value
+
+    return shown.map(cell)
 
 
 def html_table(frame: pd.DataFrame, *, caption: str | None = None, index: bool = False):

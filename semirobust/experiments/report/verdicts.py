@@ -59,14 +59,41 @@ def reading(status: str, threshold_text: str, predicts: str = "below", *, no_int
     raise ValueError(f"Unknown status {status!r}; valid: {', '.join(STATUSES)}.")
 
 
-def claim_values(claim_id: str, claim: str, status: str, evidence: str) -> dict:
-    """The glue names and values of one claim (:data:`CLAIM_GLUE`), for the notebook to glue."""
+#: the CSS class of each status (``claim-confirmed`` ...): the colour of a claim box and of a status badge.
+STATUS_CLASSES = {status: "claim-" + status.split(" at ")[0].replace(" ", "-") for status in STATUSES}
+#: the title a claim box carries on a page: the claim, then its status, so a reader of titles alone reads both.
+CLAIM_TITLE = "Claim: {claim} — {status}"
+
+
+def _known(status: str) -> str:
     if status not in STATUSES:
         raise ValueError(f"Unknown status {status!r}; valid: {', '.join(STATUSES)}.")
+    return status
+
+
+def claim_title(claim: str, status: str) -> str:
+    """The title of a claim box: "Claim: <claim> — <status>" (the one place the four words reach a title)."""
+    return CLAIM_TITLE.format(claim=claim, status=_known(status))
+
+
+def claim_classes(status: str) -> str:
+    """The admonition classes of a claim box with ``status``: ``verdict claim claim-<status>``."""
+    return f"verdict claim {STATUS_CLASSES[_known(status)]}"
+
+
+def status_badge(status: str) -> str:
+    """``status`` as an inline HTML badge coloured like the claim boxes (for tables, e.g. the landing page)."""
+    return f'<span class="claim-badge {STATUS_CLASSES[_known(status)]}">{_known(status)}</span>'
+
+
+def claim_values(claim_id: str, claim: str, status: str, evidence: str) -> dict:
+    """The glue names and values of one claim (:data:`CLAIM_GLUE`), for the notebook to glue."""
+    _known(status)
     if not claim_id.isidentifier():
         raise ValueError(f"claim_id={claim_id!r} must be a Python identifier (it becomes a glue name).")
     names = [name.format(id=claim_id) for name in CLAIM_GLUE]
     return dict(zip(names, (claim, status, evidence)))
 
 
-__all__ = ["STATUSES", "CLAIM_GLUE", "interval_status", "reading", "claim_values"]
+__all__ = ["STATUSES", "CLAIM_GLUE", "STATUS_CLASSES", "CLAIM_TITLE", "claim_title", "claim_classes", "status_badge",
+           "interval_status", "reading", "claim_values"]

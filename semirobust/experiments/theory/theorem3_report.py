@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from semirobust.experiments.report.markup import as_sentence
+from semirobust.experiments.report.markup import as_sentence, reader_frame
 from semirobust.experiments.report.style import book_figure, book_style
 
-__all__ = ["REPORTED_TABLE_S1", "GLUE_ATTACKS", "GLUE_S1_COLUMNS", "load_reported_table_s1", "with_reported_table_s1", "table_s1_frame",
+__all__ = ["REPORTED_TABLE_S1", "GLUE_ATTACKS", "GLUE_S1_COLUMNS", "load_reported_table_s1", "with_reported_table_s1", "table_s1_frame", "paper_bounds_table",
            "paper_bounds_frame", "theorem3_frame", "lemma2_frame", "lemma2_caption", "theorem3_statements",
            "theorem3_glue_values", "plot_table_s1", "plot_gammas", "s1_adaptive_frame", "s1_adaptive_sentence",
            "plot_s1_adaptive"]
@@ -64,6 +64,11 @@ def table_s1_frame(record: dict) -> pd.DataFrame:
 def paper_bounds_frame(record: dict) -> pd.DataFrame:
     """Theorem 3's analytic bound for every (network, a) the paper uses, as the record holds it."""
     return pd.DataFrame(record["metrics"]["paper_bounds"])
+
+
+def paper_bounds_table(record: dict) -> pd.DataFrame:
+    """:func:`paper_bounds_frame` for readers: no index, 3 significant digits, the bound at a = n - 1 in words."""
+    return reader_frame(paper_bounds_frame(record), missing="not defined: a = n - 1")
 
 
 def theorem3_frame(record: dict) -> pd.DataFrame:
