@@ -18,8 +18,8 @@ from urllib.parse import urljoin
 import nbformat
 import pytest
 import yaml
-
 from reader_checks import landing_height_problems, reader_problems
+
 from semirobust.pipeline import book as book_pipeline
 from semirobust.utils import REPO_ROOT
 

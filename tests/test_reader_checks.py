@@ -1,8 +1,12 @@
 """The reader checks of the browser test (tests/reader_checks.py) on small pages that must fail, and pass."""
 import pytest
-
-from reader_checks import (claim_title_problems, landing_height_problems, missing_value_problems,
-                           raw_frame_problems, reader_problems)
+from reader_checks import (
+    claim_title_problems,
+    landing_height_problems,
+    missing_value_problems,
+    raw_frame_problems,
+    reader_problems,
+)
 
 
 def _box(title, classes):

@@ -3,8 +3,8 @@ headers, missing values in words, checked with the browser test's own reader che
 import math
 
 import pandas as pd
-
 from reader_checks import missing_value_problems, raw_frame_problems, reader_problems
+
 from semirobust.experiments.report.markup import html_table, reader_frame
 from semirobust.experiments.theory import theorem3_report
 from semirobust.experiments.theory.theorem3 import paper_theorem3_bounds

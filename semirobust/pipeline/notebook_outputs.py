@@ -26,8 +26,14 @@ import re
 
 from semirobust.config import ARCH_SPECS, get_profile
 from semirobust.experiments.report.markup import plain_markdown
-from semirobust.pipeline.page_boxes import PAGE_DATA_FILES, claim_boxes, page_claim_status, page_glue_cell, \
-    rerun_box, rerun_command
+from semirobust.pipeline.page_boxes import (
+    PAGE_DATA_FILES,
+    claim_boxes,
+    page_claim_status,
+    page_glue_cell,
+    rerun_box,
+    rerun_command,
+)
 
 __all__ = ["LOG_LINE", "RESOLVED_GLUE", "HIDDEN_PARAMETERS", "present_notebook", "parameter_box", "profile_default",
            "unquote_glued_text", "glued_values"]
