@@ -27,13 +27,13 @@ import re
 from semirobust.config import ARCH_SPECS, get_profile
 from semirobust.experiments.report.markup import plain_markdown
 from semirobust.pipeline.page_boxes import (
-    PAGE_DATA_FILES,
     claim_boxes,
     page_claim_status,
     page_glue_cell,
     rerun_box,
     rerun_command,
 )
+from semirobust.pipeline.pages import data_files
 
 __all__ = ["LOG_LINE", "RESOLVED_GLUE", "HIDDEN_PARAMETERS", "present_notebook", "parameter_box", "profile_default",
            "unquote_glued_text", "glued_values"]
@@ -169,7 +169,7 @@ def present_notebook(notebook, provenance: dict, scrub: tuple[str, ...] = ()):
         cells[box_at] = nbformat.v4.new_markdown_cell(parameter_box(notebook, provenance, log_lines))
         page = provenance["notebook"].rsplit("/", 1)[-1].removesuffix(".ipynb")
         cells.insert(box_at + 1, nbformat.v4.new_markdown_cell(
-            rerun_box(provenance, log_lines, PAGE_DATA_FILES.get(page, ()))))
+            rerun_box(provenance, log_lines, data_files(page))))
     page_values = {"rerun_command": rerun_command(provenance)}
     status = page_claim_status(glued)
     if status is not None:

@@ -17,15 +17,12 @@ import shlex
 
 from semirobust.experiments.report.verdicts import STATUSES, claim_classes, claim_title
 
-__all__ = ["CLAIM_BOX", "PAGE_DATA_FILES", "claim_boxes", "page_claim_status", "rerun_command", "rerun_box",
+__all__ = ["CLAIM_BOX", "claim_boxes", "page_claim_status", "rerun_command", "rerun_box",
            "page_glue_cell"]
 
 #: the opening of a claim box in a notebook's Markdown: the fence, "Claim: <claim> — " and the status role.
 CLAIM_BOX = re.compile(r"^(?P<fence>`{3,}|:{3,})\{admonition\}\s*Claim:\s*(?P<claim>.+?)\s*—\s*"
                        r"\{glue:text\}`claim_(?P<id>\w+?)_status(?::s)?`\s*$")
-#: files of ``semirobust/data_files/`` each page reads (the paper's reported numbers it compares with).
-PAGE_DATA_FILES = {"table1": ("reported_supplementary.csv",), "theorem3_linear": ("reported_table_s1.csv",),
-                   "pays": ("reported_table_s5.csv",)}
 _CLAIM_STATUS = re.compile(r"^claim_(\w+)_status$")
 _RECORD_SECONDS = re.compile(r"^record \S+ written; (?P<seconds>\d+(\.\d+)?) s\b")
 _GLUE_PREFIX = "application/papermill.record/"

@@ -49,6 +49,8 @@ class Page:
     #: the profile field naming this page's data set where the profile sets one ("theory_dataset": a theory page,
     #: "figure2_dataset"); None: the book's data set
     profile_dataset: str | None = None
+    #: files of ``semirobust/data_files/`` the page reads (the paper's reported numbers it sets beside its own)
+    data_files: tuple[str, ...] = ()
 
     @property
     def toc(self) -> str:
@@ -63,15 +65,16 @@ _TABLE_S5 = Study("table_s5", table_s5.run_table_s5_seed, table_s5.table_s5_conf
 #: the results pages in build order (cheap first; later ones reuse the training cache)
 PAGES = (
     Page("mi_estimator", "the rho estimator", 7, kinds=(("mi_estimator", "EDGE validation"),)),
-    Page("table1", "Table 1", 2, kinds=((table1_configs.SUMMARY_KIND, "Table 1 row"),), algorithm1=True),
+    Page("table1", "Table 1", 2, kinds=((table1_configs.SUMMARY_KIND, "Table 1 row"),), algorithm1=True,
+         data_files=("reported_supplementary.csv",)),
     Page("figure2", "Figure 2", 5, algorithm1=True, profile_dataset="figure2_dataset"),
     Page("figure1", "Figure 1", 4, algorithm1=True),
     Page("budgets", "attacks and budgets", 3, kinds=((budgets.KIND, "Attack and budget"),), studies=(_BUDGETS,),
          algorithm1=True),
     Page("pays", "does semirobustness pay?", 6, kinds=((pays.SEED_CURVES_KIND, "Cost curves of a seed"),),
-         studies=(_PAYS, _TABLE_S5), algorithm1=True),
+         studies=(_PAYS, _TABLE_S5), algorithm1=True, data_files=("reported_table_s5.csv",)),
     Page("theorem3_linear", "Theorem 3", 0, kinds=(("theorem3", "Theorem 3 / Algorithm S1"),),
-         profile_dataset="theory_dataset"),
+         profile_dataset="theory_dataset", data_files=("reported_table_s1.csv",)),
     Page("weight_bound", "Section 2.2 bound", 1, kinds=(("weight_bound", "Section 2.2 bounds"),),
          profile_dataset="theory_dataset"),
     Page("efficiency", "efficiency", 8),
@@ -84,6 +87,11 @@ READING_ORDER = tuple(sorted(PAGES, key=lambda page: page.reading))
 STUDIES = {study.name: study for page in PAGES for study in page.studies}
 
 
+def data_files(name: str) -> tuple[str, ...]:
+    """The data files page ``name`` reads; none for a notebook that is not a registered page (a test's)."""
+    return next((candidate.data_files for candidate in PAGES if candidate.name == name), ())
+
+
 def page(name: str) -> Page:
     """The registered page ``name``; a ValueError names the registered ones."""
     for candidate in PAGES:
@@ -92,4 +100,4 @@ def page(name: str) -> Page:
     raise ValueError(f"notebook={name!r} is not a registered page; expected one of {list(NOTEBOOKS)}.")
 
 
-__all__ = ["Study", "Page", "PAGES", "NOTEBOOKS", "READING_ORDER", "STUDIES", "page"]
+__all__ = ["Study", "Page", "PAGES", "NOTEBOOKS", "READING_ORDER", "STUDIES", "data_files", "page"]
