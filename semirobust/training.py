@@ -58,6 +58,7 @@ from semirobust.checkpoints import (
     snapshot_paths,
 )
 from semirobust.config import ARCHS, DATASETS, Profile, check_choice, check_int, get_profile
+from semirobust.fingerprints import canonical_fingerprint
 from semirobust.data import (
     TensorImageDataset,
     base_dataset,
@@ -93,9 +94,10 @@ TRAINING_MODULES = ("semirobust.models", "semirobust.training", "semirobust.trai
 
 def training_code_fingerprint(mode: str = "standard") -> str:
     """Fingerprint of the code in :data:`TRAINING_MODULES`, and of :mod:`semirobust.at_methods` for the
-    modes that use it (see ``utils.source_fingerprint``)."""
+    modes that use it (see ``utils.source_fingerprint``), or the earlier fingerprint it is listed as
+    equivalent to (:data:`semirobust.fingerprints.EQUIVALENT_FINGERPRINTS`)."""
     extra = ("semirobust.at_methods",) if get_method(mode).uses_at_methods else ()
-    return source_fingerprint(*TRAINING_MODULES, *extra)
+    return canonical_fingerprint(source_fingerprint(*TRAINING_MODULES, *extra))
 
 
 @dataclass

@@ -12,6 +12,7 @@ import textwrap
 
 import pytest
 
+from semirobust import fingerprints, training
 from semirobust.utils import REPO_ROOT, source_fingerprint
 
 #: trains once with the pickled profile of argv[2] (a semirobust.config.Profile) and caches in argv[1]
@@ -69,3 +70,21 @@ def test_changed_models_py_is_not_served_from_cache(tmp_path, tiny_profile):
     models.write_text(models.read_text() + "\n\ndef _changed_definition():\n    return 1\n")
     changed = run()
     assert not changed["from_cache"] and changed["hash"] != first["hash"]
+
+
+def test_listed_equivalent_code_keeps_the_earlier_fingerprint(monkeypatch):
+    """Code listed in EQUIVALENT_FINGERPRINTS is keyed under the earlier fingerprint it reproduces; any other
+    fingerprint is its own (a changed network definition still misses the cache)."""
+    monkeypatch.setitem(fingerprints.EQUIVALENT_FINGERPRINTS, "0123456789abcdef", "fedcba9876543210")
+    assert fingerprints.canonical_fingerprint("0123456789abcdef") == "fedcba9876543210"
+    assert fingerprints.canonical_fingerprint("1111111111111111") == "1111111111111111"
+    computed = source_fingerprint(*training.TRAINING_MODULES)
+    monkeypatch.setitem(fingerprints.EQUIVALENT_FINGERPRINTS, computed, "an earlier one")
+    assert training.training_code_fingerprint("standard") == "an earlier one"
+    monkeypatch.delitem(fingerprints.EQUIVALENT_FINGERPRINTS, computed)
+    assert training.training_code_fingerprint("standard") == computed
+
+
+def test_the_fingerprint_module_is_not_fingerprinted():
+    """A new equivalence entry must not change the fingerprint it names."""
+    assert "semirobust.fingerprints" not in training.TRAINING_MODULES
