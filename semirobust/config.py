@@ -335,22 +335,6 @@ def check_budget(eps) -> int:
     return int(e)
 
 
-def mean_interval(values, level: float = 0.95) -> tuple[float, float]:
-    """Mean and half-width of the two-sided Student-t interval over seeds (``mean +- half``).
-
-    Raises when fewer than two values are given: an interval from one seed does not exist.
-    """
-    import numpy as np
-    from scipy import stats
-
-    values = np.asarray([v for v in values if v is not None], dtype=float)
-    if values.size < 2:
-        raise ValueError(f"a {level:.0%} interval needs at least 2 seeds, got {values.size}; "
-                         "run more seeds (profile.seeds) or ask for the mean only.")
-    half = stats.t.ppf(0.5 + level / 2, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size)
-    return float(values.mean()), float(half)
-
-
 def check_choice(kind: str, value, choices) -> None:
     """Raise a ValueError naming the valid choices when ``value`` is not one of them."""
     if value not in choices:
@@ -496,5 +480,5 @@ class RunConfig:
 
 __all__ = ["ArchSpec", "DatasetSpec", "ARCH_SPECS", "DATASET_SPECS", "ARCHS", "MODEL_NAMES", "DATASET_NAMES",
            "DATASETS", "DATASET_SIZES", "ATTACKS", "PROFILES", "PROFILE_ALIASES", "PAPER_BUDGETS", "PAPER_FB_LAYERS",
-           "LAYER_COUNTS", "FIGURE2_FB_SIZES", "Profile", "get_profile", "check_budget", "mean_interval",
+           "LAYER_COUNTS", "FIGURE2_FB_SIZES", "Profile", "get_profile", "check_budget",
            "check_choice", "check_fb_layers", "check_int", "check_eps", "parse_eps", "parse_list", "RunConfig"]

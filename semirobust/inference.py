@@ -49,6 +49,28 @@ class PairedDifference:
         return self.low <= 0 <= self.high
 
 
+def mean_interval(values: Sequence[float | None], level: float = 0.95) -> tuple[float, float]:
+    """Mean and half-width of the two-sided Student-t interval over seeds (``mean +- half``); None values are
+    left out. Raises when fewer than two values remain: an interval from one seed does not exist."""
+    values = np.asarray([v for v in values if v is not None], dtype=float)
+    if values.size < 2:
+        raise ValueError(f"a {level:.0%} interval needs at least 2 seeds, got {values.size}; "
+                         "run more seeds (profile.seeds) or ask for the mean only.")
+    half = stats.t.ppf(0.5 + level / 2, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size)
+    return float(values.mean()), float(half)
+
+
+def mean_and_half(values: Sequence[float | None], level: float = 0.95) -> tuple[float, float | None]:
+    """:func:`mean_interval` where two or more values (None left out) give an interval; one value: ``(it, None)``,
+    no interval; none: ``(nan, None)``."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return math.nan, None
+    if len(present) < 2:
+        return float(present[0]), None
+    return mean_interval(present, level)
+
+
 def paired_difference(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> PairedDifference:
     """``a[i] - b[i]`` per seed, averaged, with a t-interval on ``n - 1`` degrees of freedom.
 
@@ -221,6 +243,6 @@ def interval_reading(low: float, high: float, positive: str, negative: str, none
     return none
 
 
-__all__ = ["EQUIVALENCE_ANSWERS", "PairedDifference", "paired_difference", "Equivalence", "seeds_for_equivalence",
+__all__ = ["mean_interval", "mean_and_half", "EQUIVALENCE_ANSWERS", "PairedDifference", "paired_difference", "Equivalence", "seeds_for_equivalence",
            "equivalence_test", "cluster_bootstrap", "cluster_bootstrap_draws", "bootstrap_p_value", "holm",
            "interval_reading"]

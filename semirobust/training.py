@@ -58,7 +58,6 @@ from semirobust.checkpoints import (
     snapshot_paths,
 )
 from semirobust.config import ARCHS, DATASETS, Profile, check_choice, check_int, get_profile
-from semirobust.fingerprints import canonical_fingerprint
 from semirobust.data import (
     TensorImageDataset,
     base_dataset,
@@ -67,6 +66,7 @@ from semirobust.data import (
     make_loader,
     train_val_split,
 )
+from semirobust.fingerprints import canonical_fingerprint
 from semirobust.models import build_model, split_fa_fb, trainable_layers
 from semirobust.training_methods import (
     AT_METHOD_MODES,

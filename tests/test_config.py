@@ -268,7 +268,8 @@ def test_default_folders_follow_the_environment(semirobust_cache, semirobust_res
 
 
 def test_offline_profile_budget_and_interval_errors():
-    from semirobust.config import check_budget, mean_interval
+    from semirobust.config import check_budget
+    from semirobust.inference import mean_interval
 
     assert get_profile("offline").name == "offline" and get_profile("cpu").name == "offline"
     assert check_budget(16 / 255) == 16

@@ -138,3 +138,18 @@ def test_an_interval_that_covers_zero_never_reads_as_an_effect():
             assert reading == "undecided at this power"
         else:
             assert reading == ("supports" if low > 0 else "contradicts")
+
+
+def test_mean_interval_is_the_t_interval_and_mean_and_half_reads_one_seed_as_no_interval():
+    from semirobust.inference import mean_and_half, mean_interval
+
+    values = [70.0, 72.0, 74.5, None]  # None: a seed without the value, left out
+    mean, half = mean_interval(values)
+    assert mean == pytest.approx(72.1666666667)
+    assert half == pytest.approx(stats.t.ppf(0.975, 2) * np.std([70.0, 72.0, 74.5], ddof=1) / np.sqrt(3))
+    assert mean_and_half(values) == (mean, half)
+    assert mean_and_half([71.0, None]) == (71.0, None)
+    nan_mean, no_half = mean_and_half([None])
+    assert np.isnan(nan_mean) and no_half is None
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        mean_interval([71.0])

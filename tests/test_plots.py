@@ -112,8 +112,8 @@ def test_calibrated_figures_draw_null_band_ceiling_and_one_figure_per_measure():
 
 
 def test_error_bars_come_from_the_seeds_rho_pairs():
-    from semirobust.config import mean_interval
     from semirobust.experiments.report import figures
+    from semirobust.inference import mean_interval
 
     seeds = [[{"rho": 1.0 + s, "cka": 0.5}, {"rho": 2.0 * (s + 1), "cka": 0.4 + 0.1 * s}] for s in range(3)]
     record = {"kind": "table1", "config": {"arch": "vgg16", "dataset": "digits", "fb_layers": 2, "attack": "pgd"},

@@ -22,10 +22,11 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
-from semirobust.config import DATASET_NAMES, MODEL_NAMES, mean_interval
+from semirobust.config import DATASET_NAMES, MODEL_NAMES
 from semirobust.experiments.report.markup import as_sentence
 from semirobust.experiments.report.style import book_figure, book_style
 from semirobust.experiments.table1.report import attack_label
+from semirobust.inference import mean_interval
 
 X_LABEL = r"$x$ (layer pair $\rho_{n-x}$ of $f_b$; 0 = last pair)"
 Y_LABEL = r"$\rho$ (bits)"

@@ -9,10 +9,10 @@ import math
 import numpy as np
 import pandas as pd
 
-from semirobust.config import DATASET_NAMES, MODEL_NAMES, mean_interval
+from semirobust.config import DATASET_NAMES, MODEL_NAMES
 from semirobust.experiments.report.figures import rho_depth_frame
 from semirobust.experiments.report.verdicts import interval_status, reading
-from semirobust.inference import interval_reading
+from semirobust.inference import interval_reading, mean_interval
 
 __all__ = ["TREND_COLUMNS", "depth_trend", "trend_sentence", "size_comparison", "size_interval", "figure2_claim",
            "dataset_claim"]

@@ -7,9 +7,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from semirobust.config import PAPER_BUDGETS, mean_interval
+from semirobust.config import PAPER_BUDGETS
 from semirobust.experiments.report.style import book_figure, book_style
 from semirobust.experiments.supplementary.budgets import ATTACK_NAMES, LINF, NETWORK_NAMES, SCORE_ATTACK
+from semirobust.inference import mean_interval
 
 
 def budget_frame(records: list[dict]) -> pd.DataFrame:

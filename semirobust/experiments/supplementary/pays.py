@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from semirobust.config import RunConfig, mean_interval
+from semirobust.config import RunConfig
 from semirobust.cost import training_cost
 from semirobust.data import load_dataset, train_val_split
 from semirobust.experiments.table1.algorithm1 import run_arms, run_seed
@@ -40,6 +40,7 @@ from semirobust.experiments.table1.arms import ARMS, initial_network
 from semirobust.experiments.table1.configs import ALGORITHM1_VERSION, SEED_KIND, summary_config
 from semirobust.experiments.table1.evaluation import Evaluation, final_autoattack
 from semirobust.experiments.table1.finished import final_networks
+from semirobust.inference import mean_interval
 from semirobust.models import build_model, combine_fa_fb
 from semirobust.progress import announce
 from semirobust.results import ResultsStore

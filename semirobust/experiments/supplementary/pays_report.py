@@ -7,7 +7,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from semirobust.config import mean_interval
 from semirobust.cost import training_cost
 from semirobust.experiments.report.style import book_figure, book_style
 from semirobust.experiments.supplementary.pays import (
@@ -18,6 +17,7 @@ from semirobust.experiments.supplementary.pays import (
     ratio_text,
     summaries,
 )
+from semirobust.inference import mean_interval
 from semirobust.models import build_model
 
 

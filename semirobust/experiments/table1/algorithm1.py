@@ -50,7 +50,7 @@ import numpy as np
 import torch
 
 from semirobust.attacks import GradEvalCounter
-from semirobust.config import RunConfig, mean_interval, parse_list
+from semirobust.config import RunConfig, parse_list
 from semirobust.cost import authors_grad_evals
 from semirobust.cuts import arch_cut_note
 from semirobust.data import load_dataset, train_val_split
@@ -71,6 +71,7 @@ from semirobust.experiments.table1.configs import (
 from semirobust.experiments.table1.evaluation import Evaluation, best_checkpoint
 from semirobust.experiments.table1.finished import finished_cell
 from semirobust.experiments.table1.scoring import final_autoattack_metrics, score_network
+from semirobust.inference import mean_interval
 from semirobust.models import combine_fa_fb
 from semirobust.progress import Countdown, algorithm1_countdown, announce, network_unit, trial_unit
 from semirobust.results import ResultsStore
@@ -147,7 +148,7 @@ def best_epoch(curve: list[dict], key: str) -> int:
 def aggregate_seeds(per_seed: list[dict], keys) -> dict:
     """Mean of each key over the seeds and, with two seeds or more, its 95% t-interval (``key_ci``).
 
-    A ``_ci`` of None means one seed: no interval exists (see :func:`semirobust.config.mean_interval`).
+    A ``_ci`` of None means one seed: no interval exists (see :func:`semirobust.inference.mean_interval`).
     List-valued keys (rho) are averaged element-wise.
     """
     if not per_seed:

@@ -24,7 +24,7 @@ from semirobust.config import MODEL_NAMES
 from semirobust.experiments.report.style import book_figure, book_style
 from semirobust.experiments.table1.arms import ARMS, CONTROLS
 from semirobust.experiments.table1.report import attack_label
-from semirobust.inference import equivalence_test, interval_reading, paired_difference
+from semirobust.inference import equivalence_test, interval_reading, mean_and_half, paired_difference
 
 #: the equivalence margin of the recovery test, in accuracy points (issue: 2 points, stated beside k).
 EQUIVALENCE_MARGIN = 2.0
@@ -159,16 +159,6 @@ def controls_sentences(record: dict) -> list[str]:
     return out
 
 
-def _mean_ci(values: list) -> tuple[float, float | None]:
-    values = [v for v in values if v is not None]
-    if not values:
-        return math.nan, None
-    if len(values) < 2:
-        return float(values[0]), None
-    paired = paired_difference(values, [0.0] * len(values))
-    return paired.mean, paired.high - paired.mean
-
-
 def arms_table(record: dict) -> pd.DataFrame:
     """One row per network of the cell (the regular network, Acc*, Acc_sr and each arm's Acc~): the mean over
     seeds on the scored images with its 95% half-width, the paper's test-selected value where it applies, and
@@ -176,7 +166,7 @@ def arms_table(record: dict) -> pd.DataFrame:
     per_seed = record["metrics"]["per_seed"]
 
     def cell(values):
-        mean, half = _mean_ci(values)
+        mean, half = mean_and_half(values)
         if math.isnan(mean):
             return ""
         return f"{mean:.1f}" + (f"\u00a0±\u00a0{half:.1f}" if half is not None else "")
@@ -211,11 +201,11 @@ def plot_arms(record: dict) -> plt.Figure:
         ys = [arm_values(record, arm)[s] for arm in arms]
         ax.plot(xs, ys, marker="o", color="0.55", alpha=0.7, lw=0.8, ms=4,
                 label="one seed" if s == 0 else None)
-    means = [_mean_ci(arm_values(record, arm))[0] for arm in arms]
+    means = [mean_and_half(arm_values(record, arm))[0] for arm in arms]
     ax.bar(xs, means, width=0.55, color="#4c72b0", alpha=0.35, label="mean over seeds")
-    acc_star = _mean_ci([s.get("acc_star") for s in per_seed])[0]
+    acc_star = mean_and_half([s.get("acc_star") for s in per_seed])[0]
     ax.axhline(acc_star, ls="--", color="#c44e52", lw=1.2, label=f"Acc* = {acc_star:.1f}")
-    acc_sr = _mean_ci([s.get("acc_sr") for s in per_seed])[0]
+    acc_sr = mean_and_half([s.get("acc_sr") for s in per_seed])[0]
     ax.axhline(acc_sr, ls=":", color="0.3", lw=1.0, label=f"Acc_sr = {acc_sr:.1f}")
     ax.set_xticks(xs, [SHORT_NAMES[a] for a in arms], rotation=15)
     ax.set_ylabel("accuracy under attack (%)")
@@ -245,7 +235,7 @@ def glue_values(record: dict, margin: float = EQUIVALENCE_MARGIN) -> dict:
               "diff_paired_high": _round(result["high"]), "equivalence": result["answer"],
               "equivalence_margin": float(margin)}
     for arm in CONTROLS:
-        mean, _ = _mean_ci(arm_values(record, arm))
+        mean, _ = mean_and_half(arm_values(record, arm))
         values[f"acc_tilde_{arm}"] = "not run" if math.isnan(mean) else round(mean, 1)
     return values
 
