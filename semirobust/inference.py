@@ -232,6 +232,58 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return adjusted.tolist()
 
 
+@dataclass(frozen=True)
+class TwoLevelInterval:
+    """Percentile interval of a mean paired difference that resamples seeds and redraws the test images."""
+
+    mean: float
+    low: float
+    high: float
+    n: int  # seeds
+    images: int  # test images each accuracy was scored on
+    level: float
+
+
+def two_level_interval(a: Sequence[float], b: Sequence[float], images: int, level: float = 0.95,
+                       n_resamples: int = 4000, seed: int = 0) -> TwoLevelInterval:
+    """Mean of ``a[i] - b[i]`` (accuracies in %, paired by seed, every network scored on the same ``images`` test
+    images) with an interval that resamples both levels, seeds and test images, where the records keep no
+    per-image outcomes. Each resample draws the seeds with replacement, then redraws every accuracy from its
+    binomial with ``n = images``: within one arm with one uniform number shared by all seeds (the seeds are
+    scored on the SAME images, so another image draw moves them together: this comonotone draw is the largest
+    image-level variance of a seed mean, an upper bound), the two arms independently (their correctness on the
+    same images is in practice positively correlated, which would narrow the difference: independence is
+    conservative). The seed-only t-interval (:func:`paired_difference`) leaves the image level out."""
+    _check_level(level)
+    check_int("images", images)
+    check_int("n_resamples", n_resamples)
+    a, b = _finite_array(a, "a") / 100, _finite_array(b, "b") / 100
+    if a.shape != b.shape or a.size < 2:
+        raise ValueError(f"a two-level interval needs two or more paired seeds, got {a.size} and {b.size} values.")
+    if images < 1 or np.any((a < 0) | (a > 1) | (b < 0) | (b > 1)):
+        raise ValueError(f"accuracies must lie in [0, 100] % and images={images} must be positive.")
+    rng = np.random.default_rng(seed)
+    chosen = rng.integers(0, a.size, size=(n_resamples, a.size))
+    u_a, u_b = rng.random((n_resamples, 1)), rng.random((n_resamples, 1))
+    redrawn_a = stats.binom.ppf(u_a, images, a[chosen]) / images
+    redrawn_b = stats.binom.ppf(u_b, images, b[chosen]) / images
+    draws = 100 * (redrawn_a - redrawn_b).mean(axis=1)
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(draws, [tail, 100 - tail])
+    return TwoLevelInterval(float(100 * (a - b).mean()), float(low), float(high), int(a.size), int(images), level)
+
+
+def interval_answer(low: float, high: float, margin: float) -> str:
+    """The equivalence answer an interval gives at ``margin``: "equivalent" inside ``(-margin, margin)``, "not
+    equivalent" entirely outside ``[-margin, margin]``, "undecided" otherwise (the reading of
+    :func:`equivalence_test`, applied to any interval, e.g. the wider of a seed-only and a two-level one)."""
+    if -margin < low and high < margin:
+        return "equivalent"
+    if low > margin or high < -margin:
+        return "not equivalent"
+    return "undecided"
+
+
 def interval_reading(low: float, high: float, positive: str, negative: str, none: str) -> str:
     """The reading an interval allows: ``positive`` only when it excludes 0 on the positive side,
     ``negative`` only when it excludes 0 on the negative side, ``none`` (e.g. "no effect shown at this
@@ -245,4 +297,4 @@ def interval_reading(low: float, high: float, positive: str, negative: str, none
 
 __all__ = ["mean_interval", "mean_and_half", "EQUIVALENCE_ANSWERS", "PairedDifference", "paired_difference", "Equivalence", "seeds_for_equivalence",
            "equivalence_test", "cluster_bootstrap", "cluster_bootstrap_draws", "bootstrap_p_value", "holm",
-           "interval_reading"]
+           "interval_reading", "TwoLevelInterval", "two_level_interval", "interval_answer"]

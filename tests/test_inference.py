@@ -13,9 +13,11 @@ from semirobust.inference import (
     cluster_bootstrap_draws,
     equivalence_test,
     holm,
+    interval_answer,
     interval_reading,
     paired_difference,
     seeds_for_equivalence,
+    two_level_interval,
 )
 
 
@@ -153,3 +155,43 @@ def test_mean_interval_is_the_t_interval_and_mean_and_half_reads_one_seed_as_no_
     assert np.isnan(nan_mean) and no_half is None
     with pytest.raises(ValueError, match="at least 2 seeds"):
         mean_interval([71.0])
+
+
+def _paired_seeds(n_seeds, seed=3):
+    rng = np.random.default_rng(seed)
+    b = 60 + rng.normal(0, 0.8, n_seeds)
+    return b - 2.0 + rng.normal(0, 1.0, n_seeds), b
+
+
+def test_two_level_interval_is_wider_than_the_seed_interval_when_images_are_few():
+    a, b = _paired_seeds(5)
+    seeds_only = paired_difference(a, b)
+    few = two_level_interval(a, b, images=500)
+    assert few.mean == pytest.approx(seeds_only.mean)
+    assert few.high - few.low > 2 * (seeds_only.high - seeds_only.low)
+    assert few.low < seeds_only.low and few.high > seeds_only.high
+    # one accuracy's binomial sd at 60% on 500 images is 2.19 points; two independent arms: 3.10 points
+    assert (few.high - few.low) / 2 == pytest.approx(1.96 * 3.10, rel=0.15)
+
+
+def test_two_level_interval_comes_close_to_the_seed_interval_when_images_are_many():
+    a, b = _paired_seeds(30)
+    seeds_only = paired_difference(a, b)
+    many = two_level_interval(a, b, images=10_000_000)
+    assert (many.high - many.low) / (seeds_only.high - seeds_only.low) == pytest.approx(1.0, abs=0.12)
+    assert many.low == pytest.approx(seeds_only.low, abs=0.15) and many.high == pytest.approx(seeds_only.high, abs=0.15)
+
+
+def test_two_level_interval_is_reproducible_and_refuses_bad_input():
+    a, b = _paired_seeds(5)
+    assert two_level_interval(a, b, 1000, seed=4) == two_level_interval(a, b, 1000, seed=4)
+    with pytest.raises(ValueError, match="two or more"):
+        two_level_interval([50.0], [40.0], 1000)
+    with pytest.raises(ValueError, match=r"\[0, 100\]"):
+        two_level_interval([150.0, 20.0], [40.0, 30.0], 1000)
+
+
+@pytest.mark.parametrize("low, high, answer", [(-1.0, 1.5, "equivalent"), (-2.5, 1.0, "undecided"),
+                                               (2.1, 4.0, "not equivalent"), (-5.0, -2.01, "not equivalent")])
+def test_interval_answer_reads_any_interval_against_the_margin(low, high, answer):
+    assert interval_answer(low, high, 2.0) == answer
