@@ -12,7 +12,7 @@ from semirobust.experiments.table1.arms import ARMS, CONTROLS, cell_arms, initia
 from semirobust.models import build_model, fa_fb_module_names
 
 
-def _record(diffs, controls_minus=None, acc_star=60.0, k=1.0):
+def _record(diffs, controls_minus=None, acc_star=60.0, k=1.0, images=1000):
     """A table1 record whose seed s has Acc~ - Acc* = diffs[s] and control arm a at Acc~ - controls_minus[a][s]."""
     controls_minus = controls_minus or {}
     per_seed = []
@@ -25,20 +25,33 @@ def _record(diffs, controls_minus=None, acc_star=60.0, k=1.0):
     return {"kind": "table1", "config": {"arch": "vgg16", "dataset": "fashion-mnist", "fb_layers": 12, "k": k,
                                          "eps": 8 / 255, "attack": "autoattack"},
             "metrics": {"per_seed": per_seed, "seeds": list(range(len(diffs)))},
-            "extra": {"scored_images": 1000, "eval_images": 200, "eval_attack": {"name": "autoattack"}}}
+            "extra": {"scored_images": images, "eval_images": 200, "eval_attack": {"name": "autoattack"}}}
 
 
 @pytest.mark.parametrize("diffs, answer", [([0.2, -0.3, 0.1, 0.0, -0.1], "equivalent"),
                                            ([-6.1, -5.8, -6.4, -6.0, -5.9], "not equivalent"),
                                            ([-3.0, 2.5, -1.0, 3.5, -4.0], "undecided")])
 def test_recovery_answers_with_the_equivalence_test(diffs, answer):
-    result = controls.recovery(_record(diffs))
-    assert result["answer"] == answer and result["n"] == 5
+    record = _record(diffs, images=10_000_000)  # images so many that the image level adds nothing
+    result = controls.recovery(record)
+    assert result["answer"] == answer == result["seed_answer"] and result["n"] == 5
     assert result["low"] < result["mean"] < result["high"]
-    sentence = controls.recovery_sentence(_record(diffs))
+    assert result["two_level_low"] < result["mean"] < result["two_level_high"]
+    sentence = controls.recovery_sentence(record)
     assert answer in sentence and "supports" not in sentence
     if answer == "undecided":
         assert "seeds" in sentence  # says what power would decide it
+
+
+def test_the_answer_reads_the_wider_interval_when_test_images_are_few():
+    diffs = [0.2, -0.3, 0.1, 0.0, -0.1]  # equivalent over the seeds alone
+    result = controls.recovery(_record(diffs, images=1000))
+    assert result["seed_answer"] == "equivalent" and result["answer"] == "undecided"
+    assert result["two_level_low"] < result["low"] and result["two_level_high"] > result["high"]
+    assert result["tost_low"] < -2.0 < result["tost_high"]  # the wider 90% interval reaches past the margin
+    sentence = controls.recovery_sentence(_record(diffs, images=1000))
+    assert "test images" in sentence and "the seeds alone, two one-sided tests, would answer: equivalent" in sentence
+    assert "conservative" in controls.image_level_note(_record(diffs))
 
 
 def test_one_seed_has_no_interval_and_no_test():
@@ -56,6 +69,8 @@ def test_control_differences_are_paired_and_read_from_their_interval():
     assert frame.loc["random_fa", "reading"].startswith("the robust f*_a helps")
     assert frame.loc["standard_fb", "low"] < 0 < frame.loc["standard_fb", "high"]
     assert frame.loc["standard_fb", "reading"] == "no difference shown at this power"
+    for arm in ("random_fa", "standard_fb"):  # 1,000 images: the interval over seeds and images is the wider
+        assert frame.loc[arm, "two_level_low"] < frame.loc[arm, "low"] < frame.loc[arm, "high"] < frame.loc[arm, "two_level_high"]
     assert all("supports" not in s for s in controls.controls_sentences(record))
 
 
@@ -63,7 +78,7 @@ def test_glue_values_name_every_arm_and_the_design():
     record = _record([0.0, 1.0, -1.0], {arm: [1.0, 2.0, 3.0] for arm in CONTROLS})
     values = controls.glue_values(record)
     for name in ("n_seeds", "test_images_scored", "diff_paired", "diff_paired_low", "diff_paired_high",
-                 "equivalence", "equivalence_margin", *(f"acc_tilde_{arm}" for arm in CONTROLS)):
+                 "diff_two_level_low", "diff_two_level_high", "equivalence", "equivalence_margin", *(f"acc_tilde_{arm}" for arm in CONTROLS)):
         assert name in values
     assert values["n_seeds"] == 3 and values["test_images_scored"] == 1000 and values["equivalence_margin"] == 2.0
     assert values["acc_tilde_random_fa"] == pytest.approx(58.0)

@@ -7,6 +7,10 @@ The questions, each answered from the validation-selected networks scored on the
 
 1. *Recovery* (the paper's claim): is Acc~ - Acc* within the equivalence margin? Two one-sided tests on the
    per-seed differences (:func:`semirobust.inference.equivalence_test`), which may answer "undecided".
+
+Every paired difference has two intervals: the seed-only t-interval, and a two-level one that also redraws the
+test images (:func:`semirobust.inference.two_level_interval`: the seeds' spread on one fixed set of images says
+nothing of another draw of images). Readings and the equivalence answer use the wider of the two.
 2. *What f*_a contributes*: Algorithm 1 against a frozen random and a frozen regular f_a (paired differences
    with 95% intervals: positive means the robust f*_a helps).
 3. *Is adversarial training of f_b needed*: Algorithm 1 against standard training of f_b on f*_a (robust
@@ -24,7 +28,14 @@ from semirobust.config import MODEL_NAMES
 from semirobust.experiments.report.style import book_figure, book_style
 from semirobust.experiments.table1.arms import ARMS, CONTROLS
 from semirobust.experiments.table1.report import attack_label
-from semirobust.inference import equivalence_test, interval_reading, mean_and_half, paired_difference
+from semirobust.inference import (
+    equivalence_test,
+    interval_answer,
+    interval_reading,
+    mean_and_half,
+    paired_difference,
+    two_level_interval,
+)
 
 #: the equivalence margin of the recovery test, in accuracy points (issue: 2 points, stated beside k).
 EQUIVALENCE_MARGIN = 2.0
@@ -54,27 +65,47 @@ def arms_run(record: dict) -> list[str]:
     return [arm for arm in ARMS if all(v is not None for v in arm_values(record, arm))] if per_seed else []
 
 
-def _paired(a: list, b: list):
+def scored_images(record: dict) -> int:
+    """The number of test images every selected network of the cell was scored on."""
+    return int(record["extra"].get("scored_images") or record["extra"]["eval_images"])
+
+
+def _pairs(a: list, b: list) -> tuple[list, list]:
     pairs = [(x, y) for x, y in zip(a, b) if x is not None and y is not None]
-    if len(pairs) < 2:
-        return None
-    return paired_difference([x for x, _ in pairs], [y for _, y in pairs])
+    return [x for x, _ in pairs], [y for _, y in pairs]
+
+
+def _paired(a: list, b: list):
+    a, b = _pairs(a, b)
+    return paired_difference(a, b) if len(a) >= 2 else None
+
+
+def _two_level(a: list, b: list, images: int, level: float = 0.95):
+    a, b = _pairs(a, b)
+    return two_level_interval(a, b, images, level) if len(a) >= 2 else None
 
 
 def recovery(record: dict, margin: float = EQUIVALENCE_MARGIN) -> dict:
     """The recovery test of one cell: per-seed Acc~ - Acc* (both scored), its paired 95% interval and the
-    equivalence test at ``margin``. With one seed only the difference itself (no interval, no test)."""
+    equivalence test at ``margin``, beside the two-level interval (seeds and test images, 95% shown, 90% for the
+    equivalence reading). The answer reads the wider of the two 90% intervals (``tost_low``/``tost_high``; the
+    seed-only one is the TOST's). With one seed only the difference itself (no interval, no test)."""
     per_seed = record["metrics"]["per_seed"]
-    diffs = [s["acc_tilde_unbiased"] - s["acc_star"] for s in per_seed if s.get("acc_tilde_unbiased") is not None]
+    tilde, star = _pairs([s.get("acc_tilde_unbiased") for s in per_seed], [s.get("acc_star") for s in per_seed])
+    diffs = [x - y for x, y in zip(tilde, star)]
     out = {"differences": diffs, "n": len(diffs), "margin": float(margin), "mean": None, "low": None, "high": None,
-           "answer": "undecided", "tost_low": None, "tost_high": None, "seeds_to_decide": None}
+           "two_level_low": None, "two_level_high": None, "images": scored_images(record), "answer": "undecided",
+           "seed_answer": "undecided", "tost_low": None, "tost_high": None, "seeds_to_decide": None}
     if not diffs:
         return out
     out["mean"] = sum(diffs) / len(diffs)
     if len(diffs) >= 2:
         paired = paired_difference(diffs, [0.0] * len(diffs))
         test = equivalence_test(diffs, margin)
-        out.update(low=paired.low, high=paired.high, answer=test.answer, tost_low=test.low, tost_high=test.high,
+        wide, wide90 = (two_level_interval(tilde, star, out["images"], level) for level in (0.95, 0.90))
+        low, high = min(test.low, wide90.low), max(test.high, wide90.high)
+        out.update(low=paired.low, high=paired.high, two_level_low=wide.low, two_level_high=wide.high,
+                   answer=interval_answer(low, high, margin), seed_answer=test.answer, tost_low=low, tost_high=high,
                    seeds_to_decide=test.seeds_to_decide)
     return out
 
@@ -89,18 +120,22 @@ def recovery_sentence(record: dict, result: dict | None = None) -> str:
     if result["n"] < 2:
         return (f"Acc~ - Acc* = {result['mean']:+.1f} points on {images} test images from one seed: no interval, "
                 "so no equivalence test (undecided).")
-    text = (f"Acc~ - Acc* = {result['mean']:+.1f} points (95% interval {result['low']:+.1f} to {result['high']:+.1f}; "
-            f"{result['n']} seeds, paired, each scored on the same {images:,} test images). Two one-sided tests at a "
-            f"margin of ±{result['margin']:g} points (k = {k:g}, the paper's stopping tolerance, is finer than one "
-            f"accuracy's standard error here) answer: {result['answer']}")
+    text = (f"Acc~ - Acc* = {result['mean']:+.1f} points (95% interval over the seeds {result['low']:+.1f} to "
+            f"{result['high']:+.1f}; over the seeds and the test images {result['two_level_low']:+.1f} to "
+            f"{result['two_level_high']:+.1f}; {result['n']} seeds, paired, each scored on the same {images:,} test "
+            f"images). Equivalence at a margin of ±{result['margin']:g} points (k = {k:g}, the paper's stopping "
+            f"tolerance, is finer than one accuracy's standard error here), read on the wider of the two 90% "
+            f"intervals, {result['tost_low']:+.1f} to {result['tost_high']:+.1f}: {result['answer']}")
+    if result["answer"] != result["seed_answer"]:
+        text += f" (the seeds alone, two one-sided tests, would answer: {result['seed_answer']})"
     if result["answer"] == "equivalent":
-        return text + f" (the 90% interval {result['tost_low']:+.1f} to {result['tost_high']:+.1f} lies inside the margin)."
+        return text + " (the interval lies inside the margin)."
     if result["answer"] == "not equivalent":
-        return text + f" (the 90% interval {result['tost_low']:+.1f} to {result['tost_high']:+.1f} lies outside the margin)."
-    more = (f"about {result['seeds_to_decide']} seeds at this spread would decide it" if result["seeds_to_decide"]
-            else "no number of seeds at this spread would put the interval inside the margin: the mean itself is "
-                 "outside it")
-    return text + f" at this power ({more})."
+        return text + " (the interval lies outside the margin)."
+    more = (f"about {result['seeds_to_decide']} seeds at this spread would narrow the seeds' interval enough"
+            if result["seeds_to_decide"] else "no number of seeds at this spread would put the interval inside the "
+            "margin: the mean itself is outside it")
+    return text + f" at this power ({more}; more test images narrow the other)."
 
 
 #: the claim status each answer of the equivalence test gives (semirobust.experiments.report.verdicts.STATUSES)
@@ -126,9 +161,11 @@ def recovery_claim(record: dict, margin: float = EQUIVALENCE_MARGIN) -> tuple[st
 
 
 def control_differences(record: dict) -> pd.DataFrame:
-    """Algorithm 1 minus each control, paired by seed: mean, 95% interval, n and the reading (NaN where fewer
-    than two seeds ran the control)."""
+    """Algorithm 1 minus each control, paired by seed: mean, 95% interval over the seeds (``low``, ``high``) and
+    over the seeds and the test images (``two_level_low``, ``two_level_high``), n and the reading of the wider of
+    the two (NaN where fewer than two seeds ran the control)."""
     base = arm_values(record, "algorithm1")
+    columns = ["arm", "mean", "low", "high", "two_level_low", "two_level_high", "n", "reading"]
     rows = []
     for arm in CONTROLS:
         values = arm_values(record, arm)
@@ -137,13 +174,15 @@ def control_differences(record: dict) -> pd.DataFrame:
         paired = _paired(base, values)
         positive, negative = _QUESTIONS[arm]
         if paired is None:
-            rows.append({"arm": arm, "mean": math.nan, "low": math.nan, "high": math.nan, "n": 1,
-                         "reading": "one seed: no interval"})
+            rows.append({"arm": arm, "mean": math.nan, "low": math.nan, "high": math.nan, "two_level_low": math.nan,
+                         "two_level_high": math.nan, "n": 1, "reading": "one seed: no interval"})
             continue
-        rows.append({"arm": arm, "mean": paired.mean, "low": paired.low, "high": paired.high, "n": paired.n,
-                     "reading": interval_reading(paired.low, paired.high, positive, negative,
-                                                 "no difference shown at this power")})
-    return pd.DataFrame(rows, columns=["arm", "mean", "low", "high", "n", "reading"])
+        wide = _two_level(base, values, scored_images(record))
+        rows.append({"arm": arm, "mean": paired.mean, "low": paired.low, "high": paired.high,
+                     "two_level_low": wide.low, "two_level_high": wide.high, "n": paired.n,
+                     "reading": interval_reading(min(paired.low, wide.low), max(paired.high, wide.high), positive,
+                                                 negative, "no difference shown at this power")})
+    return pd.DataFrame(rows, columns=columns)
 
 
 def controls_sentences(record: dict) -> list[str]:
@@ -155,8 +194,25 @@ def controls_sentences(record: dict) -> list[str]:
             out.append(f"Against {label}: one seed, no interval.")
             continue
         out.append(f"Algorithm 1 minus {label}: {row.mean:+.1f} points (95% interval {row.low:+.1f} to "
-                   f"{row.high:+.1f}, {row.n} seeds paired): {row.reading}.")
+                   f"{row.high:+.1f} over {row.n} seeds paired, {row.two_level_low:+.1f} to {row.two_level_high:+.1f} "
+                   f"over the seeds and the test images): {row.reading}.")
     return out
+
+
+def image_level_note(record: dict) -> str:
+    """How the two-level intervals are drawn, stated for the page: the records keep one accuracy per network, no
+    per-image outcomes, so the image level is a binomial model, conservative in both its assumptions."""
+    images = scored_images(record)
+    se = 100 * 0.5 / images ** 0.5
+    return (f"Every network is scored on the same {images:,} test images, so the seeds' spread says nothing of "
+            "another draw of test images: one accuracy's binomial standard error is up to "
+            f"{se:.1f} points. The second interval of each paired difference resamples the seeds and redraws every "
+            f"accuracy from its binomial on {images:,} images (a two-level bootstrap; the records keep one accuracy "
+            "per network, not its per-image outcomes). Within one arm the seeds are redrawn together, as one shared "
+            "image draw moves them (the largest image-level variance of a mean over seeds); the two arms of a "
+            "difference are redrawn independently, although their outcomes on the same images are in practice "
+            "positively correlated, which would narrow it: both choices make this interval conservative (too wide, "
+            "never too narrow). Readings and the equivalence answer use the wider of the two intervals.")
 
 
 def arms_table(record: dict) -> pd.DataFrame:
@@ -229,10 +285,10 @@ def glue_values(record: dict, margin: float = EQUIVALENCE_MARGIN) -> dict:
     """The values the Table 1 notebook glues for the design (issue names), computed from the record."""
     result = recovery(record, margin)
     m = record["metrics"]
-    values = {"n_seeds": len(m["seeds"]), "test_images_scored": int(record["extra"].get("scored_images")
-                                                                     or record["extra"]["eval_images"]),
+    values = {"n_seeds": len(m["seeds"]), "test_images_scored": scored_images(record),
               "diff_paired": _round(result["mean"]), "diff_paired_low": _round(result["low"]),
-              "diff_paired_high": _round(result["high"]), "equivalence": result["answer"],
+              "diff_paired_high": _round(result["high"]), "diff_two_level_low": _round(result["two_level_low"]),
+              "diff_two_level_high": _round(result["two_level_high"]), "equivalence": result["answer"],
               "equivalence_margin": float(margin)}
     for arm in CONTROLS:
         mean, _ = mean_and_half(arm_values(record, arm))
@@ -244,6 +300,6 @@ def _round(value, digits: int = 1):
     return "no interval" if value is None else round(float(value), digits)
 
 
-__all__ = ["EQUIVALENCE_MARGIN", "SHORT_NAMES", "arm_values", "arms_run", "recovery", "recovery_sentence",
-           "recovery_claim",
+__all__ = ["EQUIVALENCE_MARGIN", "SHORT_NAMES", "arm_values", "arms_run", "scored_images", "recovery", "recovery_sentence",
+           "recovery_claim", "image_level_note",
            "control_differences", "controls_sentences", "arms_table", "plot_arms", "plot_arms_caption", "glue_values"]
