@@ -13,7 +13,8 @@ def _record(arch="vgg16", dataset="digits", attack="autoattack", eps=8 / 255, fb
     """A table1 record as run_algorithm1 writes it, with distinct rho values rho_{a+1}..rho_n = 1..fb."""
     config = {"arch": arch, "dataset": dataset, "attack": attack, "eps": eps, "fb_layers": fb_layers, "trials": 2,
               "epochs": 2, "k": 1.0, "profile": profile, "seed": seed}
-    metrics = {"acc_star": 40.0, "acc_sr": 20.0, "acc_tilde": 38.5, "diff": -1.5,
+    metrics = {"acc_star": 40.0, "acc_sr": 20.0, "acc_tilde": 39.5, "diff": -0.5, "acc_tilde_unbiased": 38.5,
+               "diff_unbiased": -1.5,
                "rho": [float(j) for j in range(1, fb_layers + 1)]}
     return {"kind": "table1", "config": config, "metrics": metrics}
 
@@ -23,6 +24,7 @@ def test_row_has_the_papers_columns_and_blanks_where_fb_is_too_small(fb_layers, 
     row = tables.table1_row(_record(fb_layers=fb_layers))
     assert list(row) == list(tables.TABLE1_COLUMNS)
     assert row["Model"] == "VGG16" and row["f_b layers"] == fb_layers
+    # one selection rule: Acc~ and Diff validation-selected, never the paper's test-selected 39.5 and -0.5
     assert (row["Acc*"], row["Acc_sr"], row["Acc~"], row["Diff"]) == (40.0, 20.0, 38.5, -1.5)
     rhos = [row[c] for c in tables.RHO_COLUMNS]
     assert sum(not math.isnan(v) for v in rhos) == present
@@ -124,7 +126,8 @@ def test_calibrated_rows_show_the_null_beside_rho_and_mark_pairs_not_above_it():
 def test_several_seeds_show_mean_plus_minus_interval_and_one_seed_shows_the_mean():
     record = _record()
     record["config"]["seeds"] = [0, 1, 2]
-    record["metrics"].update({"acc_star_ci": 1.25, "acc_sr_ci": 0.5, "acc_tilde_ci": None, "diff_ci": 2.0})
+    record["metrics"].update({"acc_star_ci": 1.25, "acc_sr_ci": 0.5, "acc_tilde_unbiased_ci": None, "diff_unbiased_ci": 2.0,
+                              "acc_tilde_ci": 9.0, "diff_ci": 9.0})
     shown = tables.display_table(tables.table1_frame([record, _record(arch="alexnet", fb_layers=4)]))
     vgg, alex = shown[shown.Model == "VGG16"].iloc[0], shown[shown.Model == "AlexNet"].iloc[0]
     nbsp = "\u00a0"  # "mean ± half" never breaks inside a table cell
@@ -140,9 +143,9 @@ def test_final_autoattack_columns_appear_only_when_the_epochs_used_a_cheaper_att
     record["metrics"].update(acc_star_autoattack=40.0, acc_tilde_autoattack=35.0, acc_tilde_unbiased_autoattack=None)
     record["extra"] = {"eval_attack": {"attacks": ["apgd-ce"]}}
     row = tables.table1_row(record)
-    assert (row["Acc* (full AA)"], row["Acc~ (full AA)"]) == (40.0, 35.0) and math.isnan(row["Acc~ val. (full AA)"])
+    assert row["Acc* (full AA)"] == 40.0 and math.isnan(row["Acc~ (full AA)"])  # validation-selected: not measured
     shown = tables.display_table(tables.table1_frame([record]))
-    assert shown["Acc* (full AA)"].iloc[0] == "40.0" and shown["Acc~ val. (full AA)"].iloc[0] == ""
+    assert shown["Acc* (full AA)"].iloc[0] == "40.0" and shown["Acc~ (full AA)"].iloc[0] == ""
     assert list(tables.table1_parts(tables.table1_frame([record]))["autoattack"].columns) == [
         "Model", "Dataset", "f_b layers", *tables.AUTOATTACK_COLUMNS]
 
@@ -169,12 +172,12 @@ def _verdict_record(final_autoattack=True):
 def test_table1_verdict_reads_the_record():
     verdict = tables.table1_verdict(_verdict_record())
     assert verdict.startswith("vgg16, f_b = 12, eps 8/255, seeds [0, 1, 2]: regular network 97.0 ± 0.5% clean and "
-                              "3.0% attacked; Acc* 40.0 ± 1.2%, Acc_sr 20.0%, Acc~ 38.5% (paper rule, test-selected) and "
-                              "38.0% (validation-selected, 2.0 points below Acc* on average).")
+                              "3.0% attacked; Acc* 40.0 ± 1.2%, Acc_sr 20.0%, Acc~ 38.0% (validation-selected, 2.0 points "
+                              "below Acc* on average).")
+    assert "paper rule" not in verdict and "Acc~ 39.5" not in verdict  # one selection rule
     assert "Gradient evaluations" not in verdict  # the evaluation protocol's cost is the Algorithm 1 page's
     assert ("run once per final network of seed(s) [0] on 40 of the test images (APGD-CE alone on the same images in "
-            "brackets): Acc* 39.0% (39.5%), Acc~ 36.0% (37.0%, paper rule) and not measured (not measured, "
-            "validation-selected).") in verdict
+            "brackets): Acc* 39.0% (39.5%), Acc~ not measured (not measured, validation-selected).") in verdict
     assert "full standard AutoAttack" not in tables.table1_verdict(_verdict_record(final_autoattack=False))
 
 
@@ -187,8 +190,7 @@ def test_record_lines_and_the_cost_at_the_papers_scale():
                         "the same 200 test images; stopping and selection after every trial epoch on 100 validation and "
                         "200 test images; rho on 200 attacked test images")
     assert lines[1] == "Regular network on 1,150 training images: clean accuracy 97.0% on 360 test images, under attack 3.0%"
-    assert lines[3] == ("Acc_sr = 20.0% -> Acc~ = 38.0% validation-selected (paper's test-selected rule: 38.5% on the "
-                        "per-epoch images)")
+    assert lines[3] == "Acc_sr = 20.0% -> Acc~ = 38.0% validation-selected"
     assert lines[-1] == "Record c0ffee (cpu (x86_64), commit 0123456789, 2026-12-02)" and len(lines) == 6
     sentence = tables.paper_scale_cost()
     assert sentence.startswith("At the paper profile's sizes on CIFAR-10 (Acc* 45%), both procedures ending")
@@ -311,3 +313,13 @@ def test_claims_that_this_scale_cannot_measure_say_so():
     records = [{"config": {"arch": "vgg16", "dataset": "digits", "fb_layers": 12}, "metrics": {"rho": [1.0]}}]
     assert claims.dataset_claim(records)[1] == "not testable at this scale"
     assert claims.figure2_claim(records, pd.DataFrame())[1] == "not testable at this scale"
+
+
+def test_headline_values_glue_one_selection_rule_under_the_names_the_pages_cite():
+    record = _verdict_record()
+    record["metrics"].update(acc_regular_clean=97.04, acc_regular_attacked=3.01, diff_unbiased=-2.0)
+    values = tables.headline_values(record)
+    assert (values["acc_star"], values["acc_sr"], values["acc_tilde"], values["diff"]) == (40.0, 20.0, 38.0, -2.0)
+    assert values["acc_tilde"] == values["acc_tilde_unbiased"]  # the Algorithm 1 page's Acc~ is Table 1's
+    assert (values["acc_tilde_paper_rule"], values["diff_paper_rule"]) == (39.5, -0.5)
+    assert values["rho_n"] == 12.0 and values["acc_regular_clean"] == 97.0
