@@ -12,7 +12,7 @@ from semirobust.experiments.table1 import arms_report as controls
 from semirobust.experiments.table1 import report as tables
 from semirobust.experiments.table1.algorithm1 import AGGREGATED, aggregate_seeds
 from semirobust.experiments.table1.arms import ARMS, CONTROLS
-from semirobust.experiments.table1.records_csv import PER_EPOCH_FILE, PER_SEED_FILE, write_table1_csv
+from semirobust.experiments.table1.records_csv import PER_EPOCH_FILE, PER_SEED_FILE, relative_link, write_table1_csv
 
 EPOCHS, TRIALS = 3, 2
 
@@ -139,3 +139,9 @@ def test_the_per_seed_file_leaves_out_arms_no_seed_ran(tmp_path):
         values.pop("acc_tilde_full_finetune_paper")
     seeds = pd.read_csv(write_table1_csv(record, tmp_path)["per_seed"])
     assert "acc_tilde_full_finetune" not in seeds and "acc_tilde_random_fa" in seeds and list(seeds["seed"]) == [0, 1]
+
+
+def test_the_glued_link_is_relative_to_the_executed_notebook(tmp_path, monkeypatch):
+    paths = write_table1_csv(_record(seeds=2), tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    assert relative_link(paths["per_seed"]) == f"data/{PER_SEED_FILE}"

@@ -83,8 +83,8 @@ def code_cells_digest(notebook) -> str:
 def notebook_parameters(source: Path, profile: str, dataset: str, device: str) -> dict:
     """The pipeline's settings, restricted to the parameters this notebook declares.
 
-    Figures go to ``figures`` relative to the executed notebook's folder, so no path of the build
-    machine reaches a page.
+    Figures go to ``figures`` and a page's data files (CSV, linked from the page) to ``data``, both relative to the
+    executed notebook's folder, so no path of the build machine reaches a page.
     """
     from semirobust.pipeline.sweep import notebook_parameters as declared_parameters
 
@@ -94,7 +94,8 @@ def notebook_parameters(source: Path, profile: str, dataset: str, device: str) -
     if field and getattr(prof, field):
         dataset = getattr(prof, field)
     datasets = ",".join(dict.fromkeys([dataset, *prof.figure1_extra_datasets]))
-    wanted = {"profile": profile, "dataset": dataset, "datasets": datasets, "device": device, "figures_dir": "figures"}
+    wanted = {"profile": profile, "dataset": dataset, "datasets": datasets, "device": device, "figures_dir": "figures",
+              "data_dir": "data"}
     return {k: v for k, v in wanted.items() if k in declared}
 
 

@@ -22,7 +22,7 @@ from semirobust.utils import check_output_dir
 #: the first line of the cell papermill injects after the author's parameters cell.
 INJECTED_FIRST_LINE = "# Parameters"
 #: the notebooks' parameters that name a folder the run writes to
-OUTPUT_PARAMETERS = ("results_dir", "cache_dir", "figures_dir")
+OUTPUT_PARAMETERS = ("results_dir", "cache_dir", "figures_dir", "data_dir")
 
 
 def assigned_names(source: str) -> list[str]:

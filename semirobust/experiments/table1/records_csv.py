@@ -13,6 +13,7 @@ Two files, written by the notebook into its ``data_dir`` (``data/`` beside the e
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -77,5 +78,11 @@ def write_table1_csv(record: dict, data_dir: str | Path = "data") -> dict[str, P
     return paths
 
 
-__all__ = ["PER_SEED_FILE", "PER_EPOCH_FILE", "REFERENCE_COLUMNS", "EPOCH_COLUMNS", "per_seed_frame",
+def relative_link(path: str | Path, start: str | Path = ".") -> str:
+    """``path`` relative to ``start`` (the executed notebook's folder), with forward slashes: the link a page
+    glues (``records_csv``), so no path of the build machine reaches a page."""
+    return Path(os.path.relpath(Path(path).resolve(), Path(start).resolve())).as_posix()
+
+
+__all__ = ["relative_link", "PER_SEED_FILE", "PER_EPOCH_FILE", "REFERENCE_COLUMNS", "EPOCH_COLUMNS", "per_seed_frame",
            "per_epoch_frame", "write_table1_csv"]
