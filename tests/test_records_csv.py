@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from semirobust.experiments.supplementary import pays_report
+from semirobust.experiments.supplementary.pays import METHODS
 from semirobust.experiments.table1 import arms_report as controls
 from semirobust.experiments.table1 import report as tables
 from semirobust.experiments.table1.algorithm1 import AGGREGATED, aggregate_seeds
@@ -145,3 +147,41 @@ def test_the_glued_link_is_relative_to_the_executed_notebook(tmp_path, monkeypat
     paths = write_table1_csv(_record(seeds=2), tmp_path / "data")
     monkeypatch.chdir(tmp_path)
     assert relative_link(paths["per_seed"]) == f"data/{PER_SEED_FILE}"
+
+
+def _pays_records(seeds=3, seed=5):
+    """pays_seed records as run_pays_seed writes them: each method's curve (epoch, cost, wall, acc) and the target."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for s in range(seeds):
+        curves = {}
+        for m, method in enumerate(METHODS):
+            start = 1e6 * m
+            curves[method] = [{"epoch": e, "cost": start + 1e6 * (e + 1), "wall": 10.0 * (e + 1) + m,
+                               "acc": float(40 + 6 * e + {0: 0, 2: -10}.get(m, 3) + rng.normal(0, 1))}
+                               for e in range(5)]
+        records.append({"config": {"seed": s}, "metrics": {"curves": curves, "finals": {},
+                                                           "target": curves["full_pgd"][-1]["acc"] - 2.0}})
+    return records
+
+
+def test_the_frontier_numbers_are_recomputed_from_its_csv_file(tmp_path):
+    records = _pays_records()
+    path = pays_report.write_frontier_csv(records, tmp_path / "data")
+    assert path == tmp_path / "data" / pays_report.FRONTIER_FILE
+    points = pd.read_csv(path)
+    assert len(points) == 3 * len(METHODS) * 5
+    values = pays_report.glue_values(records)
+    targets = points.groupby("seed")["target"].first()
+    assert values["pays_seeds"] == targets.size and values["pays_target_acc"] == round(targets.mean(), 1)
+
+    def first_cost(frame):  # the cost of the first point (in cost order) at or above the seed's target
+        frame = frame.sort_values("cost")
+        hit = frame[frame["acc"] >= frame["target"]]
+        return hit["cost"].iloc[0] if len(hit) else np.nan
+
+    reach = points.groupby(["method", "seed"]).apply(first_cost, include_groups=False).unstack("seed")
+    for method in METHODS:
+        ratios = reach.loc[method] / reach.loc["full_pgd"]
+        expected = "not reached" if ratios.isna().any() else round(ratios.mean(), 2)
+        assert values[f"pays_cost_{method}"] == expected

@@ -3,6 +3,8 @@
 (:mod:`~semirobust.experiments.supplementary.table_s5`, :mod:`~semirobust.experiments.supplementary.table_s5_report`)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -98,6 +100,28 @@ def plot_frontier(records: list[dict]) -> plt.Figure:
     return fig
 
 
+#: the frontier's points as the page ships them (``data_dir``, linked under the figure).
+FRONTIER_FILE = "pays_points.csv"
+
+
+def frontier_points(records: list[dict]) -> pd.DataFrame:
+    """Every point of every curve, one row per seed, method and point: its epoch, cumulative training cost
+    (gradient evaluations), wall time (s), robust accuracy (%) and the seed's target: the numbers behind the
+    frontier figure (its means and intervals over the seeds) and the methods' table."""
+    rows = [{"seed": record["config"].get("seed"), "method": method, "epoch": point["epoch"], "cost": point["cost"],
+             "wall_s": point["wall"], "acc": point["acc"], "target": record["metrics"]["target"]}
+            for record in records for method, curve in record["metrics"]["curves"].items() for point in curve]
+    return pd.DataFrame(rows, columns=["seed", "method", "epoch", "cost", "wall_s", "acc", "target"])
+
+
+def write_frontier_csv(records: list[dict], data_dir: str | Path = "data") -> Path:
+    """Write :func:`frontier_points` to ``<data_dir>/`` :data:`FRONTIER_FILE` (full precision); returns the path."""
+    path = Path(data_dir) / FRONTIER_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frontier_points(records).to_csv(path, index=False)
+    return path
+
+
 def frontier_caption(records: list[dict]) -> str:
     first = records[0]
     images = first["extra"]["eval_images"]
@@ -178,5 +202,5 @@ def memory_table(report: dict, arch: str = "vgg16", fb_sizes=(4, 12)) -> pd.Data
     return pd.DataFrame(rows)
 
 
-__all__ = ["interval_text", "methods_table", "pays_claim", "paper_scale_table", "memory_table", "plot_frontier",
+__all__ = ["FRONTIER_FILE", "frontier_points", "write_frontier_csv", "interval_text", "methods_table", "pays_claim", "paper_scale_table", "memory_table", "plot_frontier",
            "frontier_caption", "glue_values"]
