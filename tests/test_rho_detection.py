@@ -73,7 +73,7 @@ def test_edge_paper_status_and_glue():
     assert glued["rho_chosen_measure"] == "linear CKA" and glued["rho_chosen_detect_rate"] == 0.9
     assert glued["edge_paper_status"] == detection.NOT_TESTABLE_EDGE and glued["rho_records_n_per_class"] == "20 images per class"
     never = detection.detection_glue(_study({("edge", "authors"): {20: 0, 50: 2}}), 20)
-    assert never["rho_detect_n_per_class"] == "none of the study's sizes (20, 50)"
+    assert never["rho_detect_n_per_class"] == "none of the study's sizes (20 and 50)"
     assert never["rho_chosen_measure"] == "none" and math.isnan(never["rho_chosen_detect_rate"])
 
 

@@ -18,7 +18,7 @@ import math
 
 import pandas as pd
 
-from semirobust.experiments.rho.dependence_study import rho_samples_per_class
+from semirobust.experiments.rho.dependence_study import rho_samples_per_class, sizes_text
 
 __all__ = ["DETECT_RATE", "EDGE_PAPER", "CANDIDATES", "MEASURE_COLUMNS", "detection_rates", "smallest_detecting_n",
            "rate_at", "records_n_per_class", "primary_measure", "edge_can_detect", "edge_paper_status",
@@ -135,7 +135,7 @@ def detection_glue(study: pd.DataFrame, n: int | None, rate: float = DETECT_RATE
     chosen = primary_measure(study, n, rate)
     name = {v: k for k, v in MEASURE_COLUMNS.items()}.get(chosen)
     return {"rho_detect_n_per_class": smallest if smallest is not None else
-            f"none of the study's sizes ({', '.join(map(str, sizes))})",
+            f"none of the study's sizes ({sizes_text(sizes)})",
             "rho_detect_rate": rate_at(study, EDGE_PAPER, n)[1],
             "rho_records_n_per_class": "every test image" if n is None else f"{n} images per class",
             "edge_paper_status": edge_paper_status(study, n, rate), "rho_detect_threshold": rate,
