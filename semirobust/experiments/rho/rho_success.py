@@ -352,7 +352,7 @@ def exploratory_correlations(frame: pd.DataFrame, *, measure: str = "rho", withi
             arms, key=(f"{name}_excess", within_arm))
     if within_arm:
         for name in (measure, cross):
-            add("exploratory", f"{SHORT_NAMES[name]}, excess over null, pooled across arms (confounded: {POOLED_REASON})",
+            add("exploratory", f"{SHORT_NAMES[name]}, excess over null, pooled across arms (confounded by the arms' design)",
                 part[f"{name}_excess"], part.shortfall, part.cluster, key=(f"{name}_excess", False))
     add("exploratory", "rho_{a+1}, excess over null", part[PRIMARY], part.shortfall, part.cluster,
         key=(PRIMARY, False))
