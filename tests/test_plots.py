@@ -161,7 +161,7 @@ def test_figure_verdicts_read_the_records():
 # --- legible in the book's column ------------------------------------------------------------------
 
 def _all_figures():
-    from semirobust.experiments.rho import rho_success
+    from semirobust.experiments.rho import rho_success_plots
 
     calibrated = [_calibrated(_record(arch, "digits", fb), above=lambda j: j % 2 == 0)
                   for arch, fb in (("alexnet", 4), ("vgg16", 12), ("resnet50", 16))]
@@ -172,7 +172,8 @@ def _all_figures():
     trials = pd.DataFrame([{"model": m, "dataset": "digits", "fb_layers": 4, "seed": 0, "arm": arm, "trial": t,
                             "cluster": f"{m} / digits / seed 0", "pair": 0, "from_fa": True, "shortfall": float(t),
                             "rho": 1.0 + t, "rho_null_mean": 0.5, "rho_excess": 0.5 + t, "rho_above_null": True,
-                            "cka": 0.5, "cka_null_mean": 0.1, "cka_excess": 0.4, "cka_above_null": t > 0}
+                            "cka": 0.5, "cka_null_mean": 0.1, "cka_excess": 0.4, "cka_above_null": t > 0,
+                            "ksg": 0.3 * t, "ksg_null_mean": 0.1, "ksg_excess": 0.3 * t - 0.1, "ksg_above_null": t > 1}
                            for m in ("AlexNet", "VGG16") for arm in ("algorithm1", "random_fa", "regular_fa",
                                                                      "standard_fb", "full_finetune") for t in range(3)])
     two_datasets = calibrated + [_calibrated(_record(arch, "fashion-mnist", fb, 0.5), above=lambda j: j > 0)
@@ -185,7 +186,8 @@ def _all_figures():
            for m in ("rho", "ksg", "cka")},
         "figure2": plots.figure2(sizes), "figure2 controls": plots.figure2(sizes, measures=("ksg", "cka")),
         "trial curves": plots.trial_curves(_record("vgg16", "digits", 12)),
-        "rho success": rho_success.plot_success(trials),
+        "rho success": rho_success_plots.plot_success(trials),
+        "rho success on KSG": rho_success_plots.plot_success(trials, ("ksg_excess", "cka_excess")),
         **_theory_figures(), **_mi_figures(),
     }
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from semirobust.experiments.rho import rho_success
+from semirobust.experiments.rho import figure_claims, rho_success, rho_success_plots
 
 FAST = 400  # bootstrap resamples in the tests
 
@@ -192,9 +192,9 @@ def test_exploratory_rows_are_holm_adjusted_and_the_primary_row_is_not():
 
 def test_plot_success_draws_the_primary_measure_and_the_cross_check():
     frame = rho_success.trial_frame(_synthetic(effect=1.0))
-    fig = rho_success.plot_success(frame)
+    fig = rho_success_plots.plot_success(frame)
     assert len(fig.axes) == 2 and "null mean" in fig.axes[0].get_xlabel()
-    caption = rho_success.success_caption(frame)
+    caption = rho_success_plots.success_caption(frame)
     assert "108 trials" in caption and "9 clusters" in caption and "2 points" in caption
 
 
@@ -209,9 +209,9 @@ def test_cells_within_counts_by_hand():
     def cell(acc_tilde, unbiased):
         return {"metrics": {"acc_star": 52.0, "acc_tilde": acc_tilde, "acc_tilde_unbiased": unbiased}}
 
-    found = rho_success.cells_within([cell(51.5, 30.0), cell(45.0, 44.0)], k=1.0)
+    found = figure_claims.cells_within([cell(51.5, 30.0), cell(45.0, 44.0)], k=1.0)
     assert (found["cells"], found["within"], found["within_unbiased"]) == (2, 1, 0)
     assert found["largest_gap"] == pytest.approx(7.0) and found["median_gap"] == pytest.approx(3.75)
-    assert rho_success.cells_within_sentence(found) == (
+    assert figure_claims.cells_within_sentence(found) == (
         "Acc~ came within k = 1 point of Acc* in 1 of 2 cells (paper rule; 0 of 2 validation-selected); the median "
         "shortfall Acc* - Acc~ was 3.8 points and the largest 7.0")

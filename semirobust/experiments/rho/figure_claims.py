@@ -15,7 +15,8 @@ from semirobust.experiments.report.verdicts import interval_status, reading
 from semirobust.inference import interval_reading, mean_interval
 
 __all__ = ["TREND_COLUMNS", "depth_trend", "trend_sentence", "size_comparison", "size_interval", "figure2_claim",
-           "dataset_claim"]
+           "dataset_claim", "cells_within", "cells_within_sentence", "dataset_gap", "dataset_gap_claim",
+           "population_text"]
 
 #: the measures' names in running text (sentences are glued as plain text, so no LaTeX)
 _PLAIN_NAMES = {"rho": "EDGE rho", "ksg": "KSG estimate", "cka": "linear CKA"}
@@ -169,3 +170,114 @@ def dataset_claim(records: list[dict]) -> tuple[str, str, str]:
     why = "no interval is computed for this comparison"
     return f"Mean EDGE rho over the pairs of f_b, bits: {result}.", "undecided", reading("undecided", "",
                                                                                        no_interval=why)
+
+def cells_within(records: list[dict], k: float) -> dict:
+    """How many cells brought Acc~ within ``k`` points of Acc* (paper rule and validation-selected),
+    with the median and largest shortfall, from the cells' seed means."""
+    gaps = [r["metrics"]["acc_star"] - r["metrics"]["acc_tilde"] for r in records]
+    unbiased = [r["metrics"]["acc_star"] - r["metrics"]["acc_tilde_unbiased"] for r in records
+                if r["metrics"].get("acc_tilde_unbiased") is not None]
+    return {"cells": len(gaps), "k": float(k), "within": sum(g <= k for g in gaps),
+            "within_unbiased": sum(g <= k for g in unbiased),
+            "median_gap": float(np.median(gaps)) if gaps else math.nan,
+            "largest_gap": float(max(gaps)) if gaps else math.nan,
+            "median_gap_unbiased": float(np.median(unbiased)) if unbiased else math.nan}
+
+
+def cells_within_sentence(within: dict) -> str:
+    """:func:`cells_within` in words (no full stop: the page closes or continues it)."""
+    return (f"Acc~ came within k = {within['k']:g} point of Acc* in {within['within']} of {within['cells']} cells "
+            f"(paper rule; {within['within_unbiased']} of {within['cells']} validation-selected); the median "
+            f"shortfall Acc* - Acc~ was {within['median_gap']:.1f} points and the largest {within['largest_gap']:.1f}")
+
+
+def _hardness(record: dict) -> float:
+    """A cell's clean accuracy of its regular network (mean over seeds; Acc* where a record lacks it): lower is
+    harder."""
+    metrics = record["metrics"]
+    per_seed = metrics.get("per_seed") or [metrics]
+    values = [m.get("acc_regular_clean", m.get("acc_star")) for m in per_seed]
+    values = [float(v) for v in values if v is not None]
+    return float(np.mean(values)) if values else math.nan
+
+
+def _excess_rows(records: list[dict], measure: str) -> pd.DataFrame:
+    """One row per (model, data set, f_b, seed, x) of the measure's excess over its null's mean (x = 0: the last
+    pair of f_b, as Figure 1 counts)."""
+    rows = []
+    for record in records:
+        config, metrics = record["config"], record["metrics"]
+        per_seed = metrics.get("per_seed") or [metrics]
+        seeds = config.get("seeds") or metrics.get("seeds") or [config.get("seed", 0)] * len(per_seed)
+        for seed, seed_metrics in zip(seeds, per_seed):
+            pairs = seed_metrics.get("rho_pairs") or []
+            for j, pair in enumerate(pairs):
+                value, null = pair.get(measure), pair.get(f"{measure}_null_mean")
+                if value is None or null is None:
+                    continue
+                rows.append({"model": MODEL_NAMES.get(config["arch"], config["arch"]), "dataset": config["dataset"],
+                             "fb_layers": int(config["fb_layers"]), "seed": int(seed), "x": len(pairs) - 1 - j,
+                             "excess": float(value) - float(null)})
+    return pd.DataFrame(rows, columns=["model", "dataset", "fb_layers", "seed", "x", "excess"])
+
+
+def dataset_gap(records: list[dict], measure: str = "ksg", level: float = 0.95) -> dict:
+    """Does the harder data set show lower dependence per layer pair? The harder data set is the one whose regular
+    networks have the lower clean accuracy (:func:`_hardness`, computed, not assumed); the gap is the measure's excess
+    over its permutation null on the harder minus the easier data set, paired by layer pair (same network, same f_b,
+    same x) and seed where both data sets have them, averaged over the shared pairs per seed, then over the seeds
+    with a t-interval (the seeds are the clusters; one seed: no interval). The paper's reading ("rho lowest on
+    CIFAR-100") predicts a gap below 0. Returns harder, easier, pairs (the shared pairs in words), n_pairs, seeds,
+    gap, low, high, per_seed (the seeds' gaps)."""
+    by_dataset = {}
+    for record in records:
+        by_dataset.setdefault(record["config"]["dataset"], []).append(_hardness(record))
+    empty = {"harder": None, "easier": None, "pairs": "none", "n_pairs": 0, "seeds": 0, "gap": math.nan,
+             "low": math.nan, "high": math.nan, "per_seed": [], "measure": measure}
+    ranked = sorted((float(np.nanmean(v)) if np.isfinite(v).any() else math.inf, d) for d, v in by_dataset.items())
+    if len(ranked) < 2:
+        return empty
+    harder, easier = ranked[0][1], ranked[-1][1]
+    frame = _excess_rows(records, measure)
+    keys = ["model", "fb_layers", "seed", "x"]
+    merged = frame[frame.dataset == harder].merge(frame[frame.dataset == easier], on=keys, suffixes=("_h", "_e"))
+    found = {**empty, "harder": DATASET_NAMES.get(harder, harder), "easier": DATASET_NAMES.get(easier, easier)}
+    if merged.empty:
+        return found
+    merged["gap"] = merged.excess_h - merged.excess_e
+    per_seed = merged.groupby("seed").gap.mean()
+    shared = merged.groupby(["model", "fb_layers"]).x.agg(lambda xs: sorted(set(xs)))
+    found["pairs"] = "; ".join(f"{m} f_b = {fb}: x = {', '.join(map(str, xs))}" for (m, fb), xs in shared.items())
+    found.update(n_pairs=int(sum(len(xs) for xs in shared)), seeds=int(per_seed.size), per_seed=per_seed.tolist(),
+                 gap=float(per_seed.mean()))
+    if per_seed.size >= 2:
+        mean, half = mean_interval(per_seed.tolist(), level)
+        found.update(low=mean - half, high=mean + half)
+    return found
+
+
+def dataset_gap_claim(gap: dict) -> tuple[str, str, str]:
+    """The verdict box on "the harder data set shows lower rho per layer pair": (result, status, reading), from
+    :func:`dataset_gap`'s interval (predicted below 0)."""
+    name = _PLAIN_NAMES.get(gap["measure"], gap["measure"])
+    if gap["harder"] is None or gap["n_pairs"] == 0:
+        why = ("one data set was run" if gap["harder"] is None else
+               f"{gap['harder']} and {gap['easier']} share no layer pair and seed")
+        return f"Not measured: {why}.", "not testable at this scale", reading("not testable at this scale", "",
+                                                                             no_interval=why)
+    result = (f"{name}'s excess over its permutation null, {gap['harder']} (the harder data set: lower clean accuracy "
+              f"of the regular networks) minus {gap['easier']}, over {gap['n_pairs']} shared layer pairs "
+              f"({gap['pairs']}) and {gap['seeds']} seed{'s' if gap['seeds'] != 1 else ''}: {gap['gap']:+.3f}")
+    if math.isfinite(gap["low"]):
+        result += f" (95% t-interval over the seeds {gap['low']:+.3f} to {gap['high']:+.3f})"
+    status = interval_status(gap["low"], gap["high"], 0.0, "below")
+    why = "one seed" if gap["seeds"] < 2 else ""
+    return result + ".", status, reading(status, "0, no difference between the data sets", "below", no_interval=why)
+
+
+def population_text(trials: pd.DataFrame, records: list[dict]) -> str:
+    """The analysis's population in words: the trials (one row per trial at the junction of
+    :func:`semirobust.experiments.rho.rho_success.trial_frame`'s rows with ``from_fa``) and the listed cells."""
+    n_trials = int(trials["from_fa"].sum()) if "from_fa" in trials else 0
+    return (f"{n_trials} trial{'s' if n_trials != 1 else ''} of every arm in {len(records)} listed "
+            f"cell{'s' if len(records) != 1 else ''}")

@@ -8,10 +8,16 @@ The analysis was fixed before the results were read (issue 23); this docstring i
   seed's regular and robust networks, so they are not independent draws.
 * **Outcome**: the trial's shortfall, Acc*_eval minus the trial's accuracy, both on the per-epoch test
   images (the trial's accuracy is its best per-epoch accuracy on those images).
-* **Primary measure**: rho_{a+1}'s excess over its within-class permutation null (rho at the first pair
-  of f_b minus the null's mean); CKA's excess at the same pair is the cross-check.
-* **Primary test**: Spearman's r between the primary measure and the shortfall, with a 95% percentile
-  interval from a *cluster* bootstrap (whole clusters resampled, :func:`semirobust.inference.cluster_bootstrap`).
+* **Primary measure**: the excess over its within-class permutation null, at the junction pair (rho_{a+1}), of
+  the measure the dependence study shows able to detect dependence at the records' sample size
+  (:func:`semirobust.experiments.rho.detection.primary_measure`: KSG or CKA, chosen by that rule alone, never by
+  the trials' outcomes); EDGE's rho (the paper's) when ``measure="rho"``. The other of KSG and CKA is the
+  cross-check.
+* **Primary test**: Spearman's r between the primary measure and the shortfall *within arm* (``within_arm``:
+  ranks taken within each arm, :mod:`semirobust.experiments.rho.within_arm`; the arms differ by design, a random
+  f_a fails by construction, so a correlation pooled across arms mostly compares arms and is exploratory only),
+  with a 95% percentile interval from a *cluster* bootstrap (whole clusters resampled,
+  :func:`semirobust.inference.cluster_bootstrap`).
   The claim predicts r < 0 (less dependence beyond chance, larger shortfall). "Confirmed" only when the
   whole interval lies below 0; "not confirmed" when it lies above 0 or the literal test below goes
   against the claim; otherwise "undecided".
@@ -26,16 +32,14 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from scipy import stats
 
 from semirobust.config import DATASET_NAMES, MODEL_NAMES
 from semirobust.experiments.report.markup import as_sentence
-from semirobust.experiments.report.style import BOOK_RC, book_figure
 from semirobust.experiments.report.verdicts import reading
+from semirobust.experiments.rho.within_arm import within_arm_correlation
 from semirobust.inference import bootstrap_p_value, cluster_bootstrap_draws, holm
 
 #: measures whose calibrated pairs are read (``rho``: EDGE bits; ``ksg``: KSG on PCA, bits; ``cka``: linear CKA).
@@ -46,6 +50,14 @@ CROSS_CHECK = "cka_excess"
 #: a trial fails when its shortfall exceeds this many accuracy points (the literal test).
 FAIL_MARGIN = 2.0
 PRIMARY_MEASURE_TEXT = "rho_{a+1} minus the mean of its within-class permutation null (EDGE, bits)"
+#: each measure's excess at the junction in words, and its short name in sentences.
+MEASURE_TEXTS = {"rho": PRIMARY_MEASURE_TEXT,
+                 "ksg": "KSG (on PCA, bits) at the junction pair minus the mean of its within-class permutation null",
+                 "cka": "linear CKA at the junction pair minus the mean of its within-class permutation null"}
+SHORT_NAMES = {"rho": "rho_{a+1}", "ksg": "KSG at the junction", "cka": "CKA at the junction"}
+#: why a correlation pooled over the arms decides nothing.
+POOLED_REASON = ("the arms differ by design (a frozen random f_a fails by construction and shows little dependence), "
+                 "so a correlation pooled across arms mostly compares arms")
 OUTCOME_TEXT = "the shortfall Acc*_eval minus the trial's accuracy (per-epoch test images)"
 TRIAL_COLUMNS = ("model", "dataset", "fb_layers", "seed", "arm", "trial", "cluster", "pair", "from_fa", "acc",
                  "acc_star_eval", "shortfall")
@@ -207,10 +219,11 @@ class LiteralTest:
         return "mixed"
 
 
-def literal_test(frame: pd.DataFrame, margin: float = FAIL_MARGIN) -> LiteralTest:
-    """:class:`LiteralTest` over the junction rows of :func:`trial_frame` (one per trial)."""
+def literal_test(frame: pd.DataFrame, margin: float = FAIL_MARGIN, measure: str = "rho") -> LiteralTest:
+    """:class:`LiteralTest` over the junction rows of :func:`trial_frame` (one per trial), with ``measure``'s
+    above-null flags (EDGE's rho by default)."""
     part = junction(frame)
-    flags = part["rho_above_null"]
+    flags = part[f"{measure}_above_null"]
     known = flags.notna()
     failing = part["shortfall"] > margin
     at_null = known & ~flags.fillna(True).astype(bool)
@@ -236,6 +249,9 @@ class PrimaryResult:
     literal: LiteralTest
     level: float = 0.95
     measure: str = PRIMARY_MEASURE_TEXT
+    short: str = "rho_{a+1}"  # the measure's name in sentences
+    within_arm: bool = False  # r within arms (ranks taken within each arm) or pooled over the arms
+    cross_short: str = "CKA at the junction"  # the cross-check's name in sentences
 
     @property
     def testable(self) -> bool:
@@ -264,17 +280,35 @@ class PrimaryResult:
         return max(self.clusters + 1, math.ceil(self.clusters * (half / abs(self.r)) ** 2))
 
 
-def primary_analysis(frame: pd.DataFrame, *, margin: float = FAIL_MARGIN, level: float = 0.95,
-                     n_resamples: int = 2000, seed: int = 0) -> PrimaryResult:
-    """The pre-specified primary analysis over every trial of :func:`trial_frame` (module docstring)."""
+def cross_measure(measure: str) -> str:
+    """The cross-check of ``measure``: CKA, or KSG when CKA is the primary measure."""
+    return "ksg" if measure == "cka" else "cka"
+
+
+def correlation(part: pd.DataFrame, column: str, *, within_arm: bool, **kw) -> dict:
+    """Spearman's r of ``column`` against the shortfall over the rows of ``part``, with its cluster interval:
+    within arm (:func:`semirobust.experiments.rho.within_arm.within_arm_correlation`) or pooled
+    (:func:`cluster_rank_correlation`)."""
+    if within_arm:
+        return within_arm_correlation(part[column], part["shortfall"], part["arm"], part["cluster"], **kw)
+    return cluster_rank_correlation(part[column], part["shortfall"], part["cluster"], **kw)
+
+
+def primary_analysis(frame: pd.DataFrame, *, measure: str = "rho", within_arm: bool = False,
+                     margin: float = FAIL_MARGIN, level: float = 0.95, n_resamples: int = 2000,
+                     seed: int = 0) -> PrimaryResult:
+    """The pre-specified primary analysis over every trial of :func:`trial_frame` (module docstring): ``measure``'s
+    excess at the junction against the shortfall, within arm or pooled; the literal test on ``measure``'s flags."""
     part = junction(frame)
-    main = cluster_rank_correlation(part[PRIMARY], part["shortfall"], part["cluster"], level=level,
-                                    n_resamples=n_resamples, seed=seed)
-    cross = cluster_rank_correlation(part[CROSS_CHECK], part["shortfall"], part["cluster"], level=level,
-                                     n_resamples=n_resamples, seed=seed)
-    used = part[np.isfinite(part[PRIMARY].astype(float)) & np.isfinite(part["shortfall"].astype(float))]
+    column = f"{measure}_excess"
+    kw = {"within_arm": within_arm, "level": level, "n_resamples": n_resamples, "seed": seed}
+    main = correlation(part, column, **kw)
+    cross = correlation(part, f"{cross_measure(measure)}_excess", **kw)
+    used = part[np.isfinite(part[column].astype(float)) & np.isfinite(part["shortfall"].astype(float))]
     return PrimaryResult(main["n"], main["clusters"], cluster_description(used), main["r"], main["low"], main["high"],
-                         main["p_value"], cross["r"], cross["low"], cross["high"], literal_test(frame, margin), level)
+                         main["p_value"], cross["r"], cross["low"], cross["high"],
+                         literal_test(frame, margin, measure), level, MEASURE_TEXTS[measure], SHORT_NAMES[measure],
+                         within_arm, SHORT_NAMES[cross_measure(measure)])
 
 
 def _within(part: pd.DataFrame, columns, keys=("model", "dataset", "fb_layers")) -> pd.DataFrame:
@@ -285,27 +319,46 @@ def _within(part: pd.DataFrame, columns, keys=("model", "dataset", "fb_layers"))
     return out
 
 
-def exploratory_correlations(frame: pd.DataFrame, *, level: float = 0.95, n_resamples: int = 2000,
-                             seed: int = 0) -> pd.DataFrame:
+def exploratory_correlations(frame: pd.DataFrame, *, measure: str = "rho", within_arm: bool = False,
+                             level: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Every correlation shown beside the primary one, each against the shortfall with the same cluster
-    bootstrap: the primary and cross-check rows first (``role``), then the exploratory rows (raw rho, KSG, raw
-    CKA at the junction; rho's excess at the second pair and averaged over the later pairs; within cells;
-    on each data set alone), whose p-values are Holm-adjusted together (``p_holm``); a measure the run did not
-    record gives no row. Exploratory rows describe; they decide nothing. ``p_value`` is the cluster bootstrap's
-    (:func:`semirobust.inference.bootstrap_p_value`): with few clusters (2 or 3) its interval is crude."""
+    bootstrap: the primary and cross-check rows first (``role``; ``measure``'s excess and its cross-check's, within
+    arm when ``within_arm``), then the exploratory rows (with ``within_arm``, the same two pooled across arms,
+    confounded by the arms' design; EDGE's rho_{a+1} excess, raw rho, KSG and CKA at the junction; rho's excess at
+    the second pair and averaged over the later pairs; within cells; on each data set alone), whose p-values are
+    Holm-adjusted together (``p_holm``); a measure the run did not record gives no row, and a row the primary or
+    cross-check already shows is not repeated. Exploratory rows describe; they decide nothing. ``p_value`` is the
+    cluster bootstrap's (:func:`semirobust.inference.bootstrap_p_value`): with few clusters (2 or 3) its interval
+    is crude."""
     part = junction(frame)
-    rows = []
+    rows, seen = [], set()
+    kw = {"level": level, "n_resamples": n_resamples, "seed": seed}
 
-    def add(role, what, x, y, clusters):
-        found = cluster_rank_correlation(x, y, clusters, level=level, n_resamples=n_resamples, seed=seed)
+    def add(role, what, x, y, clusters, arms=None, key=None):
+        if key is not None and key in seen:  # already shown as the primary or the cross-check
+            return
+        seen.add(key)
+        found = (within_arm_correlation(x, y, arms, clusters, **kw) if arms is not None
+                 else cluster_rank_correlation(x, y, clusters, **kw))
         if found["n"] == 0 and role == "exploratory":  # a measure this run did not record (e.g. KSG)
             return
         rows.append({"role": role, "measure": what, **found})
 
-    add("primary", "rho_{a+1} excess over null", part[PRIMARY], part.shortfall, part.cluster)
-    add("cross-check", "CKA excess at the junction", part[CROSS_CHECK], part.shortfall, part.cluster)
+    cross = cross_measure(measure)
+    arms = part.arm if within_arm else None
+    how = ", within arm" if within_arm else ""
+    for role, name in (("primary", measure), ("cross-check", cross)):
+        add(role, f"{SHORT_NAMES[name]}, excess over null{how}", part[f"{name}_excess"], part.shortfall, part.cluster,
+            arms, key=(f"{name}_excess", within_arm))
+    if within_arm:
+        for name in (measure, cross):
+            add("exploratory", f"{SHORT_NAMES[name]}, excess over null, pooled across arms (confounded by the arms' design)",
+                part[f"{name}_excess"], part.shortfall, part.cluster, key=(f"{name}_excess", False))
+    add("exploratory", "rho_{a+1}, excess over null", part[PRIMARY], part.shortfall, part.cluster,
+        key=(PRIMARY, False))
     add("exploratory", "raw rho_{a+1}", part["rho"], part.shortfall, part.cluster)
-    add("exploratory", "KSG excess at the junction", part["ksg_excess"], part.shortfall, part.cluster)
+    add("exploratory", "KSG at the junction, excess over null", part["ksg_excess"], part.shortfall, part.cluster,
+        key=("ksg_excess", False))
     add("exploratory", "raw KSG at the junction", part["ksg"], part.shortfall, part.cluster)
     add("exploratory", "raw CKA at the junction", part["cka"], part.shortfall, part.cluster)
     second = frame[frame.pair == 1]
@@ -340,6 +393,10 @@ def _interval_words(primary: PrimaryResult) -> str:
     return f"no interval: {primary.clusters} cluster{'s' if primary.clusters != 1 else ''}, nothing to resample"
 
 
+def _how(primary: PrimaryResult) -> str:
+    return " within arm (ranks taken within each arm)" if primary.within_arm else ""
+
+
 def success_verdict(primary: PrimaryResult) -> str:
     """The verdict sentence (no capital, no full stop): the primary test, its reading, what would decide it when
     undecided, and the literal test. It never says "supports"; an interval that covers 0 reads "undecided"."""
@@ -349,8 +406,9 @@ def success_verdict(primary: PrimaryResult) -> str:
     status = primary.status
     lit = primary.literal
     text = (f"over {primary.n} trials of every arm in {primary.clusters} clusters (seeds within networks and data "
-            f"sets, resampled whole), Spearman's r between rho_{{a+1}}'s excess over its permutation null and the "
-            f"shortfall is {primary.r:+.2f} ({_interval_words(primary)}); the claim predicts r below 0")
+            f"sets, resampled whole), Spearman's r{_how(primary)} between {primary.short}'s excess over its "
+            f"permutation null and the shortfall is {primary.r:+.2f} ({_interval_words(primary)}); the claim predicts "
+            "r below 0")
     if math.isfinite(primary.high) and primary.high < 0:
         text += "; the whole interval lies below 0: the relation the claim predicts is seen at this scale"
     elif math.isfinite(primary.low) and primary.low > 0:
@@ -363,29 +421,34 @@ def success_verdict(primary: PrimaryResult) -> str:
                      f"1/sqrt(clusters), about {more} clusters would exclude 0)")
     else:
         text += "; without an interval the primary test is undecided (more seeds, i.e. more clusters, would decide it)"
-    text += (f". The claim as stated (failing trials, shortfall above {lit.margin:g} points, show rho_{{a+1}} not "
-             f"above its null): {lit.text}")
+    text += (f". The claim as stated (failing trials, shortfall above {lit.margin:g} points, show {primary.short} "
+             f"not above its null): {lit.text}")
     if lit.outcome == "against the claim":
         text += ", which goes against it" + (", so the claim is not confirmed" if status == "not confirmed" else "")
     elif lit.outcome == "no failing trials":
         text += ": no trial failed, so it is not tested"
-    text += (f". Cross-check, CKA's excess: r = {primary.cross_r:+.2f}" if math.isfinite(primary.cross_r)
-             else ". Cross-check, CKA's excess: not measured")
+    text += (f". Cross-check, {primary.cross_short}'s excess: r = {primary.cross_r:+.2f}"
+             if math.isfinite(primary.cross_r) else f". Cross-check, {primary.cross_short}'s excess: not measured")
     if math.isfinite(primary.cross_low):
         text += f" ({primary.cross_low:+.2f} to {primary.cross_high:+.2f})"
     return text
 
 
-def success_claim(primary: PrimaryResult) -> tuple[str, str, str]:
-    """The Figure 1 verdict box on the claim "rho predicts success": (result, status, reading), all from the
-    primary analysis (:attr:`PrimaryResult.status`)."""
+def success_claim(primary: PrimaryResult, edge_untestable: str = "") -> tuple[str, str, str]:
+    """The Figure 1 verdict box on the claim "rho predicts success": (result, status, reading), from the primary
+    analysis (:attr:`PrimaryResult.status`). ``edge_untestable``, when given, is why EDGE (the paper's rho) cannot
+    detect dependence at the records' sample size: the claim about rho is then "not testable at this scale" whatever
+    the primary analysis (on another measure) finds, and the result and reading report both."""
     status = primary.status
     if status == "not testable at this scale":
-        why = f"{primary.n} trials, or no spread in rho or in the shortfall"
+        why = f"{primary.n} trials, or no spread in the measure or in the shortfall"
+        if edge_untestable:
+            why = f"{edge_untestable}; and {why}"
         return f"No rank correlation can be read ({why}).", status, reading(status, "", no_interval=why)
-    result = (f"Spearman's r between {PRIMARY_MEASURE_TEXT} and {OUTCOME_TEXT}: {primary.r:+.2f} over {primary.n} "
-              f"trials of every arm ({_interval_words(primary)}; {primary.cluster_text}). Failing trials (shortfall "
-              f"above {primary.literal.margin:g} points) with rho_{{a+1}} not above its null: {primary.literal.text}.")
+    result = (f"Spearman's r{_how(primary)} between {primary.measure} and {OUTCOME_TEXT}: {primary.r:+.2f} over "
+              f"{primary.n} trials of every arm ({_interval_words(primary)}; {primary.cluster_text}). Failing trials "
+              f"(shortfall above {primary.literal.margin:g} points) with {primary.short} not above its null: "
+              f"{primary.literal.text}.")
     no_interval = "" if math.isfinite(primary.low) else "one cluster"
     by_interval = ("confirmed" if math.isfinite(primary.high) and primary.high < 0 else
                    "not confirmed" if math.isfinite(primary.low) and primary.low > 0 else "undecided")
@@ -396,8 +459,14 @@ def success_claim(primary: PrimaryResult) -> tuple[str, str, str]:
     lit = primary.literal
     if lit.outcome == "against the claim":
         text += (f" The claim as stated does not hold here: {lit.failing_at_null} of {lit.failing} failing trials have "
-                 f"rho_{{a+1}} not above its permutation null (succeeding: {lit.succeeding_at_null} of "
+                 f"{primary.short} not above its permutation null (succeeding: {lit.succeeding_at_null} of "
                  f"{lit.succeeding}).")
+    if edge_untestable:
+        untestable = "not testable at this scale"
+        which = ("On EDGE itself" if primary.short == SHORT_NAMES["rho"] else
+                 f"With {primary.short}, which can detect dependence at this sample size,")
+        return (result, untestable, reading(untestable, "", no_interval=edge_untestable) +
+                f" {which} the primary test reads: {status}. {text}")
     return result, status, text
 
 
@@ -409,67 +478,15 @@ def primary_glue(primary: PrimaryResult) -> dict:
             "rho_success_verdict": as_sentence(success_verdict(primary))}
 
 
-def plot_success(frame: pd.DataFrame, measures=(PRIMARY, CROSS_CHECK), margin: float = FAIL_MARGIN):
-    """The shortfall against the primary measure (left) and the cross-check (right) at the junction pair, one
-    colour per arm; hollow: not above the permutation null. Caption: :func:`success_caption`."""
-    part = junction(frame)
-    measures = [m for m in measures if m in part and part[m].notna().any()]
-    labels = {PRIMARY: r"$\rho_{a+1}$ $-$ null mean (bits)", CROSS_CHECK: "CKA $-$ null mean (junction)"}
-    with plt.rc_context(BOOK_RC):
-        fig, axes = book_figure(max(len(measures), 1), height=3.0)
-        arms = list(dict.fromkeys(part.arm))
-        palette = dict(zip(arms, sns.color_palette("colorblind")))
-        for ax, measure in zip(axes[0], measures):
-            flag = f"{measure.split('_')[0]}_above_null"
-            for arm, group in part.groupby("arm", sort=False):
-                above = group[flag].fillna(False).astype(bool)
-                ax.plot(group[measure][above], group.shortfall[above], "o", color=palette[arm], label=arm)
-                ax.plot(group[measure][~above], group.shortfall[~above], "o", mfc="white", color=palette[arm],
-                        label=None if above.any() else arm)
-            ax.axvline(0, color="0.5", ls="--", lw=1)
-            ax.axhline(margin, color="0.5", ls=":", lw=1)
-            ax.set_xlabel(labels.get(measure, measure))
-            ax.set_ylabel(r"Acc$^*_{eval}$ $-$ trial accuracy")
-        if measures:
-            handles, names = axes[0][0].get_legend_handles_labels()
-            seen = dict(zip(names, handles))
-            fig.legend(list(seen.values()), list(seen), title="Arm", loc="outside upper center",
-                       ncols=min(len(seen), 3))
-    return fig
+def within_arm_glue(primary: PrimaryResult) -> dict:
+    """``rho_within_arm_r``, ``_low`` and ``_high``: the primary r when it was computed within arm (NaN if not)."""
+    keep = primary.within_arm
+    return {"rho_within_arm_r": primary.r if keep else math.nan, "rho_within_arm_low": primary.low if keep else math.nan,
+            "rho_within_arm_high": primary.high if keep else math.nan}
 
 
-def success_caption(frame: pd.DataFrame, margin: float = FAIL_MARGIN) -> str:
-    """The caption of :func:`plot_success`: what each point is, the marks, n and the clusters."""
-    part = junction(frame)
-    return (f"Each point is one trial of one arm ({len(part)} trials; clusters: {cluster_description(frame)}): left, the primary measure, rho_{{a+1}} (EDGE, bits) minus the mean of "
-            "its within-class permutation null; right, the cross-check, linear CKA at the same pair minus its null "
-            "mean; against the shortfall, Acc*_eval minus the trial's best accuracy under attack on the per-epoch "
-            "test images, in points. Filled: above the permutation null; hollow: not. Dashed: no excess (the "
-            f"null's mean); dotted: the failure margin of {margin:g} points.")
-
-
-def cells_within(records: list[dict], k: float) -> dict:
-    """How many cells brought Acc~ within ``k`` points of Acc* (paper rule and validation-selected),
-    with the median and largest shortfall, from the cells' seed means."""
-    gaps = [r["metrics"]["acc_star"] - r["metrics"]["acc_tilde"] for r in records]
-    unbiased = [r["metrics"]["acc_star"] - r["metrics"]["acc_tilde_unbiased"] for r in records
-                if r["metrics"].get("acc_tilde_unbiased") is not None]
-    return {"cells": len(gaps), "k": float(k), "within": sum(g <= k for g in gaps),
-            "within_unbiased": sum(g <= k for g in unbiased),
-            "median_gap": float(np.median(gaps)) if gaps else math.nan,
-            "largest_gap": float(max(gaps)) if gaps else math.nan,
-            "median_gap_unbiased": float(np.median(unbiased)) if unbiased else math.nan}
-
-
-def cells_within_sentence(within: dict) -> str:
-    """:func:`cells_within` in words (no full stop: the page closes or continues it)."""
-    return (f"Acc~ came within k = {within['k']:g} point of Acc* in {within['within']} of {within['cells']} cells "
-            f"(paper rule; {within['within_unbiased']} of {within['cells']} validation-selected); the median "
-            f"shortfall Acc* - Acc~ was {within['median_gap']:.1f} points and the largest {within['largest_gap']:.1f}")
-
-
-__all__ = ["MEASURES", "PRIMARY", "CROSS_CHECK", "FAIL_MARGIN", "PRIMARY_MEASURE_TEXT", "OUTCOME_TEXT", "TRIAL_COLUMNS",
-           "trial_frame", "cluster_rank_correlation", "junction", "cluster_description", "LiteralTest", "literal_test",
-           "PrimaryResult", "primary_analysis", "exploratory_correlations", "failing_rho_at_null", "success_verdict",
-           "success_claim", "primary_glue", "plot_success", "success_caption", "cells_within",
-           "cells_within_sentence"]
+__all__ = ["MEASURES", "PRIMARY", "CROSS_CHECK", "FAIL_MARGIN", "PRIMARY_MEASURE_TEXT", "MEASURE_TEXTS", "SHORT_NAMES",
+           "POOLED_REASON", "OUTCOME_TEXT", "TRIAL_COLUMNS", "trial_frame", "cluster_rank_correlation", "junction",
+           "cluster_description", "LiteralTest", "literal_test", "PrimaryResult", "cross_measure", "correlation",
+           "primary_analysis", "exploratory_correlations", "failing_rho_at_null", "success_verdict", "success_claim",
+           "primary_glue", "within_arm_glue"]
