@@ -105,7 +105,8 @@ def diagnosis_sentence(per_seed: list[tuple[dict, dict]], method: str, num_class
     seeds = f"{len(found)} seed{'s' if len(found) != 1 else ''}"
     rule = f" (the guard: {rule_text(num_classes)})"
     if not failed:
-        return (f"The {name} arm trained in all {seeds}: its trials ended at a training loss of {pooled['loss']:.2f} "
+        every = "its one seed" if len(found) == 1 else f"all {seeds}"
+        return (f"The {name} arm trained in {every}: its trials ended at a training loss of {pooled['loss']:.2f} "
                 f"(ln {num_classes} = {np.log(num_classes):.2f}) and a training accuracy of {pooled['acc']:.0f}% "
                 f"(mean over the trials' last epochs){rule}.")
     tildes = [arms[method]["acc_tilde_unbiased"] for (_, arms), d in zip(per_seed, found) if d["did_not_train"]]
