@@ -15,7 +15,7 @@ from semirobust.config import RunConfig
 from semirobust.cost import LayerPassCounter, layer_flops, mode_layer_passes, step_layer_passes, training_cost
 from semirobust.data import TensorImageDataset
 from semirobust.experiments.report.style import legibility_problems
-from semirobust.experiments.supplementary import budgets, budgets_report, pays, pays_report, table_s5_report
+from semirobust.experiments.supplementary import budgets, budgets_report, collapse, pays, pays_report, table_s5_report
 from semirobust.models import build_model, split_fa_fb
 from semirobust.training import method_spec, train, training_step
 
@@ -154,12 +154,35 @@ def test_cost_ratios_summary_and_verdict_read_the_intervals():
     sentence, status = pays.pays_verdict(summary)
     assert sentence.startswith("Semirobust training pays only when a robust f*_a is already at hand")
     assert status == "confirmed" and "FGSM-RS from scratch never reached the target" in sentence
-    # Algorithm 1 reaching the target in only some seeds is not a cost
+    # Algorithm 1 reaching the target in only some seeds: its per-seed costs and the count, not "not reached"
     seeds[2]["curves"]["algorithm1_given_fa"][1]["acc"] = 10
     partial = pays.summarize_method(seeds, "algorithm1_given_fa")
-    assert partial["cost_ratio"] is None and pays.ratio_text(partial) == "not reached (2 of 3 seeds did)"
+    assert partial["reached"] == 2 and partial["cost_ratios"][2] is None and partial["missed_seeds"] == [2]
+    assert partial["costs"] == [1.0, 1.2, None]  # the cost model's counts to the target, per seed
+    assert partial["cost_ratio"] == pytest.approx((1 + 1.2) / 6)
+    half = partial["cost_ratio_ci"]
+    assert half > 0 and pays.ratio_text(partial) == f"0.37 ± {half:.2f} in the 2 of 3 seeds that reached it"
+    assert pays.per_seed_text(partial) == ["0.33", "0.40", "not reached within the budget"]
+    assert pays.reached_text(partial) == "2/3"
     summary["algorithm1_given_fa"] = partial
-    assert pays.pays_verdict(summary)[1] == "not confirmed"
+    sentence, status = pays.pays_verdict(summary)
+    assert status == "undecided"  # a short budget is not a cost
+    assert "cheaper where it reaches the target" in sentence and "in the 2 of 3 seeds that reached it" in sentence
+    assert "(per seed: seed 0 0.33, seed 1 0.40, seed 2 not reached within the budget)" in sentence
+    records = [{"seed": i, "metrics": seed} for i, seed in enumerate(seeds)]
+    values = pays_report.glue_values(records)
+    assert values["pays_reached_algorithm1_given_fa"] == "2/3" and values["pays_cost_algorithm1_given_fa"] == 0.37
+    assert values["pays_reached_fast_fgsm_rs"] == "0/3" and values["pays_cost_fast_fgsm_rs"] == "not reached"
+    table = pays_report.per_seed_table(records).set_index("Method")
+    row = table.loc[pays.LABELS["algorithm1_given_fa"]]
+    assert list(row[["seed 0", "seed 1", "seed 2", "Reached"]]) == ["0.33", "0.40", "not reached within the budget", "2/3"]
+    # never reaching it is told apart from reaching it in some seeds
+    for seed in seeds:
+        seed["curves"]["algorithm1_given_fa"][1]["acc"] = 10
+    summary["algorithm1_given_fa"] = pays.summarize_method(seeds, "algorithm1_given_fa")
+    sentence, status = pays.pays_verdict(summary)
+    assert status == "not confirmed" and sentence.startswith("Semirobust training never reached the target")
+    assert "Algorithm 1 never reached the target within the budget" in sentence
 
 
 def test_pays_verdict_is_undecided_when_the_interval_covers_full_pgds_cost():
@@ -249,10 +272,12 @@ def test_attack_type_reading_measures_the_spreads():
     assert reading["star_spread"] == 20 and reading["diff_spread"] == 1 and reading["strongest"] == "apgd-ce"
     sentence = budgets_report.attack_type_sentence(frame, 8)
     assert "a spread of 20.0 points" in sentence and "moves by only 1.0 points" in sentence
-    assert budgets_report.attack_type_claim(frame, 8, 500)[1] == "confirmed"
+    # one seed: a range without an interval, so never "confirmed" by the book's rule
+    sentence, status, read = budgets_report.attack_type_claim(frame, 8, 500)
+    assert status == "undecided" and "no interval" in read and "1 seed" in read
     wide = frame.copy()
     wide.loc[(wide.network == "algorithm1") & (wide.attack == "fgsm"), "accuracy"] = 74  # Diff +4 under FGSM
-    assert budgets_report.attack_type_claim(wide, 8, 500)[1] == "not confirmed"
+    assert budgets_report.attack_type_claim(wide, 8, 500)[1] == "undecided"
     # the shortened scoring attack against the standard one, on the same images and networks
     scores = pd.DataFrame([{"network": "robust", "attack": budgets.SCORE_ATTACK, "eps255": 8, "seed": 0, "accuracy": 51.0},
                            {"network": "algorithm1", "attack": budgets.SCORE_ATTACK, "eps255": 8, "seed": 0,
@@ -263,3 +288,98 @@ def test_attack_type_reading_measures_the_spreads():
     assert budgets_report.score_check(frame, 8) == {}
     assert budgets.grid() == budgets.grid(make_tiny_profile(), 8)  # standard scores: no extra attack
     assert (budgets.SCORE_ATTACK, 8) in budgets.grid(make_tiny_profile(score_apgd_iters=20), 8)
+
+
+def _budget_seeds(diffs_by_seed):
+    """A budgets frame: per seed, Acc* = 60 under every L-inf attack and Acc~ = 60 + that seed's Diff per attack."""
+    rows = []
+    for seed, diffs in enumerate(diffs_by_seed):
+        for attack, diff in zip(budgets.LINF, diffs):
+            rows += [{"network": "robust", "attack": attack, "eps255": 8, "seed": seed, "accuracy": 60.0},
+                     {"network": "algorithm1", "attack": attack, "eps255": 8, "seed": seed, "accuracy": 60.0 + diff}]
+    return pd.DataFrame(rows)
+
+
+def test_attack_type_claim_is_decided_by_an_equivalence_test_over_seeds():
+    """Diff per attack (FGSM, I-FGSM, PGD, APGD-CE) against APGD-CE's, per seed, within 2 points by TOST: every
+    attack equivalent -> confirmed; one shown beyond the margin -> not confirmed; a spread too wide -> undecided."""
+    close = _budget_seeds([(-1.0, -1.2, -0.9, -1.1), (-1.3, -1.0, -1.2, -1.2), (-0.8, -1.1, -1.0, -0.9),
+                           (-1.1, -0.9, -1.1, -1.0)])
+    test = budgets_report.attack_type_equivalence(close, 8)
+    assert test["seeds"] == 4 and sorted(test["tests"]) == ["fgsm", "ifgsm", "pgd"]
+    assert test["tests"]["fgsm"].mean == pytest.approx((0.1 - 0.1 + 0.1 - 0.1) / 4, abs=1e-9)
+    sentence, status, read = budgets_report.attack_type_claim(close, 8, 300)
+    assert status == "confirmed" and "(equivalent)" in read and "Over 4 seeds" in read
+    far = _budget_seeds([(4.0, -1.0, -1.0, -1.0), (4.5, -1.1, -1.0, -1.0), (4.2, -0.9, -1.0, -1.0)])
+    assert budgets_report.attack_type_claim(far, 8, 300)[1] == "not confirmed"
+    noisy = _budget_seeds([(3.0, -1.0, -1.0, -1.0), (-4.0, -1.0, -1.0, -1.0)])
+    assert budgets_report.attack_type_claim(noisy, 8, 300)[1] == "undecided"
+    # the claim is never confirmed without an interval, however small the one seed's range
+    one = _budget_seeds([(-1.0, -1.0, -1.0, -1.0)])
+    assert budgets_report.attack_type_equivalence(one, 8) == {"seeds": 1, "margin": 2.0, "reference": "apgd-ce",
+                                                              "tests": {}, "status": "undecided"}
+    assert budgets_report.attack_type_claim(one, 8, 300)[1] == "undecided"
+
+
+# --------------------------------------------------------------- Table S5: an arm that did not train
+
+def _arm(loss, acc, tilde, trials=2):
+    curve = [{"epoch": 1, "adv_acc": tilde, "val_acc": tilde, "train_loss": loss + 0.3, "train_acc": acc - 1,
+              "lr": 0.01, "time_s": 1.0},
+             {"epoch": 2, "adv_acc": tilde, "val_acc": tilde, "train_loss": loss, "train_acc": acc, "lr": 0.01,
+              "time_s": 1.0}]
+    return {"acc_tilde_unbiased": tilde, "epochs": None, "converged_trials": 0, "wall_time_s": 2.0 * trials,
+            "rho": [1.0, 2.0], "trials": [{"trial": t, "epochs_run": 2, "curve": [dict(p) for p in curve]} for t in range(trials)]}
+
+
+def _s5_seeds(trades_loss, trades_acc):
+    """Two seeds' records and arms: PGD and ATTA trained, TRADES with the given last-epoch loss and accuracy."""
+    out = []
+    for star in (74.0, 75.0):
+        record = {"metrics": {"acc_star": star}, "extra": {"train_images": 100}}
+        out.append((record, {"adversarial": _arm(0.9, 70.0, star - 2), "atta": _arm(1.0, 66.0, star - 1.5),
+                             "trades": _arm(trades_loss, trades_acc, 20.9)}))
+    return out
+
+
+def test_a_collapsed_arm_is_flagged_and_shows_no_diff(monkeypatch):
+    """TRADES at loss 2.30 = ln 10 and training accuracy 19% did not train: its Diff cell is the diagnosis and the
+    sentence leaves it out; PGD and ATTA trained and keep their Diff."""
+    assert collapse.collapsed(math.log(10) + 0.01, 60.0, 10) and collapse.collapsed(1.2, 19.0, 10)
+    assert not collapse.collapsed(0.9, 70.0, 10) and not collapse.collapsed(2.2, 35.0, 10)
+    per_seed = _s5_seeds(2.3026, 19.0)
+    found = table_s5_report.diagnoses(per_seed, "trades", 10)
+    assert all(d["did_not_train"] and d["collapsed_trials"] == 2 for d in found)
+    assert not any(d["did_not_train"] for d in table_s5_report.diagnoses(per_seed, "adversarial", 10))
+    assert collapse.diagnosis_text(found[0]) == "did not train: loss 2.30 = ln 10, training accuracy 19%"
+    monkeypatch.setattr(table_s5_report, "table_s5_runs", lambda config, results_dir=None: per_seed)
+    config = RunConfig(arch="vgg16", dataset="digits", profile=make_tiny_profile(table_s5_seeds=(0, 1)), device="cpu")
+    frame = table_s5_report.table_s5_frame(config).set_index("Method")
+    assert frame.loc["TRADES", "Diff"] == "did not train: loss 2.30 = ln 10, training accuracy 19%"
+    assert frame.loc["PGD", "Diff"].startswith("-2.0") and frame.loc["ATTA", "Diff"].startswith("-1.5")
+    assert frame.loc["TRADES", "Acc~"] == "20.9 ± 0.0"  # measured, shown; only the Diff gives way
+    sentence = table_s5_report.table_s5_sentence(frame.reset_index())
+    assert "TRADES did not train: no Diff" in sentence and "-53" not in sentence and "TRADES -" not in sentence
+    assert "ATTA came closest to Acc*" in sentence
+    text = table_s5_report.trades_diagnosis(config)
+    assert text.startswith("The TRADES arm did not train in 2 of 2 seeds (loss 2.30 = ln 10, training accuracy 19%")
+    assert "20.9% is a collapsed network's, not a result" in text and "within 0.05 of ln 10" in text
+    # one seed collapsed, one trained: the Diff over the trained seed, the other counted
+    mixed = [per_seed[0], (per_seed[1][0], {**per_seed[1][1], "trades": _arm(0.8, 60.0, 70.0)})]
+    monkeypatch.setattr(table_s5_report, "table_s5_runs", lambda config, results_dir=None: mixed)
+    cell = table_s5_report.table_s5_frame(config).set_index("Method").loc["TRADES", "Diff"]
+    assert cell == "-5.0 (1 of 2 seeds did not train)"
+
+
+def test_a_trained_arm_is_not_flagged():
+    per_seed = _s5_seeds(1.1, 55.0)
+    assert not any(d["did_not_train"] for d in table_s5_report.diagnoses(per_seed, "trades", 10))
+    assert table_s5_report.diff_cell([-53.1, -54.1], table_s5_report.diagnoses(per_seed, "trades", 10)) == \
+        table_s5_report.interval_text([-53.1, -54.1])
+    text = table_s5_report.diagnosis_sentence(per_seed, "trades", 10)
+    assert text.startswith("The TRADES arm trained in all 2 seeds") and "did not train" not in text.split("(the")[0]
+    # one trained trial is enough: the selection picks it
+    arm = _arm(2.3026, 19.0, 20.9)
+    arm["trials"][1]["curve"][-1].update(train_loss=0.9, train_acc=70.0)
+    diagnosis = collapse.arm_diagnosis(arm, 10)
+    assert diagnosis["collapsed_trials"] == 1 and not diagnosis["did_not_train"]

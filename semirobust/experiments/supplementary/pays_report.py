@@ -16,7 +16,9 @@ from semirobust.experiments.supplementary.pays import (
     METHODS,
     TARGET_MARGIN,
     pays_verdict,
+    per_seed_text,
     ratio_text,
+    reached_text,
     summaries,
 )
 from semirobust.inference import mean_interval
@@ -36,9 +38,14 @@ def interval_text(values) -> str:
 # ---------------------------------------------------------------- the frontier
 
 
+#: the wall-time column's name: measured on a shared machine, it is shown but never judged
+WALL_COLUMN = "Wall time to target (× full PGD; confounded by machine load)"
+
+
 def methods_table(records: list[dict]) -> pd.DataFrame:
-    """One row per method: its cost and wall time to first reach the target relative to full PGD (mean ± 95%
-    half-width over the seeds, or "not reached"), its last point's robust accuracy on the curve's images, its
+    """One row per method: the seeds that reached the target (``2/3``), its cost (the cost model's count) and
+    wall time (confounded by machine load) to first reach it relative to full PGD (mean ± 95% half-width over
+    the seeds that reached it, or "not reached"), its last point's robust accuracy on the curve's images, its
     final network's score and, where run, the full AutoAttack."""
     summary = summaries(records)
     rows = []
@@ -48,10 +55,28 @@ def methods_table(records: list[dict]) -> pd.DataFrame:
             continue
         finals = [r["metrics"]["finals"].get(final_key.get(method, method), {}) for r in records]
         last = [r["metrics"]["curves"][method][-1]["acc"] for r in records]
-        rows.append({"Method": LABELS[method], "Cost to target (× full PGD)": ratio_text(summary[method], "cost"),
-                     "Wall time to target (× full PGD)": ratio_text(summary[method], "wall"),
+        rows.append({"Method": LABELS[method], "Reached": reached_text(summary[method]),
+                     "Cost to target (× full PGD)": ratio_text(summary[method], "cost"),
+                     WALL_COLUMN: ratio_text(summary[method], "wall"),
                      "Last point (%)": interval_text(last), "Final score (%)": interval_text([f.get("score") for f in finals]),
                      "Full AutoAttack (%)": interval_text([f.get("autoattack") for f in finals])})
+    return pd.DataFrame(rows)
+
+
+def per_seed_table(records: list[dict]) -> pd.DataFrame:
+    """One row per method, one column per seed: its cost to the target relative to full PGD by the cost model
+    (``0.42``) or ``not reached within the budget``, then the seeds that reached it and their mean."""
+    summary = summaries(records)
+    rows = []
+    for method in METHODS:
+        if method not in summary:
+            continue
+        s = summary[method]
+        row = {"Method": LABELS[method]}
+        row.update({f"seed {label}": text for label, text in zip(s["seed_labels"], per_seed_text(s))})
+        row["Reached"] = reached_text(s)
+        row["Mean where reached (× full PGD)"] = ratio_text(s) if s["reached"] else "not reached"
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -129,7 +154,8 @@ def frontier_caption(records: list[dict]) -> str:
     return (f"Robust accuracy (APGD-CE, {iters} iterations, on the same {images:,} test images at every point) "
             "against cumulative training cost, counted in full-network gradient evaluations (every layer's forward "
             "and backward passes weighted by its FLOPs: a frozen f*_a's missing gradients are not counted), and "
-            "against measured training wall time (this machine, two training processes side by side). Each point is "
+            "against measured training wall time (this machine, two training processes side by side: confounded by the "
+            "machine's load, shown but not compared). Each point is "
             f"the mean over {len(records)} seeds, error bars 95% t-intervals; methods that start from trained networks "
             "begin where those networks' training ends. The dashed line is the target, the full PGD network's final "
             f"accuracy minus {TARGET_MARGIN:g} points.")
@@ -137,7 +163,8 @@ def frontier_caption(records: list[dict]) -> str:
 
 def glue_values(records: list[dict]) -> dict:
     """The page's glued numbers (issue names): ``pays_methods``, ``pays_seeds``, ``pays_target_acc``,
-    ``pays_cost_<method>`` (a number or ``not reached``) and ``pays_verdict``."""
+    ``pays_cost_<method>`` (the mean cost ratio over the seeds that reached the target, or ``not reached``),
+    ``pays_reached_<method>`` (those seeds over all, ``2/3``) and ``pays_verdict``."""
     summary = summaries(records)
     sentence, _ = pays_verdict(summary)
     out = {"pays_methods": ", ".join(METHODS), "pays_seeds": len(records),
@@ -146,6 +173,7 @@ def glue_values(records: list[dict]) -> dict:
     for method in METHODS:
         s = summary.get(method)
         out[f"pays_cost_{method}"] = "not reached" if s is None or s["cost_ratio"] is None else round(s["cost_ratio"], 2)
+        out[f"pays_reached_{method}"] = "not run" if s is None else reached_text(s)
     return out
 
 
@@ -202,5 +230,6 @@ def memory_table(report: dict, arch: str = "vgg16", fb_sizes=(4, 12)) -> pd.Data
     return pd.DataFrame(rows)
 
 
-__all__ = ["FRONTIER_FILE", "frontier_points", "write_frontier_csv", "interval_text", "methods_table", "pays_claim", "paper_scale_table", "memory_table", "plot_frontier",
+__all__ = ["FRONTIER_FILE", "frontier_points", "write_frontier_csv", "WALL_COLUMN", "interval_text", "methods_table",
+           "per_seed_table", "pays_claim", "paper_scale_table", "memory_table", "plot_frontier",
            "frontier_caption", "glue_values"]

@@ -1,6 +1,8 @@
 """Table S5 of the supplementary as the ``pays`` page shows it: the methods' columns over the profile's seeds
 (:func:`table_s5_frame`), the supplementary's own rows (:func:`reported_table_s5`) and the sentence comparing
-them. The runs are :mod:`semirobust.experiments.supplementary.table_s5`'s."""
+them. An arm whose network did not train (:mod:`semirobust.experiments.supplementary.collapse`) shows its diagnosis
+where its Diff would be, never a number (:func:`trades_diagnosis` says it of TRADES). The runs are
+:mod:`semirobust.experiments.supplementary.table_s5`'s."""
 from __future__ import annotations
 
 import csv
@@ -10,8 +12,9 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from semirobust.config import RunConfig
+from semirobust.config import DATASET_SPECS, RunConfig
 from semirobust.cost import training_cost
+from semirobust.experiments.supplementary.collapse import LOSS_TOLERANCE, arm_diagnosis, diagnosis_text, rule_text
 from semirobust.experiments.supplementary.pays_report import interval_text
 from semirobust.experiments.supplementary.table_s5 import run_table_s5_seed
 from semirobust.experiments.table1.arms import ARMS, TABLE_S5_ARMS
@@ -26,22 +29,53 @@ S5_REPORTED_NAMES = {"pgd10": "PGD-10", "atta": "ATTA", "trades": "TRADES", "att
 S5_OFFSETS = (0, 3, 7, 11)
 
 
+def table_s5_runs(config: RunConfig, *, results_dir=None) -> list[tuple[dict, dict]]:
+    """Per seed of the profile's ``table_s5_seeds``: the seed's record and ``{method: arm metrics}``."""
+    store = ResultsStore(results_dir)
+    seeds = [dataclasses.replace(config, seed=config.seed + s) for s in config.resolved_profile.table_s5_seeds]
+    return [(store.read(SEED_KIND, summary_config(c)), run_table_s5_seed(c, results_dir=results_dir)) for c in seeds]
+
+
+def diagnoses(per_seed: list[tuple[dict, dict]], method: str, num_classes: int) -> list[dict]:
+    """:func:`~semirobust.experiments.supplementary.collapse.arm_diagnosis` of ``method``'s arm in every seed."""
+    return [arm_diagnosis(arms[method], num_classes) for _, arms in per_seed]
+
+
+def pooled_diagnosis(found: list[dict]) -> dict:
+    """The seeds' diagnoses of one method as one: mean loss and accuracy over the seeds that did not train
+    (over all seeds when every one trained)."""
+    failed = [d for d in found if d["did_not_train"]] or found
+    return {**failed[0], "loss": float(np.mean([d["loss"] for d in failed])),
+            "acc": float(np.mean([d["acc"] for d in failed])),
+            "did_not_train": all(d["did_not_train"] for d in found)}
+
+
+def diff_cell(diffs: list[float | None], found: list[dict]) -> str:
+    """Diff over the seeds whose arm trained (mean ± 95% half-width), the count of those that did not beside it;
+    the diagnosis alone when no seed trained."""
+    trained = [d for d, f in zip(diffs, found) if d is not None and not f["did_not_train"]]
+    failed = sum(f["did_not_train"] for f in found)
+    if not trained:
+        return diagnosis_text(pooled_diagnosis(found)) if failed else "–"
+    return interval_text(trained) + (f" ({failed} of {len(found)} seeds did not train)" if failed else "")
+
+
 def table_s5_frame(config: RunConfig, *, results_dir=None) -> pd.DataFrame:
     """Table S5's columns for each method over the profile's ``table_s5_seeds`` (mean ± 95% half-width where
-    there are two seeds or more): Acc*, Acc~ (validation-selected, scored), Diff (paired per seed), the epochs to
+    there are two seeds or more): Acc*, Acc~ (validation-selected, scored), Diff (paired per seed, over the
+    seeds whose arm trained: a method that did not train shows its diagnosis instead), the epochs to
     reach Acc* (mean over the trials that came within k; – when none did), the mean trial time and training cost,
     and rho at the supplementary's offsets (EDGE, bits)."""
-    store = ResultsStore(results_dir)
     profile = config.resolved_profile
     model = build_model(config.arch, config.dataset, width=profile.width)
-    seeds = [dataclasses.replace(config, seed=config.seed + s) for s in profile.table_s5_seeds]
-    per_seed = [(store.read(SEED_KIND, summary_config(c)), run_table_s5_seed(c, results_dir=results_dir)) for c in seeds]
+    per_seed = table_s5_runs(config, results_dir=results_dir)
+    num_classes = DATASET_SPECS[config.dataset].num_classes
     rows = []
     for method in profile.table_s5_methods:
         arm = ARMS[TABLE_S5_ARMS[method]]
         stars = [rec["metrics"]["acc_star"] for rec, _ in per_seed]
         tildes = [arms[method]["acc_tilde_unbiased"] for _, arms in per_seed]
-        diffs = [t - s for t, s in zip(tildes, stars) if t is not None]
+        diffs = [None if t is None else t - s for t, s in zip(tildes, stars)]
         epochs = [arms[method]["epochs"] for _, arms in per_seed if arms[method]["epochs"] is not None]
         converged = sum(arms[method]["converged_trials"] for _, arms in per_seed)
         trials = sum(len(arms[method]["trials"]) for _, arms in per_seed)
@@ -51,7 +85,7 @@ def table_s5_frame(config: RunConfig, *, results_dir=None) -> pd.DataFrame:
                 training_cost(model, arm.mode, config.fb_layers, n_train, profile.train_attack_steps)
                 for _, arms in per_seed]
         row = {"Method": S5_NAMES[method], "Acc*": interval_text(stars), "Acc~": interval_text(tildes),
-               "Diff": interval_text(diffs),
+               "Diff": diff_cell(diffs, diagnoses(per_seed, method, num_classes)),
                "Epochs": (f"{np.mean(epochs):.1f}" if epochs else "–") + f" ({converged}/{trials} within k)",
                "Time (s)": f"{np.mean(time_s):.0f}", "Cost (10³)": f"{np.mean(cost) / 1e3:.1f}"}
         for offset in S5_OFFSETS:
@@ -60,6 +94,38 @@ def table_s5_frame(config: RunConfig, *, results_dir=None) -> pd.DataFrame:
             row["rho_n" if offset == 0 else f"rho_n-{offset}"] = f"{np.mean(values):.2f}" if values else "–"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def diagnosis_sentence(per_seed: list[tuple[dict, dict]], method: str, num_classes: int) -> str:
+    """One sentence on whether ``method``'s arm trained, from its training curves, with the guard's rule."""
+    name = S5_NAMES.get(method, method)
+    found = diagnoses(per_seed, method, num_classes)
+    failed = [d for d in found if d["did_not_train"]]
+    pooled = pooled_diagnosis(found)
+    seeds = f"{len(found)} seed{'s' if len(found) != 1 else ''}"
+    rule = f" (the guard: {rule_text(num_classes)})"
+    if not failed:
+        every = "its one seed" if len(found) == 1 else f"all {seeds}"
+        return (f"The {name} arm trained in {every}: its trials ended at a training loss of {pooled['loss']:.2f} "
+                f"(ln {num_classes} = {np.log(num_classes):.2f}) and a training accuracy of {pooled['acc']:.0f}% "
+                f"(mean over the trials' last epochs){rule}.")
+    tildes = [arms[method]["acc_tilde_unbiased"] for (_, arms), d in zip(per_seed, found) if d["did_not_train"]]
+    tildes = [t for t in tildes if t is not None]
+    acc = f" its Acc~ of {np.mean(tildes):.1f}% is a collapsed network's, not a result, so" if tildes else ""
+    uniform = abs(pooled["loss"] - np.log(num_classes)) <= LOSS_TOLERANCE
+    what = "the network's outputs are near uniform" if uniform else "a training accuracy near chance"
+    found_text = diagnosis_text(pooled).removeprefix("did not train: ")
+    return (f"The {name} arm did not train in {len(failed)} of {seeds} ({found_text}, the mean over the trials' last "
+            f"epochs: {what});{acc} no Diff is shown for {'it' if len(failed) == len(found) else 'those seeds'}{rule}.")
+
+
+def trades_diagnosis(config: RunConfig, *, results_dir=None) -> str:
+    """:func:`diagnosis_sentence` of the TRADES arm over the profile's Table S5 seeds (glued as
+    ``trades_diagnosis``)."""
+    if "trades" not in config.resolved_profile.table_s5_methods:
+        return "TRADES is not among this profile's Table S5 methods."
+    return diagnosis_sentence(table_s5_runs(config, results_dir=results_dir), "trades",
+                              DATASET_SPECS[config.dataset].num_classes)
 
 
 def reported_table_s5(fb_layers: int) -> pd.DataFrame:
@@ -80,14 +146,21 @@ def table_s5_sentence(frame: pd.DataFrame, reported: pd.DataFrame | None = None)
     """Which f_b training method came closest to Acc* (by the mean Diff) and had the shortest trials, here and
     in the supplementary's rows (``reported``: :func:`reported_table_s5`)."""
     def mean(text):
-        return float(text.split(" ± ")[0]) if text not in ("–", "") else float("nan")
+        return float(text.split(" ")[0]) if text not in ("–", "") and not text.startswith("did not train") \
+            else float("nan")
     diffs = {row["Method"]: mean(row["Diff"]) for _, row in frame.iterrows()}
-    times = {row["Method"]: float(row["Time (s)"]) for _, row in frame.iterrows()}
-    closest = max(diffs, key=lambda m: diffs[m])
-    fastest = min(times, key=lambda m: times[m])
-    parts = ", ".join(f"{m} {d:+.1f}" for m, d in diffs.items())
-    text = (f"Diff = Acc~ - Acc* per method (points): {parts}; {closest} came closest to Acc*, and {fastest} had "
-            "the shortest trials.")
+    failed = [row["Method"] for _, row in frame.iterrows() if row["Diff"].startswith("did not train")]
+    times = {row["Method"]: float(row["Time (s)"]) for _, row in frame.iterrows() if row["Method"] not in failed}
+    shown = {m: d for m, d in diffs.items() if not np.isnan(d)}
+    parts = ", ".join(f"{m} {d:+.1f}" for m, d in shown.items())
+    text = f"Diff = Acc~ - Acc* per method (points): {parts or 'none'}"
+    if failed:
+        text += f" ({', '.join(failed)} did not train: no Diff)"
+    if shown:
+        text += f"; {max(shown, key=lambda m: shown[m])} came closest to Acc*"
+    if times:
+        text += f", and {min(times, key=lambda m: times[m])} had the shortest trials of the methods that trained"
+    text += "."
     if reported is not None and len(reported):
         theirs = {row["Method"].replace(" (reported)", ""): float(row["Diff"]) for _, row in reported.iterrows()}
         their_times = {row["Method"].replace(" (reported)", ""): float(row["Time (s)"]) for _, row in reported.iterrows()}
@@ -97,4 +170,5 @@ def table_s5_sentence(frame: pd.DataFrame, reported: pd.DataFrame | None = None)
     return text
 
 
-__all__ = ["S5_NAMES", "S5_REPORTED_NAMES", "S5_OFFSETS", "table_s5_frame", "reported_table_s5", "table_s5_sentence"]
+__all__ = ["S5_NAMES", "S5_REPORTED_NAMES", "S5_OFFSETS", "table_s5_runs", "diagnoses", "pooled_diagnosis", "diff_cell",
+           "table_s5_frame", "diagnosis_sentence", "trades_diagnosis", "reported_table_s5", "table_s5_sentence"]
