@@ -213,3 +213,32 @@ def test_a_page_is_stale_when_a_record_it_read_changes(listed_store, monkeypatch
     assert book_pipeline.inputs_current({"table1/a.json": "0"}, tmp_path / "nowhere")
     (store.root / "table1" / "a.json").write_text("{}")
     assert not book_pipeline.inputs_current({"table1/a.json": "0", "table1/b.json": "1"}, store.root)  # one missing
+
+
+def test_a_cell_whose_seeds_are_all_recorded_is_assembled_from_them(listed_store, monkeypatch):
+    """What the book's prefetch leaves (every seed recorded, no cell record yet) is assembled by Algorithm 1 from
+    its seeds, training nothing; a seed missing is still an error naming the cell."""
+    import dataclasses
+
+    from semirobust.experiments.table1.configs import SEED_KIND, summary_config
+
+    store, configs = listed_store
+    cell = configs[3]
+    store.path(SUMMARY_KIND, table1_config(cell)).unlink()
+    seeds = [dataclasses.replace(cell, seed=cell.seed + s) for s in cell.resolved_profile.seeds]
+    for config in seeds[:-1]:
+        store.write(SEED_KIND, summary_config(config), {"acc_star": 70.0}, profile="offline", seed=config.seed,
+                    device="cpu", wall_time_s=1.0)
+    ran = []
+
+    def fake_run(config, results_dir=None, progress=True):
+        ran.append(config)
+        return _write(ResultsStore(results_dir), config, 60.0)
+
+    monkeypatch.setattr("semirobust.experiments.table1.algorithm1.run_algorithm1", fake_run)
+    with pytest.raises(ValueError, match="has no record in the results store, nor every seed of it"):
+        population.read_cells(configs, results_dir=store.root)
+    assert ran == []
+    store.write(SEED_KIND, summary_config(seeds[-1]), {"acc_star": 70.0}, profile="offline", seed=seeds[-1].seed,
+                device="cpu", wall_time_s=1.0)
+    assert len(population.read_cells(configs, results_dir=store.root)) == 4 and ran == [cell]

@@ -19,7 +19,7 @@ import dataclasses
 
 from semirobust.config import ARCH_SPECS, ARCHS, DATASET_NAMES, MODEL_NAMES, RunConfig, check_choice, get_profile
 from semirobust.experiments.table1.arms import cell_arms
-from semirobust.experiments.table1.configs import SUMMARY_KIND, figure1_configs, table1_config
+from semirobust.experiments.table1.configs import SEED_KIND, SUMMARY_KIND, figure1_configs, summary_config, table1_config
 from semirobust.results import ResultsStore, to_jsonable
 
 #: the evaluation attack of every cell of the book.
@@ -163,8 +163,10 @@ def _checked(record: dict, config: RunConfig, store: ResultsStore) -> dict:
 def read_cells(configs, *, results_dir=None, run_missing: bool | None = None) -> list[dict]:
     """The ``table1`` record of each config, read by its identity (:func:`table1_config`), in order.
 
-    A missing record is a ValueError naming the cell and its file, unless ``run_missing`` (None: at the smoke
-    profile only), where Algorithm 1 runs it (``run_algorithm1``, which records it)."""
+    A cell whose ``table1`` record is missing but whose every seed is recorded (what the book's prefetch leaves)
+    is assembled from its seeds (``run_algorithm1`` reads them, trains nothing, and records the cell). A cell
+    with a seed missing is a ValueError naming the cell and its file, unless ``run_missing`` (None: at the smoke
+    profile only), where Algorithm 1 runs it."""
     from semirobust.experiments.table1.algorithm1 import run_algorithm1
 
     store, out = ResultsStore(results_dir), []
@@ -172,10 +174,12 @@ def read_cells(configs, *, results_dir=None, run_missing: bool | None = None) ->
         record = store.read(SUMMARY_KIND, table1_config(config))
         if record is None:
             run = config.resolved_profile.name == "smoke" if run_missing is None else run_missing
-            if not run:
-                raise ValueError(f"The listed cell {_describe(config, store)} has no record in the results store: "
-                                 "`make book` runs every listed cell first (its prefetch), or run that cell with the "
-                                 "Table 1 notebook.")
+            seeds_recorded = all(store.read(SEED_KIND, summary_config(dataclasses.replace(config, seed=config.seed + s)))
+                                 for s in config.resolved_profile.seeds)
+            if not (run or seeds_recorded):
+                raise ValueError(f"The listed cell {_describe(config, store)} has no record in the results store, nor "
+                                 "every seed of it: `make book` runs every listed cell first (its prefetch), or run "
+                                 "that cell with the Table 1 notebook.")
             record = run_algorithm1(config, results_dir=results_dir, progress=False)
         out.append(_checked(record, config, store))
     return out
