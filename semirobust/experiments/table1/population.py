@@ -19,7 +19,13 @@ import dataclasses
 
 from semirobust.config import ARCH_SPECS, ARCHS, DATASET_NAMES, MODEL_NAMES, RunConfig, check_choice, get_profile
 from semirobust.experiments.table1.arms import cell_arms
-from semirobust.experiments.table1.configs import SEED_KIND, SUMMARY_KIND, figure1_configs, summary_config, table1_config
+from semirobust.experiments.table1.configs import (
+    SEED_KIND,
+    SUMMARY_KIND,
+    figure1_configs,
+    summary_config,
+    table1_config,
+)
 from semirobust.results import ResultsStore, to_jsonable
 
 #: the evaluation attack of every cell of the book.
