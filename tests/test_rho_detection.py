@@ -222,3 +222,14 @@ def test_within_arm_glue_and_population_text():
     pooled = rho_success.primary_analysis(frame, measure="ksg", n_resamples=FAST)
     assert math.isnan(rho_success.within_arm_glue(pooled)["rho_within_arm_r"])
     assert figure_claims.population_text(frame, _cells()) == "96 trials of every arm in 2 listed cells"
+
+
+def test_the_gap_glues_its_interval_in_words_and_never_a_nan():
+    from semirobust.experiments.rho.figure_claims import gap_glue
+
+    one = gap_glue({"gap": 0.03, "low": math.nan, "high": math.nan, "pairs": "x = 0", "per_seed": [0.03]})
+    assert one["rho_dataset_gap_interval"] == "no interval: 1 seed with both data sets"
+    assert "rho_dataset_gap_low" not in one and "rho_dataset_gap_high" not in one
+    three = gap_glue({"gap": -0.1, "low": -0.2, "high": 0.05, "pairs": "x = 0", "per_seed": [-0.1, -0.2, 0.0]})
+    assert three["rho_dataset_gap_interval"] == "95% interval -0.200 to +0.050"
+    assert three["rho_dataset_gap_low"] == -0.2 and three["rho_dataset_gap_high"] == 0.05

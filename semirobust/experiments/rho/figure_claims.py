@@ -14,7 +14,7 @@ from semirobust.experiments.report.figures import rho_depth_frame
 from semirobust.experiments.report.verdicts import interval_status, reading
 from semirobust.inference import interval_reading, mean_interval
 
-__all__ = ["TREND_COLUMNS", "depth_trend", "trend_sentence", "size_comparison", "size_interval", "figure2_claim",
+__all__ = ["gap_glue", "TREND_COLUMNS", "depth_trend", "trend_sentence", "size_comparison", "size_interval", "figure2_claim",
            "dataset_claim", "cells_within", "cells_within_sentence", "dataset_gap", "dataset_gap_claim",
            "population_text"]
 
@@ -254,6 +254,20 @@ def dataset_gap(records: list[dict], measure: str = "ksg", level: float = 0.95) 
         mean, half = mean_interval(per_seed.tolist(), level)
         found.update(low=mean - half, high=mean + half)
     return found
+
+
+def gap_glue(gap: dict) -> dict:
+    """The gap's glue values: the gap, its interval in words (``rho_dataset_gap_interval``: "95% interval ... to
+    ..." or why there is none) and its bounds as numbers only where an interval exists (never a NaN on a page)."""
+    values = {"rho_dataset_gap": gap["gap"], "rho_dataset_gap_pairs": gap["pairs"]}
+    if math.isfinite(gap["low"]) and math.isfinite(gap["high"]):
+        values.update(rho_dataset_gap_low=gap["low"], rho_dataset_gap_high=gap["high"],
+                      rho_dataset_gap_interval=f"95% interval {gap['low']:+.3f} to {gap['high']:+.3f}")
+    else:
+        seeds = len(gap["per_seed"])
+        values["rho_dataset_gap_interval"] = (f"no interval: {seeds} seed" + ("" if seeds == 1 else "s")
+                                              + " with both data sets" if seeds else "not measured")
+    return values
 
 
 def dataset_gap_claim(gap: dict) -> tuple[str, str, str]:
