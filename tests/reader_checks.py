@@ -45,7 +45,8 @@ def claim_title_problems(html: str) -> list[str]:
 
 
 def raw_frame_problems(html: str) -> list[str]:
-    """Tables that show a data frame raw: a first column (or row header) counting 0..n, or snake_case headers."""
+    """Tables that show a data frame raw: an unnamed first column (pandas' index) counting 0..n, or snake_case
+    headers. A named first column that counts from 0 (a layer pair x, an epoch) is data, not an index."""
     found = []
     for table in _main(html).find_all("table"):
         headers = [th.get_text(" ", strip=True) for th in table.select("thead th")]
@@ -54,7 +55,8 @@ def raw_frame_problems(html: str) -> list[str]:
             found.append(f"snake_case headers {snake[:3]}")
         first = [row.find(["th", "td"]) for row in table.select("tbody tr")]
         first = [cell.get_text(strip=True) for cell in first if cell is not None]
-        if len(first) >= 2 and first == [str(i) for i in range(len(first))]:
+        unnamed = not headers or headers[0] == ""
+        if unnamed and len(first) >= 2 and first == [str(i) for i in range(len(first))]:
             found.append(f"an index column 0..{len(first) - 1} (headers {headers[:3]})")
     return found
 

@@ -21,6 +21,7 @@ import yaml
 from reader_checks import landing_height_problems, reader_problems
 
 from semirobust.pipeline import book as book_pipeline
+from semirobust.pipeline.page_boxes import PAGE_GLUE_MARKER
 from semirobust.utils import REPO_ROOT
 
 #: Console messages of third-party theme code, not of the book: sphinx-thebe 0.3 (pulled in by
@@ -109,7 +110,7 @@ def test_executed_page_hides_code_drops_warnings_and_paths(sandbox):
     nbformat.write(nb, src / "tiny.ipynb")
     _run("tiny", out)
     nb = nbformat.read(out / "tiny.ipynb", as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
+    code = [c for c in nb.cells if c.cell_type == "code" and not c.source.startswith(PAGE_GLUE_MARKER)]
     assert len(code) == 2 and "hide-input" in code[0].metadata["tags"], "parameters shown as code or input not hidden"
     assert "remove-input" in code[1].metadata["tags"], "a cell that only glues values must not leave an empty toggle"
     glued = [o["data"]["application/papermill.record/text/plain"] for o in code[1].outputs]
@@ -255,7 +256,8 @@ def test_committed_executed_notebook_matches_its_source(name):
     source = nbformat.read(REPO_ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
     assert provenance["code_cells"] == book_pipeline.code_cells_digest(source), (
         f"notebooks/{name}.ipynb changed since book/results/{name}.ipynb was executed: run `make book`")
-    shown = [c.source.strip() for c in nbformat.read(executed, as_version=4).cells if c.cell_type == "code"]
+    shown = [c.source.strip() for c in nbformat.read(executed, as_version=4).cells
+             if c.cell_type == "code" and not c.source.startswith(PAGE_GLUE_MARKER)]  # the presentation's own cell
     written = [c.source.strip() for c in source.cells
                if c.cell_type == "code" and "parameters" not in c.metadata.get("tags", [])]
     assert shown == written, f"book/results/{name}.ipynb does not hold the code of notebooks/{name}.ipynb"

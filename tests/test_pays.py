@@ -383,3 +383,12 @@ def test_a_trained_arm_is_not_flagged():
     arm["trials"][1]["curve"][-1].update(train_loss=0.9, train_acc=70.0)
     diagnosis = collapse.arm_diagnosis(arm, 10)
     assert diagnosis["collapsed_trials"] == 1 and not diagnosis["did_not_train"]
+
+
+def test_the_collapse_guard_reads_the_loss_relative_to_ln_c():
+    """The offline build's TRADES arm ended at loss 2.24 (ln 10 = 2.30) and training accuracy 24%: collapsed; the
+    random-f_a arm's 1.87 and 25.7% (a weak network, not a uniform one) is not."""
+    assert collapse.collapsed(2.24, 24.0, 10)
+    assert not collapse.collapsed(1.87, 25.7, 10)
+    assert collapse.diagnosis_text({"num_classes": 10, "loss": 2.24, "acc": 24.0}) == (
+        "did not train: loss 2.24, near ln 10 = 2.30, training accuracy 24%")

@@ -53,3 +53,9 @@ def test_a_missing_value_shown_raw_fails(cell):
 
 def test_a_landing_page_over_the_target_fails():
     assert landing_height_problems(14600)
+
+
+def test_a_named_column_counting_from_zero_is_data_not_an_index():
+    table = ("<table><thead><tr><th>x</th><th>f b = 4</th></tr></thead><tbody><tr><td>0</td><td>1.2</td></tr>"
+             "<tr><td>1</td><td>1.1</td></tr><tr><td>2</td><td>0.9</td></tr></tbody></table>")
+    assert raw_frame_problems(f"<main>{table}</main>") == []

@@ -164,7 +164,7 @@ def test_success_claim_is_not_testable_when_edge_cannot_detect():
     primary = rho_success.primary_analysis(frame, measure="ksg", within_arm=True, n_resamples=FAST)
     result, status, text = rho_success.success_claim(primary, detection.edge_untestable(STUDY, 20))
     assert status == "not testable at this scale"
-    assert "cannot detect dependence at this sample size" in text and f"the primary test reads: {primary.status}" in text
+    assert "cannot detect dependence at this sample size" in text and "the primary test gives: " in text and primary.status in text
     assert rho_success.success_claim(primary)[1] == primary.status == "undecided"
 
 

@@ -17,7 +17,7 @@ import shlex
 
 from semirobust.experiments.report.verdicts import STATUSES, claim_classes, claim_title
 
-__all__ = ["CLAIM_BOX", "claim_boxes", "page_claim_status", "rerun_command", "rerun_box",
+__all__ = ["CLAIM_BOX", "PAGE_GLUE_MARKER", "claim_boxes", "page_claim_status", "rerun_command", "rerun_box",
            "page_glue_cell"]
 
 #: the opening of a claim box in a notebook's Markdown: the fence, "Claim: <claim> — " and the status role.
@@ -103,13 +103,18 @@ def rerun_box(provenance: dict, log_lines=(), data_files=()) -> str:
     return "\n".join(lines + ["````"])
 
 
+#: the first line of the code cell the presentation step adds to carry the page's own glue values (not the author's)
+PAGE_GLUE_MARKER = "# glued by the presentation step: "
+
+
 def page_glue_cell(values: dict):
-    """A code cell that shows nothing and carries ``values`` as glued text (as ``myst_nb.glue`` writes them)."""
+    """A code cell that shows nothing and carries ``values`` as glued text (as ``myst_nb.glue`` writes them); its
+    source starts with :data:`PAGE_GLUE_MARKER`, so the notebook's own code cells can be told from it."""
     import nbformat
 
     outputs = [nbformat.v4.new_output("display_data", data={_GLUE_PREFIX + "text/plain": str(value)},
                                       metadata={"scrapbook": {"name": name, "mime_prefix": _GLUE_PREFIX}})
                for name, value in values.items()]
-    cell = nbformat.v4.new_code_cell("# glued by the presentation step: " + ", ".join(values), outputs=outputs)
+    cell = nbformat.v4.new_code_cell(PAGE_GLUE_MARKER + ", ".join(values), outputs=outputs)
     cell.metadata["tags"] = ["remove-input"]
     return cell

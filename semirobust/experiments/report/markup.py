@@ -67,9 +67,10 @@ def _reader_number(value, digits: int) -> str:
 
 
 def reader_frame(frame: pd.DataFrame, *, digits: int = 3, missing: str = "not measured") -> pd.DataFrame:
-    """``frame`` for a reader: no index (a 0..n index says nothing), floats at ``digits`` significant digits and
-    missing values (NaN, None) as the words ``missing`` says, e.g. "not defined: a = n - 1"."""
-    shown = frame.reset_index(drop=True)
+    """``frame`` for a reader: no 0..n index (it says nothing; a named index, e.g. a groupby's keys, becomes
+    columns), floats at ``digits`` significant digits and missing values (NaN, None) as the words ``missing``
+    says, e.g. "not defined: a = n - 1"."""
+    shown = frame.reset_index(drop=isinstance(frame.index, pd.RangeIndex) or all(n is None for n in frame.index.names))
 
     def cell(value):
         if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:

@@ -466,7 +466,7 @@ def success_claim(primary: PrimaryResult, edge_untestable: str = "") -> tuple[st
         which = ("On EDGE itself" if primary.short == SHORT_NAMES["rho"] else
                  f"With {primary.short}, which can detect dependence at this sample size,")
         return (result, untestable, reading(untestable, "", no_interval=edge_untestable) +
-                f" {which} the primary test reads: {status}. {text}")
+                f" {which} the primary test gives: {text}")
     return result, status, text
 
 
