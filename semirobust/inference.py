@@ -217,6 +217,17 @@ def bootstrap_p_value(draws, null: float = 0.0) -> float:
     return float(min(1.0, 2 * (min(below, above) + 1) / (draws.size + 1)))
 
 
+def percentile_reading(draws, level: float = 0.95) -> dict:
+    """The percentile interval at ``level`` and the p-value of 0 (:func:`bootstrap_p_value`) from bootstrap draws,
+    as ``{"low", "high", "p_value"}``; empty when no draw is finite (the caller keeps its NaNs)."""
+    draws = np.asarray(draws, dtype=float)
+    if not np.isfinite(draws).any():
+        return {}
+    tail = 100 * (1 - level) / 2
+    low, high = (float(v) for v in np.nanpercentile(draws, [tail, 100 - tail]))
+    return {"low": low, "high": high, "p_value": bootstrap_p_value(draws)}
+
+
 def holm(p_values: Sequence[float]) -> list[float]:
     """Holm's step-down adjusted p-values (family-wise error), in the order given."""
     p = _finite_array(p_values, "p_values")
@@ -296,5 +307,5 @@ def interval_reading(low: float, high: float, positive: str, negative: str, none
 
 
 __all__ = ["mean_interval", "mean_and_half", "EQUIVALENCE_ANSWERS", "PairedDifference", "paired_difference", "Equivalence", "seeds_for_equivalence",
-           "equivalence_test", "cluster_bootstrap", "cluster_bootstrap_draws", "bootstrap_p_value", "holm",
+           "equivalence_test", "cluster_bootstrap", "cluster_bootstrap_draws", "bootstrap_p_value", "percentile_reading", "holm",
            "interval_reading", "TwoLevelInterval", "two_level_interval", "interval_answer"]

@@ -195,3 +195,13 @@ def test_two_level_interval_is_reproducible_and_refuses_bad_input():
                                                (2.1, 4.0, "not equivalent"), (-5.0, -2.01, "not equivalent")])
 def test_interval_answer_reads_any_interval_against_the_margin(low, high, answer):
     assert interval_answer(low, high, 2.0) == answer
+
+
+def test_percentile_reading_is_the_percentile_interval_and_the_bootstrap_p_value():
+    from semirobust.inference import bootstrap_p_value, percentile_reading
+
+    draws = np.array([-0.2, 0.1, 0.3, 0.5, np.nan, 0.7])
+    reading = percentile_reading(draws, 0.9)
+    assert (reading["low"], reading["high"]) == tuple(np.nanpercentile(draws, [5, 95]))
+    assert reading["p_value"] == bootstrap_p_value(draws)
+    assert percentile_reading(np.array([np.nan, np.nan])) == {}

@@ -40,7 +40,7 @@ from semirobust.config import DATASET_NAMES, MODEL_NAMES
 from semirobust.experiments.report.markup import as_sentence
 from semirobust.experiments.report.verdicts import reading
 from semirobust.experiments.rho.within_arm import within_arm_correlation
-from semirobust.inference import bootstrap_p_value, cluster_bootstrap_draws, holm
+from semirobust.inference import cluster_bootstrap_draws, holm, percentile_reading
 
 #: measures whose calibrated pairs are read (``rho``: EDGE bits; ``ksg``: KSG on PCA, bits; ``cka``: linear CKA).
 MEASURES = ("rho", "ksg", "cka")
@@ -160,10 +160,7 @@ def cluster_rank_correlation(x, y, clusters, *, level: float = 0.95, n_resamples
     if out["clusters"] < 2:
         return out
     draws = cluster_bootstrap_draws(xy, clusters, _spearman, n_resamples=n_resamples, seed=seed)
-    if np.isfinite(draws).any():
-        tail = 100 * (1 - level) / 2
-        out["low"], out["high"] = (float(v) for v in np.nanpercentile(draws, [tail, 100 - tail]))
-        out["p_value"] = bootstrap_p_value(draws)
+    out.update(percentile_reading(draws, level))
     return out
 
 

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from scipy import stats
 
-from semirobust.inference import bootstrap_p_value, cluster_bootstrap_draws
+from semirobust.inference import cluster_bootstrap_draws, percentile_reading
 
 __all__ = ["within_arm_ranks", "within_arm_spearman", "within_arm_correlation"]
 
@@ -61,8 +61,5 @@ def within_arm_correlation(x, y, arms, clusters, *, level: float = 0.95, n_resam
     if not math.isfinite(out["r"]) or out["clusters"] < 2:
         return out
     draws = cluster_bootstrap_draws(xya, clusters, within_arm_spearman, n_resamples=n_resamples, seed=seed)
-    if np.isfinite(draws).any():
-        tail = 100 * (1 - level) / 2
-        out["low"], out["high"] = (float(v) for v in np.nanpercentile(draws, [tail, 100 - tail]))
-        out["p_value"] = bootstrap_p_value(draws)
+    out.update(percentile_reading(draws, level))
     return out
