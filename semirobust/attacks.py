@@ -47,6 +47,7 @@ from tqdm.auto import tqdm
 
 from semirobust.config import ATTACKS, check_choice, check_eps, check_int
 from semirobust.data import iterate_batches
+from semirobust.folding import folded_view
 from semirobust.utils import check_images, eval_mode, frozen, model_device, resolve_device
 
 #: attacks bounded in L-inf (x_adv - x stays within eps in every pixel).
@@ -63,6 +64,12 @@ _DEFAULTS = {
 }
 #: the attacks of the standard AutoAttack, in the order it runs them (a subset keeps this order).
 AUTOATTACK_STANDARD = ("apgd-ce", "apgd-t", "fab-t", "square")
+#: the attacks ``attacks=[...]`` picks from, in the order they run: the standard ones and APGD on the DLR loss
+#: (AutoAttack's untargeted second loss, same step rule and iterations as APGD-CE: the scoring attack
+#: APGD-CE + APGD-DLR, worst case per image)
+AUTOATTACK_CHOICES = ("apgd-ce", "apgd-dlr", "apgd-t", "fab-t", "square")
+#: the AutoAttack attacks whose iterations ``apgd_iters`` sets (both run AutoAttack's one APGDAttack)
+APGD_UNTARGETED = ("apgd-ce", "apgd-dlr")
 
 
 def paper_schedule(eps: float) -> dict:
@@ -92,18 +99,19 @@ def _resolve_params(name: str, eps: float, overrides: dict) -> dict:
         if params["attacks"] is not None:
             chosen = [params["attacks"]] if isinstance(params["attacks"], str) else list(params["attacks"])
             for a in chosen:
-                check_choice("AutoAttack attack", a, AUTOATTACK_STANDARD)
+                check_choice("AutoAttack attack", a, AUTOATTACK_CHOICES)
             if not chosen:
                 raise ValueError("attacks=[] runs nothing; give at least one of "
-                                 f"{', '.join(AUTOATTACK_STANDARD)} or None for all of them.")
+                                 f"{', '.join(AUTOATTACK_CHOICES)} or None for the standard ones.")
             if params["backend"] != "pyautoattack" or params["version"] != "standard":
-                raise ValueError("attacks=[...] picks from the standard version with the pyautoattack backend; "
-                                 "leave backend and version at their defaults.")
-            params["attacks"] = [a for a in AUTOATTACK_STANDARD if a in chosen]
+                raise ValueError("attacks=[...] picks from the standard version's settings with the pyautoattack "
+                                 "backend; leave backend and version at their defaults.")
+            params["attacks"] = [a for a in AUTOATTACK_CHOICES if a in chosen]
         if params["apgd_iters"] is not None:
             check_int("apgd_iters", params["apgd_iters"])
-            if params["attacks"] != ["apgd-ce"]:
-                raise ValueError("apgd_iters shortens APGD-CE alone; give it with attacks=['apgd-ce'].")
+            if params["attacks"] is None or not set(params["attacks"]) <= set(APGD_UNTARGETED):
+                raise ValueError("apgd_iters sets the iterations of APGD-CE and APGD-DLR alone; give it with "
+                                 "attacks=['apgd-ce'] or ['apgd-ce', 'apgd-dlr'].")
     if name == "cw" and params["l2_eps"] is not None and not params["l2_eps"] >= 0:
         raise ValueError(f"l2_eps={params['l2_eps']!r} must be >= 0 or None.")
     return params
@@ -128,7 +136,7 @@ class Attack:
     def _build(self, device: torch.device, n_classes: int) -> Callable:
         import torchattacks
 
-        p, m = self.params, self.model
+        p, m = self.params, folded_view(self.model)  # BatchNorm folded: the same function, fewer passes
         if self.name == "fgsm":
             return torchattacks.FGSM(m, eps=self.eps)
         if self.name == "ifgsm":
@@ -147,7 +155,7 @@ class Attack:
                                          seed=p["seed"], device=device)
         if p["attacks"] is not None:  # a subset of the standard attacks, with the standard settings
             runner.attacks_to_run = list(p["attacks"])
-        if p["apgd_iters"] is not None:  # a cheaper APGD-CE (the per-epoch stopping attack of a profile)
+        if p["apgd_iters"] is not None:  # APGD's iterations (the per-epoch stopping attack of a profile: fewer)
             runner.apgd.n_iter = p["apgd_iters"]
         runner.verbose = False
         return lambda x, y: runner.run_standard_evaluation(x, y, batch_size=x.shape[0])[0]
@@ -295,5 +303,5 @@ def autoattack_grad_evals(n_images: int, robust_fraction: float, iterations: int
     return n_images * (iterations + robust_fraction * 2 * targets * iterations)
 
 
-__all__ = ["LINF_ATTACKS", "AUTOATTACK_STANDARD", "paper_schedule", "Attack", "make_attack", "clean_accuracy",
+__all__ = ["LINF_ATTACKS", "AUTOATTACK_STANDARD", "AUTOATTACK_CHOICES", "APGD_UNTARGETED", "paper_schedule", "Attack", "make_attack", "clean_accuracy",
            "adversarial_accuracy", "attack_tensors", "GradEvalCounter", "autoattack_grad_evals"]

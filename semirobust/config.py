@@ -148,6 +148,14 @@ class Profile:
     #: APGD-CE iterations of the scores (Acc*, Acc_sr, each selected network, rho's attacked images; None: the
     #: standard 100); the final full AutoAttack and Tables S2-S4's APGD-CE always run the standard 100
     score_apgd_iters: int | None = None
+    #: the AutoAttack attacks of the scores, run in this order on the images still robust (worst case per image;
+    #: the per-epoch attack is APGD-CE alone)
+    score_attacks: tuple[str, ...] = ("apgd-ce",)
+    #: the Table 1 arms whose final networks face the full AutoAttack besides Acc*'s (None: every arm of the cell)
+    final_autoattack_arms: tuple[str, ...] | None = None
+    #: whether the paper's test-selected Acc~ network faces the full AutoAttack too (where it is not the
+    #: validation-selected one)
+    final_autoattack_paper_rule: bool = True
     #: the arms run in a Table 1 cell (the paper's f_b size of the architecture), paired by seed; other f_b
     #: sizes run Algorithm 1's arm only (see semirobust.experiments.table1.arms)
     arms: tuple[str, ...] = ("algorithm1",)
@@ -259,12 +267,13 @@ _PROFILE_TABLE = {
     # than the cold build has left after the primary cell's five seeds and the studies.
     # digits (dataset_overrides) keeps the settings of the previous rounds: it is Figure 1's second line.
     "offline": Profile("offline", train_subset=10000, test_subset=None, eval_subset=1000, width=0.125,
-                       epochs=8, standard_epochs=16, sub_epochs=2, trials=1, batch_size=64, lr=0.02, momentum=0.9,
+                       epochs=8, standard_epochs=16, sub_epochs=10, trials=1, batch_size=64, lr=0.02, momentum=0.9,
                        weight_decay=5e-4, milestones=(6,), rho_samples=200, augment=False,
-                       seeds=(0, 1, 2, 3, 4), eps255=8, k=1.0, trial_lr=0.01, full_autoattack=False,
-                       final_autoattack_images=50, final_autoattack_seeds=1,
-                       figure2_fb_sizes=(4, 16), train_attack_steps=5, val_subset=300, test_scored=1000,
-                       stopping_apgd_iters=20, score_apgd_iters=20,
+                       seeds=(0, 1, 2), eps255=8, k=1.0, trial_lr=0.01, full_autoattack=False,
+                       final_autoattack_images=200, final_autoattack_seeds=None, final_autoattack_arms=(),
+                       final_autoattack_paper_rule=False,
+                       figure2_fb_sizes=(4, 16), train_attack_steps=5, val_subset=1000, test_scored=1000,
+                       stopping_apgd_iters=20, score_apgd_iters=None, score_attacks=("apgd-ce", "apgd-dlr"),
                        arms=("algorithm1", "random_fa", "regular_fa", "standard_fb", "full_finetune"),
                        figure1_extra_datasets=("digits",), theory_dataset="digits",
                        pays_seeds=(0, 1, 2), table_s5_methods=("adversarial", "atta", "trades"),
@@ -291,7 +300,7 @@ _PROFILE_TABLE = {
                            "train_subset": None, "width": 0.25, "lr": 0.05, "standard_epochs": None, "sub_epochs": 2,
                            "trials": 1, "seeds": (0,), "eval_subset": 200, "val_subset": None,
                            "eps255": 16, "test_scored": None, "stopping_apgd_iters": 20, "arms": ("algorithm1",),
-                           "final_autoattack_images": 0,
+                           "final_autoattack_images": 0, "score_apgd_iters": 20, "score_attacks": ("apgd-ce",),
                            "arch_overrides": {"resnet50": {"width": 0.0625, "epochs": 10, "milestones": (8,),
                                                            "sub_epochs": 2}}}}),
     # The supplementary's settings (III.A): SGD 0.9, 120 epochs, lr 0.01 /10 at 40 and 80,
@@ -306,7 +315,7 @@ _PROFILE_TABLE = {
                      epochs=120, sub_epochs=10, trials=5, batch_size=512, lr=0.01, momentum=0.9,
                      weight_decay=5e-4, milestones=(40, 80), rho_samples=None, augment=True,
                      seeds=(0,), eps255=8, k=1e-16, trial_lr=0.01, full_autoattack=False,
-                     final_autoattack_images=None),
+                     final_autoattack_images=None, score_attacks=("apgd-ce", "apgd-dlr")),
 }
 
 

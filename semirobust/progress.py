@@ -10,9 +10,10 @@ from __future__ import annotations
 import sys
 from time import perf_counter
 
-from semirobust.cost import training_grad_evals
+from semirobust.cost import FIXED_ATTACK_STEPS, training_grad_evals
 
-__all__ = ["announce", "duration_text", "Countdown", "network_unit", "trial_unit", "algorithm1_countdown"]
+__all__ = ["announce", "duration_text", "Countdown", "network_unit", "trial_unit", "scores_unit", "autoattack_unit",
+           "algorithm1_countdown"]
 
 
 def announce(message: str) -> None:
@@ -101,15 +102,41 @@ def trial_unit(seed: int, trial: int, trials: int, arm: str = "algorithm1") -> s
     return f"seed {seed}: {'' if arm == 'algorithm1' else arm + ' '}trial {trial + 1} of {trials}"
 
 
-def algorithm1_countdown(config, seeds, arms: dict | None = None) -> Countdown:
+def scores_unit(seed: int, which: str) -> str:
+    """The progress unit of a seed's scores: ``which`` "reference" (the regular network, Acc* and Acc_sr) or "arms"
+    (each arm's selected network)."""
+    return f"seed {seed}: {which} scores"
+
+
+def autoattack_unit(seed: int) -> str:
+    """The progress unit of a seed's final full AutoAttack."""
+    return f"seed {seed}: final AutoAttack"
+
+
+#: the share of scored images an attack still works on after the first ones broke (a rough mean over networks)
+_STILL_ROBUST = 0.75
+
+
+def algorithm1_countdown(config, seeds, arms: dict | None = None, autoattack_seeds=None) -> Countdown:
     """The progress units of one Table 1 cell (a ``RunConfig``) over ``seeds``, costed in gradient evaluations
     per training image: the regular network (1 per step) and the robust one (PGD steps + 1), kind "network";
     each trial of each arm (``arms``: name -> True when it trains adversarially; None: Algorithm 1 alone) at
     PGD steps + 1 per step (1 without an attack), at most E epochs; its evaluations after every epoch make
-    its rate its own, kind "trial"."""
+    its rate its own, kind "trial"; then the scores (kind "scoring": the regular network's and Acc*'s before the
+    trials, Acc_sr's and the arms' after them) and the final full AutoAttack of the ``autoattack_seeds`` (None: every seed; kind
+    "autoattack"), costed by their attacks' gradient evaluations per training image, so that the time left counts
+    everything a seed does."""
     profile = config.resolved_profile
     adversarial = training_grad_evals(profile.train_attack_steps)
     arms = {"algorithm1": True} if arms is None else arms
+    train_images = max(1.0, (profile.train_subset or 50000) * (1 - profile.val_fraction))
+    per_score = ((profile.test_scored or profile.eval_subset or 1000) * (profile.score_apgd_iters or 100)
+                 * len(profile.score_attacks) * _STILL_ROBUST / train_images)
+    aa_images = profile.final_autoattack_images
+    aa_networks = 2 + (len(arms) - 1 if profile.final_autoattack_arms is None else len(
+        [a for a in arms if a in profile.final_autoattack_arms]))
+    per_autoattack = 0.0 if not aa_images else (aa_images * FIXED_ATTACK_STEPS["autoattack"] * _STILL_ROBUST
+                                                / train_images)
     units = {}
     for seed in seeds:
         units[network_unit(seed, "regular")] = ("network", (profile.standard_epochs or profile.epochs)
@@ -119,6 +146,10 @@ def algorithm1_countdown(config, seeds, arms: dict | None = None) -> Countdown:
             for t in range(config.resolved_trials):
                 units[trial_unit(seed, t, config.resolved_trials, arm)] = (
                     "trial", config.resolved_epochs * (adversarial if attacked else training_grad_evals(0)))
+        units[scores_unit(seed, "reference")] = ("scoring", 2 * per_score)
+        units[scores_unit(seed, "arms")] = ("scoring", (1 + len(arms)) * per_score)
+        if per_autoattack and (autoattack_seeds is None or seed in autoattack_seeds):
+            units[autoattack_unit(seed)] = ("autoattack", aa_networks * per_autoattack)
     title = (f"Table 1 cell {config.arch}, f_b = {config.fb_layers}, {config.dataset}, profile {profile.name}, "
              f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}")
     return Countdown(title, units)

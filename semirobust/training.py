@@ -89,7 +89,7 @@ from semirobust.utils import (
 
 #: modules whose code a trained network depends on; their fingerprint is part of every cache key.
 TRAINING_MODULES = ("semirobust.models", "semirobust.training", "semirobust.training_methods", "semirobust.checkpoints",
-                    "semirobust.data", "semirobust.attacks")
+                    "semirobust.data", "semirobust.attacks", "semirobust.folding")
 
 
 def training_code_fingerprint(mode: str = "standard") -> str:

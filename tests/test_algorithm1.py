@@ -203,12 +203,19 @@ def test_profiles_stop_on_apgd_ce_and_full_autoattack_is_a_profile_choice():
     smoke = harness.evaluation_attack(model, "autoattack", 8 / 255, "smoke")
     assert smoke.describe()["attacks"] == ["apgd-ce"] and smoke.describe()["version"] == "standard"
     # every named profile stops on APGD-CE; the full AutoAttack runs once per final network instead
-    assert harness.evaluation_attack(model, "autoattack", 8 / 255, "paper").describe()["attacks"] == ["apgd-ce"]
+    assert harness.evaluation_attack(model, "autoattack", 8 / 255, "paper", per_epoch=True).describe()["attacks"] == [
+        "apgd-ce"]
+    assert harness.evaluation_attack(model, "autoattack", 8 / 255, "paper").describe()["attacks"] == [
+        "apgd-ce", "apgd-dlr"]
     as_authors = dataclasses.replace(config.get_profile("paper"), full_autoattack=True)  # their procedure
     full = harness.evaluation_attack(model, "autoattack", 8 / 255, as_authors)
     assert full.describe()["attacks"] is None and full.describe()["version"] == "standard"
-    assert harness.evaluation_attack(model, "autoattack", 8 / 255, config.get_profile("offline")).describe()[
+    offline = config.get_profile("offline")
+    assert harness.evaluation_attack(model, "autoattack", 8 / 255, offline, per_epoch=True).describe()[
         "attacks"] == ["apgd-ce"]
+    # the scores: APGD-CE then APGD-DLR on what it left, at the standard 100 iterations
+    scoring = harness.evaluation_attack(model, "autoattack", 8 / 255, offline).describe()
+    assert scoring["attacks"] == ["apgd-ce", "apgd-dlr"] and scoring["apgd_iters"] is None
     assert harness.evaluation_attack(model, "fgsm", 8 / 255, "smoke").name == "fgsm"
     X, y = dataset_tensors(load_dataset("digits", "test", subset=20))
     X_adv = smoke(X, y)
@@ -352,3 +359,32 @@ def test_final_autoattack_images_are_a_stratified_subset_or_the_whole_test_split
     assert all(tuple(r) in eval_rows for r in X.flatten(1).tolist())
     X, y = evaluation.final_images(None)  # the paper's final evaluation: every test image of the run
     assert len(y) == TINY["test_subset"] and torch.equal(X, evaluation.clean[0])
+
+
+def test_the_scoring_attack_is_never_weaker_than_apgd_ce_alone():
+    """APGD-CE + APGD-DLR (worst case per image) leaves at most the images APGD-CE alone leaves, on a network where
+    the margin loss finds more: a network whose logits are scaled up (CE's gradient vanishes, DLR's is scale-free)."""
+    import torch
+
+    from semirobust.attacks import adversarial_accuracy, make_attack
+    from semirobust.data import dataset_tensors, load_dataset
+    from semirobust.training import get_trained_model
+
+    model, _ = get_trained_model("vgg16", "digits", mode="standard", profile="smoke", seed=0, progress=False)
+
+    class Scaled(torch.nn.Module):  # the same decisions, saturated softmax: CE's input gradient underflows
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return 1e4 * self.net(x)
+
+    net = Scaled(model).eval()
+    X, y = dataset_tensors(load_dataset("digits", "test", subset=64))
+    ce = adversarial_accuracy(net, (X, y), make_attack("autoattack", net, 8 / 255, attacks=["apgd-ce"], apgd_iters=10),
+                              progress=False)
+    both = adversarial_accuracy(net, (X, y), make_attack("autoattack", net, 8 / 255, attacks=["apgd-ce", "apgd-dlr"],
+                                                         apgd_iters=10), progress=False)
+    assert both <= ce
+    assert both < ce, f"DLR found nothing beyond CE ({both} vs {ce}): the test's network no longer shows the difference"

@@ -46,7 +46,6 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from semirobust.attacks import GradEvalCounter
@@ -54,7 +53,7 @@ from semirobust.config import RunConfig, parse_list
 from semirobust.cost import authors_grad_evals
 from semirobust.cuts import arch_cut_note
 from semirobust.data import load_dataset, train_val_split
-from semirobust.experiments.table1.arms import ARMS, CONTROLS, cell_arms, initial_network, start_network
+from semirobust.experiments.table1.arms import ARMS, cell_arms, initial_network, start_network
 from semirobust.experiments.table1.cell import SeedCell, trial_network
 from semirobust.experiments.table1.configs import (
     ARM_KIND,
@@ -71,98 +70,26 @@ from semirobust.experiments.table1.configs import (
 from semirobust.experiments.table1.evaluation import Evaluation, best_checkpoint
 from semirobust.experiments.table1.finished import finished_cell
 from semirobust.experiments.table1.scoring import final_autoattack_metrics, score_network
-from semirobust.inference import mean_interval
+from semirobust.experiments.table1.selection import (
+    AGGREGATED,
+    aggregate_pairs,
+    aggregate_seeds,
+    best_epoch,
+    summarize_trials,
+)
 from semirobust.models import combine_fa_fb
-from semirobust.progress import Countdown, algorithm1_countdown, announce, network_unit, trial_unit
+from semirobust.progress import (
+    Countdown,
+    algorithm1_countdown,
+    announce,
+    autoattack_unit,
+    network_unit,
+    scores_unit,
+    trial_unit,
+)
 from semirobust.results import ResultsStore
 from semirobust.training import get_trained_model, train, train_attack
 from semirobust.utils import check_output_dir, config_hash, default_cache_dir, resolve_device
-
-
-def summarize_trials(trials: list[dict], acc_star: float, k: float) -> dict:
-    """Acc~ (both rules), Diff, epochs and rho from the trials' metrics (rules in the module docstring).
-
-    Each trial dict has ``acc`` (its largest test accuracy over its epochs: the paper's box),
-    ``val_acc`` and ``test_at_val`` (largest validation accuracy and the test accuracy of that
-    epoch's network), ``epochs_run`` and ``rho`` (rho_{a+1} .. rho_n on the best-test-epoch network).
-    """
-    if not trials:
-        raise ValueError("summarize_trials needs at least one trial.")
-    best = max(range(len(trials)), key=lambda t: trials[t]["acc"])
-    best_val = max(range(len(trials)), key=lambda t: trials[t].get("val_acc", trials[t]["acc"]))
-    converged = [t for t in trials if acc_star - t["acc"] <= k]
-    pairs = len(trials[0]["rho"])
-    pool, pick = (converged, min) if converged else (trials, max)
-    chosen = [pick(pool, key=lambda t, j=j: t["rho"][j]) for j in range(pairs)]  # the trial behind each rho
-    rho = [c["rho"][j] for j, c in enumerate(chosen)]
-    rho_pairs = [c["rho_pairs"][j] for j, c in enumerate(chosen)] if all("rho_pairs" in c for c in chosen) else None
-    rule = "lowest over the trials that converged" if converged else "largest over all trials (no trial converged)"
-    acc_tilde = trials[best]["acc"]
-    return {
-        "acc_tilde": acc_tilde,
-        "acc_tilde_unbiased": trials[best_val].get("test_at_val", trials[best_val]["acc"]),
-        "diff": acc_tilde - acc_star,
-        "best_trial": best,
-        "best_val_trial": best_val,
-        # both rules picked the same epoch of the same trial: one network (attacked once by the final AutoAttack)
-        "same_selected_network": best == best_val and trials[best].get("best_epoch") is not None
-        and trials[best].get("best_epoch") == trials[best].get("val_best_epoch"),
-        "converged_trials": len(converged),
-        "epochs": (sum(t["epochs_run"] for t in converged) / len(converged)) if converged else None,
-        "epochs_best_trial": trials[best]["epochs_run"],
-        "rho": rho,
-        "rho_pairs": rho_pairs,
-        "rho_rule": rule,
-        "rho_best_trial": list(trials[best]["rho"]),
-    }
-
-
-def aggregate_pairs(per_seed: list[dict]) -> list[dict] | None:
-    """Calibrated pairs over seeds: each number's mean, ``above_null`` only when every seed is above null,
-    and ``<measure>_above_null_seeds`` the count of seeds that are."""
-    lists = [m.get("rho_pairs") for m in per_seed]
-    if not lists or any(p is None for p in lists):
-        return None
-    out = []
-    for j, first in enumerate(lists[0]):
-        pair = {}
-        for key, value in first.items():
-            values = [p[j][key] for p in lists]
-            if key.endswith("above_null"):
-                pair[key], pair[key + "_seeds"] = bool(all(values)), int(sum(bool(v) for v in values))
-            elif isinstance(value, float):
-                pair[key] = float(np.mean(values))
-            else:
-                pair[key] = value
-        out.append(pair)
-    return out
-
-
-def best_epoch(curve: list[dict], key: str) -> int:
-    """Index of the epoch with the largest ``key`` (the earliest on ties)."""
-    if not curve:
-        raise ValueError("best_epoch needs at least one epoch.")
-    return max(range(len(curve)), key=lambda i: (curve[i][key], -i))
-
-
-def aggregate_seeds(per_seed: list[dict], keys) -> dict:
-    """Mean of each key over the seeds and, with two seeds or more, its 95% t-interval (``key_ci``).
-
-    A ``_ci`` of None means one seed: no interval exists (see :func:`semirobust.inference.mean_interval`).
-    List-valued keys (rho) are averaged element-wise.
-    """
-    if not per_seed:
-        raise ValueError("aggregate_seeds needs at least one seed.")
-    out = {}
-    for key in keys:
-        values = [m.get(key) for m in per_seed]  # a key measured on some seeds only (the final AutoAttack)
-        if isinstance(values[0], list):
-            out[key] = [float(np.mean(v)) for v in zip(*values)]
-            continue
-        values = [v for v in values if v is not None]
-        out[key] = float(np.mean(values)) if values else None
-        out[f"{key}_ci"] = mean_interval(values)[1] if len(values) >= 2 else None
-    return out
 
 
 def _run_trial(trial: int, arm: str, cell: SeedCell, acc_star_val: float, train_set, checkpoint_dir: Path, counter,
@@ -208,19 +135,6 @@ def _run_trial(trial: int, arm: str, cell: SeedCell, acc_star_val: float, train_
                       for h in curve]}
 
 
-#: the record's seed-aggregated metrics (mean and ``_ci``), as the issue lists them.
-#: Scored on ``profile.test_scored`` images: acc_regular_attacked, acc_star, acc_sr, acc_tilde_unbiased and each
-#: control's acc_tilde_<arm> (validation-selected); on the per-epoch images: acc_star_eval and the paper's
-#: test-selected acc_tilde (diff = acc_tilde - acc_star_eval, on the same images); diff_unbiased = acc_tilde_unbiased
-#: - acc_star (both scored): the paired difference of the design.
-AGGREGATED = ("acc_regular_clean", "acc_regular_attacked", "acc_star", "acc_star_eval", "acc_star_clean", "acc_sr",
-              "acc_tilde", "acc_tilde_unbiased", "diff", "diff_unbiased", "epochs", "grad_evals", "grad_evals_authors",
-              "rho", "acc_star_autoattack", "acc_tilde_autoattack", "acc_tilde_unbiased_autoattack",
-              "acc_star_autoattack_apgd_ce", "acc_tilde_autoattack_apgd_ce", "acc_tilde_unbiased_autoattack_apgd_ce",
-              *(f"acc_tilde_{arm}" for arm in CONTROLS), *(f"acc_tilde_{arm}_paper" for arm in CONTROLS),
-              *(f"acc_tilde_{arm}_autoattack" for arm in CONTROLS))
-
-
 def _reference_networks(config: RunConfig, store: ResultsStore, cache: Path, progress: bool,
                         summary: dict, countdown: Countdown) -> tuple[SeedCell, dict, dict]:
     """Step 1 of a seed: the regular and the robust network (trained, or read from the cache), the run's images,
@@ -240,7 +154,11 @@ def _reference_networks(config: RunConfig, store: ResultsStore, cache: Path, pro
     random = initial_network(config.arch, config.dataset, profile.width, config.seed)
     cell = SeedCell(config, profile, store, evaluation, regular, robust, random, models, summary, cache)
     reference = store.read(REFERENCE_KIND, reference_config(summary, *models))
-    if reference is None:
+    unit = scores_unit(config.seed, "reference")
+    if reference is not None:
+        countdown.finish(unit, computed=False)
+    else:
+        countdown.start(unit)
         start = time.perf_counter()
         accuracies = {"acc_regular_clean": evaluation.clean_accuracy(regular),
                       "acc_star_clean": evaluation.clean_accuracy(robust),
@@ -254,6 +172,7 @@ def _reference_networks(config: RunConfig, store: ResultsStore, cache: Path, pro
         reference = store.write(REFERENCE_KIND, reference_config(summary, *models), accuracies, profile=profile.name,
                                 seed=config.seed, device=device, wall_time_s=time.perf_counter() - start,
                                 extra={"eval_attack": evaluation.attack(robust).describe()})
+        countdown.finish(unit)
     return cell, reference, {"regular": regular_info["wall_time_s"], "robust": robust_info["wall_time_s"]}
 
 
@@ -290,14 +209,20 @@ def _run_trials(cell: SeedCell, arm: str, reference: dict, train_set, progress: 
 
 
 def _run_arm(cell: SeedCell, arm: str, reference: dict, train_set, progress: bool, countdown: Countdown) -> dict:
-    """Trials, selection rules and scoring of one arm in one seed: the paper's test-selected Acc~ (on the
-    per-epoch images), the validation-selected network scored on the scored images (``acc_tilde_unbiased``),
-    rho; plus the record hashes, wall time and gradient evaluations."""
+    """Trials and selection rules of one arm in one seed: the paper's test-selected Acc~ (on the per-epoch
+    images), the validation-selected trial, rho; plus the record hashes, wall time and gradient evaluations.
+    :func:`_score_arm` then scores the validation-selected network."""
     acc_star_eval = reference["metrics"].get("acc_star_eval", reference["metrics"]["acc_star"])
     run = _run_trials(cell, arm, reference, train_set, progress, countdown)
-    selected = summarize_trials(run["trials"], acc_star_eval, cell.config.k)
+    return {**run, "selected": summarize_trials(run["trials"], acc_star_eval, cell.config.k)}
+
+
+def _score_arm(cell: SeedCell, arm: str, run: dict) -> dict:
+    """``run`` (of :func:`_run_arm`) with its validation-selected network scored on the scored images
+    (``acc_tilde_unbiased``; the per-epoch images' value kept as ``acc_tilde_per_epoch_val_selected``)."""
+    selected = dict(run["selected"])
     score = score_network(cell, {"trial_record": run["hashes"][selected["best_val_trial"]], "selection": "val"},
-                    trial_network(cell, arm, selected["best_val_trial"], "val"))
+                          trial_network(cell, arm, selected["best_val_trial"], "val"))
     selected["acc_tilde_per_epoch_val_selected"] = selected["acc_tilde_unbiased"]  # on the per-epoch images
     selected["acc_tilde_unbiased"] = score["accuracy"]
     return {**run, "selected": selected, "grad_evals": run["grad_evals"] + score["grad_evals"]}
@@ -324,17 +249,23 @@ def _run_seed(config: RunConfig, store: ResultsStore, cache: Path, progress: boo
     t0 = time.perf_counter()
     cell, reference, training_wall = _reference_networks(config, store, cache, progress, summary, countdown)
     profile, evaluation, acc_star = cell.profile, cell.evaluation, reference["metrics"]["acc_star"]
-    sr_network = combine_fa_fb(cell.robust, cell.regular, config.fb_layers)
-    sr = score_network(cell, {"network": "semirobust", "models": list(cell.models), "fb_layers": config.fb_layers},
-                 lambda: sr_network)
     train_set, _ = train_val_split(load_dataset(config.dataset, "train", root=config.data_root,
                                                 subset=profile.train_subset, seed=config.seed),
                                    profile.val_fraction, config.seed)
     arm_runs = {arm: _run_arm(cell, arm, reference, train_set, progress, countdown)
                 for arm in cell_arms(profile, config.arch, config.fb_layers)}
+
+    def scores():
+        sr_network = combine_fa_fb(cell.robust, cell.regular, config.fb_layers)
+        identity = {"network": "semirobust", "models": list(cell.models), "fb_layers": config.fb_layers}
+        return (score_network(cell, identity, lambda: sr_network),
+                {arm: _score_arm(cell, arm, run) for arm, run in arm_runs.items()})
+    sr, arm_runs = countdown.timed(scores_unit(config.seed, "arms"), scores)
     main = arm_runs["algorithm1"]
     selected = main["selected"]
-    finals = final_autoattack_metrics(cell, arm_runs, wanted=final_autoattack_wanted)
+    finals = countdown.timed(autoattack_unit(config.seed), lambda: final_autoattack_metrics(
+        cell, arm_runs, wanted=final_autoattack_wanted)) if autoattack_unit(config.seed) in countdown.units else \
+        final_autoattack_metrics(cell, arm_runs, wanted=final_autoattack_wanted)
     grad_evals = sr["grad_evals"] + sum(run["grad_evals"] for run in arm_runs.values()) + finals.pop("grad_evals", 0)
     acc_star_eval = reference["metrics"].get("acc_star_eval", acc_star)
     controls = {}
@@ -433,7 +364,7 @@ def run_seed(config: RunConfig, *, results_dir=None, cache_dir=None, progress: b
     seeds = list(profile.seeds)
     wanted = limit is None or (config.seed in seeds and seeds.index(config.seed) < limit)
     arms = {arm: ARMS[arm].mode == "adversarial" for arm in cell_arms(profile, config.arch, config.fb_layers)}
-    countdown = algorithm1_countdown(config, [config.seed], arms)
+    countdown = algorithm1_countdown(config, [config.seed], arms, autoattack_seeds=[config.seed] if wanted else [])
     cache = check_output_dir(Path(cache_dir) if cache_dir is not None else default_cache_dir(), "cache_dir")
     return _run_seed(config, ResultsStore(check_output_dir(ResultsStore(results_dir).root, "results_dir")), cache,
                      progress, wanted, countdown)
@@ -465,7 +396,8 @@ def run_algorithm1(config: RunConfig, *, results_dir=None, cache_dir=None, progr
     check_output_dir(store.root, "results_dir")
     limit = profile.final_autoattack_seeds
     arms = {arm: ARMS[arm].mode == "adversarial" for arm in cell_arms(profile, config.arch, config.fb_layers)}
-    countdown = algorithm1_countdown(config, seeds, arms)  # progress lines on stderr, with the time left
+    countdown = algorithm1_countdown(config, seeds, arms,  # progress lines on stderr, with the time left
+                                     autoattack_seeds=seeds if limit is None else seeds[:limit])
     records = [_run_seed(dataclasses.replace(config, seed=s), store, cache, progress, limit is None or i < limit,
                          countdown) for i, s in enumerate(seeds)]
     per_seed = [r["metrics"] for r in records]

@@ -44,12 +44,14 @@ def evaluation_attack(model, attack: str, eps: float, profile, per_epoch: bool =
     (APGD-CE with the standard settings: Algorithm 1 evaluates after every epoch of every trial, and the
     full AutoAttack takes minutes per evaluation on a CPU; it runs once per final network instead).
     ``per_epoch``: the attack after every trial epoch (stopping and selection), APGD-CE shortened to the
-    profile's ``stopping_apgd_iters`` where it sets them; scores take the profile's ``score_apgd_iters``
-    (None: the standard 100 iterations)."""
+    profile's ``stopping_apgd_iters`` where it sets them; scores run the profile's ``score_attacks`` (APGD-CE, and
+    APGD-DLR on the images it leaves robust where the profile asks for it) at ``score_apgd_iters`` (None: the
+    standard 100 iterations)."""
     profile = get_profile(profile)
     if attack == "autoattack" and not profile.full_autoattack:
         iters = profile.stopping_apgd_iters if per_epoch else profile.score_apgd_iters
-        return make_attack(attack, model, eps, attacks=list(STOPPING_AUTOATTACK), apgd_iters=iters)
+        attacks = STOPPING_AUTOATTACK if per_epoch else profile.score_attacks
+        return make_attack(attack, model, eps, attacks=list(attacks), apgd_iters=iters)
     return make_attack(attack, model, eps)
 
 

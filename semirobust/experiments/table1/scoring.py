@@ -15,7 +15,7 @@ from semirobust.experiments.table1.evaluation import final_autoattack
 
 def final_autoattack_metrics(cell: SeedCell, arm_runs: dict, wanted: bool = True) -> dict:
     """Acc*, Acc~ (paper rule), Acc~ (validation-selected) and each control arm's validation-selected network
-    under the full standard AutoAttack, once per final network (``profile.final_autoattack_images``); each result
+    (the profile's ``final_autoattack_arms``; None: every arm) under the full standard AutoAttack, once per final network (``profile.final_autoattack_images``); each result
     is its own record, so a rerun or another f_b cell sharing the robust network does not attack it again.
     Empty when not asked for. Where the per-epoch evaluation already is the full AutoAttack, the evaluation's
     values are returned."""
@@ -33,12 +33,16 @@ def final_autoattack_metrics(cell: SeedCell, arm_runs: dict, wanted: bool = True
     networks = {"acc_star_autoattack": ({"network": cell.models[1]}, lambda: cell.robust)}
     # where both rules picked the same network, its paper-rule record serves both (one attack)
     val_selection = "test" if selected.get("same_selected_network") else "val"
-    for name, trial, selection in (("acc_tilde_autoattack", selected["best_trial"], "test"),
-                                   ("acc_tilde_unbiased_autoattack", selected["best_val_trial"], val_selection)):
+    rules = (("acc_tilde_autoattack", selected["best_trial"], "test"),
+             ("acc_tilde_unbiased_autoattack", selected["best_val_trial"], val_selection))
+    if not profile.final_autoattack_paper_rule and not selected.get("same_selected_network"):
+        rules = rules[1:]  # the one Diff is validation-selected; the paper's test-selected network is not attacked
+    for name, trial, selection in rules:
         networks[name] = ({"trial_record": trial_hashes[trial], "selection": selection},
                           trial_network(cell, "algorithm1", trial, selection))
+    wanted_arms = profile.final_autoattack_arms
     for arm, run in arm_runs.items():
-        if arm != "algorithm1":
+        if arm != "algorithm1" and (wanted_arms is None or arm in wanted_arms):
             trial = run["selected"]["best_val_trial"]
             networks[f"acc_tilde_{arm}_autoattack"] = ({"trial_record": run["hashes"][trial], "selection": "val"},
                                                        trial_network(cell, arm, trial, "val"))
