@@ -277,7 +277,7 @@ _PROFILE_TABLE = {
                        arms=("algorithm1", "random_fa", "regular_fa", "standard_fb", "full_finetune"),
                        figure1_extra_datasets=("digits",), theory_dataset="digits",
                        pays_seeds=(0, 1, 2), table_s5_methods=("adversarial", "atta", "trades"),
-                       table_s5_seeds=(0,), budget_table_seeds=(0,), budget_images=300,
+                       table_s5_seeds=(0, 1, 2), budget_table_seeds=(0,), budget_images=300,
                        figure1_left_out=(("resnet50", "fashion-mnist"), ("alexnet", "fashion-mnist")),
                        figure2_dataset="digits",
                        gamma_images=200, gamma_steps=20, gamma_restarts=1, s1_apgd_steps=50,

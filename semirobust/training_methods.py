@@ -6,8 +6,8 @@
 * ``standard``: cross-entropy on clean images, no attack;
 * ``adversarial``: Madry et al.'s PGD (:func:`train_attack`: PGD-``steps`` with random start, eps 8/255 and
   step eps/4 at 10 steps, supplementary III.A);
-* ``fgsm_rs``: FGSM with random start, one step of 1.25 eps (Wong et al. 2020);
-* ``trades``: TRADES's KL attack of ``steps`` steps and its loss, beta 6 (Zhang et al. 2019);
+* ``fgsm_rs``: FGSM with random start, one step of 1.25 eps, in train mode (Wong et al. 2020; no cyclic learning rate);
+* ``trades``: TRADES's KL attack of ``steps`` steps and its loss, beta 1 (Zhang et al. 2019; see ``TRADES_BETA``);
 * ``atta``: :data:`ATTA_STEPS` PGD steps from perturbations carried across epochs, reset every
   :data:`ATTA_RESET_EVERY` epochs (Zheng et al. 2020, as the supplementary runs it).
 
@@ -143,7 +143,9 @@ class FGSMRSMethod(TrainingMethod):
         return {"name": "fgsm_rs", "eps": eps, "alpha": 1.25 * eps, "steps": 1, "random_start": True}
 
     def start(self, model, spec, train_set):
-        return MethodRun(lambda x, y: fgsm_rs(model, x, y, spec["eps"], alpha=spec["alpha"]))
+        # the reference attacks the network in train mode (BatchNorm on the batch); train() would otherwise leave the
+        # first batch of each epoch in the eval mode of the evaluation before it
+        return MethodRun(lambda x, y: fgsm_rs(model.train(), x, y, spec["eps"], alpha=spec["alpha"]))
 
 
 class TRADESMethod(TrainingMethod):
