@@ -63,7 +63,8 @@ class Countdown:
             else:
                 left += cost * overall
                 rough.add(kind)
-        note = f" (rough until a {' and a '.join(sorted(rough))} has been timed)" if rough else ""
+        named = [("an " if kind[0] in "aeiou" else "a ") + kind for kind in sorted(rough)]
+        note = f" (rough until {' and '.join(named)} has been timed)" if rough else ""
         return f"about {duration_text(left)} left{note}"
 
     def start(self, unit: str) -> None:

@@ -388,3 +388,31 @@ def test_the_scoring_attack_is_never_weaker_than_apgd_ce_alone():
                                                          apgd_iters=10), progress=False)
     assert both <= ce
     assert both < ce, f"DLR found nothing beyond CE ({both} vs {ce}): the test's network no longer shows the difference"
+
+
+def test_a_trial_stops_at_the_first_epoch_within_k_on_validation_and_never_on_the_test_images(tmp_path, monkeypatch):
+    """Acc* on validation reads 80; the trial's validation accuracy after each epoch reads 70, 79.5, 79.9, ...: with
+    k = 1 it stops after epoch 2 of 4. The per-epoch test images read 95 after every epoch (within k from the first
+    epoch on): a rule that looked at them would stop after epoch 1."""
+    val_reads = iter([80.0, 70.0, 79.5, 79.9, 80.0])
+    monkeypatch.setattr(harness.Evaluation, "val_accuracy", lambda self, model: next(val_reads))
+    monkeypatch.setattr(harness.Evaluation, "adversarial_accuracy", lambda self, model: 95.0)
+    record = algorithm1.run_algorithm1(_config(trials=1, epochs=4, k=1.0), results_dir=tmp_path / "r",
+                                       cache_dir=tmp_path / "c", progress=False)
+    trial = record["metrics"]["per_seed"][0]["trials"][0]
+    assert trial["epochs_run"] == 2 and trial["stopped_early"]
+    assert [round(e["val_acc"], 1) for e in trial["curve"]] == [70.0, 79.5]
+
+
+def test_every_arm_of_a_cell_gets_the_same_trial_budget(tmp_path, monkeypatch):
+    """A tiny cell with three arms whose validation accuracy never comes within k of Acc* (scripted): each arm's
+    trials run all E epochs, T of them."""
+    val_reads = iter([100.0])
+    monkeypatch.setattr(harness.Evaluation, "val_accuracy", lambda self, model: next(val_reads, 0.0))
+    profile = make_tiny_profile(arms=("algorithm1", "random_fa", "standard_fb"))
+    record = algorithm1.run_algorithm1(_config(profile=profile, fb_layers=4, trials=1, epochs=2, k=1.0),
+                                       results_dir=tmp_path / "r", cache_dir=tmp_path / "c", progress=False)
+    arms = record["metrics"]["per_seed"][0]["arms"]
+    assert set(arms) == {"algorithm1", "random_fa", "standard_fb"}
+    for name, arm in arms.items():
+        assert [t["epochs_run"] for t in arm["trials"]] == [2], name

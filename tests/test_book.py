@@ -211,7 +211,15 @@ def test_progress_lines_go_to_stderr_with_the_time_left(capsys, monkeypatch):
     assert lines[-1] == "[semirobust] cell: (4/4) t2; about 30 s left"
     units = progress.algorithm1_countdown(RunConfig(arch="vgg16", dataset="digits", profile="smoke"), [0, 1]).units
     assert list(units)[:3] == ["seed 0: regular network", "seed 0: robust network", "seed 0: trial 1 of 2"]
-    assert len(units) == 2 * (2 + 2) and {kind for kind, _ in units.values()} == {"network", "trial"}
+    # every seed's scores count too (smoke runs no final AutoAttack), so the time left covers all a seed does
+    assert len(units) == 2 * (2 + 2 + 2) and {kind for kind, _ in units.values()} == {"network", "trial", "scoring"}
+    assert units["seed 1: arms scores"][1] > 0 and units["seed 1: reference scores"][1] > 0
+    offline = progress.algorithm1_countdown(RunConfig(arch="vgg16", dataset="fashion-mnist", profile="offline"),
+                                            [0, 1], {"algorithm1": True, "standard_fb": False},
+                                            autoattack_seeds=[0])
+    assert "seed 0: final AutoAttack" in offline.units and "seed 1: final AutoAttack" not in offline.units
+    # the final AutoAttack of 200 images on 2 networks costs more than the scores of 1,000 images by 2 x 100 steps
+    assert offline.units["seed 0: final AutoAttack"][1] > offline.units["seed 0: reference scores"][1]
 
 
 def test_only_declared_parameters_are_passed(sandbox):

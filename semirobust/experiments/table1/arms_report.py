@@ -215,11 +215,35 @@ def image_level_note(record: dict) -> str:
             "never too narrow). Readings and the equivalence answer use the wider of the two intervals.")
 
 
+def epochs_used(record: dict, arm: str) -> list[float]:
+    """Per seed, the epochs ``arm``'s trials ran (mean over the trials of a seed)."""
+    out = []
+    for seed in record["metrics"]["per_seed"]:
+        trials = (seed.get("arms", {}).get(arm) or {}).get("trials") or []
+        runs = [t.get("epochs_run") for t in trials if t.get("epochs_run") is not None]
+        out.append(sum(runs) / len(runs) if runs else math.nan)
+    return out
+
+
+def epochs_text(record: dict, arm: str) -> str:
+    """``arm``'s epochs used, e.g. "1.7 (1-3) of 10": mean over seeds, range, of the budget E."""
+    values = [v for v in epochs_used(record, arm) if not math.isnan(v)]
+    if not values:
+        return ""
+    budget = record["config"].get("epochs")
+    span = f" ({min(values):g}\u2013{max(values):g})" if min(values) != max(values) else ""
+    return f"{sum(values) / len(values):.1f}{span} of {budget}"
+
+
 def arms_table(record: dict) -> pd.DataFrame:
     """One row per network of the cell (the regular network, Acc*, Acc_sr and each arm's Acc~): the mean over
-    seeds on the scored images with its 95% half-width, the paper's test-selected value where it applies, and
-    the first seed's full AutoAttack where it ran. Numbers formatted for display."""
+    seeds on the scored images with its 95% half-width, the paper's test-selected value where it applies, the full
+    AutoAttack over the seeds where it ran, and the epochs each arm used of its budget. Numbers formatted for
+    display."""
     per_seed = record["metrics"]["per_seed"]
+    aa_seeds = sum(1 for s in per_seed if s.get("acc_star_autoattack") is not None)
+    aa_column = (f"full AutoAttack ({record['extra'].get('final_autoattack_images')} images, "
+                 f"{aa_seeds} seed{'s' if aa_seeds != 1 else ''})")
 
     def cell(values):
         mean, half = mean_and_half(values)
@@ -231,7 +255,7 @@ def arms_table(record: dict) -> pd.DataFrame:
              "clean": cell([s.get("acc_regular_clean") for s in per_seed])},
             {"network": "robust network (Acc*)", "under attack": cell([s.get("acc_star") for s in per_seed]),
              "clean": cell([s.get("acc_star_clean") for s in per_seed]),
-             "full AutoAttack, seed 0": cell([per_seed[0].get("acc_star_autoattack")])},
+             aa_column: cell([s.get("acc_star_autoattack") for s in per_seed])},
             {"network": "(f*_a, f_b) before training (Acc_sr)", "under attack": cell([s.get("acc_sr") for s in per_seed])}]
     for arm in arms_run(record):
         paper_key = "acc_tilde" if arm == "algorithm1" else f"acc_tilde_{arm}_paper"
@@ -239,7 +263,8 @@ def arms_table(record: dict) -> pd.DataFrame:
         rows.append({"network": f"{SHORT_NAMES[arm]}: {ARMS[arm].label.split(' (')[0]}",
                      "under attack": cell(arm_values(record, arm)),
                      "paper's rule (per-epoch images)": cell([s.get(paper_key) for s in per_seed]),
-                     "full AutoAttack, seed 0": cell([per_seed[0].get(aa_key)])})
+                     aa_column: cell([s.get(aa_key) for s in per_seed]),
+                     "epochs used": epochs_text(record, arm)})
     frame = pd.DataFrame(rows).fillna("")
     return frame[[c for c in frame.columns if (frame[c] != "").any()]]
 
@@ -302,4 +327,4 @@ def _round(value, digits: int = 1):
 
 __all__ = ["EQUIVALENCE_MARGIN", "SHORT_NAMES", "arm_values", "arms_run", "scored_images", "recovery", "recovery_sentence",
            "recovery_claim", "image_level_note",
-           "control_differences", "controls_sentences", "arms_table", "plot_arms", "plot_arms_caption", "glue_values"]
+           "control_differences", "controls_sentences", "epochs_used", "epochs_text", "arms_table", "plot_arms", "plot_arms_caption", "glue_values"]

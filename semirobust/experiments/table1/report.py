@@ -268,19 +268,25 @@ def design_sentence(record: dict) -> str:
     settings = extra.get("profile_settings", {})
     scored = extra.get("scored_images") or extra["eval_images"]
     score_iters = settings.get("score_apgd_iters") or 100
+    score_attacks = " + ".join(a.upper() for a in settings.get("score_attacks") or ["apgd-ce"])
+    worst = " (the worst case per image)" if len(settings.get("score_attacks") or []) > 1 else ""
     epoch_iters = settings.get("stopping_apgd_iters") or 100
     se = 100 * 0.5 / scored ** 0.5
     train = f"{extra['train_images']:,} training images, " if extra.get("train_images") else ""
     text = (f"{DATASET_NAMES.get(config['dataset'], config['dataset'])} at {config['eps'] * 255:g}/255, "
             f"{len(m['seeds'])} seed{'s' if len(m['seeds']) > 1 else ''}, {train}trained with "
             f"{extra.get('training_attack', 'PGD')}. Every selected network is scored once on the same {scored:,} "
-            f"stratified test images under APGD-CE with {score_iters} iterations (a binomial standard error of at most "
+            f"stratified test images under {score_attacks} with {score_iters} iterations each{worst} (a binomial standard "
+            "error of at most "
             f"{se:.1f} points per accuracy); after every trial epoch APGD-CE with {epoch_iters} iterations runs on "
             f"{extra['eval_images']:,} test and {extra.get('val_images', 0):,} validation images (the paper's "
             "test-selected Acc~, stopping and the validation-selected Acc~).")
-    if extra.get("final_autoattack_images"):
-        text += (f" The full standard AutoAttack (APGD-CE, APGD-T, FAB-T, Square) runs once per final network of the "
-                 f"first seed on {extra['final_autoattack_images']} of the scored images.")
+    aa_seeds = [s for s, p in zip(m["seeds"], m["per_seed"]) if p.get("acc_star_autoattack") is not None]
+    if extra.get("final_autoattack_images") and aa_seeds:
+        which = "the first seed" if len(aa_seeds) == 1 and len(m["seeds"]) > 1 else \
+            f"every seed ({len(aa_seeds)})" if len(aa_seeds) == len(m["seeds"]) else f"seeds {aa_seeds}"
+        text += (f" The full standard AutoAttack (APGD-CE, APGD-T, FAB-T, Square) runs once on Acc*'s and Algorithm "
+                 f"1's final networks of {which} on {extra['final_autoattack_images']} of the scored images.")
     return text
 
 
@@ -296,7 +302,7 @@ def table1_verdict(record: dict) -> str:
                f"{gap:.1f} points below Acc* on average).")
     aa_seeds = [s for s, p in zip(m["seeds"], m["per_seed"]) if p.get("acc_star_autoattack") is not None]
     if aa_seeds and attack_label(record) != config["attack"]:
-        verdict += (f" Under the full standard AutoAttack, run once per final network of seed(s) {aa_seeds} on "
+        verdict += (f" Under the full standard AutoAttack, run once per final network of {len(aa_seeds)} seed(s) on "
                     f"{record['extra']['final_autoattack_images']} of the test images (APGD-CE alone on the same "
                     f"images in brackets): Acc* {pm('acc_star_autoattack')} ({pm('acc_star_autoattack_apgd_ce')}), "
                     f"Acc~ {pm('acc_tilde_unbiased_autoattack')} ({pm('acc_tilde_unbiased_autoattack_apgd_ce')}, "
