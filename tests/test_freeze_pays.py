@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 
@@ -14,6 +15,7 @@ import pytest
 matplotlib.use("Agg")
 
 from semirobust.experiments.report.style import legibility_problems  # noqa: E402
+from semirobust.experiments.report.verdicts import claim_values  # noqa: E402
 from semirobust.experiments.supplementary import freeze_pays, offline_units  # noqa: E402
 from semirobust.inference import mean_and_half  # noqa: E402
 from semirobust.models import build_model  # noqa: E402
@@ -116,6 +118,21 @@ def test_the_quoted_values_read_the_main_fb_and_the_full_steps(synthetic):
     assert values["full_pgd_multiple"] == 1.0 and values["full_pgd_multiple_model"] == 4.3
     lines = freeze_pays.settings_lines(synthetic, None)
     assert "test CPU" in lines[0] and "not measured yet" in lines[1] and len(lines) == 2
+
+
+def test_every_glue_name_the_pages_read_is_glued(synthetic):
+    """The efficiency page's Markdown and the theory pages read only names the notebook glues."""
+    values = freeze_pays.book_values(synthetic, "vgg16", 12, 4)
+    glued = {*values, "efficiency_result", "efficiency_reading", "efficiency_profile", "freeze_pays_fb",
+             "freeze_ratio_fig", "freeze_ratio_fig_caption", *offline_units.unit_values(None),
+             *claim_values("cheaper_step", "claim", "undecided", "evidence")}
+    notebook = json.loads((REPO_ROOT / "notebooks" / "efficiency.ipynb").read_text())
+    markdown = "".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "markdown")
+    used = set(re.findall(r"\{glue:(?:text|figure)\}`?\s*([A-Za-z0-9_]+)", markdown))
+    assert used and used <= glued, f"glued by nobody: {used - glued}"
+    other_pages = {name for page in (REPO_ROOT / "book").rglob("*.md") if "_build" not in page.parts
+                   for name in re.findall(r"efficiency\.ipynb::(\w+)", page.read_text(encoding="utf-8"))}
+    assert other_pages <= glued, f"the book's pages read {other_pages - glued} from the efficiency page"
 
 
 def test_the_figure_passes_the_legibility_check(synthetic):
