@@ -10,6 +10,7 @@ import torch
 from tiny import make_tiny_profile
 from torch import nn
 
+from semirobust.at_methods import TRADES_BETA
 from semirobust.attacks import make_attack
 from semirobust.config import RunConfig
 from semirobust.cost import LayerPassCounter, layer_flops, mode_layer_passes, step_layer_passes, training_cost
@@ -81,7 +82,7 @@ def test_method_spec_names_each_mode():
     assert method_spec("adversarial", 8 / 255, 10)["alpha"] == pytest.approx(2 / 255)
     assert method_spec("fgsm_rs", 8 / 255)["alpha"] == pytest.approx(1.25 * 8 / 255)
     assert method_spec("atta", 8 / 255)["steps"] == 3 and method_spec("atta", 8 / 255)["reset_every"] == 10
-    assert method_spec("trades", 8 / 255, 5)["beta"] == 6.0
+    assert method_spec("trades", 8 / 255, 5)["beta"] == TRADES_BETA == 1.0  # issue 37: beta 1 (networks with dropout)
     with pytest.raises(ValueError, match="training mode"):
         method_spec("free")
 
