@@ -174,6 +174,10 @@ def test_cost_ratios_summary_and_verdict_read_the_intervals():
     values = pays_report.glue_values(records)
     assert values["pays_reached_algorithm1_given_fa"] == "2/3" and values["pays_cost_algorithm1_given_fa"] == 0.37
     assert values["pays_reached_fast_fgsm_rs"] == "0/3" and values["pays_cost_fast_fgsm_rs"] == "not reached"
+    # partial success reads as the seeds that reached it, each with its cost, beside their count
+    assert values["pays_seed_costs_algorithm1_given_fa"] == "0.33 (seed 0), 0.40 (seed 1) of full PGD"
+    assert values["pays_seed_costs_fast_fgsm_rs"] == "none within the budget"
+    assert values["pays_seed_costs_algorithm1_total"] == "1.50 (seed 0), 1.50 (seed 1), 1.50 (seed 2) of full PGD"
     table = pays_report.per_seed_table(records).set_index("Method")
     row = table.loc[pays.LABELS["algorithm1_given_fa"]]
     assert list(row[["seed 0", "seed 1", "seed 2", "Reached"]]) == ["0.33", "0.40", "not reached within the budget", "2/3"]
