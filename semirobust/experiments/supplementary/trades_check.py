@@ -175,7 +175,9 @@ def table_s5_trades_checks(config: RunConfig, *, results_dir=None, cache_dir=Non
                            images: int = DEFAULT_IMAGES) -> list[dict]:
     """:func:`seed_trades_check` for every seed of the profile's ``table_s5_seeds`` (the seeds Table S5 runs);
     the seeds' TRADES arms must have run (:func:`~semirobust.experiments.supplementary.table_s5.run_table_s5_seed`)
-    for their trained networks to be measured."""
+    for their trained networks to be measured. Empty when TRADES is not among the profile's Table S5 methods."""
+    if "trades" not in config.resolved_profile.table_s5_methods:
+        return []
     seeds = [dataclasses.replace(config, seed=config.seed + s) for s in config.resolved_profile.table_s5_seeds]
     return [seed_trades_check(c, results_dir=results_dir, cache_dir=cache_dir, images=images) for c in seeds]
 
