@@ -10,12 +10,21 @@ import torch
 from tiny import make_tiny_profile
 from torch import nn
 
+from semirobust.at_methods import TRADES_BETA
 from semirobust.attacks import make_attack
 from semirobust.config import RunConfig
 from semirobust.cost import LayerPassCounter, layer_flops, mode_layer_passes, step_layer_passes, training_cost
 from semirobust.data import TensorImageDataset
 from semirobust.experiments.report.style import legibility_problems
-from semirobust.experiments.supplementary import budgets, budgets_report, collapse, pays, pays_report, table_s5_report
+from semirobust.experiments.supplementary import (
+    budgets,
+    budgets_report,
+    collapse,
+    pays,
+    pays_report,
+    table_s5_report,
+    trades_check,
+)
 from semirobust.models import build_model, split_fa_fb
 from semirobust.training import method_spec, train, training_step
 
@@ -81,7 +90,7 @@ def test_method_spec_names_each_mode():
     assert method_spec("adversarial", 8 / 255, 10)["alpha"] == pytest.approx(2 / 255)
     assert method_spec("fgsm_rs", 8 / 255)["alpha"] == pytest.approx(1.25 * 8 / 255)
     assert method_spec("atta", 8 / 255)["steps"] == 3 and method_spec("atta", 8 / 255)["reset_every"] == 10
-    assert method_spec("trades", 8 / 255, 5)["beta"] == 6.0
+    assert method_spec("trades", 8 / 255, 5)["beta"] == TRADES_BETA == 1.0  # issue 37: beta 1 (networks with dropout)
     with pytest.raises(ValueError, match="training mode"):
         method_spec("free")
 
@@ -173,6 +182,10 @@ def test_cost_ratios_summary_and_verdict_read_the_intervals():
     values = pays_report.glue_values(records)
     assert values["pays_reached_algorithm1_given_fa"] == "2/3" and values["pays_cost_algorithm1_given_fa"] == 0.37
     assert values["pays_reached_fast_fgsm_rs"] == "0/3" and values["pays_cost_fast_fgsm_rs"] == "not reached"
+    # partial success reads as the seeds that reached it, each with its cost, beside their count
+    assert values["pays_seed_costs_algorithm1_given_fa"] == "0.33 (seed 0), 0.40 (seed 1) of full PGD"
+    assert values["pays_seed_costs_fast_fgsm_rs"] == "none within the budget"
+    assert values["pays_seed_costs_algorithm1_total"] == "1.50 (seed 0), 1.50 (seed 1), 1.50 (seed 2) of full PGD"
     table = pays_report.per_seed_table(records).set_index("Method")
     row = table.loc[pays.LABELS["algorithm1_given_fa"]]
     assert list(row[["seed 0", "seed 1", "seed 2", "Reached"]]) == ["0.33", "0.40", "not reached within the budget", "2/3"]
@@ -204,9 +217,11 @@ def tiny_studies(tmp_path_factory):
                                 arms=("algorithm1", "standard_fb"))  # the arms the frontier reads
     config = RunConfig(arch="vgg16", dataset="digits", profile=profile, device="cpu")
     dirs = dict(results_dir=root / "results", cache_dir=root / "cache")
-    records = pays.run_pays(config, **dirs)
-    s5 = table_s5_report.table_s5_frame(config, results_dir=dirs["results_dir"])
-    grid = [r for c in budgets.budget_configs(config) for r in budgets.run_budget_seed(c, **dirs)]
+    with pytest.MonkeyPatch.context() as patch:  # table_s5_frame takes the default cache: this module's, not the checkout's
+        patch.setenv("SEMIROBUST_CACHE", str(dirs["cache_dir"]))
+        records = pays.run_pays(config, **dirs)
+        s5 = table_s5_report.table_s5_frame(config, results_dir=dirs["results_dir"])
+        grid = [r for c in budgets.budget_configs(config) for r in budgets.run_budget_seed(c, **dirs)]
     return config, dirs, records, s5, grid
 
 
@@ -247,6 +262,15 @@ def test_table_s5_runs_atta_and_trades_arms_beside_pgd(tiny_studies):
                                         "ATTA+TRADES (reported)"]
     assert reported.loc[2, "Diff"] == "-4.0"  # the supplementary's TRADES row at f_b = 12
     assert "In the supplementary" in table_s5_report.table_s5_sentence(s5, reported)
+    # the TRADES arm's KLs, measured on its starting and trained networks, then read back
+    checks = trades_check.table_s5_trades_checks(config, **dirs, images=8)
+    assert [c["seed"] for c in checks] == [config.seed]
+    for which in ("start", "trained"):
+        assert checks[0][which]["n"] == 8 and checks[0][which]["dropout_kl"] > 0, which  # VGG16's f_b has dropout
+        assert checks[0][which]["adversarial_kl"] >= 0
+    assert trades_check.table_s5_trades_checks(config, **dirs, images=8) == checks
+    values = table_s5_report.trades_glue_values(config, results_dir=dirs["results_dir"], checks=checks)
+    assert "dropout-noise KL of" in values["trades_diagnosis"] and values["table_s5_seeds"] == 1
 
 
 @pytest.mark.slow
@@ -260,6 +284,13 @@ def test_budget_table_covers_every_attack_and_budget_of_the_paper(tiny_studies):
     assert sorted(tables) == [8, 16, 32] and "C&W (L2)" in tables[8] and "C&W (L2)" not in tables[16]
     fig = budgets_report.plot_budgets(frame)
     assert not legibility_problems(fig)
+    config, dirs, _, _, _ = tiny_studies
+    norms = [r for c in budgets.budget_configs(config) for r in budgets.run_cw_norms(c, **dirs)]
+    assert {r["network_name"] for r in norms} == networks
+    assert all(r["metrics"]["images"] == grid[0]["config"]["images"] for r in norms)  # the table's images
+    assert budgets.run_cw_norms(config, **dirs) == norms  # read back, not rerun
+    assert "median L2" in budgets_report.cw_norms_sentence(budgets_report.cw_norms_frame(norms)) or \
+        all(r["metrics"]["successes"] == 0 for r in norms)
 
 
 def test_attack_type_reading_measures_the_spreads():
@@ -319,6 +350,44 @@ def test_attack_type_claim_is_decided_by_an_equivalence_test_over_seeds():
     assert budgets_report.attack_type_equivalence(one, 8) == {"seeds": 1, "margin": 2.0, "reference": "apgd-ce",
                                                               "tests": {}, "status": "undecided"}
     assert budgets_report.attack_type_claim(one, 8, 300)[1] == "undecided"
+
+
+def test_the_attack_type_claim_is_glued_with_its_interval_and_never_confirmed_without_one():
+    """The page's interval: the widest bounds of the attacks' 90% intervals; none with one seed, and none when the
+    seeds' differences are identical (a zero-width "interval" inside the margin is a point, not evidence)."""
+    close = _budget_seeds([(-1.0, -1.2, -0.9, -1.1), (-1.3, -1.0, -1.2, -1.2), (-0.8, -1.1, -1.0, -0.9),
+                           (-1.1, -0.9, -1.1, -1.0)])
+    test = budgets_report.attack_type_equivalence(close, 8)
+    glued = budgets_report.attack_type_glue(close, 8)
+    low = min(t.low for t in test["tests"].values())
+    high = max(t.high for t in test["tests"].values())
+    assert glued["attack_type_low"] == f"{low:+.2f}" and glued["attack_type_high"] == f"{high:+.2f}"
+    assert -2 < low < high < 2 and glued["attack_type_interval"].startswith(f"[{low:+.2f}, {high:+.2f}] points against ±2")
+    for frame in (_budget_seeds([(-1.0, -1.0, -1.0, -1.0)]),  # one seed
+                  _budget_seeds([(-1.0, -1.0, -1.0, -1.0)] * 3)):  # three seeds that agree exactly
+        glued = budgets_report.attack_type_glue(frame, 8)
+        assert glued["attack_type_low"] == glued["attack_type_high"] == "–"
+        assert glued["attack_type_interval"].startswith("no interval")
+        sentence, status, read = budgets_report.attack_type_claim(frame, 8, 300)
+        assert status == "undecided" and status != "confirmed"
+    assert "differences do not vary" in budgets_report.attack_type_glue(_budget_seeds([(-1.0,) * 4] * 3), 8)["attack_type_interval"]
+    assert "not an interval" in budgets_report.attack_type_claim(_budget_seeds([(-1.0,) * 4] * 3), 8, 300)[2]
+
+
+def test_cw_norms_are_read_per_network():
+    def record(network, seed, correct, flipped, median):
+        return {"network_name": network, "config": {"seed": seed},
+                "metrics": {"images": 50, "clean_correct": correct, "successes": flipped, "median_l2": median,
+                            "success_rate": 100 * flipped / correct, "mean_l2": median, "pixels": 3 * 32 * 32}}
+    frame = budgets_report.cw_norms_frame([record("regular", 0, 40, 40, 0.1), record("robust", 0, 30, 12, 0.8),
+                                           record("robust", 1, 30, 6, 1.0), record("algorithm1", 0, 30, 0, None)])
+    assert budgets_report.cw_median_l2(frame) == pytest.approx(0.9)  # the seeds' medians averaged
+    assert budgets_report.cw_median_l2(frame, "algorithm1") is None  # nothing flipped: no norm
+    sentence = budgets_report.cw_norms_sentence(frame)
+    assert "regular network 100% (median L2 0.10)" in sentence and "Acc* (robust network) 30% (median L2 0.90)" in sentence
+    assert "; Acc~ (Algorithm 1) 0%." in sentence  # nothing flipped: no norm
+    assert f"has an L2 of {8 / 255 * (3 * 32 * 32) ** 0.5:.2f}" in sentence
+    assert budgets_report.cw_norms_sentence(budgets_report.cw_norms_frame([])).endswith("not been measured here.")
 
 
 # --------------------------------------------------------------- Table S5: an arm that did not train

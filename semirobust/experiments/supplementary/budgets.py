@@ -5,7 +5,8 @@ Evaluation only, no retraining: the final networks of a finished seed (the regul
 PGD (the paper's step schedule: step 1/255, 10, 20, 36 iterations at 8, 16, 32/255), APGD-CE (AutoAttack's first
 attack, the standard 100 iterations) at each of the paper's budgets, and C&W (L2, minimum norm: no budget, run
 once), on the scored test images of the cell (the same images for every network). Training stays at the profile's
-budget. Each (network, attack, budget) is one record (kind ``budget_eval``), so a rerun reads it.
+budget. Each (network, attack, budget) is one record (kind ``budget_eval``), so a rerun reads it; the sizes of
+C&W's successful perturbations are records of their own (:func:`run_cw_norms`).
 """
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ import time
 
 import numpy as np
 
-from semirobust.attacks import adversarial_accuracy, make_attack
+from semirobust.attacks import adversarial_accuracy, attack_tensors, make_attack
 from semirobust.config import PAPER_BUDGETS, RunConfig
 from semirobust.data import stratified_indices
 from semirobust.experiments.table1.evaluation import Evaluation
 from semirobust.experiments.table1.finished import final_networks
+from semirobust.perturbation_norms import successful_perturbations
 from semirobust.progress import announce
 from semirobust.results import ResultsStore
 from semirobust.utils import check_output_dir, default_cache_dir, resolve_device
@@ -104,10 +106,46 @@ def run_budget_seed(config: RunConfig, *, results_dir=None, cache_dir=None, prog
     return records
 
 
+#: the records of C&W's successful perturbations (:func:`run_cw_norms`), one per network
+CW_NORMS_KIND = "budget_cw_norms"
+
+
+def run_cw_norms(config: RunConfig, *, results_dir=None, cache_dir=None, progress: bool = False) -> list[dict]:
+    """C&W (the table's, at the library's defaults) on every final network of seed ``config.seed``, on the table's
+    images, and the size of its successful perturbations
+    (:func:`semirobust.perturbation_norms.successful_perturbations`: success rate, median and mean L2): one record
+    per network (kind :data:`CW_NORMS_KIND`), read when it exists. Its accuracy alone cannot tell a weak attack
+    at these settings from a robust network; the norms can."""
+    if not isinstance(config, RunConfig):
+        raise ValueError(f"config must be a semirobust.config.RunConfig, got {type(config).__name__}.")
+    store = ResultsStore(check_output_dir(ResultsStore(results_dir).root, "results_dir"))
+    device = resolve_device(config.device)
+    evaluation = Evaluation(config, config.resolved_profile, device, progress)
+    X, y = table_images(evaluation)
+    records = []
+    for name, (identity, load) in final_networks(config, results_dir=results_dir, cache_dir=cache_dir).items():
+        key = {**identity, "attack": "cw", "images": int(len(y)), "seed": config.seed, "dataset": config.dataset,
+               "version": BUDGET_VERSION}
+        record = store.read(CW_NORMS_KIND, key)
+        if record is None:
+            model = load()
+            if model is None:
+                continue
+            start = time.perf_counter()
+            X_adv = attack_tensors(model, X, y, _attack(model, "cw", None, config.resolved_profile), device=device,
+                                   batch_size=evaluation.batch_size, progress=progress)
+            found = {**successful_perturbations(model, X, y, X_adv, batch_size=evaluation.batch_size),
+                     "pixels": int(X[0].numel())}
+            record = store.write(CW_NORMS_KIND, key, found, profile=config.resolved_profile.name, seed=config.seed,
+                                 device=device, wall_time_s=time.perf_counter() - start, extra={"network_name": name})
+        records.append({**record, "network_name": name})
+    return records
+
+
 def budget_configs(config: RunConfig) -> list[RunConfig]:
     """One config per seed of the profile's ``budget_table_seeds``."""
     return [dataclasses.replace(config, seed=config.seed + s) for s in config.resolved_profile.budget_table_seeds]
 
 
-__all__ = ["KIND", "BUDGET_VERSION", "ATTACK_NAMES", "LINF", "NETWORK_NAMES", "SCORE_ATTACK", "grid", "table_images",
-           "run_budget_seed", "budget_configs"]
+__all__ = ["KIND", "BUDGET_VERSION", "CW_NORMS_KIND", "ATTACK_NAMES", "LINF", "NETWORK_NAMES", "SCORE_ATTACK", "grid",
+           "table_images", "run_budget_seed", "run_cw_norms", "budget_configs"]

@@ -139,6 +139,44 @@ def score_check_sentence(frame: pd.DataFrame, eps255: int, score_iters: int | No
             f"{interval}, largest {check['largest']:+.2f}; no difference between the attacks would read 0.")
 
 
+def cw_norms_frame(records: list[dict]) -> pd.DataFrame:
+    """One row per (network, seed) of the C&W norm records (:func:`semirobust.experiments.supplementary.budgets.run_cw_norms`):
+    the clean-correct images, C&W's successes among them (count and percent), the median L2 of their perturbations
+    and the values per image (``pixels``: C x H x W)."""
+    columns = ["network", "seed", "clean_correct", "successes", "success_rate", "median_l2", "pixels"]
+    rows = [{"network": r["network_name"], "seed": r["config"]["seed"],
+             **{k: r["metrics"].get(k) for k in columns[2:]}} for r in records]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def cw_median_l2(frame: pd.DataFrame, network: str = "robust") -> float | None:
+    """The median L2 of C&W's successful perturbations on ``network`` (the seeds' medians averaged); None when
+    it has no record or C&W flipped none of its images."""
+    values = frame[frame.network == network].median_l2.dropna()
+    return float(values.mean()) if len(values) else None
+
+
+def cw_norms_sentence(frame: pd.DataFrame, eps255: int = 8) -> str:
+    """Per network, the share of its clean-correct images that C&W flipped and the median L2 norm of those
+    perturbations (pixel scale), the seeds pooled, beside the L2 of an L-inf step of ``eps255`` on every value of
+    the image: the reading of a C&W accuracy that the accuracy alone cannot give."""
+    if frame.empty:
+        return "C&W's perturbations have not been measured here."
+    parts = []
+    for network in [n for n in NETWORK_NAMES if n in set(frame.network)]:
+        rows = frame[frame.network == network]
+        correct, flipped = int(rows.clean_correct.sum()), int(rows.successes.sum())
+        median = cw_median_l2(frame, network)
+        parts.append(f"{NETWORK_NAMES[network]} {100 * flipped / correct:.0f}%" if correct else
+                     f"{NETWORK_NAMES[network]} –")
+        parts[-1] += f" (median L2 {median:.2f})" if median is not None else ""
+    pixels = frame.pixels.dropna()
+    scale = (f" For scale, an L-inf change of {eps255}/255 on every value of these images has an L2 of "
+             f"{eps255 / 255 * np.sqrt(float(pixels.iloc[0])):.2f}." if len(pixels) else "")
+    return ("C&W (L2, the library's defaults) flipped, of each network's clean-correct images (with the median L2 "
+            "norm of its successful perturbations, pixels in [0, 1]): " + "; ".join(parts) + "." + scale)
+
+
 #: the equivalence margin of "little impact" (points): each L-inf attack's Diff within this of the reference's
 LITTLE_IMPACT = 2.0
 #: the attack the others' Diff is compared with: APGD-CE, the scoring attack of Table 1
@@ -177,7 +215,38 @@ def attack_type_equivalence(frame: pd.DataFrame, eps255: int, margin: float = LI
     answers = [t.answer for t in out["tests"].values()]
     status = ("confirmed" if all(a == "equivalent" for a in answers) else
               "not confirmed" if "not equivalent" in answers else "undecided")
+    if status == "confirmed" and not has_interval(out):
+        status = "undecided"  # seeds that agree exactly give a point, not an interval: never confirmed on it
     return {**out, "status": status}
+
+
+def has_interval(test: dict) -> bool:
+    """Whether every attack's test of :func:`attack_type_equivalence` has an interval of positive width (two seeds
+    or more whose differences vary: identical differences give a point, no interval)."""
+    tests = test.get("tests") or {}
+    return bool(tests) and all(np.isfinite([t.low, t.high]).all() and t.high > t.low for t in tests.values())
+
+
+def attack_type_interval(test: dict) -> dict:
+    """The bounds the claim is judged on: the lowest ``low`` and the highest ``high`` of the attacks' 90% intervals
+    (each L-inf attack's Diff minus the reference's, per seed), with the margin; ``low`` and ``high`` None when
+    there is no interval (:func:`has_interval`)."""
+    if not has_interval(test):
+        return {"low": None, "high": None, "margin": test["margin"], "seeds": test["seeds"]}
+    tests = test["tests"].values()
+    return {"low": float(min(t.low for t in tests)), "high": float(max(t.high for t in tests)),
+            "margin": test["margin"], "seeds": test["seeds"]}
+
+
+def attack_type_interval_text(test: dict) -> str:
+    """:func:`attack_type_interval` in words: ``[-0.84, +1.10] points against ±2 (3 seeds)``, or why there is none."""
+    bounds = attack_type_interval(test)
+    seeds = f"{bounds['seeds']} seed{'s' if bounds['seeds'] != 1 else ''}"
+    if bounds["low"] is None:
+        why = "fewer than two seeds" if bounds["seeds"] < 2 else "an attack's per-seed differences do not vary"
+        return f"no interval ({seeds}: {why})"
+    return (f"[{bounds['low']:+.2f}, {bounds['high']:+.2f}] points against ±{bounds['margin']:g} ({seeds}; the "
+            "widest bounds of the attacks' 90% intervals)")
 
 
 def attack_type_claim(frame: pd.DataFrame, eps255: int, images: int) -> tuple[str, str, str]:
@@ -200,8 +269,22 @@ def attack_type_claim(frame: pd.DataFrame, eps255: int, images: int) -> tuple[st
     parts = "; ".join(f"{ATTACK_NAMES[a]}: {t.mean:+.2f} [{t.low:+.2f}, {t.high:+.2f}] ({t.answer})"
                       for a, t in test["tests"].items())
     read = f"{rule} Over {test['seeds']} seeds, Diff minus {reference}'s Diff: {parts}."
+    if not has_interval(test):
+        read += " An attack's per-seed differences do not vary: a point, not an interval, so the claim stays undecided."
     return sentence, test["status"], read
 
 
-__all__ = ["LITTLE_IMPACT", "REFERENCE_ATTACK", "seed_diffs", "attack_type_equivalence", "budget_frame", "budget_tables", "plot_budgets", "budget_caption", "attack_type_reading",
-           "attack_type_sentence", "attack_type_claim", "score_check", "score_check_sentence"]
+def attack_type_glue(frame: pd.DataFrame, eps255: int) -> dict:
+    """The claim's interval as the page glues it: ``attack_type_low`` and ``attack_type_high`` (points, signed, or
+    ``–`` without an interval) and ``attack_type_interval`` (:func:`attack_type_interval_text`)."""
+    test = attack_type_equivalence(frame, eps255)
+    bounds = attack_type_interval(test)
+    return {"attack_type_low": "–" if bounds["low"] is None else f"{bounds['low']:+.2f}",
+            "attack_type_high": "–" if bounds["high"] is None else f"{bounds['high']:+.2f}",
+            "attack_type_interval": attack_type_interval_text(test)}
+
+
+__all__ = ["LITTLE_IMPACT", "REFERENCE_ATTACK", "seed_diffs", "attack_type_equivalence", "has_interval",
+           "attack_type_interval", "attack_type_interval_text", "attack_type_glue", "budget_frame", "budget_tables", "plot_budgets",
+           "budget_caption", "attack_type_reading", "attack_type_sentence", "attack_type_claim", "score_check",
+           "score_check_sentence", "cw_norms_frame", "cw_median_l2", "cw_norms_sentence"]

@@ -161,10 +161,20 @@ def frontier_caption(records: list[dict]) -> str:
             f"accuracy minus {TARGET_MARGIN:g} points.")
 
 
+def reached_costs_text(summary: dict) -> str:
+    """The cost ratios of the seeds that reached the target, each named: ``0.71 (seed 0), 0.88 (seed 2) of full
+    PGD``; ``none within the budget`` when no seed did (the missed seeds are counted by :func:`reached_text`)."""
+    found = [(label, r) for label, r in zip(summary["seed_labels"], summary["cost_ratios"]) if r is not None]
+    if not found:
+        return "none within the budget"
+    return ", ".join(f"{r:.2f} (seed {label})" for label, r in found) + " of full PGD"
+
+
 def glue_values(records: list[dict]) -> dict:
     """The page's glued numbers (issue names): ``pays_methods``, ``pays_seeds``, ``pays_target_acc``,
     ``pays_cost_<method>`` (the mean cost ratio over the seeds that reached the target, or ``not reached``),
-    ``pays_reached_<method>`` (those seeds over all, ``2/3``) and ``pays_verdict``."""
+    ``pays_reached_<method>`` (those seeds over all, ``2/3``), ``pays_seed_costs_<method>`` (each of those seeds'
+    cost ratio, :func:`reached_costs_text`) and ``pays_verdict``."""
     summary = summaries(records)
     sentence, _ = pays_verdict(summary)
     out = {"pays_methods": ", ".join(METHODS), "pays_seeds": len(records),
@@ -174,6 +184,7 @@ def glue_values(records: list[dict]) -> dict:
         s = summary.get(method)
         out[f"pays_cost_{method}"] = "not reached" if s is None or s["cost_ratio"] is None else round(s["cost_ratio"], 2)
         out[f"pays_reached_{method}"] = "not run" if s is None else reached_text(s)
+        out[f"pays_seed_costs_{method}"] = "not run" if s is None else reached_costs_text(s)
     return out
 
 
@@ -232,4 +243,4 @@ def memory_table(report: dict, arch: str = "vgg16", fb_sizes=(4, 12)) -> pd.Data
 
 __all__ = ["FRONTIER_FILE", "frontier_points", "write_frontier_csv", "WALL_COLUMN", "interval_text", "methods_table",
            "per_seed_table", "pays_claim", "paper_scale_table", "memory_table", "plot_frontier",
-           "frontier_caption", "glue_values"]
+           "frontier_caption", "reached_costs_text", "glue_values"]

@@ -12,6 +12,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+from semirobust.at_methods import TRADES_BETA
 from semirobust.config import DATASET_SPECS, RunConfig
 from semirobust.cost import training_cost
 from semirobust.experiments.supplementary.collapse import LOSS_TOLERANCE, arm_diagnosis, diagnosis_text, rule_text
@@ -20,6 +21,7 @@ from semirobust.experiments.supplementary.table_s5 import run_table_s5_seed
 from semirobust.experiments.table1.arms import ARMS, TABLE_S5_ARMS
 from semirobust.experiments.table1.configs import SEED_KIND, summary_config
 from semirobust.experiments.table1.report import rho_at
+from semirobust.inference import mean_and_half
 from semirobust.models import build_model
 from semirobust.results import ResultsStore
 
@@ -119,13 +121,96 @@ def diagnosis_sentence(per_seed: list[tuple[dict, dict]], method: str, num_class
             f"epochs: {what});{acc} no Diff is shown for {'it' if len(failed) == len(found) else 'those seeds'}{rule}.")
 
 
-def trades_diagnosis(config: RunConfig, *, results_dir=None) -> str:
-    """:func:`diagnosis_sentence` of the TRADES arm over the profile's Table S5 seeds (glued as
-    ``trades_diagnosis``)."""
-    if "trades" not in config.resolved_profile.table_s5_methods:
+def curve_text(per_seed: list[tuple[dict, dict]], method: str, labels=None) -> str:
+    """The training curve of ``method``'s validation-selected trial in every seed (the trials' recorded
+    ``train_loss`` and ``train_acc``), first and last epoch: what the guard reads, shown."""
+    labels = list(range(len(per_seed))) if labels is None else list(labels)
+    parts = []
+    for label, (_, arms) in zip(labels, per_seed):
+        arm = arms[method]
+        curve = arm["trials"][arm.get("best_val_trial", 0)]["curve"]
+        first, last = curve[0], curve[-1]
+        parts.append(f"seed {label}: loss {first['train_loss']:.2f} → {last['train_loss']:.2f}, accuracy "
+                     f"{first['train_acc']:.0f}% → {last['train_acc']:.0f}% over {len(curve)} epoch"
+                     f"{'s' if len(curve) != 1 else ''}")
+    loss = "CE + β·KL" if method == "trades" else "the training loss"
+    return (f"Its training curves (the validation-selected trial of each seed, first → last epoch; loss {loss}, "
+            f"accuracy on the attacked training batches, in train mode): {'; '.join(parts)}.")
+
+
+def _kl_text(values: list[float]) -> str:
+    mean, half = mean_and_half(values)
+    return f"{mean:.3f}" + (f" ± {half:.3f}" if half is not None else "")
+
+
+def trades_check_sentence(checks: list[dict], beta: float = TRADES_BETA, labels=None) -> str:
+    """The measured dropout-noise and adversarial KLs of the TRADES arm
+    (:func:`semirobust.experiments.supplementary.trades_check.table_s5_trades_checks`) as a sentence: on the arm's
+    starting network (f*_a, f_b) and on its trained (validation-selected) network, mean ± 95% half-width over the
+    seeds, with the seeds whose trained network could not be loaded named."""
+    labels = list(range(len(checks))) if labels is None else list(labels)
+    parts, first = [], None
+    for which, what in (("start", "the arm's starting network (f*_a, f_b)"),
+                        ("trained", "the trained, validation-selected TRADES network")):
+        found = [c[which] for c in checks if c.get(which)]
+        if not found:
+            continue
+        first = first or found[0]
+        seeds = f"{len(found)} seed{'s' if len(found) != 1 else ''}"
+        noise, adversarial = [f["dropout_kl"] for f in found], [f["adversarial_kl"] for f in found]
+        parts.append(f"on {what} ({seeds}), a dropout-noise KL of {_kl_text(noise)} against an adversarial KL of "
+                     f"{_kl_text(adversarial)}")
+    if first is None:
+        return "The dropout-noise and adversarial KLs were not measured: no seed has a TRADES arm here."
+    text = (f"Measured on {first['n']} test images per network (nats; dropout-noise KL: two train-mode passes of the "
+            "same clean images, f_b's Dropout the only difference, BatchNorm on its running statistics; adversarial "
+            f"KL: KL(p_clean ‖ p_adv) in eval mode under TRADES's own attack at {first['eps'] * 255:g}/255, "
+            f"{first['steps']} steps): " + "; ".join(parts))
+    missing = [label for label, c in zip(labels, checks) if not c.get("trained")]
+    if missing:
+        text += (f" (seed{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))}: the trained network is "
+                 "not in the cache, measured on the starting network only)")
+    starts = [c["start"] for c in checks if c.get("start") and c["start"]["adversarial_kl"] > 0]
+    if starts:
+        ratio = float(np.mean([beta * s["dropout_kl"] / s["adversarial_kl"] for s in starts]))
+        reading = ("most of TRADES's KL term at the start is dropout noise, not the adversarial gap" if ratio > 1
+                   else "the adversarial gap is most of TRADES's KL term at the start")
+        text += (f". At the start, β = {beta:g} times the dropout-noise KL is {ratio:.2f} times the adversarial KL "
+                 f"(mean over the seeds): {reading}")
+    return text + "."
+
+
+def trades_diagnosis(config: RunConfig, *, results_dir=None, checks: list[dict] | None = None) -> str:
+    """:func:`diagnosis_sentence` of the TRADES arm over the profile's Table S5 seeds, its training curves
+    (:func:`curve_text`) and, given ``checks`` (:func:`~semirobust.experiments.supplementary.trades_check.table_s5_trades_checks`),
+    the measured KLs (:func:`trades_check_sentence`); glued as ``trades_diagnosis``."""
+    profile = config.resolved_profile
+    if "trades" not in profile.table_s5_methods:
         return "TRADES is not among this profile's Table S5 methods."
-    return diagnosis_sentence(table_s5_runs(config, results_dir=results_dir), "trades",
-                              DATASET_SPECS[config.dataset].num_classes)
+    per_seed = table_s5_runs(config, results_dir=results_dir)
+    labels = [config.seed + s for s in profile.table_s5_seeds]
+    text = (diagnosis_sentence(per_seed, "trades", DATASET_SPECS[config.dataset].num_classes) + " "
+            + curve_text(per_seed, "trades", labels))
+    return text + (" " + trades_check_sentence(checks, labels=labels) if checks is not None else "")
+
+
+def acc_tilde_text(per_seed: list[tuple[dict, dict]], method: str) -> str:
+    """``method``'s Acc~ over the seeds (mean ± 95% half-width, :func:`semirobust.inference.mean_and_half`; the
+    value alone with one seed, ``–`` with none)."""
+    mean, half = mean_and_half([arms[method]["acc_tilde_unbiased"] for _, arms in per_seed])
+    if half is None:
+        return "–" if np.isnan(mean) else f"{mean:.1f}"
+    return f"{mean:.1f} ± {half:.1f}"
+
+
+def trades_glue_values(config: RunConfig, *, results_dir=None, checks: list[dict] | None = None) -> dict:
+    """The pays page's TRADES numbers: ``trades_diagnosis`` (:func:`trades_diagnosis`), ``trades_acc_tilde``
+    (:func:`acc_tilde_text`) and ``table_s5_seeds`` (how many seeds Table S5 runs)."""
+    profile = config.resolved_profile
+    acc = (acc_tilde_text(table_s5_runs(config, results_dir=results_dir), "trades")
+           if "trades" in profile.table_s5_methods else "–")
+    return {"trades_diagnosis": trades_diagnosis(config, results_dir=results_dir, checks=checks),
+            "trades_acc_tilde": acc, "table_s5_seeds": len(profile.table_s5_seeds)}
 
 
 def reported_table_s5(fb_layers: int) -> pd.DataFrame:
@@ -171,4 +256,5 @@ def table_s5_sentence(frame: pd.DataFrame, reported: pd.DataFrame | None = None)
 
 
 __all__ = ["S5_NAMES", "S5_REPORTED_NAMES", "S5_OFFSETS", "table_s5_runs", "diagnoses", "pooled_diagnosis", "diff_cell",
-           "table_s5_frame", "diagnosis_sentence", "trades_diagnosis", "reported_table_s5", "table_s5_sentence"]
+           "table_s5_frame", "diagnosis_sentence", "curve_text", "trades_check_sentence", "trades_diagnosis",
+           "acc_tilde_text", "trades_glue_values", "reported_table_s5", "table_s5_sentence"]
