@@ -176,7 +176,7 @@ def test_table1_verdict_reads_the_record():
                               "below Acc* on average).")
     assert "paper rule" not in verdict and "Acc~ 39.5" not in verdict  # one selection rule
     assert "Gradient evaluations" not in verdict  # the evaluation protocol's cost is the Algorithm 1 page's
-    assert ("run once per final network of seed(s) [0] on 40 of the test images (APGD-CE alone on the same images in "
+    assert ("run once per final network of 1 seed(s) on 40 of the test images (APGD-CE alone on the same images in "
             "brackets): Acc* 39.0% (39.5%), Acc~ not measured (not measured, validation-selected).") in verdict
     assert "full standard AutoAttack" not in tables.table1_verdict(_verdict_record(final_autoattack=False))
 
