@@ -65,10 +65,17 @@ def block(report: dict, arch: str, fb_layers: int, attack: str = "pgd5") -> dict
                      f"(arch/f_b/attack): {measured}.")
 
 
+#: the smallest RSS growth (MB) read as a measurement: below it the step fit in memory the process had already
+#: touched (a growth of 0 is the allocator's reuse, not a step that needs no memory), so no ratio is formed
+MEMORY_RESOLUTION_MB = 1.0
+
+
 def _memory_ratio(row: dict) -> float | None:
     memory = row.get("memory") or {}
     full, frozen = memory.get("full_mb"), memory.get("frozen_mb")
-    return frozen / full if full and frozen is not None else None
+    if full is None or frozen is None or min(full, frozen) < MEMORY_RESOLUTION_MB:
+        return None
+    return frozen / full
 
 
 def freeze_rows(report: dict) -> list[dict]:
