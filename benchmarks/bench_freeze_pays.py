@@ -54,7 +54,7 @@ from semirobust.inference import mean_and_half
 from semirobust.models import build_model, split_fa_fb, trainable_layers
 from semirobust.training import training_step
 from semirobust.training_methods import train_attack
-from semirobust.utils import atomic_write_text
+from semirobust.utils import atomic_write_text, cpu_name
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DATASET = "fashion-mnist"
@@ -90,14 +90,6 @@ def _parse(argv=None) -> argparse.Namespace:
     return args
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _network(arch: str) -> torch.nn.Module:
@@ -240,7 +232,7 @@ def run(args) -> dict:
                       f"model {block['cost_model_ratio']:.3f}", flush=True)
     spec = train_attack(EPS, ATTACKS["pgd5"])
     return {"benchmark": "bench_freeze_pays", "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": {"cpu": _cpu_name(), "arch": platform.machine(), "logical_cpus": os.cpu_count(),
+            "machine": {"cpu": cpu_name(), "arch": platform.machine(), "logical_cpus": os.cpu_count(),
                         "load_average_before": load_before[0], "load_average_after": os.getloadavg()[0]},
             "torch": torch.__version__, "threads": torch.get_num_threads(), "repeats": args.repeats,
             "steps_per_repeat": args.steps, "warmup_steps": 1, "batch": args.batch, "image_shape": list(IMAGE),

@@ -44,6 +44,7 @@ from semirobust.folding import unfolded
 from semirobust.models import build_model
 from semirobust.rho import layer_rhos
 from semirobust.training import train
+from semirobust.utils import cpu_name
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -182,19 +183,11 @@ def run(scale: float, repeats: int, threads: int, fb_layers: int = 12) -> dict:
     print(f"trial epoch / train epoch: cost model (training alone) {predicted:.2f}, measured (with its per-epoch "
           f"attack) {measured:.2f}")
     return {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": platform.processor() or platform.machine(),
-            "cpu": _cpu_name(), "threads": threads, "scale": scale, "repeats": repeats, "units": units,
+            "cpu": cpu_name(), "threads": threads, "scale": scale, "repeats": repeats, "units": units,
             "peak_gflops": peak, "trial_over_train_predicted": predicted, "trial_over_train_measured": measured,
             "torch": torch.__version__}
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 class _Null:

@@ -204,3 +204,17 @@ def source_fingerprint(*modules: str) -> str:
 __all__ = ["REPO_ROOT", "atomic_write_bytes", "atomic_write_text", "atomic_torch_save", "canonical_json",
            "config_hash", "seed_everything", "resolve_device", "default_cache_dir", "default_results_dir",
            "default_data_root", "check_output_dir", "check_images", "model_device", "eval_mode", "frozen", "source_fingerprint"]
+
+
+def cpu_name() -> str:
+    """The processor's model name (``/proc/cpuinfo``), else what ``platform`` says: stamped on benchmark results."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
