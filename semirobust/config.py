@@ -163,6 +163,8 @@ class Profile:
     figure1_extra_datasets: tuple[str, ...] = ()
     #: data set of the theory notebooks (Theorem 3, Section 2.2) when the book's is not wanted there (None: the book's)
     theory_dataset: str | None = None
+    #: training images the Theorem 3 / Table S1 fits use and test images they score (None: ``test_subset``)
+    theory_images: int | None = None
     #: seeds of the primary cell whose networks the cost-robustness frontier (the ``pays`` notebook) compares
     pays_seeds: tuple[int, ...] = (0,)
     #: f_b training methods of Table S5 (semirobust.training.MODES: "adversarial" is the profile's PGD) and the
@@ -221,7 +223,7 @@ TRAINING_FIELDS = ("name", "train_subset", "width", "epochs", "standard_epochs",
 #: run which data sets, and the evaluations after the fact)
 NOT_ALGORITHM1_FIELDS = ("gamma_images", "gamma_steps", "gamma_restarts", "s1_apgd_steps", "s1_attacks",
                          "hessian_images", "study_ns", "study_dims", "study_permutations", "mi_checks",
-                         "figure2_fb_sizes", "figure1_extra_datasets", "theory_dataset", "pays_seeds",
+                         "figure2_fb_sizes", "figure1_extra_datasets", "theory_dataset", "theory_images", "pays_seeds",
                          "table_s5_methods", "table_s5_seeds", "budget_table_seeds",
                          "budget_images", "figure1_left_out", "figure2_dataset")
 
@@ -275,7 +277,7 @@ _PROFILE_TABLE = {
                        figure2_fb_sizes=(4, 16), train_attack_steps=5, val_subset=1000, test_scored=1000,
                        stopping_apgd_iters=20, score_apgd_iters=None, score_attacks=("apgd-ce", "apgd-dlr"),
                        arms=("algorithm1", "random_fa", "regular_fa", "standard_fb", "full_finetune"),
-                       figure1_extra_datasets=("digits",), theory_dataset="digits",
+                       figure1_extra_datasets=("digits",), theory_images=2000,
                        pays_seeds=(0, 1, 2), table_s5_methods=("adversarial", "atta", "trades"),
                        table_s5_seeds=(0, 1, 2), budget_table_seeds=(0, 1, 2), budget_images=300,
                        figure1_left_out=(("resnet50", "fashion-mnist"), ("alexnet", "fashion-mnist")),

@@ -279,7 +279,7 @@ def theorem3_settings(arch="vgg16", dataset="digits", *, profile="smoke", eps=No
     check_int("gamma_restarts", gamma_restarts, low=0, allow_none=True)
     check_int("seed", seed, low=0)
     check_device(device)
-    n_images = n_images if n_images is not None else prof.test_subset
+    n_images = n_images if n_images is not None else (prof.theory_images or prof.test_subset)
     return Theorem3Settings(
         arch=arch, dataset=dataset, profile=profile if isinstance(profile, Profile) else prof.name, eps=float(eps), attacks=attacks, fa_sizes=fa_sizes,
         reduction=reduction, n_images=n_images,
