@@ -424,8 +424,8 @@ class RunConfig:
     """Everything one Algorithm 1 / notebook run depends on, validated and completed at construction.
 
     A bad field raises ValueError with the fix in the message before any compute; fields left None
-    (eps, fb_layers, k) are filled from the profile and the architecture. The config is frozen:
-    ``dataclasses.replace(config, seed=1)`` makes a new, validated one.
+    (eps, fb_layers, k) are filled from the profile and the architecture. The config is frozen and trusted (a function
+    taking one does not check its fields again): ``dataclasses.replace(config, seed=1)`` makes a new, validated one.
     """
 
     arch: str = "vgg16"
@@ -456,9 +456,10 @@ class RunConfig:
         profile = get_profile(self.profile, self.device).for_run(self.arch, self.dataset)
         if self.eps is None:
             fill("eps", profile.eps255 / 255)
-        check_eps(self.eps)
         if profile.name == "offline":
-            check_budget(self.eps)
+            check_budget(self.eps)  # one of the paper's budgets (checks eps first)
+        else:
+            check_eps(self.eps)
         if self.fb_layers is None:
             fill("fb_layers", ARCH_SPECS[self.arch].paper_fb_layers)
         check_fb_layers(self.arch, self.fb_layers)

@@ -30,11 +30,18 @@ SCORE_KIND = RecordKind.ALGORITHM1_SCORE
 ARM_KIND = RecordKind.ALGORITHM1_ARM
 
 
-def validated_config(config: RunConfig) -> RunConfig:
-    """``config`` as a RunConfig of its own (a copy of ``extra``); anything else is a clear error."""
+def _run_config(config: RunConfig) -> RunConfig:
+    """``config`` itself, a RunConfig (validated when it was built, so nothing is checked again); anything else is a
+    clear error."""
     if not isinstance(config, RunConfig):
         raise ValueError(f"config must be a semirobust.config.RunConfig, got {type(config).__name__}.")
-    return dataclasses.replace(config, extra=dict(config.extra))
+    return config
+
+
+def validated_config(config: RunConfig) -> RunConfig:
+    """``config`` as a RunConfig of its own (a copy of ``extra``), for a run's entry point; anything else is a clear
+    error."""
+    return dataclasses.replace(_run_config(config), extra=dict(config.extra))
 
 
 def figure2_fb_sizes(fb_sizes, profile: str):
@@ -82,7 +89,7 @@ def summary_config(config: RunConfig) -> dict:
 
     The data folder and the device are not part of it: results computed elsewhere are the same run.
     """
-    config = validated_config(config)
+    config = _run_config(config)
     profile = config.resolved_profile
     return {"arch": config.arch, "dataset": config.dataset, "attack": config.attack, "eps": float(config.eps),
             "fb_layers": config.fb_layers, "trials": config.resolved_trials, "epochs": config.resolved_epochs,
@@ -94,7 +101,7 @@ def table1_config(config: RunConfig, seeds=None) -> dict:
     """The configuration that names a cell's ``table1`` record: :func:`summary_config` plus the cell's seeds
     (``seeds``; None: ``config.seed`` plus each of the profile's seeds). A page reads a cell by this identity."""
     if seeds is None:
-        seeds = [config.seed + s for s in validated_config(config).resolved_profile.seeds]
+        seeds = [config.seed + s for s in _run_config(config).resolved_profile.seeds]
     return {**summary_config(config), "seeds": list(seeds)}
 
 
