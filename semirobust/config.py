@@ -15,6 +15,8 @@ from types import MappingProxyType
 
 import torch
 
+from semirobust.names import ArmName, TrainingMode, check_choice, set_members
+
 
 @dataclass(frozen=True)
 class ArchSpec:
@@ -152,13 +154,13 @@ class Profile:
     #: the per-epoch attack is APGD-CE alone)
     score_attacks: tuple[str, ...] = ("apgd-ce",)
     #: the Table 1 arms whose final networks face the full AutoAttack besides Acc*'s (None: every arm of the cell)
-    final_autoattack_arms: tuple[str, ...] | None = None
+    final_autoattack_arms: tuple[ArmName, ...] | None = None
     #: whether the paper's test-selected Acc~ network faces the full AutoAttack too (where it is not the
     #: validation-selected one)
     final_autoattack_paper_rule: bool = True
     #: the arms run in a Table 1 cell (the paper's f_b size of the architecture), paired by seed; other f_b
     #: sizes run Algorithm 1's arm only (see semirobust.experiments.table1.arms)
-    arms: tuple[str, ...] = ("algorithm1",)
+    arms: tuple[ArmName, ...] = ("algorithm1",)
     #: data sets added to the book's one as further lines of Figure 1 (the offline profile: digits)
     figure1_extra_datasets: tuple[str, ...] = ()
     #: data set of the theory notebooks (Theorem 3, Section 2.2) when the book's is not wanted there (None: the book's)
@@ -167,9 +169,9 @@ class Profile:
     theory_images: int | None = None
     #: seeds of the primary cell whose networks the cost-robustness frontier (the ``pays`` notebook) compares
     pays_seeds: tuple[int, ...] = (0,)
-    #: f_b training methods of Table S5 (semirobust.training.MODES: "adversarial" is the profile's PGD) and the
+    #: f_b training methods of Table S5 (semirobust.names.TrainingMode: "adversarial" is the profile's PGD) and the
     #: seeds of the primary cell they run on
-    table_s5_methods: tuple[str, ...] = ("adversarial", "atta", "trades")
+    table_s5_methods: tuple[TrainingMode, ...] = ("adversarial", "atta", "trades")
     table_s5_seeds: tuple[int, ...] = (0,)
     #: seeds of the primary cell whose final networks face the supplementary's attacks and budgets (Tables S2-S4)
     budget_table_seeds: tuple[int, ...] = (0,)
@@ -183,6 +185,9 @@ class Profile:
     arch_overrides: dict = field(default_factory=dict)
     #: per-data-set replacements (applied before ``arch_overrides``; may hold an ``arch_overrides`` of their own)
     dataset_overrides: dict = field(default_factory=dict)
+
+    def __post_init__(self):  # the arms and Table S5 methods as members, checked once, here (semirobust.names)
+        set_members(self, arms=ArmName, final_autoattack_arms=ArmName, table_s5_methods=TrainingMode)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -348,12 +353,6 @@ def check_budget(eps) -> int:
     return int(e)
 
 
-def check_choice(kind: str, value, choices) -> None:
-    """Raise a ValueError naming the valid choices when ``value`` is not one of them."""
-    if value not in choices:
-        raise ValueError(f"Unknown {kind} {value!r}; valid {kind}s: {', '.join(map(str, choices))}.")
-
-
 def check_fb_layers(arch: str, fb_layers: int) -> None:
     """f_b must hold between 1 and all trainable layers of ``arch``."""
     total = ARCH_SPECS[arch].layers
@@ -429,8 +428,8 @@ class RunConfig:
     """Everything one Algorithm 1 / notebook run depends on, validated and completed at construction.
 
     A bad field raises ValueError with the fix in the message before any compute; fields left None
-    (eps, fb_layers, k) are filled from the profile and the architecture. The config is frozen:
-    ``dataclasses.replace(config, seed=1)`` makes a new, validated one.
+    (eps, fb_layers, k) are filled from the profile and the architecture. The config is frozen and trusted (a function
+    taking one does not check its fields again): ``dataclasses.replace(config, seed=1)`` makes a new, validated one.
     """
 
     arch: str = "vgg16"
@@ -461,9 +460,10 @@ class RunConfig:
         profile = get_profile(self.profile, self.device).for_run(self.arch, self.dataset)
         if self.eps is None:
             fill("eps", profile.eps255 / 255)
-        check_eps(self.eps)
         if profile.name == "offline":
-            check_budget(self.eps)
+            check_budget(self.eps)  # one of the paper's budgets (checks eps first)
+        else:
+            check_eps(self.eps)
         if self.fb_layers is None:
             fill("fb_layers", ARCH_SPECS[self.arch].paper_fb_layers)
         check_fb_layers(self.arch, self.fb_layers)

@@ -21,6 +21,12 @@ EQUIVALENT_FINGERPRINTS = {
     # tensor
     "8f9d87d1280188e0": "d4152d289c624af0",  # standard and PGD training
     "11f617be4de02620": "105b9216139727fa",  # FGSM-RS, TRADES, ATTA (at_methods included)
+    # issue 32 (5): the training mode a semirobust.names.TrainingMode (get_method converts a plain string once;
+    # cache keys and checkpoints hold its plain string as before); every method's pinned weights reproduced, and each
+    # method's weights (full network and f_b), checkpoint fingerprint and get_trained_model's cache key equal to the
+    # code before it (commit e307536), tensor for tensor
+    "2657eb08400d8e1a": "2f421796fe5a1741",  # standard and PGD training
+    "729c6e9cc9d11983": "e97223fe465f1657",  # FGSM-RS, TRADES, ATTA (at_methods included)
 }
 
 

@@ -6,7 +6,9 @@ the store, so runs done elsewhere (a GPU cluster) can be merged in and rendered.
 Layout: ``<root>/<kind>/<config_hash>.json`` where ``config_hash = utils.config_hash({"kind":
 kind, "config": config})``. Records are written atomically (temporary file + rename), so an
 interrupted run never leaves a half-written record and a rerun of the same configuration
-replaces the previous record only once it has succeeded.
+replaces the previous record only once it has succeeded. The kinds the library writes are the members of
+:class:`semirobust.names.RecordKind` (``tests/test_names.py`` checks every call site); the store itself takes any
+kind name, so a store written by other code (or a test's) stays readable.
 
 A record is a JSON object with the fields ``kind``, ``config``, ``config_hash``, ``metrics``,
 ``profile``, ``seed``, ``device`` (human readable, GPU name included), ``git_commit`` (or
@@ -45,18 +47,21 @@ _REQUIRED_FIELDS = ("kind", "config", "config_hash", "metrics", "created_at", "s
 
 
 def to_jsonable(value):
-    """Turn numpy/torch scalars and arrays, paths and tuples into plain JSON values."""
+    """Turn numpy/torch scalars and arrays, paths, tuples and the library's names (:mod:`semirobust.names`, str
+    subclasses) into plain JSON values."""
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
             if not isinstance(key, str):
                 raise ValueError(f"Record keys must be strings, got {key!r} ({type(key).__name__}).")
-            out[key] = to_jsonable(item)
+            out[str(key)] = to_jsonable(item)
         return out
     if isinstance(value, (list, tuple)):
         return [to_jsonable(item) for item in value]
-    if value is None or isinstance(value, (bool, str)):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, str):
+        return str(value)  # a StrEnum member as its plain string, the same text in JSON
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
@@ -207,7 +212,7 @@ class ResultsStore:
             raise ValueError(f"wall_time_s={wall_time_s!r} must be a non-negative number of seconds.")
         config = to_jsonable(config)
         record = {
-            "kind": kind,
+            "kind": str(kind),
             "config": config,
             "config_hash": record_hash(kind, config),
             "metrics": to_jsonable(metrics),

@@ -8,9 +8,10 @@
   :mod:`semirobust.at_methods` (FGSM with random start; TRADES's loss with its KL attack of the profile's
   PGD steps; ATTA's 3-step PGD from perturbations carried across epochs, reset every 10), at the same eps.
 
-Each mode is a :class:`~semirobust.training_methods.TrainingMethod` of the registry
-:data:`~semirobust.training_methods.METHODS` (its attack, loss and passes per step); :func:`train` checks the
-mode once and runs whatever the method gives it.
+Each mode is a :class:`~semirobust.names.TrainingMode` and a :class:`~semirobust.training_methods.TrainingMethod`
+of the registry :data:`~semirobust.training_methods.METHODS` (its attack, loss and passes per step); :func:`train`
+and :func:`get_trained_model` check the mode once (a plain string becomes its member) and run whatever the method
+gives them.
 * ``fb_layers=k``: subnetwork training. ``split_fa_fb`` freezes f_a (no gradient, BatchNorm in
   eval mode) and only f_b's parameters are given to the optimizer, so every f_a tensor stays
   bit-identical. PGD still back-propagates through f_a to reach the input.
@@ -74,6 +75,7 @@ from semirobust.training_methods import (
     ATTA_STEPS,
     MODES,
     TRAIN_ATTACK,
+    TrainingMode,
     get_method,
     method_spec,
     train_attack,
@@ -92,7 +94,7 @@ TRAINING_MODULES = ("semirobust.models", "semirobust.training", "semirobust.trai
                     "semirobust.data", "semirobust.attacks", "semirobust.folding")
 
 
-def training_code_fingerprint(mode: str = "standard") -> str:
+def training_code_fingerprint(mode: TrainingMode | str = TrainingMode.STANDARD) -> str:
     """Fingerprint of the code in :data:`TRAINING_MODULES`, and of :mod:`semirobust.at_methods` for the
     modes that use it (see ``utils.source_fingerprint``), or the earlier fingerprint it is listed as
     equivalent to (:data:`semirobust.fingerprints.EQUIVALENT_FINGERPRINTS`)."""
@@ -275,7 +277,7 @@ def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer:
     return loss.detach(), logits.detach()
 
 
-def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: str = "standard",
+def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: TrainingMode | str = TrainingMode.STANDARD,
           fb_layers: int | None = None, epochs: int | None = None, lr: float | None = None,
           device="auto", seed: int = 0, checkpoint_dir=None, eval_fn: Callable | None = None,
           stop_fn: Callable | None = None, amp: bool | None = None, channels_last: bool | None = None,
@@ -290,13 +292,14 @@ def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: str =
     if isinstance(profile, str):
         profile = get_profile(profile, device)
     method = get_method(mode)  # the one check of the mode; from here on the method object is trusted
+    mode = method.name
     _check_train_args(fb_layers, epochs, lr, profile, model)
     epochs = profile.epochs if epochs is None else epochs
     lr = profile.lr if lr is None else float(lr)
     device = resolve_device(device)
     precision = resolve_precision(device, amp, channels_last)
     spec = method.spec(train_eps, profile.train_attack_steps)
-    fingerprint = {"mode": mode, "fb_layers": fb_layers, "epochs": epochs, "lr": lr, "seed": seed,
+    fingerprint = {"mode": mode.value, "fb_layers": fb_layers, "epochs": epochs, "lr": lr, "seed": seed,
                    "profile": profile.training_dict(), "n_train": len(train_set),
                    "code": training_code_fingerprint(mode), "train_attack": spec, "constant_lr": constant_lr}
 
@@ -382,21 +385,23 @@ def _channels_last(model: nn.Module) -> bool:
 def subnetwork_adversarial_training(model: nn.Module, fb_layers: int, train_set: Dataset, *, profile: Profile,
                                     epochs: int | None = None, **kwargs) -> TrainResult:
     """Adversarially train only f_b (the last ``fb_layers`` trainable layers) with f_a frozen."""
-    return train(model, train_set, profile=profile, mode="adversarial", fb_layers=fb_layers, epochs=epochs, **kwargs)
+    return train(model, train_set, profile=profile, mode=TrainingMode.ADVERSARIAL, fb_layers=fb_layers, epochs=epochs,
+                 **kwargs)
 
 
 # ---------------------------------------------------------------- cached full-network models
 
 
-def training_config(arch: str, dataset: str, mode: str, profile: Profile, seed: int,
+def training_config(arch: str, dataset: str, mode: TrainingMode | str, profile: Profile, seed: int,
                     train_eps: float | None = None) -> dict:
     """Everything a trained model depends on; its hash names the cache entry.
 
     The device and the amp/channels_last switches are recorded next to the model but are not part
     of the hash, so a model trained on a GPU can be reused on a CPU.
     """
+    mode = get_method(mode).name
     attack = method_spec(mode, train_eps, profile.train_attack_steps)
-    return {"arch": arch, "dataset": dataset, "mode": mode, "profile": profile.training_dict(), "seed": seed,
+    return {"arch": arch, "dataset": dataset, "mode": mode.value, "profile": profile.training_dict(), "seed": seed,
             "code": training_code_fingerprint(mode), "train_attack": attack}
 
 
@@ -404,10 +409,11 @@ def training_config(arch: str, dataset: str, mode: str, profile: Profile, seed: 
 CACHED_INFO = ("config", "config_hash", "history", "wall_time_s", "device", "amp")
 
 
-def get_trained_model(arch: str, dataset: str, *, mode: str = "standard", profile, seed: int = 0,
-                      data_root=None, device="auto", cache_dir=None, progress: bool = True,
+def get_trained_model(arch: str, dataset: str, *, mode: TrainingMode | str = TrainingMode.STANDARD, profile,
+                      seed: int = 0, data_root=None, device="auto", cache_dir=None, progress: bool = True,
                       amp: bool | None = None, channels_last: bool | None = None, train_eps: float | None = None):
-    """The full network ``arch`` trained on ``dataset`` (``mode`` standard or adversarial), cached.
+    """The full network ``arch`` trained on ``dataset`` in training ``mode`` (a :class:`TrainingMode` or its
+    string: standard, adversarial, ...), cached.
 
     Returns ``(model, info)``; ``info`` has config, config_hash, history, wall_time_s (of the
     training run), from_cache and path. A second call with the same configuration loads the cached
@@ -417,7 +423,7 @@ def get_trained_model(arch: str, dataset: str, *, mode: str = "standard", profil
     """
     check_choice("model", arch, ARCHS)
     check_choice("dataset", dataset, DATASETS)
-    get_method(mode)
+    mode = get_method(mode).name  # the one check of the mode: a TrainingMode from here on
     if isinstance(profile, str):
         profile = get_profile(profile, device)
     if not isinstance(profile, Profile):
@@ -441,11 +447,11 @@ def get_trained_model(arch: str, dataset: str, *, mode: str = "standard", profil
                                                 seed=seed), profile.val_fraction, seed)
     checkpoint_dir = root / "checkpoints" / digest
     t0 = time.perf_counter()
-    epochs = profile.standard_epochs if mode == "standard" and profile.standard_epochs else None
+    epochs = profile.standard_epochs if mode == TrainingMode.STANDARD and profile.standard_epochs else None
     # adversarial networks keep their per-epoch weights: the cost-robustness frontier evaluates their curve
     result = train(model, train_set, profile=profile, mode=mode, epochs=epochs, device=device, seed=seed,
                    checkpoint_dir=checkpoint_dir, amp=amp, channels_last=channels_last, progress=progress,
-                   train_eps=train_eps, eval_fn=None if mode == "standard" else snapshot_fn(path))
+                   train_eps=train_eps, eval_fn=None if mode == TrainingMode.STANDARD else snapshot_fn(path))
     wall = time.perf_counter() - t0
     precision = resolve_precision(device, amp, channels_last)
     info = {"config": config, "config_hash": digest, "history": result.history, "wall_time_s": wall,
@@ -462,7 +468,8 @@ def get_trained_model(arch: str, dataset: str, *, mode: str = "standard", profil
     return model, {**info, "from_cache": False, "path": str(path)}
 
 
-__all__ = ["MODES", "AT_METHOD_MODES", "ATTA_STEPS", "ATTA_RESET_EVERY", "method_spec", "TRAIN_ATTACK", "train_attack",
+__all__ = ["TrainingMode", "MODES", "AT_METHOD_MODES", "ATTA_STEPS", "ATTA_RESET_EVERY", "method_spec", "TRAIN_ATTACK",
+           "train_attack",
            "TRAINING_MODULES", "training_code_fingerprint", "snapshot_paths",
            "CHECKPOINT_NAME", "CACHED_INFO", "TrainResult", "augment", "TrainingBatches", "scaled_milestones", "Precision",
            "resolve_precision", "training_step", "train",

@@ -1,7 +1,7 @@
 """Training methods as objects, in one registry: what each attacks with, its loss and its cost per step.
 
-:data:`METHODS` maps each training mode (the string records, cache keys and ``training.train`` use) to a
-:class:`TrainingMethod`, the way ``torchattacks`` holds attacks:
+:data:`METHODS` maps each training mode (a :class:`~semirobust.names.TrainingMode`: the string records, cache keys
+and ``training.train`` use) to a :class:`TrainingMethod`, the way ``torchattacks`` holds attacks:
 
 * ``standard``: cross-entropy on clean images, no attack;
 * ``adversarial``: Madry et al.'s PGD (:func:`train_attack`: PGD-``steps`` with random start, eps 8/255 and
@@ -14,7 +14,8 @@
 A method gives its ``spec`` (the attack as records name it), ``start``s a :class:`MethodRun` for one training
 run (the attack of each batch, the loss of the update, and any state a resumed run must restore) and its
 ``passes`` per step for the cost model (``semirobust.cost``). :func:`get_method` checks a mode once, at the
-boundary, with an error naming the known methods; the library trusts the method object from there on.
+boundary, with an error naming the known methods (a plain string becomes its :class:`TrainingMode`); the library
+trusts the method object and the member from there on.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from torch.utils.data import Dataset
 
 from semirobust.at_methods import TRADES_BETA, AttaPerturbations, fgsm_rs, pgd_from, trades_loss, trades_perturbation
 from semirobust.attacks import make_attack
-from semirobust.config import check_choice
+from semirobust.names import TrainingMode, parse_choice
 
 #: ATTA as the supplementary runs it: 3 PGD steps per attack, perturbations reset every 10 epochs
 ATTA_STEPS, ATTA_RESET_EVERY = 3, 10
@@ -103,7 +104,7 @@ class TrainingMethod:
     in :mod:`semirobust.at_methods` (that module is then part of its networks' cache key). This base class is
     standard training: no attack, cross-entropy."""
 
-    name: str
+    name: TrainingMode
     attack_steps: int | None = 0
     branches: int = 1
     clean_forwards: int = 0
@@ -175,29 +176,31 @@ class ATTAMethod(TrainingMethod):
 
 
 #: every training method by its mode name
-METHODS: dict[str, TrainingMethod] = {
-    "standard": TrainingMethod("standard"),
-    "adversarial": PGDMethod("adversarial", attack_steps=None),
-    "fgsm_rs": FGSMRSMethod("fgsm_rs", attack_steps=1, uses_at_methods=True),
-    "trades": TRADESMethod("trades", attack_steps=None, branches=2, clean_forwards=1, uses_at_methods=True),
-    "atta": ATTAMethod("atta", attack_steps=ATTA_STEPS, uses_at_methods=True),
-}
+METHODS: dict[TrainingMode, TrainingMethod] = {method.name: method for method in (
+    TrainingMethod(TrainingMode.STANDARD),
+    PGDMethod(TrainingMode.ADVERSARIAL, attack_steps=None),
+    FGSMRSMethod(TrainingMode.FGSM_RS, attack_steps=1, uses_at_methods=True),
+    TRADESMethod(TrainingMode.TRADES, attack_steps=None, branches=2, clean_forwards=1, uses_at_methods=True),
+    ATTAMethod(TrainingMode.ATTA, attack_steps=ATTA_STEPS, uses_at_methods=True),
+)}
+#: the training modes, in :class:`TrainingMode`'s order (older name, kept for callers)
 MODES = tuple(METHODS)
 #: the modes whose attack or loss comes from semirobust.at_methods (their cache keys include that module)
 AT_METHOD_MODES = tuple(name for name, method in METHODS.items() if method.uses_at_methods)
 
 
-def get_method(mode: str) -> TrainingMethod:
-    """The :class:`TrainingMethod` of ``mode``; an unknown mode is an error naming the known ones."""
-    check_choice("training mode", mode, MODES)
-    return METHODS[mode]
+def get_method(mode: TrainingMode | str) -> TrainingMethod:
+    """The :class:`TrainingMethod` of ``mode`` (a :class:`TrainingMode` or its string); an unknown mode is an error
+    naming the known ones. ``get_method(mode).name`` is the mode as a member."""
+    return METHODS[parse_choice("training mode", mode, TrainingMode)]
 
 
-def method_spec(mode: str, eps: float | None = None, steps: int = 10) -> dict | None:
+def method_spec(mode: TrainingMode | str, eps: float | None = None, steps: int = 10) -> dict | None:
     """What training ``mode`` attacks with, as records and cache keys name it (None: standard training)."""
     return get_method(mode).spec(eps, steps)
 
 
-__all__ = ["ATTA_STEPS", "ATTA_RESET_EVERY", "TRAIN_ATTACK", "train_attack", "MethodRun", "AttaRun", "TrainingMethod",
+__all__ = ["TrainingMode", "ATTA_STEPS", "ATTA_RESET_EVERY", "TRAIN_ATTACK", "train_attack", "MethodRun", "AttaRun",
+           "TrainingMethod",
            "PGDMethod", "FGSMRSMethod", "TRADESMethod", "ATTAMethod", "METHODS", "MODES", "AT_METHOD_MODES",
            "get_method", "method_spec"]

@@ -8,6 +8,7 @@ in a subprocess, as a user runs them (exit status 2). The next bad input is one 
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -20,10 +21,11 @@ import torch
 import semirobust.experiments.table1.algorithm1 as algorithm1
 from semirobust import mi
 from semirobust.attacks import make_attack
-from semirobust.config import RunConfig, parse_list
+from semirobust.config import RunConfig, get_profile, parse_list
 from semirobust.experiments.supplementary import efficiency
 from semirobust.models import build_model
 from semirobust.results import ResultsStore
+from semirobust.training import get_trained_model, train
 from semirobust.utils import check_images, check_output_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,6 +129,33 @@ def efficiency_shape(tmp):
     efficiency.summary(report, "mnist", "vgg16", 12)
 
 
+def train_mode(mode):
+    def call(tmp):
+        train(build_model("alexnet", "digits", width=0.125), None, profile=get_profile("smoke"), mode=mode)
+    return call
+
+
+def cached_network_mode(mode):
+    def call(tmp):
+        get_trained_model("alexnet", "digits", mode=mode, profile="smoke", cache_dir=tmp / "out")
+    return call
+
+
+def run_arms(arms):
+    def call(tmp):
+        algorithm1.run_arms(RunConfig(**SMOKE), arms, results_dir=tmp / "results", cache_dir=tmp / "out")
+    return call
+
+
+def smoke_profile(**changes):
+    def call(tmp):
+        RunConfig(**{**SMOKE, "profile": dataclasses.replace(get_profile("smoke"), **changes)})
+    return call
+
+
+MODES_TEXT = r"valid training modes: standard, adversarial, fgsm_rs, trades, atta\.$"
+ARMS_TEXT = r"valid arms: algorithm1, random_fa, regular_fa, standard_fb, full_finetune, fast_fa, atta_fb, trades_fb\.$"
+
 CASES = [
     ("k nan", config(k=float("nan")), r"k=nan must be a finite non-negative number"),
     ("k inf", config(k=float("inf")), r"k=inf must be a finite non-negative number"),
@@ -159,6 +188,12 @@ CASES = [
     ("EDGE with values of 1e300", lambda tmp: mi.edge_mi(np.full((300, 2), 1e300) * np.random.default_rng(0).random(
         (300, 2)), np.random.default_rng(1).random((300, 2))), r"X holds values up to 1e\+300 .* too large"),
     ("efficiency unknown shape", efficiency_shape, r"No measured case shape='mnist', arch='vgg16'.*cifar10/vgg16"),
+    ("train mode pgd", train_mode("pgd"), r"Unknown training mode 'pgd'; " + MODES_TEXT),
+    ("cached network mode PGD", cached_network_mode("PGD"), r"Unknown training mode 'PGD'; " + MODES_TEXT),
+    ("profile arm random-fa", smoke_profile(arms=("algorithm1", "random-fa")), r"Unknown arm 'random-fa'; " + ARMS_TEXT),
+    ("profile Table S5 method pgd", smoke_profile(table_s5_methods=("adversarial", "pgd")),
+     r"Unknown training mode 'pgd'; " + MODES_TEXT),
+    ("run_arms arm atta", run_arms("fast_fa,atta"), r"Unknown arm 'atta'; " + ARMS_TEXT),
 ]
 
 

@@ -8,6 +8,7 @@ import re
 
 import pytest
 import yaml
+from record_kinds import library_store_kinds
 
 from semirobust.config import Profile
 from semirobust.pipeline import pages, status
@@ -59,8 +60,9 @@ def test_studies_hang_on_algorithm1_pages_and_data_set_fields_are_profile_fields
 
 
 def _written_kinds() -> set[str]:
-    """Record kinds the library or a notebook writes: ``.write("kind", ...)`` literals and the ``*KIND = "..."``
-    constants of the library."""
+    """Record kinds the library or a notebook writes: ``.write("kind", ...)`` literals, the ``*KIND = "..."``
+    constants of the library and the RecordKind members its results-store ``.write(...)`` calls name
+    (tests/record_kinds.py)."""
     write = re.compile(r'\.write\(\s*"([A-Za-z0-9_.-]+)"')
     constant = re.compile(r'^\w*KIND\s*=\s*"([A-Za-z0-9_.-]+)"', re.MULTILINE)
     kinds = set()
@@ -70,7 +72,7 @@ def _written_kinds() -> set[str]:
     for path in (REPO_ROOT / "notebooks").glob("*.ipynb"):
         for cell in json.loads(path.read_text())["cells"]:
             kinds |= set(write.findall("".join(cell["source"])))
-    return kinds
+    return kinds | {kind.value for _, _, kind in library_store_kinds(calls=("write",))[0]}
 
 
 def test_every_registered_kind_is_written_by_the_library_or_a_notebook():

@@ -11,10 +11,11 @@ from pathlib import Path
 import yaml
 
 from semirobust.config import ARCHS, ATTACKS, DATASETS, PROFILES
+from semirobust.names import RecordKind
 from semirobust.results import record_hash, to_jsonable
 from semirobust.utils import REPO_ROOT
 
-CELL_KIND = "sweep_cell"
+CELL_KIND = RecordKind.SWEEP_CELL
 EXECUTORS = ("local", "submitit-local", "slurm")
 GRID_KEYS = ("name", "description", "notebook", "parameters", "axes", "slurm")
 #: keys of a grid's ``slurm`` section and the matching ``submitit.AutoExecutor`` parameter.

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from semirobust.experiments.supplementary import budgets, pays, table_s5
 from semirobust.experiments.table1 import configs as table1_configs
+from semirobust.names import RecordKind, parse_choice
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Page:
     reading: int
     #: (record kind, label of its rows on the status page): the records that hold this page's results; each kind
     #: belongs to one page, and the finer records they are built from (trials, scores, points) are not listed
-    kinds: tuple[tuple[str, str], ...] = ()
+    kinds: tuple[tuple[RecordKind, str], ...] = ()
     #: the studies on Algorithm 1's seeds this page reads, prefetched with the seeds
     studies: tuple[Study, ...] = ()
     #: whether the page runs Algorithm 1's seeds (prefetched in parallel before the notebooks execute)
@@ -51,6 +52,10 @@ class Page:
     profile_dataset: str | None = None
     #: files of ``semirobust/data_files/`` the page reads (the paper's reported numbers it sets beside its own)
     data_files: tuple[str, ...] = ()
+
+    def __post_init__(self):  # each kind a RecordKind: a misspelt one is an error naming the kinds, at import
+        object.__setattr__(self, "kinds", tuple((parse_choice("record kind", kind, RecordKind), label)
+                                                for kind, label in self.kinds))
 
     @property
     def toc(self) -> str:
@@ -64,7 +69,7 @@ _TABLE_S5 = Study("table_s5", table_s5.run_table_s5_seed, table_s5.table_s5_conf
 
 #: the results pages in build order (cheap first; later ones reuse the training cache)
 PAGES = (
-    Page("mi_estimator", "the rho estimator", 7, kinds=(("mi_estimator", "EDGE validation"),)),
+    Page("mi_estimator", "the rho estimator", 7, kinds=((RecordKind.MI_ESTIMATOR, "EDGE validation"),)),
     Page("table1", "Table 1", 2, kinds=((table1_configs.SUMMARY_KIND, "Table 1 row"),), algorithm1=True,
          data_files=("reported_supplementary.csv",)),
     Page("figure2", "Figure 2", 5, algorithm1=True, profile_dataset="figure2_dataset"),
@@ -73,9 +78,9 @@ PAGES = (
          algorithm1=True),
     Page("pays", "does semirobustness pay?", 6, kinds=((pays.SEED_CURVES_KIND, "Cost curves of a seed"),),
          studies=(_PAYS, _TABLE_S5), algorithm1=True, data_files=("reported_table_s5.csv",)),
-    Page("theorem3_linear", "Theorem 3", 0, kinds=(("theorem3", "Theorem 3 / Algorithm S1"),),
+    Page("theorem3_linear", "Theorem 3", 0, kinds=((RecordKind.THEOREM3, "Theorem 3 / Algorithm S1"),),
          profile_dataset="theory_dataset", data_files=("reported_table_s1.csv",)),
-    Page("weight_bound", "Section 2.2 bound", 1, kinds=(("weight_bound", "Section 2.2 bounds"),),
+    Page("weight_bound", "Section 2.2 bound", 1, kinds=((RecordKind.WEIGHT_BOUND, "Section 2.2 bounds"),),
          profile_dataset="theory_dataset"),
     Page("efficiency", "efficiency", 8),
 )

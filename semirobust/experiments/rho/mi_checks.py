@@ -14,6 +14,7 @@ import torch
 from semirobust import mi
 from semirobust.config import Profile, get_profile
 from semirobust.mi import closed_form, gaussian_pair, true_mi
+from semirobust.names import RecordKind
 from semirobust.results import ResultsStore
 from semirobust.utils import resolve_device
 
@@ -91,6 +92,6 @@ def run_mi_checks(profile: str | Profile = "offline", seed: int = 0, device="aut
                "time_growth_exponent": float(np.polyfit(np.log(times.N), np.log(times.seconds), 1)[0]),
                "by_correlation": by_r.to_dict("records"), "by_sample_size": by_n.to_dict("records"),
                "by_dimension": dims.to_dict("records"), "timing": times.to_dict("records")}
-    return ResultsStore(results_dir).write("mi_estimator", {"profile": name, "seed": seed, "sizes": size}, metrics,
-                                           profile=name, seed=seed, device=dev,
+    return ResultsStore(results_dir).write(RecordKind.MI_ESTIMATOR, {"profile": name, "seed": seed, "sizes": size},
+                                           metrics, profile=name, seed=seed, device=dev,
                                            wall_time_s=time.perf_counter() - started, extra={"device": str(dev)})

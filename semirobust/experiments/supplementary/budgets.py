@@ -20,12 +20,13 @@ from semirobust.config import PAPER_BUDGETS, RunConfig
 from semirobust.data import stratified_indices
 from semirobust.experiments.table1.evaluation import Evaluation
 from semirobust.experiments.table1.finished import final_networks
+from semirobust.names import RecordKind
 from semirobust.perturbation_norms import successful_perturbations
 from semirobust.progress import announce
 from semirobust.results import ResultsStore
 from semirobust.utils import check_output_dir, default_cache_dir, resolve_device
 
-KIND = "budget_eval"
+KIND = RecordKind.BUDGET_EVAL
 BUDGET_VERSION = "1"
 #: the attacks of the table, in the order it shows them (C&W has no budget: one column)
 ATTACK_NAMES = {"fgsm": "FGSM", "ifgsm": "I-FGSM", "pgd": "PGD", "apgd-ce": "APGD-CE", "cw": "C&W (L2)"}
@@ -107,7 +108,7 @@ def run_budget_seed(config: RunConfig, *, results_dir=None, cache_dir=None, prog
 
 
 #: the records of C&W's successful perturbations (:func:`run_cw_norms`), one per network
-CW_NORMS_KIND = "budget_cw_norms"
+CW_NORMS_KIND = RecordKind.BUDGET_CW_NORMS
 
 
 def run_cw_norms(config: RunConfig, *, results_dir=None, cache_dir=None, progress: bool = False) -> list[dict]:

@@ -44,6 +44,7 @@ from semirobust.experiments.table1.evaluation import Evaluation, final_autoattac
 from semirobust.experiments.table1.finished import final_networks
 from semirobust.inference import mean_and_half
 from semirobust.models import build_model, combine_fa_fb
+from semirobust.names import ArmName, RecordKind, TrainingMode
 from semirobust.progress import announce
 from semirobust.results import ResultsStore
 from semirobust.training import get_trained_model, snapshot_paths
@@ -55,9 +56,9 @@ LABELS = {"full_pgd": "full PGD from scratch", "fast_fgsm_rs": "FGSM-RS from scr
           "standard_fb": "standard f_b on f*_a, f*_a given", "algorithm1_fast_fa": "Algorithm 1 on the FGSM-RS f_a"}
 #: the target is the full PGD network's final robust accuracy minus this many points
 TARGET_MARGIN = 2.0
-POINT_KIND = "pays_point"
-SEED_CURVES_KIND = "pays_seed"
-FINAL_KIND = "pays_final"
+POINT_KIND = RecordKind.PAYS_POINT
+SEED_CURVES_KIND = RecordKind.PAYS_SEED
+FINAL_KIND = RecordKind.PAYS_FINAL
 PAYS_VERSION = "1"
 
 
@@ -274,11 +275,12 @@ def run_pays_seed(config: RunConfig, *, results_dir=None, cache_dir=None, progre
     profile, device = config.resolved_profile, resolve_device(config.device)
     common = dict(profile=profile, seed=config.seed, data_root=config.data_root, device=device, cache_dir=cache,
                   progress=progress)
-    regular, regular_info = get_trained_model(config.arch, config.dataset, mode="standard", **common)
-    robust, robust_info = get_trained_model(config.arch, config.dataset, mode="adversarial", train_eps=config.eps,
-                                            **common)
-    fast, fast_info = get_trained_model(config.arch, config.dataset, mode="fgsm_rs", train_eps=config.eps, **common)
-    arms = run_arms(config, ["fast_fa"], results_dir=results_dir, cache_dir=cache, progress=progress,
+    regular, regular_info = get_trained_model(config.arch, config.dataset, mode=TrainingMode.STANDARD, **common)
+    robust, robust_info = get_trained_model(config.arch, config.dataset, mode=TrainingMode.ADVERSARIAL,
+                                            train_eps=config.eps, **common)
+    fast, fast_info = get_trained_model(config.arch, config.dataset, mode=TrainingMode.FGSM_RS, train_eps=config.eps,
+                                        **common)
+    arms = run_arms(config, [ArmName.FAST_FA], results_dir=results_dir, cache_dir=cache, progress=progress,
                     sources={"fgsm_rs": fast})
     evaluation = Evaluation(config, profile, device, progress)
     train_set, _ = train_val_split(load_dataset(config.dataset, "train", root=config.data_root,
@@ -289,15 +291,16 @@ def run_pays_seed(config: RunConfig, *, results_dir=None, cache_dir=None, progre
     def per_epoch(mode, fb_layers):
         return training_cost(robust, mode, fb_layers, n, steps)
 
-    regular_cost = len(regular_info["history"]) * per_epoch("standard", None)
-    robust_cost = len(robust_info["history"]) * per_epoch("adversarial", None)
-    fast_cost = len(fast_info["history"]) * per_epoch("fgsm_rs", None)
+    standard, adversarial, fgsm_rs = TrainingMode.STANDARD, TrainingMode.ADVERSARIAL, TrainingMode.FGSM_RS
+    regular_cost = len(regular_info["history"]) * per_epoch(standard, None)
+    robust_cost = len(robust_info["history"]) * per_epoch(adversarial, None)
+    fast_cost = len(fast_info["history"]) * per_epoch(fgsm_rs, None)
     regular_wall, robust_wall, fast_wall = map(_history_wall, (regular_info, robust_info, fast_info))
     initial = initial_network(config.arch, config.dataset, profile.width, config.seed)
     curves = {"full_pgd": _network_curve(store, evaluation, robust_info, config.arch, config.dataset,
-                                         profile.width, per_epoch("adversarial", None), initial),
+                                         profile.width, per_epoch(adversarial, None), initial),
               "fast_fgsm_rs": _network_curve(store, evaluation, fast_info, config.arch, config.dataset,
-                                             profile.width, per_epoch("fgsm_rs", None), initial)}
+                                             profile.width, per_epoch(fgsm_rs, None), initial)}
     seed_arms = seed_record["metrics"]["arms"]
     sr_acc = _point(store, evaluation, {"network": "semirobust", "models": [regular_info["config_hash"],
                                                                             robust_info["config_hash"]], "fb_layers": fb},
@@ -305,23 +308,23 @@ def run_pays_seed(config: RunConfig, *, results_dir=None, cache_dir=None, progre
     fast_sr_acc = _point(store, evaluation, {"network": "semirobust", "models": [regular_info["config_hash"],
                                                                                  fast_info["config_hash"]], "fb_layers": fb},
                          lambda: combine_fa_fb(fast, regular, fb))
-    adversarial_fb = per_epoch("adversarial", fb)
+    adversarial_fb = per_epoch(adversarial, fb)
     curves["algorithm1_total"] = _trial_curve(seed_arms["algorithm1"], sr_acc, regular_cost + robust_cost,
                                               regular_wall + robust_wall, adversarial_fb)
     curves["algorithm1_given_fa"] = _trial_curve(seed_arms["algorithm1"], sr_acc, regular_cost, regular_wall,
                                                  adversarial_fb)
     if "standard_fb" in seed_arms:
         curves["standard_fb"] = _trial_curve(seed_arms["standard_fb"], sr_acc, regular_cost, regular_wall,
-                                             per_epoch(ARMS["standard_fb"].mode, fb))
+                                             per_epoch(ARMS[ArmName.STANDARD_FB].mode, fb))
     curves["algorithm1_fast_fa"] = _trial_curve(arms["fast_fa"], fast_sr_acc, regular_cost + fast_cost,
                                                 regular_wall + fast_wall, adversarial_fb)
     finals = _final_points(config, store, evaluation, seed_record, arms["fast_fa"], fast, fast_info, cache,
                            results_dir)
     target = curves["full_pgd"][-1]["acc"] - TARGET_MARGIN
     metrics = {"curves": curves, "target": target, "finals": finals, "train_images": n,
-               "epoch_costs": {"regular": per_epoch("standard", None), "full_pgd": per_epoch("adversarial", None),
-                               "fast_fgsm_rs": per_epoch("fgsm_rs", None), "pgd_fb": adversarial_fb,
-                               "standard_fb": per_epoch("standard", fb)},
+               "epoch_costs": {"regular": per_epoch(standard, None), "full_pgd": per_epoch(adversarial, None),
+                               "fast_fgsm_rs": per_epoch(fgsm_rs, None), "pgd_fb": adversarial_fb,
+                               "standard_fb": per_epoch(standard, fb)},
                "networks": {"regular": regular_info["config_hash"], "robust": robust_info["config_hash"],
                             "fgsm_rs": fast_info["config_hash"]}}
     record = store.write(SEED_CURVES_KIND, identity, metrics, profile=profile.name, seed=config.seed, device=device,
@@ -349,7 +352,7 @@ def _final_points(config, store, evaluation, seed_record, fast_fa, fast, fast_in
     wanted = profile.final_autoattack_images != 0 and (limit is None or (config.seed in seeds and seeds.index(config.seed) < limit))
     networks = {"fast_fgsm_rs": ({"network": fast_info["config_hash"]}, lambda: fast),
                 "algorithm1_fast_fa": final_networks(config, results_dir=results_dir, cache_dir=cache,
-                                                     arms=["fast_fa"])["fast_fa"]}
+                                                     arms=[ArmName.FAST_FA])[ArmName.FAST_FA]}
     for name, (identity, load) in networks.items():
         key = {**identity, "eps": float(config.eps), "seed": config.seed, "version": PAYS_VERSION,
                "profile_hash": config_hash(profile.algorithm1_dict())}

@@ -10,6 +10,7 @@ from semirobust.config import RunConfig
 from semirobust.experiments.table1.algorithm1 import run_arms
 from semirobust.experiments.table1.arms import TABLE_S5_ARMS
 from semirobust.experiments.table1.configs import SEED_KIND, summary_config
+from semirobust.names import ArmName
 from semirobust.results import ResultsStore
 
 
@@ -21,10 +22,10 @@ def run_table_s5_seed(config: RunConfig, *, results_dir=None, cache_dir=None, pr
     """Table S5's arms (ATTA and TRADES training of f_b on the frozen f*_a) of one finished seed, with the seed's
     own PGD arm: ``{method: arm metrics}`` for the profile's ``table_s5_methods``."""
     methods = config.resolved_profile.table_s5_methods
-    extra = [TABLE_S5_ARMS[m] for m in methods if TABLE_S5_ARMS[m] != "algorithm1"]
+    extra = [TABLE_S5_ARMS[m] for m in methods if TABLE_S5_ARMS[m] != ArmName.ALGORITHM1]
     arms = run_arms(config, extra, results_dir=results_dir, cache_dir=cache_dir, progress=progress)
     record = ResultsStore(results_dir).read(SEED_KIND, summary_config(config))
-    arms["algorithm1"] = record["metrics"]["arms"]["algorithm1"]
+    arms[ArmName.ALGORITHM1] = record["metrics"]["arms"][ArmName.ALGORITHM1]
     return {m: arms[TABLE_S5_ARMS[m]] for m in methods}
 
 

@@ -31,10 +31,11 @@ from semirobust.experiments.table1.arms import TABLE_S5_ARMS
 from semirobust.experiments.table1.evaluation import Evaluation
 from semirobust.experiments.table1.finished import final_networks
 from semirobust.models import fa_fb_module_names
+from semirobust.names import RecordKind, TrainingMode
 from semirobust.results import ResultsStore
 from semirobust.utils import eval_mode, model_device, resolve_device
 
-KIND = "trades_check"
+KIND = RecordKind.TRADES_CHECK
 VERSION = "1"
 #: test images per network (the per-epoch evaluation images' first ones)
 DEFAULT_IMAGES = 256
@@ -141,7 +142,7 @@ def seed_trades_check(config: RunConfig, *, results_dir=None, cache_dir=None, im
     check_int("images", images)
     store = ResultsStore(results_dir)
     profile = config.resolved_profile
-    arm = TABLE_S5_ARMS["trades"]
+    arm = TABLE_S5_ARMS[TrainingMode.TRADES]
     networks = final_networks(config, results_dir=results_dir, cache_dir=cache_dir, arms=[arm])
     device = resolve_device(config.device)
     X = None
@@ -176,7 +177,7 @@ def table_s5_trades_checks(config: RunConfig, *, results_dir=None, cache_dir=Non
     """:func:`seed_trades_check` for every seed of the profile's ``table_s5_seeds`` (the seeds Table S5 runs);
     the seeds' TRADES arms must have run (:func:`~semirobust.experiments.supplementary.table_s5.run_table_s5_seed`)
     for their trained networks to be measured. Empty when TRADES is not among the profile's Table S5 methods."""
-    if "trades" not in config.resolved_profile.table_s5_methods:
+    if TrainingMode.TRADES not in config.resolved_profile.table_s5_methods:
         return []
     seeds = [dataclasses.replace(config, seed=config.seed + s) for s in config.resolved_profile.table_s5_seeds]
     return [seed_trades_check(c, results_dir=results_dir, cache_dir=cache_dir, images=images) for c in seeds]

@@ -78,6 +78,7 @@ from semirobust.experiments.table1.selection import (
     summarize_trials,
 )
 from semirobust.models import combine_fa_fb
+from semirobust.names import ArmName, TrainingMode, parse_choices
 from semirobust.progress import (
     Countdown,
     algorithm1_countdown,
@@ -92,8 +93,8 @@ from semirobust.training import get_trained_model, train, train_attack
 from semirobust.utils import check_output_dir, config_hash, default_cache_dir, resolve_device
 
 
-def _run_trial(trial: int, arm: str, cell: SeedCell, acc_star_val: float, train_set, checkpoint_dir: Path, counter,
-               progress: bool) -> dict:
+def _run_trial(trial: int, arm: ArmName, cell: SeedCell, acc_star_val: float, train_set, checkpoint_dir: Path,
+               counter, progress: bool) -> dict:
     """One trial of ``arm``: from the arm's starting network (f_a from its source, f_b regular), training of
     f_b (of the whole network for full fine-tuning) adversarially or, for ``standard_fb``, without an attack,
     evaluated after every epoch on the validation and the per-epoch test images; stops when the validation
@@ -145,9 +146,9 @@ def _reference_networks(config: RunConfig, store: ResultsStore, cache: Path, pro
     common = dict(profile=profile, seed=config.seed, data_root=config.data_root, device=device, cache_dir=cache,
                   progress=progress)
     regular, regular_info = countdown.timed(network_unit(config.seed, "regular"), lambda: get_trained_model(
-        config.arch, config.dataset, mode="standard", **common), cached=lambda out: out[1]["from_cache"])
+        config.arch, config.dataset, mode=TrainingMode.STANDARD, **common), cached=lambda out: out[1]["from_cache"])
     robust, robust_info = countdown.timed(network_unit(config.seed, "robust"), lambda: get_trained_model(
-        config.arch, config.dataset, mode="adversarial", train_eps=config.eps, **common),
+        config.arch, config.dataset, mode=TrainingMode.ADVERSARIAL, train_eps=config.eps, **common),
         cached=lambda out: out[1]["from_cache"])
     evaluation = Evaluation(config, profile, device, progress)
     models = (regular_info["config_hash"], robust_info["config_hash"])
@@ -176,7 +177,8 @@ def _reference_networks(config: RunConfig, store: ResultsStore, cache: Path, pro
     return cell, reference, {"regular": regular_info["wall_time_s"], "robust": robust_info["wall_time_s"]}
 
 
-def _run_trials(cell: SeedCell, arm: str, reference: dict, train_set, progress: bool, countdown: Countdown) -> dict:
+def _run_trials(cell: SeedCell, arm: ArmName, reference: dict, train_set, progress: bool,
+                countdown: Countdown) -> dict:
     """The T trials of ``arm`` in one seed, each read from the store or run and recorded (its checkpoints
     removed once recorded, its best-epoch networks kept for scoring). Returns the trials' metrics and record
     hashes, their wall time and gradient evaluations."""
@@ -208,7 +210,7 @@ def _run_trials(cell: SeedCell, arm: str, reference: dict, train_set, progress: 
 
 
 
-def _run_arm(cell: SeedCell, arm: str, reference: dict, train_set, progress: bool, countdown: Countdown) -> dict:
+def _run_arm(cell: SeedCell, arm: ArmName, reference: dict, train_set, progress: bool, countdown: Countdown) -> dict:
     """Trials and selection rules of one arm in one seed: the paper's test-selected Acc~ (on the per-epoch
     images), the validation-selected trial, rho; plus the record hashes, wall time and gradient evaluations.
     :func:`_score_arm` then scores the validation-selected network."""
@@ -217,7 +219,7 @@ def _run_arm(cell: SeedCell, arm: str, reference: dict, train_set, progress: boo
     return {**run, "selected": summarize_trials(run["trials"], acc_star_eval, cell.config.k)}
 
 
-def _score_arm(cell: SeedCell, arm: str, run: dict) -> dict:
+def _score_arm(cell: SeedCell, arm: ArmName, run: dict) -> dict:
     """``run`` (of :func:`_run_arm`) with its validation-selected network scored on the scored images
     (``acc_tilde_unbiased``; the per-epoch images' value kept as ``acc_tilde_per_epoch_val_selected``)."""
     selected = dict(run["selected"])
@@ -261,7 +263,7 @@ def _run_seed(config: RunConfig, store: ResultsStore, cache: Path, progress: boo
         return (score_network(cell, identity, lambda: sr_network),
                 {arm: _score_arm(cell, arm, run) for arm, run in arm_runs.items()})
     sr, arm_runs = countdown.timed(scores_unit(config.seed, "arms"), scores)
-    main = arm_runs["algorithm1"]
+    main = arm_runs[ArmName.ALGORITHM1]
     selected = main["selected"]
     finals = countdown.timed(autoattack_unit(config.seed), lambda: final_autoattack_metrics(
         cell, arm_runs, wanted=final_autoattack_wanted)) if autoattack_unit(config.seed) in countdown.units else \
@@ -270,7 +272,7 @@ def _run_seed(config: RunConfig, store: ResultsStore, cache: Path, progress: boo
     acc_star_eval = reference["metrics"].get("acc_star_eval", acc_star)
     controls = {}
     for arm, run in arm_runs.items():
-        if arm != "algorithm1":
+        if arm != ArmName.ALGORITHM1:
             chosen = run["selected"]
             controls.update({f"acc_tilde_{arm}": chosen["acc_tilde_unbiased"], f"acc_tilde_{arm}_paper": chosen["acc_tilde"],
                              f"diff_{arm}": None if chosen["acc_tilde_unbiased"] is None
@@ -298,7 +300,7 @@ def _run_seed(config: RunConfig, store: ResultsStore, cache: Path, progress: boo
     record = store.write(SEED_KIND, summary, metrics, profile=profile.name, seed=config.seed, device=evaluation.device,
                          wall_time_s=time.perf_counter() - t0, extra=extra)
     arms_text = "".join(f", {arm} {controls[f'acc_tilde_{arm}']:.1f}" for arm in arm_runs
-                        if arm != "algorithm1" and controls.get(f"acc_tilde_{arm}") is not None)
+                        if arm != ArmName.ALGORITHM1 and controls.get(f"acc_tilde_{arm}") is not None)
     announce(f"Algorithm 1 {config.arch} f_b={config.fb_layers} seed {config.seed}: Acc* {acc_star:.1f}, "
              f"Acc_sr {metrics['acc_sr']:.1f}, Acc~ {metrics['acc_tilde_unbiased']:.1f} (validation-selected; "
              f"paper's rule {metrics['acc_tilde']:.1f}){arms_text} in {record['wall_time_s']:.0f} s; "
@@ -315,13 +317,12 @@ def run_arms(config: RunConfig, arms, *, results_dir=None, cache_dir=None, progr
     trial budget, stopping rule and selection, each scored on the scored images like the seed's arms. Each arm
     is recorded (kind ``algorithm1_arm``; its trials as ``algorithm1_trial``), so a rerun reads it.
 
-    ``sources``: f_a networks the arms take beyond the seed's (``{"fgsm_rs": network}`` for ``fast_fa``).
-    Returns ``{arm: the arm's record metrics}`` (as the seed record's ``arms`` entries)."""
+    ``arms``: names of :class:`~semirobust.names.ArmName` (a list, or a comma-separated string); an unknown one is
+    a ValueError naming the arms, before any compute. ``sources``: f_a networks the arms take beyond the seed's
+    (``{"fgsm_rs": network}`` for ``fast_fa``). Returns ``{arm: the arm's record metrics}`` (as the seed record's
+    ``arms`` entries)."""
     config = validated_config(config)
-    arms = parse_list(arms, "arms")
-    for arm in arms:
-        if arm not in ARMS:
-            raise ValueError(f"Unknown arm {arm!r}; choose from {', '.join(ARMS)}.")
+    arms = parse_choices("arm", parse_list(arms, "arms"), ArmName)
     store = ResultsStore(results_dir)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     device = resolve_device(config.device)
@@ -363,7 +364,8 @@ def run_seed(config: RunConfig, *, results_dir=None, cache_dir=None, progress: b
     limit = profile.final_autoattack_seeds
     seeds = list(profile.seeds)
     wanted = limit is None or (config.seed in seeds and seeds.index(config.seed) < limit)
-    arms = {arm: ARMS[arm].mode == "adversarial" for arm in cell_arms(profile, config.arch, config.fb_layers)}
+    arms = {arm: ARMS[arm].mode == TrainingMode.ADVERSARIAL
+            for arm in cell_arms(profile, config.arch, config.fb_layers)}
     countdown = algorithm1_countdown(config, [config.seed], arms, autoattack_seeds=[config.seed] if wanted else [])
     cache = check_output_dir(Path(cache_dir) if cache_dir is not None else default_cache_dir(), "cache_dir")
     return _run_seed(config, ResultsStore(check_output_dir(ResultsStore(results_dir).root, "results_dir")), cache,
@@ -395,7 +397,8 @@ def run_algorithm1(config: RunConfig, *, results_dir=None, cache_dir=None, progr
     cache = check_output_dir(Path(cache_dir) if cache_dir is not None else default_cache_dir(), "cache_dir")
     check_output_dir(store.root, "results_dir")
     limit = profile.final_autoattack_seeds
-    arms = {arm: ARMS[arm].mode == "adversarial" for arm in cell_arms(profile, config.arch, config.fb_layers)}
+    arms = {arm: ARMS[arm].mode == TrainingMode.ADVERSARIAL
+            for arm in cell_arms(profile, config.arch, config.fb_layers)}
     countdown = algorithm1_countdown(config, seeds, arms,  # progress lines on stderr, with the time left
                                      autoattack_seeds=seeds if limit is None else seeds[:limit])
     records = [_run_seed(dataclasses.replace(config, seed=s), store, cache, progress, limit is None or i < limit,

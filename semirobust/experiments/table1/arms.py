@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 import torch
 
-from semirobust.config import ARCH_SPECS, check_choice
+from semirobust.config import ARCH_SPECS
 from semirobust.models import build_model, combine_fa_fb
+from semirobust.names import ArmName, TrainingMode
 from semirobust.utils import seed_everything
 
 
@@ -32,37 +33,39 @@ from semirobust.utils import seed_everything
 class Arm:
     """One way of training f_b (or the whole network) from a frozen f_a."""
 
-    name: str
+    name: ArmName
     label: str  # the reader's name of the arm
     fa: str  # where f_a comes from: "robust" (f*_a), "random" (the seed's initialisation), "regular" or "fgsm_rs"
-    mode: str  # training of f_b: a semirobust.training mode ("adversarial": the training PGD; "standard": no attack)
+    mode: TrainingMode  # training of f_b ("adversarial": the training PGD; "standard": no attack)
     train_fa: bool = False  # True: f_a is trained too (full-network fine-tuning)
 
 
+#: every arm by its :class:`~semirobust.names.ArmName`, in that enum's order
 ARMS = {arm.name: arm for arm in (
-    Arm("algorithm1", "frozen f*_a, adversarial f_b (Algorithm 1)", "robust", "adversarial"),
-    Arm("random_fa", "frozen random f_a, adversarial f_b", "random", "adversarial"),
-    Arm("regular_fa", "frozen regular f_a, adversarial f_b", "regular", "adversarial"),
-    Arm("standard_fb", "frozen f*_a, standard f_b (robust transfer)", "robust", "standard"),
-    Arm("full_finetune", "(f*_a, f_b) fine-tuned whole, adversarially", "robust", "adversarial", train_fa=True),
-    Arm("fast_fa", "frozen FGSM-RS f_a, adversarial f_b", "fgsm_rs", "adversarial"),
-    Arm("atta_fb", "frozen f*_a, ATTA f_b", "robust", "atta"),
-    Arm("trades_fb", "frozen f*_a, TRADES f_b", "robust", "trades"),
+    Arm(ArmName.ALGORITHM1, "frozen f*_a, adversarial f_b (Algorithm 1)", "robust", TrainingMode.ADVERSARIAL),
+    Arm(ArmName.RANDOM_FA, "frozen random f_a, adversarial f_b", "random", TrainingMode.ADVERSARIAL),
+    Arm(ArmName.REGULAR_FA, "frozen regular f_a, adversarial f_b", "regular", TrainingMode.ADVERSARIAL),
+    Arm(ArmName.STANDARD_FB, "frozen f*_a, standard f_b (robust transfer)", "robust", TrainingMode.STANDARD),
+    Arm(ArmName.FULL_FINETUNE, "(f*_a, f_b) fine-tuned whole, adversarially", "robust", TrainingMode.ADVERSARIAL,
+        train_fa=True),
+    Arm(ArmName.FAST_FA, "frozen FGSM-RS f_a, adversarial f_b", "fgsm_rs", TrainingMode.ADVERSARIAL),
+    Arm(ArmName.ATTA_FB, "frozen f*_a, ATTA f_b", "robust", TrainingMode.ATTA),
+    Arm(ArmName.TRADES_FB, "frozen f*_a, TRADES f_b", "robust", TrainingMode.TRADES),
 )}
 #: the control arms of a Table 1 cell, in the order pages show them
-CONTROLS = ("random_fa", "regular_fa", "standard_fb", "full_finetune")
-#: the f_b training method of each Table S5 row (a semirobust.training mode) and the arm that runs it
-TABLE_S5_ARMS = {"adversarial": "algorithm1", "atta": "atta_fb", "trades": "trades_fb"}
+CONTROLS = (ArmName.RANDOM_FA, ArmName.REGULAR_FA, ArmName.STANDARD_FB, ArmName.FULL_FINETUNE)
+#: the f_b training method of each Table S5 row (a :class:`~semirobust.names.TrainingMode`) and the arm that runs it
+TABLE_S5_ARMS = {TrainingMode.ADVERSARIAL: ArmName.ALGORITHM1, TrainingMode.ATTA: ArmName.ATTA_FB,
+                 TrainingMode.TRADES: ArmName.TRADES_FB}
 
 
-def cell_arms(profile, arch: str, fb_layers: int) -> tuple[str, ...]:
+def cell_arms(profile, arch: str, fb_layers: int) -> tuple[ArmName, ...]:
     """The arms one cell runs: the profile's ``arms`` in a Table 1 cell (the paper's f_b size of ``arch``),
-    Algorithm 1 alone at any other f_b size (Figure 2's sizes). Algorithm 1 always comes first."""
-    for name in profile.arms:
-        check_choice("arm", name, tuple(ARMS))
+    Algorithm 1 alone at any other f_b size (Figure 2's sizes). Algorithm 1 always comes first. The profile's arms
+    are members of :class:`~semirobust.names.ArmName`, checked when the profile was built."""
     if fb_layers != ARCH_SPECS[arch].paper_fb_layers:
-        return ("algorithm1",)
-    return ("algorithm1",) + tuple(name for name in profile.arms if name != "algorithm1")
+        return (ArmName.ALGORITHM1,)
+    return (ArmName.ALGORITHM1,) + tuple(name for name in profile.arms if name != ArmName.ALGORITHM1)
 
 
 def initial_network(arch: str, dataset: str, width: float, seed: int) -> torch.nn.Module:
@@ -81,4 +84,4 @@ def start_network(arm: Arm, fb_layers: int, *, regular, **sources) -> torch.nn.M
     return combine_fa_fb(source, regular, fb_layers)
 
 
-__all__ = ["Arm", "ARMS", "CONTROLS", "TABLE_S5_ARMS", "cell_arms", "initial_network", "start_network"]
+__all__ = ["ArmName", "Arm", "ARMS", "CONTROLS", "TABLE_S5_ARMS", "cell_arms", "initial_network", "start_network"]

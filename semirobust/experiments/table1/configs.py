@@ -10,29 +10,38 @@ from __future__ import annotations
 import dataclasses
 
 from semirobust.config import ARCH_SPECS, DATASET_NAMES, RunConfig, get_profile, parse_eps, parse_list
+from semirobust.names import ArmName, RecordKind
 from semirobust.utils import config_hash
 
 #: bump when the procedure changes so that stored trials and summaries are recomputed.
 ALGORITHM1_VERSION = "4"  # 2: best-epoch selection, validation split, seeds, train eps = eval eps; 3: arms, scored
 # images; 4: the same test images for every seed, per-epoch wall time in the trial curves
-TRIAL_KIND = "algorithm1_trial"
-REFERENCE_KIND = "algorithm1_reference"
-SUMMARY_KIND = "table1"
+# The record kinds of Table 1 (members of semirobust.names.RecordKind, under their older names):
+TRIAL_KIND = RecordKind.ALGORITHM1_TRIAL
+REFERENCE_KIND = RecordKind.ALGORITHM1_REFERENCE
+SUMMARY_KIND = RecordKind.TABLE1
 #: the final networks under the full standard AutoAttack (one record per network).
-AUTOATTACK_KIND = "algorithm1_autoattack"
+AUTOATTACK_KIND = RecordKind.ALGORITHM1_AUTOATTACK
 #: one seed of one Table 1 cell; ``table1`` aggregates the seeds of a cell.
-SEED_KIND = "table1_seed"
+SEED_KIND = RecordKind.TABLE1_SEED
 #: a selected network scored on the scored test images (one record per network, so a rerun reads it)
-SCORE_KIND = "algorithm1_score"
+SCORE_KIND = RecordKind.ALGORITHM1_SCORE
 #: one arm run on a finished seed by :func:`run_arms` (the later studies' arms)
-ARM_KIND = "algorithm1_arm"
+ARM_KIND = RecordKind.ALGORITHM1_ARM
+
+
+def _run_config(config: RunConfig) -> RunConfig:
+    """``config`` itself, a RunConfig (validated when it was built, so nothing is checked again); anything else is a
+    clear error."""
+    if not isinstance(config, RunConfig):
+        raise ValueError(f"config must be a semirobust.config.RunConfig, got {type(config).__name__}.")
+    return config
 
 
 def validated_config(config: RunConfig) -> RunConfig:
-    """``config`` as a RunConfig of its own (a copy of ``extra``); anything else is a clear error."""
-    if not isinstance(config, RunConfig):
-        raise ValueError(f"config must be a semirobust.config.RunConfig, got {type(config).__name__}.")
-    return dataclasses.replace(config, extra=dict(config.extra))
+    """``config`` as a RunConfig of its own (a copy of ``extra``), for a run's entry point; anything else is a clear
+    error."""
+    return dataclasses.replace(_run_config(config), extra=dict(config.extra))
 
 
 def figure2_fb_sizes(fb_sizes, profile: str):
@@ -80,7 +89,7 @@ def summary_config(config: RunConfig) -> dict:
 
     The data folder and the device are not part of it: results computed elsewhere are the same run.
     """
-    config = validated_config(config)
+    config = _run_config(config)
     profile = config.resolved_profile
     return {"arch": config.arch, "dataset": config.dataset, "attack": config.attack, "eps": float(config.eps),
             "fb_layers": config.fb_layers, "trials": config.resolved_trials, "epochs": config.resolved_epochs,
@@ -92,11 +101,12 @@ def table1_config(config: RunConfig, seeds=None) -> dict:
     """The configuration that names a cell's ``table1`` record: :func:`summary_config` plus the cell's seeds
     (``seeds``; None: ``config.seed`` plus each of the profile's seeds). A page reads a cell by this identity."""
     if seeds is None:
-        seeds = [config.seed + s for s in validated_config(config).resolved_profile.seeds]
+        seeds = [config.seed + s for s in _run_config(config).resolved_profile.seeds]
     return {**summary_config(config), "seeds": list(seeds)}
 
 
-def trial_config(summary: dict, trial: int, regular_hash: str, robust_hash: str, arm: str = "algorithm1") -> dict:
+def trial_config(summary: dict, trial: int, regular_hash: str, robust_hash: str,
+                 arm: ArmName = ArmName.ALGORITHM1) -> dict:
     """Configuration of trial ``trial`` of ``arm``: the summary's without T, plus the arm, the trial index and
     the hashes of the two trained networks it starts from (so a retrained network is not mixed up)."""
     config = {k: v for k, v in summary.items() if k != "trials"}

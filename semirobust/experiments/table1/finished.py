@@ -10,6 +10,7 @@ from semirobust.experiments.table1.cell import SeedCell, trial_network
 from semirobust.experiments.table1.configs import ARM_KIND, SEED_KIND, summary_config, validated_config
 from semirobust.experiments.table1.evaluation import Evaluation
 from semirobust.models import combine_fa_fb
+from semirobust.names import TrainingMode
 from semirobust.results import ResultsStore
 from semirobust.training import get_trained_model
 from semirobust.utils import default_cache_dir
@@ -26,8 +27,9 @@ def finished_cell(config: RunConfig, store: ResultsStore, cache: Path, device, p
     profile = config.resolved_profile
     common = dict(profile=profile, seed=config.seed, data_root=config.data_root, device=device, cache_dir=cache,
                   progress=progress)
-    regular, _ = get_trained_model(config.arch, config.dataset, mode="standard", **common)
-    robust, _ = get_trained_model(config.arch, config.dataset, mode="adversarial", train_eps=config.eps, **common)
+    regular, _ = get_trained_model(config.arch, config.dataset, mode=TrainingMode.STANDARD, **common)
+    robust, _ = get_trained_model(config.arch, config.dataset, mode=TrainingMode.ADVERSARIAL, train_eps=config.eps,
+                                 **common)
     evaluation = Evaluation(config, profile, device, progress) if with_evaluation else None
     random = initial_network(config.arch, config.dataset, profile.width, config.seed)
     models = tuple(record["extra"][k] for k in ("regular_model", "robust_model"))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 
 from semirobust.config import ARCH_SPECS, ARCHS, DATASET_NAMES, MODEL_NAMES, RunConfig, check_choice, get_profile
-from semirobust.experiments.table1.arms import cell_arms
+from semirobust.experiments.table1.arms import ArmName, cell_arms
 from semirobust.experiments.table1.configs import (
     SEED_KIND,
     SUMMARY_KIND,
@@ -42,7 +42,7 @@ class Cell:
     arch: str
     dataset: str
     fb_layers: int
-    arms: tuple[str, ...]
+    arms: tuple[ArmName, ...]
     seeds: tuple[int, ...]
 
     @property
@@ -51,9 +51,9 @@ class Cell:
         return f"{MODEL_NAMES[self.arch]} on {DATASET_NAMES[self.dataset]}, f_b = {self.fb_layers}"
 
 
-_OFFLINE_ARMS = ("algorithm1", "random_fa", "regular_fa", "standard_fb", "full_finetune")
-_SMOKE_ARMS = ("algorithm1", "random_fa", "standard_fb")
-_ONE = ("algorithm1",)
+_OFFLINE_ARMS = (ArmName.ALGORITHM1, ArmName.RANDOM_FA, ArmName.REGULAR_FA, ArmName.STANDARD_FB, ArmName.FULL_FINETUNE)
+_SMOKE_ARMS = (ArmName.ALGORITHM1, ArmName.RANDOM_FA, ArmName.STANDARD_FB)
+_ONE = (ArmName.ALGORITHM1,)
 
 #: the committed populations: (profile, the book's data set) -> the cells of each page, in :data:`CELL_PAGES` order.
 BOOK_CELLS = {

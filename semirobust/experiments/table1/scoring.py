@@ -11,6 +11,7 @@ from semirobust.attacks import GradEvalCounter
 from semirobust.experiments.table1.cell import SeedCell, trial_network
 from semirobust.experiments.table1.configs import ALGORITHM1_VERSION, AUTOATTACK_KIND, SCORE_KIND
 from semirobust.experiments.table1.evaluation import final_autoattack
+from semirobust.names import ArmName
 
 
 def final_autoattack_metrics(cell: SeedCell, arm_runs: dict, wanted: bool = True) -> dict:
@@ -23,7 +24,7 @@ def final_autoattack_metrics(cell: SeedCell, arm_runs: dict, wanted: bool = True
     n = profile.final_autoattack_images
     if n == 0 or not wanted:
         return {}
-    main = arm_runs["algorithm1"]
+    main = arm_runs[ArmName.ALGORITHM1]
     selected, trial_hashes = main["selected"], main["hashes"]
     if config.attack == "autoattack" and profile.full_autoattack:
         return {"acc_tilde_autoattack": selected["acc_tilde"],
@@ -39,10 +40,10 @@ def final_autoattack_metrics(cell: SeedCell, arm_runs: dict, wanted: bool = True
         rules = rules[1:]  # the one Diff is validation-selected; the paper's test-selected network is not attacked
     for name, trial, selection in rules:
         networks[name] = ({"trial_record": trial_hashes[trial], "selection": selection},
-                          trial_network(cell, "algorithm1", trial, selection))
+                          trial_network(cell, ArmName.ALGORITHM1, trial, selection))
     wanted_arms = profile.final_autoattack_arms
     for arm, run in arm_runs.items():
-        if arm != "algorithm1" and (wanted_arms is None or arm in wanted_arms):
+        if arm != ArmName.ALGORITHM1 and (wanted_arms is None or arm in wanted_arms):
             trial = run["selected"]["best_val_trial"]
             networks[f"acc_tilde_{arm}_autoattack"] = ({"trial_record": run["hashes"][trial], "selection": "val"},
                                                        trial_network(cell, arm, trial, "val"))

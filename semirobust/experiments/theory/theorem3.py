@@ -65,6 +65,7 @@ from semirobust.experiments.theory.linear_network import (
     standardized_base,
 )
 from semirobust.models import trainable_layers
+from semirobust.names import RecordKind, TrainingMode
 from semirobust.results import ResultsStore
 from semirobust.training import get_trained_model
 from semirobust.utils import check_output_dir, default_cache_dir, eval_mode, frozen, model_device, seed_everything
@@ -302,10 +303,10 @@ def run_theorem3(settings: Theorem3Settings, *, device="auto", data_root=None, c
     s, dev, t0, profile = start_run(settings, Theorem3Settings, "theorem3_settings", device)
     check_output_dir(ResultsStore(results_dir).root, "results_dir")
     check_output_dir(cache_dir if cache_dir is not None else default_cache_dir(), "cache_dir")
-    model, info = get_trained_model(s.arch, s.dataset, mode="adversarial", profile=profile, seed=s.seed,
+    model, info = get_trained_model(s.arch, s.dataset, mode=TrainingMode.ADVERSARIAL, profile=profile, seed=s.seed,
                                     data_root=data_root, device=dev, cache_dir=cache_dir, progress=progress,
                                     train_eps=s.eps)
-    stored = ResultsStore(results_dir).read("theorem3", s.as_config())
+    stored = ResultsStore(results_dir).read(RecordKind.THEOREM3, s.as_config())
     if not rerun and stored is not None and stored["extra"].get("robust_model") == info["config_hash"]:
         return stored  # same settings on the same network: nothing to recompute
     seed_everything(s.seed)
@@ -329,7 +330,7 @@ def run_theorem3(settings: Theorem3Settings, *, device="auto", data_root=None, c
                "paper_bounds": paper_theorem3_bounds().to_dict(orient="records")}
     wall = time.perf_counter() - t0
     return ResultsStore(results_dir).write(
-        "theorem3", s.as_config(), metrics, profile=profile.name, seed=s.seed, device=dev, wall_time_s=wall,
+        RecordKind.THEOREM3, s.as_config(), metrics, profile=profile.name, seed=s.seed, device=dev, wall_time_s=wall,
         extra={"robust_model": info["config_hash"], "robust_model_from_cache": info["from_cache"]})
 
 

@@ -63,6 +63,7 @@ from semirobust.experiments.theory.common import check_device, resolve_profile, 
 from semirobust.experiments.theory.weight_alignment import aligned_distance
 from semirobust.hessian import METHODS, HessianOperator, flatten, top_eigenvalue, unflatten
 from semirobust.models import combine_fa_fb, fa_fb_module_names, trainable_layers
+from semirobust.names import RecordKind, TrainingMode
 from semirobust.results import ResultsStore
 from semirobust.training import get_trained_model, train
 from semirobust.utils import check_output_dir, config_hash, default_cache_dir, eval_mode, model_device
@@ -408,9 +409,9 @@ def run_weight_bound(settings: WeightBoundSettings, *, device="auto", data_root=
     check_output_dir(ResultsStore(results_dir).root, "results_dir")
     check_output_dir(cache_dir if cache_dir is not None else default_cache_dir(), "cache_dir")
     common = dict(profile=profile, seed=s.seed, data_root=data_root, device=dev, cache_dir=cache_dir, progress=progress)
-    regular, regular_info = get_trained_model(s.arch, s.dataset, mode="standard", **common)
-    robust, robust_info = get_trained_model(s.arch, s.dataset, mode="adversarial", train_eps=s.eps, **common)
-    stored = ResultsStore(results_dir).read("weight_bound", s.as_config())
+    regular, regular_info = get_trained_model(s.arch, s.dataset, mode=TrainingMode.STANDARD, **common)
+    robust, robust_info = get_trained_model(s.arch, s.dataset, mode=TrainingMode.ADVERSARIAL, train_eps=s.eps, **common)
+    stored = ResultsStore(results_dir).read(RecordKind.WEIGHT_BOUND, s.as_config())
     if not rerun and stored is not None and (stored["extra"].get("regular_model"), stored["extra"].get("robust_model")) \
             == (regular_info["config_hash"], robust_info["config_hash"]):
         return stored  # same settings on the same networks: nothing to recompute
@@ -431,8 +432,8 @@ def run_weight_bound(settings: WeightBoundSettings, *, device="auto", data_root=
     key = {**s.as_config(), "regular": regular_info["config_hash"], "robust": robust_info["config_hash"]}
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     train_set = load_dataset(s.dataset, "train", root=data_root, subset=profile.train_subset, seed=s.seed)
-    result = train(start, train_set, profile=profile, mode="adversarial", fb_layers=s.fb_layers, epochs=s.epochs,
-                   device=dev, seed=s.seed, checkpoint_dir=root / "weight_bound" / config_hash(key),
+    result = train(start, train_set, profile=profile, mode=TrainingMode.ADVERSARIAL, fb_layers=s.fb_layers,
+                   epochs=s.epochs, device=dev, seed=s.seed, checkpoint_dir=root / "weight_bound" / config_hash(key),
                    eval_fn=point, progress=progress, train_eps=s.eps)
     rows += [dict(h) for h in result.history]
     taylor = [row for condition in ("clean", "adv") for direction in TAYLOR_DIRECTIONS
@@ -441,5 +442,6 @@ def run_weight_bound(settings: WeightBoundSettings, *, device="auto", data_root=
                "taylor_regime": taylor, "missing_factors": missing_frobenius_factors(robust, s.fb_layers)}
     wall = time.perf_counter() - t0
     return ResultsStore(results_dir).write(
-        "weight_bound", s.as_config(), metrics, profile=profile.name, seed=s.seed, device=dev, wall_time_s=wall,
+        RecordKind.WEIGHT_BOUND, s.as_config(), metrics, profile=profile.name, seed=s.seed, device=dev,
+        wall_time_s=wall,
         extra={"regular_model": regular_info["config_hash"], "robust_model": robust_info["config_hash"]})
