@@ -170,3 +170,29 @@ def test_atta_store_is_carried_into_the_next_trial_on_the_seeds_schedule():
     assert torch.allclose(second.start(idx, x, 0) - x, ended, atol=1e-7)  # carried, not a fresh random start
     second.store(idx, x, x + ended)
     assert second.resets(second.offset + 1) and not torch.allclose(second.start(idx, x, 1) - x, ended, atol=1e-3)
+
+
+def test_fgsm_rs_attacks_a_batchnorm_network_in_the_mode_it_trains_in():
+    """FGSM-RS's reference takes its step on the network as it trains (BatchNorm on the batch's statistics): on a
+    network in train mode the attack equals the step computed by hand in train mode, and differs from the step of
+    the same network in eval mode, whose running statistics are far from the batch's (issue 37)."""
+    import copy
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 3))
+    with torch.no_grad():
+        net[2].running_mean.fill_(5.0)
+        net[2].running_var.fill_(0.01)
+    x, y, eps = torch.rand(16, 1, 2, 2), torch.randint(0, 3, (16,)), 8 / 255
+
+    def by_hand(model):
+        start = (torch.rand(x.shape, generator=torch.Generator().manual_seed(1)) * 2 - 1) * eps
+        x0 = (x + start).clamp(0, 1).requires_grad_(True)
+        (grad,) = torch.autograd.grad(F.cross_entropy(model(x0), y), x0)
+        return project(x0.detach() + 1.25 * eps * grad.sign(), x, eps)
+
+    training = fgsm_rs(copy.deepcopy(net).train(), x, y, eps, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(training, by_hand(copy.deepcopy(net).train()), atol=1e-7)
+    evaluating = fgsm_rs(copy.deepcopy(net).eval(), x, y, eps, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(evaluating, by_hand(copy.deepcopy(net).eval()), atol=1e-7)
+    assert not torch.allclose(training, evaluating)
