@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from semirobust.augmentation import PADDING, Augmentation
 from semirobust.config import check_eps, check_int
 from semirobust.utils import eval_mode, frozen
 
@@ -101,47 +102,101 @@ def pgd_from(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_start: torch.
 class AttaPerturbations:
     """ATTA's perturbations carried across epochs, one per training image, reset every ``reset_every`` epochs.
 
-    ``start(indices, x, epoch)`` gives the attack's starting point for those images: the stored
-    perturbation (projected to the ball around the current, possibly augmented, ``x``), or a uniform random
-    start in epochs where the schedule resets and for images not seen yet. ``store(indices, x, x_adv)``
-    keeps ``x_adv - x`` (inside the ball) for the next epoch.
+    ``start(indices, x, epoch, augmentation)`` gives the attack's starting point for those images: the stored
+    perturbation, or a uniform random start in epochs where the schedule resets and for images not seen yet.
+    ``store(indices, x, x_adv, augmentation)`` keeps ``x_adv - x`` (inside the ball) for the next epoch.
+
+    Perturbations are kept in the coordinates of the original image, padded by ``padding`` (the augmentation's
+    crop, :mod:`semirobust.augmentation`): under augmentation the stored perturbation is cropped and flipped with
+    the batch's own transform, and the attack's result goes back through the inverse transform, so each pixel's
+    perturbation follows the pixel from epoch to epoch (the ATTA reference's handling). Without augmentation the
+    centre of the padded store is the image itself.
     """
 
     def __init__(self, n_images: int, image_shape: tuple[int, ...], eps: float, reset_every: int = 10,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, padding: int = PADDING):
         check_int("n_images", n_images)
         check_int("reset_every", reset_every)
+        check_int("padding", padding, low=0)
         self.eps = check_eps(eps)
         self.reset_every = reset_every
         self.generator = generator
-        self.delta = torch.zeros((n_images, *image_shape))
+        self.padding = padding
+        c, h, w = image_shape
+        self.delta = torch.zeros((n_images, c, h + 2 * padding, w + 2 * padding))
         self.seen = torch.zeros(n_images, dtype=torch.bool)
+        #: the schedule's epoch of this run's epoch 0 (after :meth:`continue_from`: the epochs of the runs before)
+        self.offset = 0
+        #: epochs of the schedule started so far, this run's included
+        self.epochs_started = 0
 
     def resets(self, epoch: int) -> bool:
         """Whether ``epoch`` (counted from 0) starts from fresh random perturbations."""
         check_int("epoch", epoch, low=0)
         return epoch % self.reset_every == 0
 
-    def start(self, indices: torch.Tensor, x: torch.Tensor, epoch: int) -> torch.Tensor:
+    def _check(self, augmentation: Augmentation | None) -> None:
+        if augmentation is not None and augmentation.padding != self.padding:
+            raise ValueError(f"The augmentation pads by {augmentation.padding} pixels but ATTA's store by "
+                             f"{self.padding}; build the store with padding={augmentation.padding}.")
+
+    def carried(self, indices: torch.Tensor, augmentation: Augmentation | None = None) -> torch.Tensor:
+        """The stored perturbations of ``indices`` as the batch sees them: the augmentation's window of each
+        (its centre when there is none)."""
+        self._check(augmentation)
+        padded = self.delta[torch.as_tensor(indices, dtype=torch.long)]
+        if augmentation is not None:
+            return augmentation.crop(padded.to(augmentation.top.device))
+        p = self.padding
+        return padded[:, :, p:padded.shape[2] - p, p:padded.shape[3] - p]
+
+    def start(self, indices: torch.Tensor, x: torch.Tensor, epoch: int,
+              augmentation: Augmentation | None = None) -> torch.Tensor:
         indices = torch.as_tensor(indices, dtype=torch.long)
         random = (torch.rand(x.shape, generator=self.generator, dtype=x.dtype) * 2 - 1).to(x.device) * self.eps
+        epoch = self.offset + epoch
+        self.epochs_started = max(self.epochs_started, epoch + 1)
         if self.resets(epoch):
             self.seen[indices] = False
         carried = self.seen[indices].to(x.device).view(-1, *([1] * (x.dim() - 1)))
-        delta = torch.where(carried, self.delta[indices].to(x.device, x.dtype), random)
+        delta = torch.where(carried, self.carried(indices, augmentation).to(x.device, x.dtype), random)
         return project(x + delta, x, self.eps)
 
     def state_dict(self) -> dict:
-        """The carried perturbations and which images have one (a resumed run goes on from them)."""
-        return {"delta": self.delta.clone(), "seen": self.seen.clone()}
+        """The carried perturbations and which images have one (a resumed run, or the next trial, goes on from
+        them)."""
+        return {"delta": self.delta.clone(), "seen": self.seen.clone(), "offset": self.offset,
+                "epochs_started": self.epochs_started}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict` (a resumed run: the same run's schedule goes on)."""
+        if tuple(state["delta"].shape) != tuple(self.delta.shape):
+            raise ValueError(f"ATTA's stored perturbations have shape {tuple(state['delta'].shape)}, this run's "
+                             f"{tuple(self.delta.shape)}: they belong to another training set or padding.")
         self.delta.copy_(state["delta"])
         self.seen.copy_(state["seen"])
+        self.offset = int(state.get("offset", 0))
+        self.epochs_started = int(state.get("epochs_started", 0))
 
-    def store(self, indices: torch.Tensor, x: torch.Tensor, x_adv: torch.Tensor) -> None:
+    def continue_from(self, state: dict) -> None:
+        """Start this run from the perturbations another run (the seed's previous trial) ended with: its
+        schedule goes on after that run's epochs, so a reset falls every ``reset_every`` epochs of the seed."""
+        self.load_state_dict(state)
+        self.offset = self.epochs_started
+
+    def store(self, indices: torch.Tensor, x: torch.Tensor, x_adv: torch.Tensor,
+              augmentation: Augmentation | None = None) -> None:
+        self._check(augmentation)
         indices = torch.as_tensor(indices, dtype=torch.long)
-        self.delta[indices] = (project(x_adv, x, self.eps) - x).detach().to(self.delta.device, self.delta.dtype)
+        delta = (project(x_adv, x, self.eps) - x).detach()
+        if augmentation is None:
+            p = self.padding
+            self.delta[indices, :, p:self.delta.shape[2] - p, p:self.delta.shape[3] - p] = \
+                delta.to(self.delta.device, self.delta.dtype)
+        else:
+            padded = self.delta[indices].to(augmentation.top.device)
+            augmentation.uncrop_into(padded, delta)
+            self.delta[indices] = padded.to(self.delta.device)
         self.seen[indices] = True
 
 

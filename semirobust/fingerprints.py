@@ -27,6 +27,11 @@ EQUIVALENT_FINGERPRINTS = {
     # code before it (commit e307536), tensor for tensor
     "2657eb08400d8e1a": "2f421796fe5a1741",  # standard and PGD training
     "729c6e9cc9d11983": "e97223fe465f1657",  # FGSM-RS, TRADES, ATTA (at_methods included)
+    # issue 37 (2), on top of the above: the augmentation an explicit transform (semirobust.augmentation, the same
+    # draws bit for bit) and ATTA's carried perturbations following their pixels under it; standard and PGD
+    # training's pinned weights (augmented) reproduced. The modes of semirobust.at_methods get a new fingerprint:
+    # ATTA's augmented networks differ (FGSM-RS's and TRADES's do not, but they share that fingerprint).
+    "709c02f41057b67b": "2f421796fe5a1741",  # standard and PGD training
 }
 
 

@@ -48,6 +48,7 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from semirobust.augmentation import Augmentation, augment
 from semirobust.checkpoints import (
     CHECKPOINT_NAME,
     load_checkpoint,
@@ -91,6 +92,7 @@ from semirobust.utils import (
 
 #: modules whose code a trained network depends on; their fingerprint is part of every cache key.
 TRAINING_MODULES = ("semirobust.models", "semirobust.training", "semirobust.training_methods", "semirobust.checkpoints",
+                    "semirobust.augmentation",
                     "semirobust.data", "semirobust.attacks", "semirobust.folding")
 
 
@@ -111,24 +113,12 @@ class TrainResult:
     epochs_run: int = 0
     stopped_early: bool = False
     from_cache: bool = False
+    #: the training method's state at the end (ATTA's carried perturbations; None for the other methods), for
+    #: ``train(method_state=...)`` of the next run
+    method_state: dict | None = None
 
 
 # ---------------------------------------------------------------- data
-
-
-def augment(x: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
-    """CIFAR-style augmentation on a batch tensor: random crop with zero padding, random h-flip."""
-    n, c, h, w = x.shape
-    padded = F.pad(x, (padding, padding, padding, padding))
-    top = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(x.device)
-    left = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(x.device)
-    flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
-    rows = (top[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
-    cols = (left[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
-    batch = torch.arange(n, device=x.device)[:, None, None, None]
-    chan = torch.arange(c, device=x.device)[None, :, None, None]
-    out = padded[batch, chan, rows, cols]
-    return torch.where(flip[:, None, None, None], out.flip(3), out)
 
 
 class TrainingBatches:
@@ -281,13 +271,16 @@ def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: Train
           fb_layers: int | None = None, epochs: int | None = None, lr: float | None = None,
           device="auto", seed: int = 0, checkpoint_dir=None, eval_fn: Callable | None = None,
           stop_fn: Callable | None = None, amp: bool | None = None, channels_last: bool | None = None,
-          progress: bool = True, train_eps: float | None = None, constant_lr: bool = False) -> TrainResult:
+          progress: bool = True, train_eps: float | None = None, constant_lr: bool = False,
+          method_state: dict | None = None) -> TrainResult:
     """Train ``model`` in place on ``train_set`` (see the module docstring) and return a TrainResult.
 
     ``eval_fn(model, epoch) -> dict`` runs after each epoch (model in eval mode) and its metrics go
     into the history; ``stop_fn(history) -> bool`` stops training after an epoch when it returns
     True. ``checkpoint_dir`` makes the run resumable. The model ends in eval mode on ``device``.
     ``train_eps``: eps of the PGD training attack (None: 8/255); ``constant_lr``: no lr schedule.
+    ``method_state``: the ``method_state`` of an earlier run's result to start from (ATTA: the seed's previous
+    trial's carried perturbations); ignored when a checkpoint resumes the run (it holds its own).
     """
     if isinstance(profile, str):
         profile = get_profile(profile, device)
@@ -327,6 +320,8 @@ def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: Train
         set_rng_state(checkpoint["rng"], device)
         history, start, stopped = checkpoint["history"], checkpoint["epoch"], checkpoint["stopped_early"]
         run.load_state_dict(checkpoint["atta"])
+    elif method_state is not None:
+        run.continue_from(method_state)
 
     batches = TrainingBatches(train_set, profile.batch_size, seed)
     try:
@@ -340,9 +335,10 @@ def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: Train
             loss_sum, correct, seen, t0 = 0.0, 0, 0, time.perf_counter()
             for idx, x, y in batches.indexed_epoch(epoch):
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                if profile.augment:
-                    x = augment(x, aug_gen)
-                loss, logits = training_step(model, x, y, optimizer, attack=run.batch_attack(idx, epoch),
+                augmentation = Augmentation.draw(x.shape[0], aug_gen, device=x.device) if profile.augment else None
+                if augmentation is not None:
+                    x = augmentation.apply(x)
+                loss, logits = training_step(model, x, y, optimizer, attack=run.batch_attack(idx, epoch, augmentation),
                                              precision=precision, scaler=scaler, loss_fn=run.loss_fn)
                 loss_sum += loss.item() * y.shape[0]
                 correct += (logits.argmax(1) == y).sum().item()
@@ -372,7 +368,8 @@ def train(model: nn.Module, train_set: Dataset, *, profile: Profile, mode: Train
         if precision.channels_last and not built_channels_last:
             model.to(memory_format=torch.contiguous_format)
         model.eval()
-    return TrainResult(model=model, history=history, epochs_run=len(history), stopped_early=stopped)
+    return TrainResult(model=model, history=history, epochs_run=len(history), stopped_early=stopped,
+                       method_state=run.state_dict())
 
 
 def _channels_last(model: nn.Module) -> bool:

@@ -28,6 +28,7 @@ from torch.utils.data import Dataset
 
 from semirobust.at_methods import TRADES_BETA, AttaPerturbations, fgsm_rs, pgd_from, trades_loss, trades_perturbation
 from semirobust.attacks import make_attack
+from semirobust.augmentation import Augmentation
 from semirobust.names import TrainingMode, parse_choice
 
 #: ATTA as the supplementary runs it: 3 PGD steps per attack, perturbations reset every 10 epochs
@@ -57,8 +58,10 @@ class MethodRun:
     def __init__(self, attack: Callable | None = None, loss_fn: Callable | None = None):
         self.attack, self.loss_fn = attack, loss_fn
 
-    def batch_attack(self, indices: torch.Tensor, epoch: int) -> Callable | None:
-        """The attack of the batch of images ``indices`` (positions in the training set) in ``epoch`` (0-based)."""
+    def batch_attack(self, indices: torch.Tensor, epoch: int, augmentation: Augmentation | None = None
+                     ) -> Callable | None:
+        """The attack of the batch of images ``indices`` (positions in the training set) in ``epoch`` (0-based),
+        augmented by ``augmentation`` (None: not augmented)."""
         return self.attack
 
     def state_dict(self) -> dict | None:
@@ -67,6 +70,9 @@ class MethodRun:
 
     def load_state_dict(self, state: dict | None) -> None:
         """Restore :meth:`state_dict` (nothing to restore here)."""
+
+    def continue_from(self, state: dict | None) -> None:
+        """Start from the state another run ended with (the seed's previous trial; nothing carried here)."""
 
 
 class AttaRun(MethodRun):
@@ -79,22 +85,26 @@ class AttaRun(MethodRun):
         self.store = AttaPerturbations(len(train_set), tuple(first_x.shape), spec["eps"],
                                        reset_every=spec["reset_every"])
 
-    def batch_attack(self, indices: torch.Tensor, epoch: int) -> Callable:
+    def batch_attack(self, indices: torch.Tensor, epoch: int, augmentation: Augmentation | None = None) -> Callable:
         model, store, spec = self.model, self.store, self.spec
 
         def attack(x, y):
-            x_adv = pgd_from(model, x, y, store.start(indices, x, epoch), spec["eps"], spec["steps"],
+            x_adv = pgd_from(model, x, y, store.start(indices, x, epoch, augmentation), spec["eps"], spec["steps"],
                              alpha=spec["alpha"])
-            store.store(indices, x, x_adv)
+            store.store(indices, x, x_adv, augmentation)
             return x_adv
         return attack
 
     def state_dict(self) -> dict:
-        """The carried perturbations (a resumed run goes on from them)."""
+        """The carried perturbations (a resumed run, or the seed's next trial, goes on from them)."""
         return self.store.state_dict()
 
     def load_state_dict(self, state: dict | None) -> None:
         self.store.load_state_dict(state)
+
+    def continue_from(self, state: dict | None) -> None:
+        if state is not None:
+            self.store.continue_from(state)
 
 
 @dataclass(frozen=True)

@@ -416,3 +416,16 @@ def test_every_arm_of_a_cell_gets_the_same_trial_budget(tmp_path, monkeypatch):
     assert set(arms) == {"algorithm1", "random_fa", "standard_fb"}
     for name, arm in arms.items():
         assert [t["epochs_run"] for t in arm["trials"]] == [2], name
+
+
+def test_atta_carries_its_perturbations_from_one_trial_to_the_next(tmp_path, monkeypatch):
+    """Issue 37: ATTA's store is kept across the trials of a seed (the second trial starts from the perturbations
+    the first ended with), PGD's arms carry nothing, and the carried state is removed once the next trial used it."""
+    monkeypatch.setattr(harness.Evaluation, "val_accuracy", lambda self, model: 0.0)
+    profile = make_tiny_profile(arms=("algorithm1", "atta_fb"))
+    record = algorithm1.run_algorithm1(_config(profile=profile, fb_layers=4, trials=2, epochs=1, k=1.0),
+                                       results_dir=tmp_path / "r", cache_dir=tmp_path / "c", progress=False)
+    arms = record["metrics"]["per_seed"][0]["arms"]
+    assert [t["carried_method_state"] for t in arms["atta_fb"]["trials"]] == [False, True]
+    assert [t["carried_method_state"] for t in arms["algorithm1"]["trials"]] == [False, False]
+    assert not list((tmp_path / "c").rglob("method_state/*.pt"))

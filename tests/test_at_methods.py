@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from semirobust.at_methods import AttaPerturbations, fgsm_rs, project, trades_loss, trades_perturbation
+from semirobust.augmentation import Augmentation, augment
 
 
 def _linear_model(weight: torch.Tensor) -> nn.Module:
@@ -94,3 +95,104 @@ def test_atta_carries_perturbations_inside_the_ball_and_resets_on_schedule():
     assert float((reset - x).abs().max()) <= eps + 1e-7
     other = store.start(torch.tensor([0]), x[:1] + 0.05, epoch=4)  # an augmented image: projected to its ball
     assert float((other - (x[:1] + 0.05)).abs().max()) <= eps + 1e-7
+
+
+def test_augment_draws_as_before_bit_for_bit():
+    """The augmentation as an explicit transform (for ATTA) draws and crops exactly as the function it replaced:
+    checksums of the old ``semirobust.training.augment`` on these images and seeds."""
+    import hashlib
+
+    x = torch.rand(64, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+    sums = [hashlib.sha256(augment(x, torch.Generator().manual_seed(s)).numpy().tobytes()).hexdigest()[:16]
+            for s in range(3)]
+    assert sums == ["608054e510fd3094", "3ffd256006d11edb", "30e2b9fafc85d788"]
+
+
+def test_uncrop_undoes_crop_on_the_window():
+    padded = torch.rand(5, 2, 14, 14)
+    aug = Augmentation.draw(5, torch.Generator().manual_seed(1), padding=3)
+    window = aug.crop(padded)
+    target = torch.zeros_like(padded)
+    aug.uncrop_into(target, window)
+    assert torch.equal(aug.crop(target), window)  # every pixel of the window went back where it came from
+    assert int((target != 0).sum()) == window.numel()
+
+
+def test_atta_perturbation_follows_its_pixel_under_augmentation():
+    """ATTA under augmentation (issue 37): a perturbation stored under one crop and flip starts the next epoch, under
+    another crop and flip, on the same pixels of the original image (the reference's inverse transform); stored
+    in the augmented image's coordinates instead, it would land shifted and mirrored."""
+    eps, n, p = 0.1, 4, 4
+    store = AttaPerturbations(n, (1, 8, 8), eps, reset_every=10, generator=torch.Generator().manual_seed(0), padding=p)
+    field = (torch.rand(n, 1, 8 + 2 * p, 8 + 2 * p) * 2 - 1) * eps  # one perturbation per original (padded) pixel
+    x = torch.full((n, 1, 8, 8), 0.5)
+    idx = torch.arange(n)
+    centre = Augmentation(torch.full((n,), p), torch.full((n,), p), torch.zeros(n, dtype=torch.bool), p)
+    store.start(idx, x, 0, centre)
+    store.store(idx, x, x + centre.crop(field), centre)  # the epoch's attack ended at the field's centre window
+    other = Augmentation(torch.tensor([0, 2, 5, 8]), torch.tensor([8, 1, 4, 0]), torch.tensor([True, False, True, True]), p)
+    start = store.start(idx, x, 1, other) - x
+    expected = other.crop(torch.where(_centre_mask(n, 8, p), field, torch.zeros_like(field)))
+    assert torch.allclose(start, expected, atol=1e-7)
+    assert not torch.allclose(start, centre.crop(field), atol=1e-3)  # not the last epoch's window as it was
+
+
+def _centre_mask(n, size, p):
+    mask = torch.zeros(n, 1, size + 2 * p, size + 2 * p, dtype=torch.bool)
+    mask[:, :, p:p + size, p:p + size] = True
+    return mask
+
+
+def test_atta_store_without_augmentation_is_the_image_itself():
+    eps = 0.1
+    store = AttaPerturbations(3, (1, 4, 4), eps, generator=torch.Generator().manual_seed(0))
+    x = torch.full((3, 1, 4, 4), 0.5)
+    delta = (torch.rand(3, 1, 4, 4) * 2 - 1) * eps
+    store.start(torch.arange(3), x, 0)
+    store.store(torch.arange(3), x, x + delta)
+    assert torch.allclose(store.start(torch.arange(3), x, 1) - x, delta, atol=1e-7)
+
+
+def test_atta_store_is_carried_into_the_next_trial_on_the_seeds_schedule():
+    """The seed's next trial starts from the perturbations the previous one ended with (issue 37), and the reset
+    schedule counts the seed's epochs: with reset_every = 3, a trial of 2 epochs then one of 2 resets at the
+    second trial's second epoch (the seed's fourth), not at its first."""
+    eps = 0.1
+    x = torch.full((2, 1, 2, 2), 0.5)
+    idx = torch.arange(2)
+    first = AttaPerturbations(2, (1, 2, 2), eps, reset_every=3, generator=torch.Generator().manual_seed(0))
+    for epoch in range(2):
+        start = first.start(idx, x, epoch)
+        first.store(idx, x, start + 0.01)
+    ended = first.carried(idx).clone()
+    second = AttaPerturbations(2, (1, 2, 2), eps, reset_every=3, generator=torch.Generator().manual_seed(1))
+    second.continue_from(first.state_dict())
+    assert torch.allclose(second.start(idx, x, 0) - x, ended, atol=1e-7)  # carried, not a fresh random start
+    second.store(idx, x, x + ended)
+    assert second.resets(second.offset + 1) and not torch.allclose(second.start(idx, x, 1) - x, ended, atol=1e-3)
+
+
+def test_fgsm_rs_attacks_a_batchnorm_network_in_the_mode_it_trains_in():
+    """FGSM-RS's reference takes its step on the network as it trains (BatchNorm on the batch's statistics): on a
+    network in train mode the attack equals the step computed by hand in train mode, and differs from the step of
+    the same network in eval mode, whose running statistics are far from the batch's (issue 37)."""
+    import copy
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 3))
+    with torch.no_grad():
+        net[2].running_mean.fill_(5.0)
+        net[2].running_var.fill_(0.01)
+    x, y, eps = torch.rand(16, 1, 2, 2), torch.randint(0, 3, (16,)), 8 / 255
+
+    def by_hand(model):
+        start = (torch.rand(x.shape, generator=torch.Generator().manual_seed(1)) * 2 - 1) * eps
+        x0 = (x + start).clamp(0, 1).requires_grad_(True)
+        (grad,) = torch.autograd.grad(F.cross_entropy(model(x0), y), x0)
+        return project(x0.detach() + 1.25 * eps * grad.sign(), x, eps)
+
+    training = fgsm_rs(copy.deepcopy(net).train(), x, y, eps, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(training, by_hand(copy.deepcopy(net).train()), atol=1e-7)
+    evaluating = fgsm_rs(copy.deepcopy(net).eval(), x, y, eps, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(evaluating, by_hand(copy.deepcopy(net).eval()), atol=1e-7)
+    assert not torch.allclose(training, evaluating)

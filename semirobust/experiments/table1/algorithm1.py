@@ -94,11 +94,13 @@ from semirobust.utils import check_output_dir, config_hash, default_cache_dir, r
 
 
 def _run_trial(trial: int, arm: ArmName, cell: SeedCell, acc_star_val: float, train_set, checkpoint_dir: Path,
-               counter, progress: bool) -> dict:
+               counter, progress: bool, method_state: dict | None = None) -> tuple[dict, dict | None]:
     """One trial of ``arm``: from the arm's starting network (f_a from its source, f_b regular), training of
     f_b (of the whole network for full fine-tuning) adversarially or, for ``standard_fb``, without an attack,
     evaluated after every epoch on the validation and the per-epoch test images; stops when the validation
-    accuracy is within k of Acc* (on validation); rho on the trial's best-test-epoch network (the paper's box)."""
+    accuracy is within k of Acc* (on validation); rho on the trial's best-test-epoch network (the paper's box).
+    ``method_state``: what the seed's previous trial's training method ended with (ATTA's carried
+    perturbations). Returns the trial's metrics and its own training method's end state."""
     config, profile, evaluation = cell.config, cell.profile, cell.evaluation
     spec = ARMS[arm]
     model = counter.attach(start_network(spec, config.fb_layers, regular=cell.regular, robust=cell.robust,
@@ -118,7 +120,8 @@ def _run_trial(trial: int, arm: ArmName, cell: SeedCell, acc_star_val: float, tr
     result = train(model, train_set, profile=profile, mode=spec.mode, fb_layers=None if spec.train_fa else config.fb_layers,
                    epochs=config.resolved_epochs, device=evaluation.device, seed=config.seed + trial,
                    checkpoint_dir=checkpoint_dir, eval_fn=eval_fn, stop_fn=stop_fn, progress=progress,
-                   train_eps=config.eps, lr=profile.trial_lr, constant_lr=profile.trial_lr is not None)
+                   train_eps=config.eps, lr=profile.trial_lr, constant_lr=profile.trial_lr is not None,
+                   method_state=method_state)
     curve = result.history
     if best["test"][1] is None:  # resumed after the last epoch: rebuild the best states from the curve
         best = {"test": (0.0, result.model.state_dict()), "val": (0.0, result.model.state_dict())}
@@ -131,9 +134,9 @@ def _run_trial(trial: int, arm: ArmName, cell: SeedCell, acc_star_val: float, tr
     return {"trial": trial, "arm": arm, "acc": acc, "best_epoch": i_test + 1, "val_acc": curve[i_val]["val_acc"],
             "val_best_epoch": i_val + 1, "test_at_val": curve[i_val]["adv_acc"], "epochs_run": result.epochs_run,
             "converged": acc_star_val - curve[-1]["val_acc"] <= config.k, "stopped_early": result.stopped_early,
-            "rho": rho, "rho_pairs": rho_pairs,
+            "rho": rho, "rho_pairs": rho_pairs, "carried_method_state": method_state is not None,
             "curve": [{key: h[key] for key in ("epoch", "adv_acc", "val_acc", "train_loss", "train_acc", "lr", "time_s")}
-                      for h in curve]}
+                      for h in curve]}, result.method_state
 
 
 def _reference_networks(config: RunConfig, store: ResultsStore, cache: Path, progress: bool,
@@ -177,6 +180,12 @@ def _reference_networks(config: RunConfig, store: ResultsStore, cache: Path, pro
     return cell, reference, {"regular": regular_info["wall_time_s"], "robust": robust_info["wall_time_s"]}
 
 
+def _method_state_path(cell: SeedCell, tconfig: dict) -> Path:
+    """Where a trial's training method's end state is kept for the seed's next trial (ATTA's carried
+    perturbations; kept beside the cached networks, so an interrupted seed still carries it)."""
+    return cell.cache / "algorithm1" / "method_state" / f"{config_hash(tconfig)}.pt"
+
+
 def _run_trials(cell: SeedCell, arm: ArmName, reference: dict, train_set, progress: bool,
                 countdown: Countdown) -> dict:
     """The T trials of ``arm`` in one seed, each read from the store or run and recorded (its checkpoints
@@ -185,6 +194,7 @@ def _run_trials(cell: SeedCell, arm: ArmName, reference: dict, train_set, progre
     config, store, evaluation = cell.config, cell.store, cell.evaluation
     acc_star_val = reference["metrics"]["acc_star_val"]
     out = {"trials": [], "hashes": [], "wall_time_s": 0.0, "grad_evals": 0}
+    previous = None  # the previous trial's identity: its training method's end state is carried into the next
     for t in range(config.resolved_trials):
         tconfig = trial_config(cell.summary, t, *cell.models, arm=arm)
         record = store.read(TRIAL_KIND, tconfig)
@@ -193,21 +203,27 @@ def _run_trials(cell: SeedCell, arm: ArmName, reference: dict, train_set, progre
             countdown.start(unit)
             start, counter = time.perf_counter(), GradEvalCounter()
             checkpoint_dir = cell.cache / "algorithm1" / config_hash(tconfig)
-            metrics = _run_trial(t, arm, cell, acc_star_val, train_set, checkpoint_dir, counter, progress)
+            carried = _method_state_path(cell, previous) if previous is not None else None
+            metrics, state = _run_trial(t, arm, cell, acc_star_val, train_set, checkpoint_dir, counter, progress,
+                                        torch.load(carried) if carried is not None and carried.exists() else None)
+            if state is not None and t + 1 < config.resolved_trials:  # only a next trial reads it
+                _method_state_path(cell, tconfig).parent.mkdir(parents=True, exist_ok=True)
+                torch.save(state, _method_state_path(cell, tconfig))
             metrics["grad_evals"] = counter.count
             counter.detach()
             record = store.write(TRIAL_KIND, tconfig, metrics, profile=cell.profile.name, seed=config.seed + t,
                                  device=evaluation.device, wall_time_s=time.perf_counter() - start,
                                  extra={"acc_star": reference["metrics"]["acc_star"], "acc_star_val": acc_star_val})
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
+            if carried is not None:
+                carried.unlink(missing_ok=True)  # read by this trial, the only one that needs it
             countdown.finish(unit)
+        previous = tconfig
         out["trials"].append(record["metrics"])
         out["hashes"].append(record["config_hash"])
         out["wall_time_s"] += record["wall_time_s"]
         out["grad_evals"] += record["metrics"].get("grad_evals", 0)
     return out
-
-
 
 
 def _run_arm(cell: SeedCell, arm: ArmName, reference: dict, train_set, progress: bool, countdown: Countdown) -> dict:
