@@ -59,12 +59,11 @@ _ONE = (ArmName.ALGORITHM1,)
 BOOK_CELLS = {
     ("offline", "fashion-mnist"): (
         Cell("table1", "vgg16", "fashion-mnist", 12, _OFFLINE_ARMS, (0, 1, 2)),
-        Cell("figure2", "resnet50", "fashion-mnist", 4, _ONE, (0,)),
-        Cell("figure2", "resnet50", "fashion-mnist", 16, _ONE, (0,)),
+        Cell("figure2", "resnet50", "digits", 4, _ONE, (0,)),
+        Cell("figure2", "resnet50", "digits", 16, _ONE, (0,)),
         Cell("figure1", "alexnet", "digits", 4, _ONE, (0,)),
         Cell("figure1", "vgg16", "fashion-mnist", 12, _OFFLINE_ARMS, (0, 1, 2)),
         Cell("figure1", "vgg16", "digits", 12, _ONE, (0,)),
-        Cell("figure1", "resnet50", "fashion-mnist", 16, _ONE, (0,)),
         Cell("figure1", "resnet50", "digits", 16, _ONE, (0,)),
     ),
     ("smoke", "digits"): (
