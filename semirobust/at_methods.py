@@ -61,10 +61,16 @@ def fgsm_rs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alph
 
 def trades_loss(logits_clean: torch.Tensor, logits_adv: torch.Tensor, y: torch.Tensor,
                 beta: float = TRADES_BETA) -> torch.Tensor:
-    """``CE(clean, y) + beta * KL(p_clean || p_adv)``, the KL averaged over the batch."""
+    """``CE(clean, y) + beta * KL(p_clean || p_adv)``, the KL averaged over the batch.
+
+    The clean distribution enters as log-probabilities (``log_target``): the same KL, but where a clean
+    probability underflows to 0 (a confident network), the KL's gradient through the clean branch stays finite;
+    with ``softmax`` as the target it is 0/0 there, and one such image turned the f_b trials' weights to NaN within
+    an epoch or two (measured: all three seeds at E = 10)."""
     if isinstance(beta, bool) or not isinstance(beta, (int, float)) or beta < 0:
         raise ValueError(f"beta={beta!r} must be a non-negative number.")
-    kl = F.kl_div(F.log_softmax(logits_adv, dim=1), F.softmax(logits_clean, dim=1), reduction="batchmean")
+    kl = F.kl_div(F.log_softmax(logits_adv, dim=1), F.log_softmax(logits_clean, dim=1), reduction="batchmean",
+                  log_target=True)
     return F.cross_entropy(logits_clean, y) + beta * kl
 
 

@@ -196,3 +196,17 @@ def test_fgsm_rs_attacks_a_batchnorm_network_in_the_mode_it_trains_in():
     evaluating = fgsm_rs(copy.deepcopy(net).eval(), x, y, eps, generator=torch.Generator().manual_seed(1))
     assert torch.allclose(evaluating, by_hand(copy.deepcopy(net).eval()), atol=1e-7)
     assert not torch.allclose(training, evaluating)
+
+
+def test_trades_loss_gradient_stays_finite_on_a_confident_network():
+    """A clean probability that underflows to 0 (logit gap of 400) gave the KL's gradient through the clean branch
+    0/0 = NaN with softmax as the target, and turned every Table S5 TRADES trial's weights to NaN (issue 37); the
+    same loss with log-probabilities as the target is finite and equal in value."""
+    clean = torch.tensor([[200.0, 0.0, -200.0], [0.3, -0.2, 0.1]], requires_grad=True)
+    adv = torch.tensor([[1.0, 0.5, 0.0], [0.0, 0.1, 0.2]], requires_grad=True)
+    y = torch.tensor([0, 2])
+    loss = trades_loss(clean, adv, y, beta=1.0)
+    loss.backward()
+    assert torch.isfinite(clean.grad).all() and torch.isfinite(adv.grad).all()
+    softmax_target = F.cross_entropy(clean, y) + F.kl_div(F.log_softmax(adv, 1), F.softmax(clean, 1), reduction="batchmean")
+    assert float(loss) == pytest.approx(float(softmax_target), rel=1e-6)
