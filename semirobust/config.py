@@ -271,7 +271,7 @@ _PROFILE_TABLE = {
     # scored) are kept for runs outside the book: at this budget each would cost about as much as the primary cell.
     # The cost frontier (pays) compares seeds 0-2 from the same trial curves; Table S5's ATTA and TRADES run on
     # seeds 0-2 with the same budget; the supplementary's attacks and budgets (Tables S2-S4) face the final networks
-    # of seeds 0-2 on 300 of the scored images (~5 minutes a seed). The theory pages (Theorem 3 / Table S1, the
+    # of seeds 0-2 on 300 of the scored images (~16 minutes a seed on a shared core). The theory pages (Theorem 3 / Table S1, the
     # Section 2.2 bound) run on Table 1's networks, Table S1's fits on 2,000 images (Theorem 3 took ~30 minutes of a
     # shared core). AlexNet and ResNet50 run on digits (Figure 1's digits line; Figure 2 on digits: ResNet50's regular
     # network on Fashion-MNIST took ~1 minute per epoch of a shared core, 16 epochs, before its robust network (10
