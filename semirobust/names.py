@@ -67,6 +67,7 @@ class RecordKind(Name):
     # the supplementary's studies (semirobust.experiments.supplementary)
     BUDGET_EVAL = "budget_eval"
     BUDGET_CW_NORMS = "budget_cw_norms"
+    BUDGET_CW_STRENGTH = "budget_cw_strength"
     TRADES_CHECK = "trades_check"
     PAYS_POINT = "pays_point"
     PAYS_SEED = "pays_seed"

@@ -117,7 +117,8 @@ def test_the_modules_kind_names_are_members_with_the_strings_records_were_writte
            pays.POINT_KIND: "pays_point", pays.SEED_CURVES_KIND: "pays_seed", pays.FINAL_KIND: "pays_final",
            grid.CELL_KIND: "sweep_cell"}
     assert all(type(kind) is RecordKind and kind.value == value for kind, value in old.items())
-    assert {k.value for k in RecordKind} == set(old.values()) | {"mi_estimator", "weight_bound", "theorem3"}
+    assert {k.value for k in RecordKind} == set(old.values()) | {"mi_estimator", "weight_bound", "theorem3",
+                                                                 "budget_cw_strength"}
 
 
 def test_profiles_hold_their_arms_and_table_s5_methods_as_members():

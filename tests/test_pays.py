@@ -390,6 +390,25 @@ def test_cw_norms_are_read_per_network():
     assert budgets_report.cw_norms_sentence(budgets_report.cw_norms_frame([])).endswith("not been measured here.")
 
 
+def test_cw_at_stronger_settings_tells_a_weak_attack_from_a_robust_network():
+    """Issue 37: the table's C&W (c = 1, 50 steps) beside stronger settings; a network whose accuracy falls far
+    below the table's under a stronger C&W is named as under-read, one whose accuracy holds is read as its own."""
+    def records(network, accuracies):
+        return [{"network_name": network, "config": {"c": c, "steps": steps}, "metrics": {"accuracy": acc}}
+                for (c, steps), acc in zip(budgets.CW_SETTINGS, accuracies)]
+    holding = budgets_report.cw_strength_frame(records("regular", (2.0, 1.0, 1.0, 0.0)) +
+                                               records("robust", (72.0, 71.0, 70.5, 70.0)))
+    assert list(holding.columns) == ["Network", "c = 1, 50 steps", "c = 10, 50 steps", "c = 1, 200 steps",
+                                     "c = 10, 200 steps"]
+    assert list(holding.Network) == ["regular network", "Acc* (robust network)"]
+    assert "no stronger setting takes any network more than 5 points below" in \
+        budgets_report.cw_strength_sentence(holding)
+    weak = budgets_report.cw_strength_frame(records("robust", (72.0, 40.0, 65.0, 30.0)))
+    sentence = budgets_report.cw_strength_sentence(weak)
+    assert "under-reads C&W on Acc* (robust network)" in sentence and "72.0%, 40.0%, 65.0%, 30.0%" in sentence
+    assert budgets_report.cw_strength_sentence(budgets_report.cw_strength_frame([])).endswith("not been run here.")
+
+
 # --------------------------------------------------------------- Table S5: an arm that did not train
 
 def _arm(loss, acc, tilde, trials=2):

@@ -143,10 +143,53 @@ def run_cw_norms(config: RunConfig, *, results_dir=None, cache_dir=None, progres
     return records
 
 
+#: the records of C&W at stronger settings than the table's (:func:`run_cw_strength`), one per network and setting
+CW_STRENGTH_KIND = RecordKind.BUDGET_CW_STRENGTH
+#: C&W's (c, steps): the table's (torchattacks' defaults) first, then a larger c, more steps, and both
+CW_SETTINGS = ((1.0, 50), (10.0, 50), (1.0, 200), (10.0, 200))
+#: the networks C&W's strength is read on: the regular one (the attack must break it), Acc*'s and Algorithm 1's
+CW_STRENGTH_NETWORKS = ("regular", "robust", "algorithm1")
+
+
+def run_cw_strength(config: RunConfig, *, results_dir=None, cache_dir=None, progress: bool = False) -> list[dict]:
+    """C&W at each of :data:`CW_SETTINGS` on the networks of :data:`CW_STRENGTH_NETWORKS` of seed ``config.seed``,
+    on the table's images: the accuracy it leaves at each setting (one record per network and setting, kind
+    :data:`CW_STRENGTH_KIND`, read when it exists). If a larger c or more steps takes a network's accuracy far
+    below the table's C&W, the table's C&W reads the attack's weakness, not the network's robustness."""
+    if not isinstance(config, RunConfig):
+        raise ValueError(f"config must be a semirobust.config.RunConfig, got {type(config).__name__}.")
+    store = ResultsStore(check_output_dir(ResultsStore(results_dir).root, "results_dir"))
+    device = resolve_device(config.device)
+    evaluation = Evaluation(config, config.resolved_profile, device, progress)
+    X, y = table_images(evaluation)
+    networks = final_networks(config, results_dir=results_dir, cache_dir=cache_dir)
+    records = []
+    for name in [n for n in CW_STRENGTH_NETWORKS if n in networks]:
+        identity, load = networks[name]
+        model = None
+        for c, steps in CW_SETTINGS:
+            key = {**identity, "attack": "cw", "c": c, "steps": steps, "images": int(len(y)), "seed": config.seed,
+                   "dataset": config.dataset, "version": BUDGET_VERSION}
+            record = store.read(CW_STRENGTH_KIND, key)
+            if record is None:
+                model = model if model is not None else load()
+                if model is None:
+                    break
+                start = time.perf_counter()
+                acc = adversarial_accuracy(model, (X, y), make_attack("cw", model, 0.0, c=c, steps=steps),
+                                           device=device, batch_size=evaluation.batch_size, progress=progress)
+                record = store.write(CW_STRENGTH_KIND, key, {"accuracy": acc}, profile=config.resolved_profile.name,
+                                     seed=config.seed, device=device, wall_time_s=time.perf_counter() - start,
+                                     extra={"network_name": name})
+            records.append({**record, "network_name": name})
+    return records
+
+
 def budget_configs(config: RunConfig) -> list[RunConfig]:
     """One config per seed of the profile's ``budget_table_seeds``."""
     return [dataclasses.replace(config, seed=config.seed + s) for s in config.resolved_profile.budget_table_seeds]
 
 
 __all__ = ["KIND", "BUDGET_VERSION", "CW_NORMS_KIND", "ATTACK_NAMES", "LINF", "NETWORK_NAMES", "SCORE_ATTACK", "grid",
-           "table_images", "run_budget_seed", "run_cw_norms", "budget_configs"]
+           "table_images", "run_budget_seed", "run_cw_norms", "CW_STRENGTH_KIND", "CW_SETTINGS",
+           "CW_STRENGTH_NETWORKS", "run_cw_strength", "budget_configs"]

@@ -177,6 +177,38 @@ def cw_norms_sentence(frame: pd.DataFrame, eps255: int = 8) -> str:
             "norm of its successful perturbations, pixels in [0, 1]): " + "; ".join(parts) + "." + scale)
 
 
+def cw_strength_frame(records: list[dict]) -> pd.DataFrame:
+    """C&W's accuracy (%) per network (rows, in the table's order) and setting (columns "c = 1, 50 steps", ...) from
+    the records of :func:`semirobust.experiments.supplementary.budgets.run_cw_strength`, the seeds averaged."""
+    rows = [{"Network": NETWORK_NAMES.get(r["network_name"], r["network_name"]),
+             "setting": f"c = {r['config']['c']:g}, {r['config']['steps']} steps", "accuracy": r["metrics"]["accuracy"]}
+            for r in records]
+    if not rows:
+        return pd.DataFrame(columns=["Network"])
+    frame = pd.DataFrame(rows).pivot_table(index="Network", columns="setting", values="accuracy", aggfunc="mean",
+                                           sort=False)
+    return frame.reset_index().rename_axis(columns=None)
+
+
+def cw_strength_sentence(frame: pd.DataFrame, margin: float = 5.0) -> str:
+    """Whether a stronger C&W (larger c, more steps) takes each network's accuracy more than ``margin`` points below
+    the table's setting (the first column): then the table's C&W reads the attack's weakness, not the network."""
+    if frame.empty or frame.shape[1] < 3:
+        return "C&W at stronger settings has not been run here."
+    settings = list(frame.columns[1:])
+    parts, weak = [], []
+    for _, row in frame.iterrows():
+        values = [float(row[s]) for s in settings]
+        parts.append(f"{row['Network']} " + ", ".join(f"{v:.1f}%" for v in values))
+        if values[0] - min(values) > margin:
+            weak.append(row["Network"])
+    reading = (f"the table's setting under-reads C&W on {', '.join(weak)} (a stronger setting takes more than "
+               f"{margin:g} points more)" if weak else
+               f"no stronger setting takes any network more than {margin:g} points below the table's: the accuracy "
+               "it leaves is the network's, not a weak attack's")
+    return (f"C&W at {', '.join(settings)} (accuracy left, %): " + "; ".join(parts) + f"; {reading}.")
+
+
 #: the equivalence margin of "little impact" (points): each L-inf attack's Diff within this of the reference's
 LITTLE_IMPACT = 2.0
 #: the attack the others' Diff is compared with: APGD-CE, the scoring attack of Table 1
@@ -287,4 +319,5 @@ def attack_type_glue(frame: pd.DataFrame, eps255: int) -> dict:
 __all__ = ["LITTLE_IMPACT", "REFERENCE_ATTACK", "seed_diffs", "attack_type_equivalence", "has_interval",
            "attack_type_interval", "attack_type_interval_text", "attack_type_glue", "budget_frame", "budget_tables", "plot_budgets",
            "budget_caption", "attack_type_reading", "attack_type_sentence", "attack_type_claim", "score_check",
-           "score_check_sentence", "cw_norms_frame", "cw_median_l2", "cw_norms_sentence"]
+           "score_check_sentence", "cw_norms_frame", "cw_median_l2", "cw_norms_sentence", "cw_strength_frame",
+           "cw_strength_sentence"]
