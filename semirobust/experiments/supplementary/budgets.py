@@ -107,6 +107,16 @@ def run_budget_seed(config: RunConfig, *, results_dir=None, cache_dir=None, prog
     return records
 
 
+def _table_setup(config: RunConfig, results_dir, progress: bool) -> tuple:
+    """The checked config's results store, device, evaluation and the table's images (the C&W studies')."""
+    if not isinstance(config, RunConfig):
+        raise ValueError(f"config must be a semirobust.config.RunConfig, got {type(config).__name__}.")
+    store = ResultsStore(check_output_dir(ResultsStore(results_dir).root, "results_dir"))
+    device = resolve_device(config.device)
+    evaluation = Evaluation(config, config.resolved_profile, device, progress)
+    return store, device, evaluation, table_images(evaluation)
+
+
 #: the records of C&W's successful perturbations (:func:`run_cw_norms`), one per network
 CW_NORMS_KIND = RecordKind.BUDGET_CW_NORMS
 
@@ -117,12 +127,7 @@ def run_cw_norms(config: RunConfig, *, results_dir=None, cache_dir=None, progres
     (:func:`semirobust.perturbation_norms.successful_perturbations`: success rate, median and mean L2): one record
     per network (kind :data:`CW_NORMS_KIND`), read when it exists. Its accuracy alone cannot tell a weak attack
     at these settings from a robust network; the norms can."""
-    if not isinstance(config, RunConfig):
-        raise ValueError(f"config must be a semirobust.config.RunConfig, got {type(config).__name__}.")
-    store = ResultsStore(check_output_dir(ResultsStore(results_dir).root, "results_dir"))
-    device = resolve_device(config.device)
-    evaluation = Evaluation(config, config.resolved_profile, device, progress)
-    X, y = table_images(evaluation)
+    store, device, evaluation, (X, y) = _table_setup(config, results_dir, progress)
     records = []
     for name, (identity, load) in final_networks(config, results_dir=results_dir, cache_dir=cache_dir).items():
         key = {**identity, "attack": "cw", "images": int(len(y)), "seed": config.seed, "dataset": config.dataset,
@@ -156,12 +161,7 @@ def run_cw_strength(config: RunConfig, *, results_dir=None, cache_dir=None, prog
     on the table's images: the accuracy it leaves at each setting (one record per network and setting, kind
     :data:`CW_STRENGTH_KIND`, read when it exists). If a larger c or more steps takes a network's accuracy far
     below the table's C&W, the table's C&W reads the attack's weakness, not the network's robustness."""
-    if not isinstance(config, RunConfig):
-        raise ValueError(f"config must be a semirobust.config.RunConfig, got {type(config).__name__}.")
-    store = ResultsStore(check_output_dir(ResultsStore(results_dir).root, "results_dir"))
-    device = resolve_device(config.device)
-    evaluation = Evaluation(config, config.resolved_profile, device, progress)
-    X, y = table_images(evaluation)
+    store, device, evaluation, (X, y) = _table_setup(config, results_dir, progress)
     networks = final_networks(config, results_dir=results_dir, cache_dir=cache_dir)
     records = []
     for name in [n for n in CW_STRENGTH_NETWORKS if n in networks]:
